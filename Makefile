@@ -1,0 +1,36 @@
+# te-sweep: set-up, the main job, and the tests.
+# `make sweep` and `make test` create .venv when missing (torch first, the rest under
+# constraints.txt so nothing replaces it) and install Debian's Fashion-MNIST when possible.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: sweep test install data clean
+
+install: $(STAMP) data
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Real data offline: Debian's dataset-fashion-mnist, only as root on Debian, only when missing.
+data:
+	@if [ ! -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's dataset-fashion-mnist"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# The main job. Until the sweep system lands this is one default TE trial on Fashion-MNIST.
+sweep: install
+	$(BIN)/te-sweep train --dataset fashion-mnist --subset 6000 --epochs 3 --te-scale 1
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,179 @@
+"""The `te-sweep` command line: a thin layer over the library.
+
+Library exceptions become messages and exit codes only here: a bad value exits 2 with one line
+naming the value and the fix, before any data is loaded; a domain failure (a data set that
+cannot be fetched) exits 1 with one line. torch and the training code are imported lazily so
+`te-sweep --help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
+from te_sweep.errors import ConfigError, TESweepError
+
+# TrialConfig field -> CLI option, where the option is not just the field with dashes.
+OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
+
+
+def option_name(field: str) -> str:
+    return OPTION_FOR_FIELD.get(field, "--" + field.replace("_", "-"))
+
+
+class InputError(TESweepError):
+    """Bad input found by the CLI itself (a file it cannot use); exits 2."""
+
+
+def _load_config_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise InputError(f"Invalid value for '--config': cannot read {path}: "
+                         f"{err.strerror}; give a readable YAML or JSON file") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"Invalid value for '--config': {path} is not valid YAML/JSON "
+                         f"({str(err).splitlines()[0]}); fix the syntax") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise InputError(f"Invalid value for '--config': {path} must hold a mapping of "
+                         "trial settings, e.g. 'te_scale: 1.0'")
+    return values
+
+
+def build_config(options: dict[str, Any], config_file: Path | None) -> TrialConfig:
+    """TrialConfig from a config file overridden by the options given on the command line."""
+    file_values = _load_config_file(config_file) if config_file else {}
+    try:
+        base = TrialConfig.from_dict(file_values, source=str(config_file))
+    except ConfigError as err:
+        raise InputError(f"Invalid value for '{err.field}' in {config_file}: {err.message}") \
+            from None
+    given = {k: v for k, v in options.items() if v is not None}
+    return base.replace(**given)
+
+
+def _check_output(path: Path | None, overwrite: bool) -> None:
+    if path is None:
+        return
+    if path.exists() and not overwrite:
+        raise InputError(f"Invalid value for '--json': {path} already exists; choose another "
+                         "path or pass --overwrite")
+    if not path.parent.is_dir():
+        raise InputError(f"Invalid value for '--json': directory {path.parent} does not "
+                         "exist; create it first")
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="te-sweep")
+def cli() -> None:
+    """Sweeps over transfer-entropy modulated CNN training."""
+
+
+@cli.command()
+@click.option("--dataset", help="fashion-mnist, usps, cifar10, svhn, stl10, or PATH.npz "
+              "[default: fashion-mnist]")
+@click.option("--preset", help="architecture and optimiser settings [default: the data set's; "
+              "fashion-mnist for an .npz]")
+@click.option("--subset", type=int, help="train on a stratified first N training images")
+@click.option("--data-root", help="torchvision data directory [default: $TE_SWEEP_DATA or "
+              "~/.cache/te-sweep/data]")
+@click.option("--epochs", "max_epochs", type=int, help="epochs at most [default: 10]")
+@click.option("--target-metric", type=click.Choice(TARGET_METRICS),
+              help="metric compared with --target [default: train_acc, as in the paper]")
+@click.option("--target", type=float, help="accuracy that ends the trial [default: the "
+              "paper's for the preset, e.g. 0.97]")
+@click.option("--lr", type=float, help="SGD learning rate [default: the preset's]")
+@click.option("--momentum", type=float, help="SGD momentum [default: the preset's]")
+@click.option("--weight-decay", type=float, help="L2 penalty [default: the preset's]")
+@click.option("--batch-size", type=int, help="training batch size [default: the preset's]")
+@click.option("--mode", type=click.Choice(MODES), help="grad: scale last-layer gradients by "
+              "1 - s*TE; paper: the authors' W <- (I-T)^T W [default: grad]")
+@click.option("--te-scale", type=float, help="TE feedback strength s >= 0; 0 = no-TE "
+              "baseline [default: 1.0]")
+@click.option("--pair-fraction", type=float, help="share of neuron pairs fed back, in "
+              "(0, 1] [default: 1.0]")
+@click.option("--window", type=int, help="TE window in training samples, >= 2 [default: "
+              "the preset's, 500 for fashion-mnist]")
+@click.option("--threshold", type=float, help="binarisation: |z| >= g is 1 [default: 1.0]")
+@click.option("--prob-threshold", type=float, help="paper mode: softmax p >= this is 1 "
+              "[default: 0.9]")
+@click.option("--te-every", type=int, help="recompute the TE every N steps [default: 1]")
+@click.option("--redraw-pairs/--no-redraw-pairs", default=None,
+              help="draw a new pair subset every epoch [default: once per trial]")
+@click.option("--seed", type=int, help="random seed [default: 0]")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto]")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="YAML or JSON file of trial settings; options given here override it")
+@click.option("--json", "json_path", type=click.Path(path_type=Path),
+              help="write the per-epoch records to this JSON file (updated every epoch)")
+@click.option("--overwrite", is_flag=True, help="allow --json to replace an existing file")
+def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
+          **options: Any) -> None:
+    """Run one trial and print a live per-epoch table."""
+    from te_sweep.preflight import check_trial
+
+    cfg = check_trial(build_config(options, config_file))
+    _check_output(json_path, overwrite)
+
+    from te_sweep.train import run_trial
+
+    click.echo(f"trial: {cfg.dataset} preset={cfg.preset} subset={cfg.subset} mode={cfg.mode} "
+               f"te_scale={cfg.te_scale:g} pair_fraction={cfg.pair_fraction:g} "
+               f"window={cfg.window} threshold={cfg.threshold:g} seed={cfg.seed} "
+               f"target {cfg.target_metric} >= {cfg.target:g} within {cfg.max_epochs} epochs")
+    from te_sweep.console import EpochTable
+
+    table = EpochTable(click.echo)
+    records: list[dict[str, Any]] = []
+
+    def report(record: dict[str, Any]) -> None:
+        table.row(record)
+        records.append(record)
+        if json_path:
+            write_json_atomic(json_path, records)
+
+    result = run_trial(cfg, report)
+    reached = (f"target reached at epoch {result.epochs_to_target} after "
+               f"{result.seconds_to_target:.1f} s of training"
+               if result.epochs_to_target else "target not reached")
+    click.echo(f"status: {result.status}; {reached}; device {result.device}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one line on stderr and exit 2 for bad input, exit 1 for other failures."""
+    try:
+        code = cli.main(args=argv, prog_name="te-sweep", standalone_mode=False)
+    except click.exceptions.UsageError as err:
+        click.echo(f"Error: {err.format_message()}", err=True)
+        sys.exit(2)
+    except ConfigError as err:
+        click.echo(f"Error: Invalid value for '{option_name(err.field)}': {err.message}",
+                   err=True)
+        sys.exit(2)
+    except InputError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
+    except TESweepError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,32 @@
+"""Plain-text tables for the terminal: a header once, then one aligned row per record."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from te_sweep.metrics import EPOCH_METRICS
+
+TABLE_COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "epoch_time_s", "te_time_s",
+                 "te_active_fraction", "te_mean", "lr")
+_FORMATS = {m.name: m.table_format for m in EPOCH_METRICS}
+
+
+class EpochTable:
+    """Prints per-epoch records as they come (the live table of `te-sweep train`)."""
+
+    def __init__(self, echo: Any, columns: Iterable[str] = TABLE_COLUMNS) -> None:
+        self.echo = echo
+        self.columns = tuple(columns)
+        self.widths = [max(len(c), 8) for c in self.columns]
+        self.started = False
+
+    def row(self, record: dict[str, Any]) -> None:
+        if not self.started:
+            self.echo("  ".join(c.rjust(w) for c, w in zip(self.columns, self.widths)))
+            self.started = True
+        cells = []
+        for column, width in zip(self.columns, self.widths):
+            value = record.get(column)
+            text = "-" if value is None else _FORMATS[column].format(value)
+            cells.append(text.rjust(width))
+        self.echo("  ".join(cells))

@@ -1,0 +1,190 @@
+"""Transfer-entropy feedback into training: the method of the paper, made cheap.
+
+A TEFeedback is attached to one trial. Each training step it
+  1. `observe(z, logits)` after the forward pass: binarises this batch's activations and
+     writes them into ring buffers on the device holding the most recent `window` samples
+     (one row per training sample, in loader order: that order is the TE's time axis);
+  2. every `te_every` steps once the window is full, recomputes the TE of the sampled pairs
+     with one batched estimate (te.transfer_entropy_all_pairs);
+  3. `apply(last_fc)` after backward, before the optimiser step, feeds it back:
+     - mode "grad" (default): pairs (unit i of the penultimate FC layer -> logit j); the
+       weight gradient of each sampled pair is multiplied by (1 - s * TE_ij), clipped at 0:
+       the feedforward paper's dw = -lr (1 - te) dE/dw;
+     - mode "paper": the authors' published code; pairs (logit i -> softmax output j),
+       T = s * max(0, TE_prev - TE_now) (0 below 1e-8) clipped to [0, 1], and the last
+       layer's weights become W <- (I - T)^T W at each recompute.
+Nothing here reads a tensor value on the host: the step loop stays free of syncs, and the
+per-epoch statistics are device accumulators read once by `epoch_stats`.
+With te_scale 0 no TEFeedback exists at all (the baseline has no cost).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from te_sweep.config import TrialConfig
+from te_sweep.errors import ConfigError
+from te_sweep.te import binarize_abs, binarize_prob, transfer_entropy_all_pairs
+from te_sweep.timing import DeviceTimer
+
+TE_DROP_FLOOR = 1e-8  # paper mode: TE drops below this count as no drop (authors' code)
+PAIR_SEED_SALT = 0x7E5EED  # keeps the pair draw's stream apart from the weights' stream
+
+
+class RingBuffer:
+    """The most recent `window` rows of a (time, units) bool series, on the device."""
+
+    def __init__(self, window: int, units: int, device: torch.device) -> None:
+        self.data = torch.zeros(window, units, dtype=torch.bool, device=device)
+        self.window = window
+        self.pos = 0  # next row to write; host int, so no sync to track it
+        self.filled = 0
+
+    def push(self, rows: Tensor) -> None:
+        """Append rows (B, units); only the last `window` of them are kept when B > window."""
+        rows = rows[-self.window:]
+        n = rows.shape[0]
+        first = min(n, self.window - self.pos)
+        self.data[self.pos:self.pos + first] = rows[:first]
+        self.data[:n - first] = rows[first:]
+        self.pos = (self.pos + n) % self.window
+        self.filled = min(self.window, self.filled + n)
+
+    @property
+    def full(self) -> bool:
+        return self.filled == self.window
+
+    def ordered(self) -> Tensor:
+        """(window, units), oldest row first, so the wrap point is not taken as a transition."""
+        return torch.cat((self.data[self.pos:], self.data[:self.pos]))
+
+
+class TEFeedback:
+    def __init__(self, cfg: TrialConfig, model: nn.Module, num_classes: int,
+                 device: torch.device) -> None:
+        assert cfg.window is not None, "resolve() the config first"
+        self.cfg = cfg
+        if cfg.mode == "grad":
+            if getattr(model, "penultimate_fc", None) is None:
+                raise ConfigError("mode", "'grad' needs a model with at least two fully "
+                                  f"connected layers and preset {cfg.preset!r} has one; "
+                                  "use mode 'paper' or a two-FC preset (fashion-mnist, usps)")
+            n_source = model.penultimate_fc.out_features
+        else:
+            n_source = num_classes
+        self.source = RingBuffer(cfg.window, n_source, device)
+        self.target = RingBuffer(cfg.window, num_classes, device)
+        self.generator = torch.Generator().manual_seed(cfg.seed ^ PAIR_SEED_SALT)
+        self.mask = self._draw_pairs(n_source, num_classes).to(device)  # (n_source, n_target)
+        self.factor: Tensor | None = None  # grad mode: (n_target, n_source) gradient factor
+        self.factor_active = self._zero_bool(device)  # grad mode: does the factor change anything
+        self.te_prev: Tensor | None = None  # paper mode: last TE, for the drop
+        self.pending: Tensor | None = None  # paper mode: T to apply at this step
+        self.steps = 0
+        self.timer = DeviceTimer(device)
+        self._zero = torch.zeros((), device=device)
+        self._reset_stats()
+
+    @staticmethod
+    def _zero_bool(device: torch.device) -> Tensor:
+        return torch.zeros((), dtype=torch.bool, device=device)
+
+    def _draw_pairs(self, n_source: int, n_target: int) -> Tensor:
+        n_pairs = n_source * n_target
+        k = max(1, round(self.cfg.pair_fraction * n_pairs))
+        mask = torch.zeros(n_pairs, dtype=torch.bool)
+        mask[torch.randperm(n_pairs, generator=self.generator)[:k]] = True
+        return mask.view(n_source, n_target)
+
+    def _reset_stats(self) -> None:
+        self.active_steps = self._zero.clone()
+        self.te_sum = self._zero.clone()
+        self.te_count = 0
+        self.epoch_steps = 0
+
+    def start_epoch(self, epoch: int) -> None:
+        if self.cfg.redraw_pairs and epoch > 0:
+            self.mask = self._draw_pairs(*self.mask.shape).to(self.mask.device)
+
+    def observe(self, z: Tensor | None, logits: Tensor) -> None:
+        """Record this batch (after forward); recompute the TE when due."""
+        with self.timer.region():
+            logits = logits.detach()
+            if self.cfg.mode == "grad":
+                self.source.push(binarize_abs(z.detach(), self.cfg.threshold))
+                self.target.push(binarize_abs(logits, self.cfg.threshold))
+            else:
+                self.source.push(binarize_abs(logits, self.cfg.threshold))
+                self.target.push(binarize_prob(logits.softmax(dim=1), self.cfg.prob_threshold))
+            if self.target.full and self.steps % self.cfg.te_every == 0:
+                self._recompute()
+            self.steps += 1
+            self.epoch_steps += 1
+
+    def _recompute(self) -> None:
+        te = transfer_entropy_all_pairs(self.source.ordered(), self.target.ordered())
+        te = te * self.mask  # (n_source, n_target), 0 outside the sampled pairs
+        self.te_sum += te.sum() / self.mask.sum()
+        self.te_count += 1
+        s = self.cfg.te_scale
+        if self.cfg.mode == "grad":
+            self.factor = (1 - s * te).clamp_(min=0).T.contiguous()
+            self.factor_active = (self.factor < 1).any()
+        else:
+            if self.te_prev is not None:
+                drop = self.te_prev - te
+                drop = torch.where(drop < TE_DROP_FLOOR, 0.0, drop)
+                self.pending = (s * drop).clamp_(0, 1) * self.mask
+            self.te_prev = te
+
+    def apply(self, last_fc: nn.Linear) -> None:
+        """Feed the TE back (after backward, before the optimiser step)."""
+        with self.timer.region():
+            if self.cfg.mode == "grad":
+                if self.factor is not None:
+                    last_fc.weight.grad.mul_(self.factor)
+                    self.active_steps += self.factor_active
+            elif self.pending is not None:
+                t = self.pending
+                with torch.no_grad():
+                    eye = torch.eye(t.shape[0], device=t.device, dtype=t.dtype)
+                    last_fc.weight.copy_((eye - t).T @ last_fc.weight)
+                self.active_steps += (t > 0).any()
+                self.pending = None
+
+    def epoch_stats(self) -> dict[str, float | None]:
+        """te_time_s, te_active_fraction, te_mean of the epoch; one host sync. Resets them."""
+        stats = {
+            "te_time_s": self.timer.read_and_reset(),
+            "te_active_fraction": float(self.active_steps) / max(1, self.epoch_steps),
+            "te_mean": float(self.te_sum) / self.te_count if self.te_count else None,
+        }
+        self._reset_stats()
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "source": (self.source.data, self.source.pos, self.source.filled),
+            "target": (self.target.data, self.target.pos, self.target.filled),
+            "mask": self.mask, "factor": self.factor, "te_prev": self.te_prev,
+            "pending": self.pending,
+            "steps": self.steps, "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for buffer, (data, pos, filled) in ((self.source, state["source"]),
+                                           (self.target, state["target"])):
+            buffer.data.copy_(data)
+            buffer.pos, buffer.filled = pos, filled
+        device = self.mask.device
+        self.mask = state["mask"].to(device)
+        self.factor = None if state["factor"] is None else state["factor"].to(device)
+        self.te_prev = None if state["te_prev"] is None else state["te_prev"].to(device)
+        self.pending = None if state["pending"] is None else state["pending"].to(device)
+        if self.factor is not None:
+            self.factor_active = (self.factor < 1).any()
+        self.steps = state["steps"]
+        self.generator.set_state(state["generator"])

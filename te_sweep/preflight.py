@@ -1,0 +1,54 @@
+"""Every check of a trial that can be made before any data is loaded.
+
+Field-by-field rules live in config.validate; here are the checks that need to know the data
+set's size and image shape (from a table for the known data sets, from the .npz headers for a
+user's file, never from the images) or the network's shape (a shape-only pass on the meta
+device). A user with a bad value hears about it in a second, not after a download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from te_sweep.config import TrialConfig, resolve
+from te_sweep.errors import ConfigError
+from te_sweep.models import ARCHITECTURES, flat_size
+from te_sweep.presets import PRESETS
+from te_sweep.sources import KNOWN_DATASETS, DataSourceError, inspect_npz
+
+
+def data_shape(cfg: TrialConfig) -> tuple[int, tuple[int, int, int]]:
+    """(training images, (H, W, C)) of the trial's data set, without loading images."""
+    if not cfg.is_user_file:
+        info = KNOWN_DATASETS[cfg.dataset]
+        return info.train_size, tuple(info.image_shape)
+    try:
+        info = inspect_npz(Path(cfg.dataset))
+    except DataSourceError as err:
+        raise ConfigError("dataset", str(err)) from None
+    return info.train_size, tuple(info.image_shape)
+
+
+def check_trial(cfg: TrialConfig) -> TrialConfig:
+    """Validate everything about a trial; returns it resolved against its preset."""
+    cfg = resolve(cfg)
+    train_size, (height, width, channels) = data_shape(cfg)
+    if cfg.subset is not None and cfg.subset > train_size:
+        raise ConfigError("subset", f"{cfg.subset} is larger than the {train_size} training "
+                          f"images of {cfg.dataset}; give at most {train_size} or leave it out")
+    arch = ARCHITECTURES[PRESETS[cfg.preset].architecture]
+    try:
+        flat_size(arch, channels, (height, width))
+    except ValueError as err:
+        raise ConfigError("preset", f"{cfg.preset!r} does not fit {cfg.dataset}: {err}") \
+            from None
+    if cfg.feedback_on and cfg.mode == "grad" and arch.fc_layers < 2:
+        raise ConfigError("mode", f"'grad' needs a model with two fully connected layers and "
+                          f"preset {cfg.preset!r} has one; use mode 'paper' (logits -> softmax "
+                          "pairs) or a two-FC preset (fashion-mnist, usps)")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", f"{cfg.device!r} asked for, but no CUDA device is "
+                          "available here; use 'cpu' or 'auto'")
+    return cfg

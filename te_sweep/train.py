@@ -1,0 +1,215 @@
+"""One trial of TE-modulated training, free of Ray: a config in, per-epoch records out.
+
+`run_trial(cfg, report)` trains until the target metric reaches the target or max_epochs runs
+out, calling `report(record)` after every epoch (record keys: metrics.METRIC_NAMES). The step
+loop is flat: forward, TE observe, backward, TE apply, optimiser step. It never reads a tensor
+value on the host; losses and accuracies accumulate on the device and are read once per epoch,
+which is also when divergence (a non-finite loss) is detected.
+
+A Trainer holds everything a checkpoint needs (model, optimiser, scheduler, TE feedback state,
+RNG states, epoch, records) behind state_dict / load_state_dict, so the sweep layer can
+checkpoint and resume a trial at an epoch boundary with identical results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from te_sweep.config import TrialConfig, resolve
+from te_sweep.data import DeviceData, eval_batches, load_device_data, train_batches
+from te_sweep.feedback import TEFeedback
+from te_sweep.metrics import clean_record
+from te_sweep.models import build_model
+from te_sweep.presets import PRESETS
+from te_sweep.timing import DeviceTimer
+
+Report = Callable[[dict[str, Any]], None]
+
+STATUS_COMPLETE = "complete"  # reached the target
+STATUS_CENSORED = "censored"  # ran max_epochs without reaching it
+STATUS_DIVERGED = "diverged"  # a non-finite training loss
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+@dataclass
+class TrialResult:
+    status: str
+    epochs_to_target: int | None  # None when the target was not reached
+    seconds_to_target: float | None  # training seconds (sum of epoch_time_s) to the target
+    epochs_run: int
+    device: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Model, optimiser, schedule and TE feedback of one trial, stepped one epoch at a time."""
+
+    def __init__(self, cfg: TrialConfig, data: DeviceData, device: torch.device) -> None:
+        self.cfg, self.data, self.device = cfg, data, device
+        preset = PRESETS[cfg.preset]
+        torch.manual_seed(cfg.seed)  # weights and dropout
+        self.model = build_model(preset.architecture, data.in_channels, data.image_hw,
+                                 data.num_classes).to(device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr,
+                                         momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.scheduler = (torch.optim.lr_scheduler.StepLR(
+            self.optimizer, preset.lr_step_epochs, preset.lr_gamma)
+            if preset.lr_step_epochs else None)
+        self.feedback = (TEFeedback(cfg, self.model, data.num_classes, device)
+                         if cfg.feedback_on else None)
+        self.batch_generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.timer = DeviceTimer(device)
+        self.epoch = 0
+        self.elapsed_s = 0.0
+        self.records: list[dict[str, Any]] = []
+
+    def train_epoch(self) -> dict[str, Any]:
+        """One pass over the training data, then evaluation; returns the epoch's record."""
+        model, fb, cfg = self.model, self.feedback, self.cfg
+        lr = self.optimizer.param_groups[0]["lr"]
+        if fb:
+            fb.start_epoch(self.epoch)
+        model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        steps = 0
+        with self.timer.region():
+            for x, y in train_batches(self.data.train_x, self.data.train_y, cfg.batch_size,
+                                      self.batch_generator):
+                z, logits = model.forward_with_hidden(x)
+                loss = F.cross_entropy(logits, y)
+                if fb:
+                    fb.observe(z, logits)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if fb:
+                    fb.apply(model.last_fc)
+                self.optimizer.step()
+                loss_sum += loss.detach()
+                steps += 1
+        epoch_time_s = self.timer.read_and_reset()  # one sync
+        if self.scheduler:
+            self.scheduler.step()
+        self.epoch += 1
+        self.elapsed_s += epoch_time_s
+        te_stats = fb.epoch_stats() if fb else {"te_time_s": 0.0, "te_active_fraction": 0.0,
+                                                  "te_mean": None}
+        train_loss = float(loss_sum) / max(1, steps)
+        eval_timer = DeviceTimer(self.device)
+        with eval_timer.region():
+            _, train_acc = self.evaluate(self.data.train_x, self.data.train_y)
+            test_loss, test_acc = self.evaluate(self.data.test_x, self.data.test_y)
+        record = clean_record({
+            "epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc,
+            "test_acc": test_acc, "test_loss": test_loss, "epoch_time_s": epoch_time_s,
+            "lr": lr, "eval_time_s": eval_timer.read_and_reset(), "elapsed_s": self.elapsed_s,
+            **te_stats,
+        })
+        self.records.append(record)
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """(mean loss, accuracy) in eval mode; one host sync."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        for xb, yb in eval_batches(x, y):
+            logits = self.model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(dim=1) == yb).sum()
+        n = max(1, x.shape[0])
+        return float(loss_sum) / n, int(correct) / n
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue at this epoch boundary with identical results."""
+        return {
+            "config": self.cfg.to_dict(),
+            "epoch": self.epoch, "elapsed_s": self.elapsed_s, "records": list(self.records),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "feedback": self.feedback.state_dict() if self.feedback else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "batch_rng": self.batch_generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.elapsed_s = state["epoch"], state["elapsed_s"]
+        self.records = list(state["records"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.feedback:
+            self.feedback.load_state_dict(state["feedback"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.batch_generator.set_state(state["batch_rng"])
+
+
+def reached(cfg: TrialConfig, record: dict[str, Any]) -> bool:
+    value = record[cfg.target_metric]
+    return value is not None and value >= cfg.target
+
+
+def trial_status(cfg: TrialConfig, records: list[dict[str, Any]]) -> str | None:
+    """The trial's final status given its records so far, or None while it should go on."""
+    if not records:
+        return None
+    last = records[-1]
+    if last["train_loss"] is None:
+        return STATUS_DIVERGED
+    if reached(cfg, last):
+        return STATUS_COMPLETE
+    return STATUS_CENSORED if last["epoch"] >= cfg.max_epochs else None
+
+
+def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = None,
+              trainer_state: dict[str, Any] | None = None,
+              on_epoch_end: Callable[[Trainer], None] | None = None) -> TrialResult:
+    """Train one trial to its target or max_epochs; `report` gets each epoch's record.
+
+    `data` skips loading (tests, benchmarks); `trainer_state` resumes from a checkpoint;
+    `on_epoch_end` lets a caller checkpoint after each epoch's report.
+    """
+    cfg = resolve(cfg)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True  # same seed, same device: same result
+        torch.backends.cudnn.benchmark = False
+    data = data or load_device_data(cfg.dataset, cfg.subset, device, cfg.data_root)
+    trainer = Trainer(cfg, data, device)
+    if trainer_state is not None:
+        trainer.load_state_dict(trainer_state)
+    while (status := trial_status(cfg, trainer.records)) is None:
+        report(trainer.train_epoch())
+        if on_epoch_end:
+            on_epoch_end(trainer)
+    return summarize(cfg, status, trainer.records, device_name(device))
+
+
+def summarize(cfg: TrialConfig, status: str, records: list[dict[str, Any]],
+              device: str) -> TrialResult:
+    """The trial's outcome; the target epoch is the first (and last) that reached it."""
+    hit = records[-1] if status == STATUS_COMPLETE else None
+    return TrialResult(
+        status=status,
+        epochs_to_target=hit["epoch"] if hit else None,
+        seconds_to_target=hit["elapsed_s"] if hit else None,
+        epochs_run=len(records), device=device, records=list(records))

@@ -1,0 +1,50 @@
+"""Shared fixtures: small real data files the tests write, and Debian's Fashion-MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from te_sweep.sources import DEBIAN_FASHION_MNIST
+
+
+def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: int = 12,
+                     channels: int | None = None, classes: int = 4, seed: int = 0) -> Path:
+    """An easy, learnable image set: class c lights up quadrant c (of 4) over noise.
+
+    Small enough that a trial learns it in a few epochs on a CPU, so tests can reach a target.
+    `channels=None` writes (N, H, W) arrays, else (N, H, W, C).
+    """
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(n) % classes
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, size=(n, size, size), dtype=np.uint8)
+        half = size // 2
+        for c in range(classes):
+            r, q = divmod(c % 4, 2)
+            images[labels == c, r * half:(r + 1) * half, q * half:(q + 1) * half] += 150
+        if channels is not None:
+            images = np.repeat(images[..., None], channels, axis=3)
+        return images, labels.astype(np.int64)
+
+    train_images, train_labels = split(n_train)
+    test_images, test_labels = split(n_test)
+    np.savez(path, train_images=train_images, train_labels=train_labels,
+             test_images=test_images, test_labels=test_labels)
+    return path
+
+
+@pytest.fixture
+def blocks_npz(tmp_path: Path) -> Path:
+    return write_blocks_npz(tmp_path / "blocks.npz")
+
+
+@pytest.fixture
+def fashion_mnist() -> Path:
+    if not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (make test installs it)")
+    return DEBIAN_FASHION_MNIST

@@ -1,0 +1,167 @@
+"""TE feedback: ring buffer, pair sampling, both feedback modes, checked against te.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from te_sweep.config import TrialConfig, resolve
+from te_sweep.errors import ConfigError
+from te_sweep.feedback import RingBuffer, TEFeedback
+from te_sweep.models import build_model
+from te_sweep.te import binarize_abs, binarize_prob, transfer_entropy_all_pairs
+
+CPU = torch.device("cpu")
+
+
+def fashion_model(num_classes: int = 10) -> nn.Module:
+    torch.manual_seed(0)
+    return build_model("fashion-mnist", 1, (28, 28), num_classes)
+
+
+def feedback(model: nn.Module | None = None, **changes) -> TEFeedback:
+    cfg = resolve(TrialConfig(**changes))
+    return TEFeedback(cfg, model or fashion_model(), 10, CPU)
+
+
+@pytest.mark.parametrize("window,batches", [(5, [3, 3, 3]), (4, [1, 9, 2]), (7, [7, 7]),
+                                            (3, [1, 1, 1, 1, 1])])
+def test_ring_buffer_keeps_the_last_window_rows_in_order(window, batches):
+    ring = RingBuffer(window, 2, CPU)
+    rng = np.random.default_rng(1)
+    history = []
+    for b in batches:
+        rows = rng.integers(0, 2, size=(b, 2)).astype(bool)
+        history.extend(rows)
+        ring.push(torch.from_numpy(rows))
+    expected = np.array(history[-window:])
+    assert ring.full == (len(history) >= window)
+    if ring.full:
+        np.testing.assert_array_equal(ring.ordered().numpy(), expected)
+
+
+def test_pair_subset_size_and_seeding():
+    fb = feedback(pair_fraction=0.1, seed=3)
+    assert fb.mask.shape == (120, 10)
+    assert int(fb.mask.sum()) == 120
+    assert torch.equal(fb.mask, feedback(pair_fraction=0.1, seed=3).mask)
+    assert not torch.equal(fb.mask, feedback(pair_fraction=0.1, seed=4).mask)
+    assert int(feedback(pair_fraction=1e-6).mask.sum()) == 1  # at least one pair
+
+
+def test_pairs_redrawn_each_epoch_only_when_asked():
+    fixed, redraw = feedback(pair_fraction=0.2), feedback(pair_fraction=0.2, redraw_pairs=True)
+    first = fixed.mask.clone()
+    for epoch in range(3):
+        fixed.start_epoch(epoch)
+        redraw.start_epoch(epoch)
+    assert torch.equal(fixed.mask, first)
+    assert not torch.equal(redraw.mask, first)
+    assert int(redraw.mask.sum()) == int(first.sum())
+
+
+def random_batch(n: int, units: int, rng: np.random.Generator) -> torch.Tensor:
+    return torch.from_numpy(rng.normal(0, 1.2, size=(n, units))).float()
+
+
+def test_grad_mode_scales_each_sampled_pairs_gradient_by_one_minus_s_te():
+    model = fashion_model()
+    fb = feedback(model, window=50, te_scale=2.0, pair_fraction=0.5)
+    rng = np.random.default_rng(0)
+    zs, logits_seen = [], []
+    for _ in range(7):  # 70 samples: the window (50) is full from the 5th batch
+        z, logits = random_batch(10, 120, rng), random_batch(10, 10, rng)
+        zs.append(z)
+        logits_seen.append(logits)
+        fb.observe(z, logits)
+    def te_of_window(end: int) -> torch.Tensor:  # TE of the 50 samples before `end`
+        src = binarize_abs(torch.cat(zs)[end - 50:end], 1.0)
+        dst = binarize_abs(torch.cat(logits_seen)[end - 50:end], 1.0)
+        return transfer_entropy_all_pairs(src, dst) * fb.mask
+
+    te = te_of_window(70)
+    assert float(te.max()) > 0.05, "test data should give non-trivial TE"
+    expected_factor = (1 - 2.0 * te).clamp(min=0).T
+    grad = torch.randn_like(model.last_fc.weight)
+    model.last_fc.weight.grad = grad.clone()
+    fb.apply(model.last_fc)
+    torch.testing.assert_close(model.last_fc.weight.grad, grad * expected_factor)
+    unsampled = ~fb.mask.T
+    torch.testing.assert_close(model.last_fc.weight.grad[unsampled], grad[unsampled])
+    stats = fb.epoch_stats()
+    assert stats["te_active_fraction"] == pytest.approx(1 / 7)
+    recomputes = [te_of_window(end) for end in (50, 60, 70)]  # window full from step 4
+    expected_mean = sum(float(t.sum() / fb.mask.sum()) for t in recomputes) / 3
+    assert stats["te_mean"] == pytest.approx(expected_mean, rel=1e-5)
+
+
+def test_no_feedback_while_the_window_fills():
+    model = fashion_model()
+    fb = feedback(model, window=100)
+    rng = np.random.default_rng(0)
+    fb.observe(random_batch(10, 120, rng), random_batch(10, 10, rng))
+    grad = torch.randn_like(model.last_fc.weight)
+    model.last_fc.weight.grad = grad.clone()
+    fb.apply(model.last_fc)
+    assert torch.equal(model.last_fc.weight.grad, grad)
+    assert fb.epoch_stats() == {"te_time_s": pytest.approx(fb.timer.read_and_reset(), abs=1),
+                                "te_active_fraction": 0.0, "te_mean": None}
+
+
+def test_te_every_sets_the_recompute_cadence():
+    fb = feedback(window=10, te_every=3)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        fb.observe(random_batch(10, 120, rng), random_batch(10, 10, rng))
+    assert fb.te_count == 4  # steps 0, 3, 6, 9 (the window is full from step 0)
+
+
+def test_paper_mode_applies_w_from_the_te_drop():
+    model = fashion_model()
+    fb = feedback(model, mode="paper", window=40, te_scale=3.0)
+    rng = np.random.default_rng(5)
+    logits_seen = []
+    states = []
+    for _ in range(6):
+        logits = random_batch(20, 10, rng) * 3
+        logits_seen.append(logits)
+        fb.observe(None, logits)
+        states.append(torch.cat(logits_seen)[-40:])
+        weight = model.last_fc.weight.detach().clone()
+        fb.apply(model.last_fc)
+        if len(states) >= 3:  # a drop needs two TE values: steps 2 and after
+            def te_of(window_logits):
+                return transfer_entropy_all_pairs(
+                    binarize_abs(window_logits, 1.0),
+                    binarize_prob(window_logits.softmax(dim=1), 0.9))
+            drop = te_of(states[-2]) - te_of(states[-1])
+            drop = torch.where(drop < 1e-8, 0.0, drop)
+            t = (3.0 * drop).clamp(0, 1)
+            expected = (torch.eye(10) - t).T @ weight
+            torch.testing.assert_close(model.last_fc.weight.detach(), expected)
+    assert fb.epoch_stats()["te_active_fraction"] > 0
+
+
+def test_grad_mode_needs_two_fc_layers():
+    cifar = build_model("cifar10", 3, (32, 32), 10)
+    with pytest.raises(ConfigError, match="mode 'paper'"):
+        TEFeedback(resolve(TrialConfig(dataset="cifar10")), cifar, 10, CPU)
+    TEFeedback(resolve(TrialConfig(dataset="cifar10", mode="paper")), cifar, 10, CPU)
+
+
+def test_state_dict_round_trip_continues_identically():
+    rng = np.random.default_rng(2)
+    batches = [(random_batch(10, 120, rng), random_batch(10, 10, rng)) for _ in range(8)]
+    model_a, model_b = fashion_model(), fashion_model()
+    a = feedback(model_a, window=30, pair_fraction=0.3)
+    for z, logits in batches[:4]:
+        a.observe(z, logits)
+    b = feedback(model_b, window=30, pair_fraction=0.3, seed=9)  # different mask, restored
+    b.load_state_dict(a.state_dict())
+    for z, logits in batches[4:]:
+        a.observe(z, logits)
+        b.observe(z, logits)
+    assert torch.equal(a.mask, b.mask)
+    assert torch.equal(a.factor, b.factor)
