@@ -13,6 +13,7 @@ checkpoint and resume a trial at an epoch boundary with identical results.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -136,8 +137,11 @@ class Trainer:
         return float(loss_sum) / n, int(correct) / n
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue at this epoch boundary with identical results."""
-        return {
+        """Everything needed to continue at this epoch boundary with identical results.
+
+        A snapshot: deep-copied, so training on does not change a state already taken.
+        """
+        return copy.deepcopy({
             "config": self.cfg.to_dict(),
             "epoch": self.epoch, "elapsed_s": self.elapsed_s, "records": list(self.records),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -146,7 +150,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "batch_rng": self.batch_generator.get_state(),
-        }
+        })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.elapsed_s = state["epoch"], state["elapsed_s"]

@@ -1,0 +1,58 @@
+"""The five CNNs: shapes at their data sets' sizes, at other sizes, and the TE interface."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from te_sweep.models import ARCHITECTURES, build_model, flat_size
+from te_sweep.presets import PRESETS
+from te_sweep.sources import KNOWN_DATASETS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_builds_for_its_data_set(name):
+    h, w, c = KNOWN_DATASETS[name].image_shape
+    model = build_model(PRESETS[name].architecture, c, (h, w), 10).eval()  # no dropout
+    z, logits = model.forward_with_hidden(torch.zeros(3, c, h, w))
+    assert logits.shape == (3, 10)
+    assert torch.equal(model(torch.zeros(3, c, h, w)), logits)
+    two_fc = name in ("fashion-mnist", "usps")
+    assert (model.penultimate_fc is not None) == two_fc
+    assert ARCHITECTURES[name].fc_layers == (2 if name == "usps" else 3 if two_fc else 1)
+    if two_fc:
+        assert z.shape == (3, model.penultimate_fc.out_features)
+        assert model.last_fc.in_features == model.penultimate_fc.out_features
+    else:
+        assert z is None
+
+
+def test_published_layer_sizes():
+    fashion = build_model("fashion-mnist", 1, (28, 28), 10)
+    assert fashion.body[0].in_features == 2304  # 64 x 6 x 6, as published
+    assert (fashion.penultimate_fc.in_features, fashion.penultimate_fc.out_features) == (600, 120)
+    assert build_model("usps", 1, (16, 16), 10).penultimate_fc.in_features == 576
+    assert build_model("cifar10", 3, (32, 32), 10).last_fc.in_features == 1024
+    assert build_model("svhn", 3, (32, 32), 10).last_fc.in_features == 256
+
+
+def test_other_sizes_channels_and_classes():
+    model = build_model("fashion-mnist", 3, (20, 24), 7)
+    _, logits = model.forward_with_hidden(torch.zeros(2, 3, 20, 24))
+    assert logits.shape == (2, 7)
+    assert model.features[0].in_channels == 3
+
+
+def test_images_too_small_fail_with_a_clear_message():
+    with pytest.raises(ValueError, match="4x4 are too small"):
+        flat_size(ARCHITECTURES["fashion-mnist"], 1, (4, 4))
+    with pytest.raises(ValueError, match="too small"):
+        build_model("cifar10", 3, (16, 16), 10)
+
+
+def test_penultimate_pre_activation_is_not_clipped_by_relu():
+    """z must be the pre-activation (two-sided binarisation needs its negative values)."""
+    torch.manual_seed(0)
+    model = build_model("usps", 1, (16, 16), 10)
+    z, _ = model.forward_with_hidden(torch.rand(16, 1, 16, 16))
+    assert (z < 0).any()

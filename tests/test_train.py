@@ -1,0 +1,129 @@
+"""The training loop: real training on small real files and on Fashion-MNIST, no mocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from te_sweep.config import TrialConfig
+from te_sweep.data import load_device_data
+from te_sweep.metrics import METRIC_NAMES
+from te_sweep.train import Trainer, run_trial
+
+TIME_KEYS = {"epoch_time_s", "te_time_s", "eval_time_s", "elapsed_s"}
+
+
+def without_times(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in records]
+
+
+def blocks_trial(npz: Path, **changes) -> TrialConfig:
+    settings = dict(dataset=str(npz), max_epochs=3, target=0.99, window=100, lr=0.05,
+                    device="cpu")
+    settings.update(changes)
+    return TrialConfig(**settings)
+
+
+def test_reaches_target_and_reports_every_metric(blocks_npz):
+    reported = []
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=6, target=0.9), reported.append)
+    assert result.status == "complete"
+    assert result.epochs_to_target == len(reported) == result.epochs_run
+    assert reported[-1]["train_acc"] >= 0.9
+    assert all(r["train_acc"] < 0.9 for r in reported[:-1])
+    assert result.seconds_to_target == pytest.approx(sum(r["epoch_time_s"] for r in reported))
+    for i, record in enumerate(reported, start=1):
+        assert tuple(record) == METRIC_NAMES
+        assert record["epoch"] == i
+        assert 0 <= record["te_time_s"] <= record["epoch_time_s"]
+        assert 0 <= record["te_active_fraction"] <= 1
+        assert record["lr"] == 0.05
+    assert reported[-1]["te_mean"] is not None and reported[-1]["te_mean"] >= 0
+
+
+def test_censored_when_the_target_is_out_of_reach(blocks_npz):
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=2, target=1.0, lr=1e-5),
+                       lambda r: None)
+    assert result.status == "censored"
+    assert result.epochs_to_target is None and result.seconds_to_target is None
+    assert result.epochs_run == 2
+
+
+def test_test_acc_target_metric(blocks_npz):
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=6, target=0.9,
+                                    target_metric="test_acc"), lambda r: None)
+    assert result.status == "complete"
+    assert result.records[-1]["test_acc"] >= 0.9
+
+
+def test_same_seed_same_result_and_seeds_differ(blocks_npz):
+    def run(seed: int) -> list[dict]:
+        return without_times(run_trial(blocks_trial(blocks_npz, max_epochs=2, seed=seed,
+                                                    pair_fraction=0.3), lambda r: None).records)
+    first = run(1)
+    assert run(1) == first
+    assert run(2) != first
+
+
+def test_non_finite_loss_ends_the_trial_as_diverged(blocks_npz):
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=4, lr=1e12), lambda r: None)
+    assert result.status == "diverged"
+    assert result.epochs_run == 1
+    assert result.records[0]["train_loss"] is None
+
+
+def test_baseline_has_no_feedback_and_no_te_cost(blocks_npz):
+    cfg = blocks_trial(blocks_npz, te_scale=0.0)
+    data = load_device_data(cfg.dataset, None, torch.device("cpu"))
+    from te_sweep.config import resolve
+    trainer = Trainer(resolve(cfg), data, torch.device("cpu"))
+    assert trainer.feedback is None
+    record = trainer.train_epoch()
+    assert record["te_time_s"] == 0.0
+    assert record["te_active_fraction"] == 0.0
+    assert record["te_mean"] is None
+
+
+def test_te_feedback_changes_training(blocks_npz):
+    def run(scale: float) -> list[dict]:
+        return without_times(run_trial(blocks_trial(blocks_npz, max_epochs=1, te_scale=scale,
+                                                    threshold=0.3), lambda r: None).records)
+    with_te, baseline = run(5.0), run(0.0)
+    assert with_te[0]["te_active_fraction"] > 0
+    assert with_te[0]["train_loss"] != baseline[0]["train_loss"]
+
+
+@pytest.mark.parametrize("mode", ["grad", "paper"])
+def test_resume_from_an_epoch_boundary_is_identical(blocks_npz, mode):
+    cfg = blocks_trial(blocks_npz, max_epochs=3, target=1.0, mode=mode, threshold=0.5,
+                       pair_fraction=0.5, lr=0.01)
+    states = []
+    full = run_trial(cfg, lambda r: None, on_epoch_end=lambda t: states.append(t.state_dict()))
+    assert full.epochs_run == 3, "the trial must run past the resumed epoch"
+    resumed = run_trial(cfg, lambda r: None, trainer_state=states[0])
+    assert resumed.status == full.status
+    assert without_times(resumed.records) == without_times(full.records)
+
+
+def test_lr_schedule_of_cifar_preset_steps_down(tmp_path):
+    from conftest import write_blocks_npz
+    npz = write_blocks_npz(tmp_path / "rgb.npz", n_train=40, n_test=20, size=32, channels=3)
+    cfg = TrialConfig(dataset=str(npz), preset="cifar10", mode="paper", max_epochs=1,
+                      device="cpu", window=20)
+    from te_sweep.config import resolve
+    trainer = Trainer(resolve(cfg), load_device_data(str(npz), None, torch.device("cpu")),
+                      torch.device("cpu"))
+    assert trainer.scheduler is not None and trainer.scheduler.step_size == 20
+    assert trainer.optimizer.param_groups[0]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize("mode", ["grad", "paper"])
+def test_real_fashion_mnist_learns(fashion_mnist, mode):
+    result = run_trial(TrialConfig(dataset="fashion-mnist", subset=2000, max_epochs=1,
+                                   device="cpu", mode=mode, lr=0.05, momentum=0.9),
+                       lambda r: None)
+    record = result.records[0]
+    assert record["test_acc"] > 0.4, record  # 10 classes: chance is 0.1
+    assert record["te_mean"] is not None
