@@ -40,8 +40,11 @@ def _load_config_file(path: Path) -> dict[str, Any]:
         raise InputError(f"Invalid value for '--config': cannot read {path}: "
                          f"{err.strerror}; give a readable YAML or JSON file") from None
     except yaml.YAMLError as err:
-        raise InputError(f"Invalid value for '--config': {path} is not valid YAML/JSON "
-                         f"({str(err).splitlines()[0]}); fix the syntax") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(f"Invalid value for '--config': {path} is not valid YAML/JSON{where} "
+                         f"({problem}); fix the syntax") from None
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -50,27 +53,41 @@ def _load_config_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def build_config(options: dict[str, Any], config_file: Path | None) -> TrialConfig:
-    """TrialConfig from a config file overridden by the options given on the command line."""
+def build_config(options: dict[str, Any],
+                 config_file: Path | None) -> tuple[TrialConfig, set[str]]:
+    """TrialConfig from a config file overridden by the options given on the command line.
+
+    Also returns the fields whose value came from the file, so that an error in one of them
+    names the file and its key rather than a command-line option the user never typed.
+    """
     file_values = _load_config_file(config_file) if config_file else {}
     try:
-        base = TrialConfig.from_dict(file_values, source=str(config_file))
+        base = TrialConfig.from_dict(file_values)
     except ConfigError as err:
-        raise InputError(f"Invalid value for '{err.field}' in {config_file}: {err.message}") \
+        kind = "value for" if err.field in TrialConfig.__dataclass_fields__ else "key"
+        raise InputError(f"Invalid {kind} '{err.field}' in {config_file}: {err.message}") \
             from None
     given = {k: v for k, v in options.items() if v is not None}
-    return base.replace(**given)
+    return base.replace(**given), set(file_values) - set(given)
 
 
-def _check_output(path: Path | None, overwrite: bool) -> None:
+def _check_output(path: Path | None, overwrite: bool, inputs: list[Path]) -> None:
+    """Refuse an output path that would lose something on disk, before any work starts."""
     if path is None:
         return
-    if path.exists() and not overwrite:
-        raise InputError(f"Invalid value for '--json': {path} already exists; choose another "
-                         "path or pass --overwrite")
-    if not path.parent.is_dir():
-        raise InputError(f"Invalid value for '--json': directory {path.parent} does not "
-                         "exist; create it first")
+    problem = None
+    if path.is_dir():
+        problem = f"{path} is a directory; give a file path such as {path / 'records.json'}"
+    elif any(path.resolve() == p.resolve() for p in inputs):
+        problem = f"{path} is an input of this trial; choose another path"
+    elif path.exists() and not overwrite:
+        problem = f"{path} already exists; choose another path or pass --overwrite"
+    elif not path.parent.exists():
+        problem = f"directory {path.parent} does not exist; create it first"
+    elif not path.parent.is_dir():
+        problem = f"{path.parent} is not a directory; choose a path inside a directory"
+    if problem:
+        raise InputError(f"Invalid value for '--json': {problem}")
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
@@ -129,8 +146,16 @@ def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
     """Run one trial and print a live per-epoch table."""
     from te_sweep.preflight import check_trial
 
-    cfg = check_trial(build_config(options, config_file))
-    _check_output(json_path, overwrite)
+    cfg, from_file = build_config(options, config_file)
+    try:
+        cfg = check_trial(cfg)
+    except ConfigError as err:
+        if err.field in from_file:
+            raise InputError(f"Invalid value for '{err.field}' in {config_file}: "
+                             f"{err.message}") from None
+        raise
+    inputs = [Path(cfg.dataset)] + ([config_file] if config_file else [])
+    _check_output(json_path, overwrite, inputs)
 
     from te_sweep.train import run_trial
 
@@ -160,6 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr and exit 2 for bad input, exit 1 for other failures."""
     try:
         code = cli.main(args=argv, prog_name="te-sweep", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:  # bare `te-sweep`: show the help
+        click.echo(err.ctx.get_help())
+        sys.exit(0)
     except click.exceptions.UsageError as err:
         click.echo(f"Error: {err.format_message()}", err=True)
         sys.exit(2)

@@ -52,12 +52,12 @@ class TrialConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], source: str = "config") -> "TrialConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> "TrialConfig":
         """Build from a mapping (a YAML/JSON file, a search-space sample); unknown keys fail."""
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ConfigError(unknown[0], f"unknown key in {source}; known keys: "
+            raise ConfigError(unknown[0], "is not a trial setting; known settings: "
                               + ", ".join(known))
         return cls(**{k: _coerce(k, known[k].type, v) for k, v in values.items()})
 

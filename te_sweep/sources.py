@@ -186,7 +186,7 @@ def _torchvision_split(name: str, root: Path, download: bool, train: bool) -> Sp
         what = "download failed" if download else "files missing or unreadable"
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
         raise DataSourceError(f"{name}: {what} under {root} ({cause}); put the torchvision files for {name} under "
-                              f"{root}: {reader.files}, or run with download enabled where the network is reachable"
+                              f"{root}: {reader.files}, or run once where the network is reachable so torchvision can download them"
                               ) from exc
     images = _as_numpy(dataset.data)
     images = images[..., None] if images.ndim == 3 else images
@@ -229,6 +229,9 @@ def _npy_header(zf: zipfile.ZipFile, path: Path, key: str) -> tuple[tuple[int, .
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    if path.is_dir():
+        raise DataSourceError(f"{path}: is a directory, not an .npz file; pass the path of "
+                              f"an .npz file ({_NPZ_NEEDS})")
     if not path.is_file():
         raise DataSourceError(f"{path}: no such file; pass the path of an existing .npz file ({_NPZ_NEEDS})")
     try:
