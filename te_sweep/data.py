@@ -20,7 +20,7 @@ from torch import Tensor
 
 from te_sweep.sources import RawDataset, load_dataset, stratified_first
 
-EVAL_BATCH = 1000  # images per forward pass when evaluating
+EVAL_BATCH = 500  # images per forward pass when evaluating (1000+ is slower on CPU)
 
 
 def default_data_root() -> Path:

@@ -34,7 +34,7 @@ EPOCH_METRICS: tuple[Metric, ...] = (
     Metric("te_active_fraction", float, "share of the epoch's steps where the feedback "
            "changed a weight or gradient", "{:.3f}"),
     Metric("te_mean", float, "mean TE in bits over the sampled pairs and the epoch's "
-           "recomputes; null when the feedback is off or still warming up"),
+           "recomputes; null when the feedback is off or still warming up", "{:.3g}"),
     Metric("lr", float, "learning rate used in the epoch", "{:.4g}"),
     Metric("eval_time_s", float, "seconds spent evaluating train_acc and test_acc", "{:.2f}"),
     Metric("elapsed_s", float, "training seconds so far: the sum of epoch_time_s through this "
