@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
-from te_sweep.errors import ConfigError, TESweepError
+from te_sweep.errors import ConfigError, SweepInputError, TESweepError
 
 # TrialConfig field -> CLI option, where the option is not just the field with dashes.
 OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
@@ -181,6 +181,85 @@ def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
     click.echo(f"status: {result.status}; {reached}; device {result.device}")
 
 
+def _sweep_options(function: Any) -> Any:
+    """The options `launch` takes (shared option group)."""
+    options = [
+        click.option("--num-samples", type=int, default=8, show_default=True,
+                     help="TE trials to run (baselines come on top)"),
+        click.option("--max-concurrent", type=int, default=None,
+                     help="trials at once [default: as many as the CPUs/GPUs hold]"),
+        click.option("--cpus-per-trial", type=float, default=1.0, show_default=True,
+                     help="CPUs per trial (also its torch threads)"),
+        click.option("--gpus-per-trial", type=float, default=0.0, show_default=True,
+                     help="GPUs per trial; fractions pack trials on a GPU, e.g. 0.25"),
+        click.option("--storage", default="results", show_default=True,
+                     help="local directory or shared URI (s3://...) holding sweeps"),
+        click.option("--name", default=None,
+                     help="sweep directory under --storage [default: SPACE-<UTC time>]"),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="seeds the sampler and the trials"),
+        click.option("--baselines", type=int, default=3, show_default=True,
+                     help="no-TE trials (te_scale 0) to compare against"),
+        click.option("--scheduler", type=click.Choice(["none", "asha"]), default="none",
+                     show_default=True, help="asha stops unpromising TE trials early"),
+        click.option("--resume-if-exists", is_flag=True,
+                     help="continue the sweep already under --storage/--name"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+ADDRESS_OPTION = click.option("--address", default=None,
+                              help="Ray cluster address [default: $RAY_ADDRESS, else a "
+                                   "private local Ray]")
+
+
+def _finish_sweep(prepared: Any) -> None:
+    from te_sweep.summary import print_summary
+    from te_sweep.sweep import run_sweep
+
+    export = run_sweep(prepared, click.echo)
+    print_summary(export, list(prepared.space.params), click.echo)
+
+
+@cli.command()
+@click.argument("space", type=click.Path(path_type=Path))
+@_sweep_options
+@ADDRESS_OPTION
+def launch(space: Path, **options: Any) -> None:
+    """Run a sweep over SPACE (a search space YAML file) on Ray Tune with Optuna."""
+    from te_sweep.sweep import SweepOptions, prepare_launch
+
+    _finish_sweep(prepare_launch(str(space), SweepOptions(**options)))
+
+
+@cli.command()
+@click.argument("sweep_dir", metavar="SWEEP_DIR")
+@ADDRESS_OPTION
+def resume(sweep_dir: str, address: str | None) -> None:
+    """Continue a killed or interrupted sweep at SWEEP_DIR (STORAGE/NAME)."""
+    from te_sweep.sweep import prepare_resume
+
+    _finish_sweep(prepare_resume(sweep_dir, address))
+
+
+@cli.command()
+@click.argument("sweep_dir", metavar="SWEEP_DIR")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="directory for the Parquet files [default: SWEEP_DIR]")
+def export(sweep_dir: str, out: Path | None) -> None:
+    """Write trials.parquet and epochs.parquet of the sweep at SWEEP_DIR (no Ray needed)."""
+    from te_sweep.export import export_sweep
+    from te_sweep.storage import SweepDir
+
+    result = export_sweep(SweepDir.from_path(sweep_dir), out)
+    state = "partial sweep" if result["partial"] else "complete sweep"
+    click.echo(f"{len(result['rows'])} trials ({state})")
+    for path in result["paths"]:
+        click.echo(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line on stderr and exit 2 for bad input, exit 1 for other failures."""
     try:
@@ -195,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: Invalid value for '{option_name(err.field)}': {err.message}",
                    err=True)
         sys.exit(2)
-    except InputError as err:
+    except (InputError, SweepInputError) as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(2)
     except TESweepError as err:

@@ -21,3 +21,7 @@ class ConfigError(TESweepError, ValueError):
 
     def __str__(self) -> str:
         return f"Invalid value for '{self.field}': {self.message}"
+
+
+class SweepInputError(TESweepError):
+    """A sweep cannot start from this input (space file, storage location); exits 2."""

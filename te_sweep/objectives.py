@@ -1,0 +1,38 @@
+"""The sweep's objectives and comparisons, computed the same way everywhere.
+
+Optuna minimises two numbers per TE trial: `objective_epochs` (epochs to the target, or
+max_epochs + 1 when the target was never reached: a censored trial) and `te_overhead`
+(seconds of TE feedback per second of the rest of training). Speedups compare a TE trial with
+the sweep's no-TE baselines. The trainable reports running values after every epoch; export
+recomputes them from the per-epoch records, so the Parquet tables never depend on Ray.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Sequence
+
+
+def censored_score(epochs_to_target: int | None, max_epochs: int) -> int:
+    """Epochs to target, or max_epochs + 1 when the target was not reached."""
+    return epochs_to_target if epochs_to_target is not None else max_epochs + 1
+
+
+def te_overhead(records: Sequence[dict[str, Any]]) -> float:
+    """te_time_s / (epoch_time_s - te_time_s), summed over the trial's epochs."""
+    te = sum(r["te_time_s"] or 0.0 for r in records)
+    total = sum(r["epoch_time_s"] or 0.0 for r in records)
+    rest = total - te
+    return te / rest if rest > 0 else 0.0
+
+
+def median_or_none(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def speedup(baseline_median: float | None, own: float | None) -> float | None:
+    """baseline / own, or None when either side is missing (not reached, no baselines)."""
+    if baseline_median is None or own is None or own <= 0:
+        return None
+    return baseline_median / own

@@ -1,0 +1,46 @@
+"""The end-of-sweep summary: Pareto front, best speedups, where the Parquet files are."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+TOP = 5
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else spec.format(value)
+
+
+def _params(row: dict[str, Any], names: list[str]) -> str:
+    return " ".join(f"{n}={row['param_' + n]:g}" if isinstance(row["param_" + n], float)
+                    else f"{n}={row['param_' + n]}" for n in names)
+
+
+def print_summary(export: dict[str, Any], searched: list[str],
+                  echo: Callable[[str], None]) -> None:
+    rows = export["rows"]
+    statuses = [r["status"] for r in rows]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
+    echo(f"{len(rows)} trials ({counts})" + ("; PARTIAL: the sweep did not finish, "
+                                             "`te-sweep resume` continues it"
+                                             if export["partial"] else ""))
+    baselines = [r for r in rows if r["role"] == "baseline"]
+    echo("baselines (te_scale 0): " + ", ".join(
+        f"seed {r['seed']}: {_fmt(r['epochs_to_target'], '{}')} epochs ({r['status']})"
+        for r in baselines) if baselines else "no baselines")
+    front = sorted((r for r in rows if r["pareto"]),
+                   key=lambda r: (r["objective_epochs"], r["te_overhead"]))
+    echo("Pareto front (objective_epochs, te_overhead):")
+    for r in front:
+        echo(f"  {r['trial_id']}: {r['objective_epochs']} epochs"
+             f"{' (censored)' if r['censored'] else ''}, overhead {r['te_overhead']:.3%}, "
+             f"{_params(r, searched)}")
+    ranked = sorted((r for r in rows if r["speedup_epochs"] is not None),
+                    key=lambda r: -r["speedup_epochs"])[:TOP]
+    echo("best speedups against the median baseline:")
+    for r in ranked:
+        echo(f"  {r['trial_id']}: epochs x{r['speedup_epochs']:.2f}, time x"
+             f"{_fmt(r['speedup_time'], '{:.2f}')}, paired x"
+             f"{_fmt(r['paired_speedup_epochs'], '{:.2f}')}, {_params(r, searched)}")
+    for path in export["paths"]:
+        echo(f"wrote {path}")
