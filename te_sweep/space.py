@@ -1,17 +1,17 @@
 """Search spaces: which trial settings a sweep holds fixed and which Optuna searches.
 
-A space file (search_spaces/*.yaml) has a `fixed:` mapping of TrialConfig fields held constant
-in every trial (the no-TE baselines too) and a `search:` mapping of fields to ranges
-(`{low, high, log, step}`) or `{choices: [...]}`. Why a module of its own: a sweep runs for
-hours on a cluster, so every mistake a file can hold (a typo'd field, low > high, a window of 1,
-a subset larger than the data, grad mode on a single-FC network) must be found when the file is
-loaded, in one line naming the file, the key and the fix, not in trial 37. Both ends of every
-range go through the same rules as `te-sweep train` (config.validate, preflight.check_trial).
-Seeds are never part of a space: the sweep assigns them per trial. Optuna is imported lazily.
+A space file (search_spaces/*.yaml) maps TrialConfig fields under `fixed:` (the same in every
+trial, baselines too) and under `search:` (`{low, high, log, step}` or `{choices: [...]}`).
+A sweep runs for hours, so every mistake a file can hold (a typo, low > high, a window of 1, a
+subset larger than the data, grad mode on a single-FC net) is found at load, in one line naming
+the file, the key and the fix: both ends of every range pass the rules of `te-sweep train`
+(config.validate, preflight.check_trial). Seeds are the sweep's, never the file's. Optuna is
+imported lazily.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Hashable
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
 import yaml
 
 from te_sweep.config import TrialConfig, validate
-from te_sweep.errors import ConfigError, TESweepError
+from te_sweep.errors import ConfigError, SweepInputError
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -33,7 +33,7 @@ FIELD_TYPES = {f.name: f.type for f in fields(TrialConfig)}  # annotations as st
 Fail = Callable[[str, str], NoReturn]  # raises SpaceError naming the file, a key path, a message
 
 
-class SpaceError(TESweepError):
+class SpaceError(SweepInputError):
     """A space file (or a sample from it) is invalid; one line naming the file, key and fix."""
 
 
@@ -81,10 +81,11 @@ class SearchSpace:
             raise SpaceError(f"{self.path}: a sample must name exactly the searched parameters "
                              f"({', '.join(self.params)}), but got unknown {unknown} and "
                              f"missing {missing}; sample from this space's optuna_space()")
-        for name, value in sampled.items():
-            if not self.params[name].contains(value):
-                raise SpaceError(f"{self.path}: search.{name}: sampled value {value!r} is "
-                                 f"outside {self.params[name]}; sample from optuna_space()")
+        for name, p in self.params.items():
+            if not p.contains(sampled[name]):
+                allowed = p.choices if p.kind == "categorical" else f"[{p.low}, {p.high}]"
+                raise SpaceError(f"{self.path}: search.{name}: a sample must be in {allowed}, "
+                                 f"but got {sampled[name]!r}; sample from optuna_space()")
 
     def trial_config(self, sampled: Mapping[str, Any], seed: int) -> TrialConfig:
         """One TE trial: the fixed settings, the sampled ones and the sweep's seed."""
@@ -146,8 +147,9 @@ def load_space(path: str | Path) -> SearchSpace:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpaceError(f"{path}: not valid YAML{where} ({problem}); fix the syntax") from None
     if not isinstance(doc, dict):
+        got = "an empty file" if doc is None else f"a {type(doc).__name__}"
         fail("top level", f"the file must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}, "
-             f"but got {type(doc).__name__}; see search_spaces/default.yaml")
+             f"but got {got}; see search_spaces/default.yaml")
     for key in doc:
         if key not in TOP_LEVEL_KEYS:
             fail(str(key), f"is not a space file key; the allowed keys are "
@@ -155,8 +157,8 @@ def load_space(path: str | Path) -> SearchSpace:
     description = doc.get("description") or ""
     if not isinstance(description, str) or "\n" in description.strip():
         fail("description", f"must be one line of text, but got {description!r}; shorten it")
-    fixed = _load_fixed(doc.get("fixed") or {}, fail)
-    search = doc.get("search") or {}
+    fixed = _load_fixed({} if doc.get("fixed") is None else doc["fixed"], fail)
+    search = {} if doc.get("search") is None else doc["search"]
     if not isinstance(search, dict) or not search:
         fail("search", f"at least one searched parameter is needed, but got {search!r}; add "
              "e.g. 'te_scale: {low: 0.1, high: 4.0, log: true}'")
@@ -184,8 +186,9 @@ def _check_field_name(section: str, key: Any, fail: Fail) -> None:
         fail(f"{section}.seed", "seeds cannot be fixed or searched: the sweep assigns one per "
              "trial (te-sweep launch --seed); remove the key")
     if key not in FIELD_TYPES:
-        fail(f"{section}.{key}", "is not a trial setting; use one of "
-             + ", ".join(k for k in FIELD_TYPES if k != "seed"))
+        near = difflib.get_close_matches(str(key), FIELD_TYPES, n=1)
+        fail(f"{section}.{key}", "is not a trial setting; " + (f"did you mean {near[0]}? " if near
+             else "") + "use one of " + ", ".join(k for k in FIELD_TYPES if k != "seed"))
 
 
 def _load_param(name: Any, spec: Any, fixed: dict[str, Any], fail: Fail) -> Param:
@@ -208,20 +211,21 @@ def _load_param(name: Any, spec: Any, fixed: dict[str, Any], fail: Fail) -> Para
         fail(key, f"`{name}` is not a numeric setting, so it cannot take a range; use "
              "{choices: [...]}")
     kind = "float" if "float" in field_type else "int"
-    for end in ("low", "high"):
-        if end not in spec:
-            fail(key, f"a range needs both low and high, but `{end}` is missing; add it")
-    low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
-    for end, value in (("low", low), ("high", high), ("step", step)):
+    numbers = {}
+    for end in ("low", "high", "step"):
+        value = spec.get(end)
         if value is None and end == "step":
             continue
+        if end not in spec:
+            fail(key, f"a range needs both low and high, but `{end}` is missing; add it")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(f"{key}.{end}", f"must be a number, but got {value!r}; give e.g. 1")
         if kind == "int" and not isinstance(value, int):
             fail(f"{key}.{end}", f"`{name}` is an integer setting, so {end} must be an "
                  f"integer, but got {value!r}; use a whole number such as {round(value)}")
-    if kind == "float":
-        low, high, step = float(low), float(high), None if step is None else float(step)
+        numbers[end] = float(value) if kind == "float" else value
+    low, high, step, log = numbers["low"], numbers["high"], numbers.get("step"), \
+        spec.get("log", False)
     if not isinstance(log, bool):
         fail(f"{key}.log", f"must be true or false, but got {log!r}")
     if not low <= high:
@@ -231,13 +235,12 @@ def _load_param(name: Any, spec: Any, fixed: dict[str, Any], fail: Fail) -> Para
     if log and step is not None:
         fail(key, f"`step` and `log` cannot be combined (Optuna forbids it), but got "
              f"(log=true, step={step}); remove one")
-    if step is not None:
-        steps = (high - low) / step if step > 0 else -1.0
-        if step <= 0 or not math.isclose(steps, round(steps), abs_tol=1e-9):
-            fail(key, f"`step > 0` must hold and high - low must be a multiple of it, but got "
-                 f"(low={low}, high={high}, step={step}); adjust high or step")
-    for end, value in (("low", low), ("high", high)):
-        _check_value(f"{key}.{end}", name, value, fixed, fail)
+    steps = 0.0 if step is None else (high - low) / step if step > 0 else 0.5
+    if not math.isclose(steps, round(steps), abs_tol=1e-9):
+        fail(key, f"`step > 0` must hold and high - low must be a multiple of it, but got "
+             f"(low={low}, high={high}, step={step}); adjust high or step")
+    for end in ("low", "high"):
+        _check_value(f"{key}.{end}", name, numbers[end], fixed, fail)
     return Param(name, kind, low, high, log, step)
 
 

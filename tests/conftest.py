@@ -11,11 +11,13 @@ from te_sweep.sources import DEBIAN_FASHION_MNIST
 
 
 def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: int = 12,
-                     channels: int | None = None, classes: int = 4, seed: int = 0) -> Path:
+                     channels: int | None = None, classes: int = 4, seed: int = 0,
+                     flip: float = 0.0) -> Path:
     """An easy, learnable image set: class c lights up quadrant c (of 4) over noise.
 
     Small enough that a trial learns it in a few epochs on a CPU, so tests can reach a target.
-    `channels=None` writes (N, H, W) arrays, else (N, H, W, C).
+    `channels=None` writes (N, H, W) arrays, else (N, H, W, C). `flip` relabels that share of
+    the training images at random, so training accuracy cannot reach 1 (a censored trial).
     """
     rng = np.random.default_rng(seed)
 
@@ -32,6 +34,8 @@ def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: in
         return images, labels.astype(np.int64)
 
     train_images, train_labels = split(n_train)
+    flipped = rng.random(n_train) < flip
+    train_labels[flipped] = rng.integers(0, classes, size=int(flipped.sum()))
     test_images, test_labels = split(n_test)
     np.savez(path, train_images=train_images, train_labels=train_labels,
              test_images=test_images, test_labels=test_labels)

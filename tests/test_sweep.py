@@ -1,0 +1,147 @@
+"""Sweeps through the real CLI on a real local Ray with real Optuna, read back from Parquet."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sweep_helpers import blocks_space, read_export, run_cli
+from te_sweep.export import EPOCHS_SCHEMA, TRIALS_SCHEMA
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
+    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml", "--num-samples", 4,
+                     "--baselines", 2, "--max-concurrent", 2, "--storage", tmp_path,
+                     "--name", "smoke", "--seed", 7)
+    assert result.code == 0, result.err
+    sweep = tmp_path / "smoke"
+    trials, epochs, meta = read_export(sweep)
+    assert pq.read_schema(sweep / "trials.parquet").remove_metadata() == TRIALS_SCHEMA
+    assert pq.read_schema(sweep / "epochs.parquet").remove_metadata() == EPOCHS_SCHEMA
+    assert not any(pa.types.is_null(f.type) for f in TRIALS_SCHEMA)
+    assert sorted(t["role"] for t in trials) == ["baseline"] * 2 + ["te"] * 4
+    assert len({t["trial_id"] for t in trials}) == 6
+    assert all(t["status"] in ("complete", "censored") for t in trials), trials
+    baselines = [t for t in trials if t["role"] == "baseline"]
+    assert all(b["param_te_scale"] == 0.0 for b in baselines)
+    assert len({b["seed"] for b in baselines}) == 2
+    for t in trials:
+        if t["role"] == "te":
+            assert t["param_te_scale"] > 0
+            assert t["seed"] in {b["seed"] for b in baselines}  # paired
+            assert t["paired_baseline"] in {b["trial_id"] for b in baselines}
+            assert t["objective_epochs"] == (t["epochs_to_target"] or t["param_max_epochs"] + 1)
+            assert t["speedup_epochs"] is not None and t["pareto"] is not None
+        assert t["epochs_run"] == sum(e["trial_id"] == t["trial_id"] for e in epochs)
+        assert t["param_dataset"] == "fashion-mnist" and t["param_window"] >= 2
+        assert t["device_name"] == "cpu" and t["node_id"]
+    assert meta[b"te_sweep.partial"] == b"false"
+    assert b"search:" in meta[b"te_sweep.space"]
+    assert b'"ray": "2.60.0"' in meta[b"te_sweep.versions"]
+    assert "Pareto front" in result.out and str(sweep / "trials.parquet") in result.out
+    assert "trial" in result.out.splitlines()[1]  # the live table's header
+
+
+def test_asha_prunes_te_trials_and_tells_optuna(capsys, tmp_path):
+    import optuna
+
+    space = blocks_space(tmp_path, max_epochs=9)
+    result = run_cli(capsys, "launch", space, "--num-samples", 6, "--baselines", 3,
+                     "--max-concurrent", 2, "--storage", tmp_path, "--name", "asha",
+                     "--scheduler", "asha")  # 3 seeds: accuracies differ, ASHA can rank
+    assert result.code == 0, result.err
+    trials, _, _ = read_export(tmp_path / "asha")
+    pruned = [t for t in trials if t["status"] == "pruned"]
+    assert pruned and all(t["role"] == "te" for t in pruned)
+    assert all(t["epochs_run"] == 9 for t in trials if t["role"] == "baseline")
+    state_file = sorted((tmp_path / "asha").glob("searcher-state-*.pkl"))[-1]
+    searcher_state = pickle.loads(state_file.read_bytes())
+    study = searcher_state["_ot_study"]
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(pruned)
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 6 - len(pruned)
+
+
+# ------------------------------------------------------------------ bad input: exit 2, nothing
+def assert_refused(result, *fragments: str) -> str:
+    assert result.code == 2, result
+    assert result.out == ""
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+GOOD_SEARCH = "search:\n  te_scale: {low: 0.1, high: 4.0, log: true}\n"
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("fixed: {dataset: fashion-mnist\n" + GOOD_SEARCH, ["bad.yaml", "line"]),
+    ("fixed: {dataset: fashion-mnist}\nsearchh: {}\n" + GOOD_SEARCH, ["bad.yaml", "searchh"]),
+    ("fixed: {dataset: fashion-mnist, epochz: 3}\n" + GOOD_SEARCH, ["fixed.epochz"]),
+    ("fixed: {dataset: fashion-mnist}\nsearch:\n  window: {low: 900, high: 100}\n",
+     ["search.window", "low <= high", "low=900, high=100"]),
+    ("fixed: {dataset: imagenet}\n" + GOOD_SEARCH, ["fixed.dataset", "imagenet"]),
+])
+def test_bad_space_files_start_nothing(capsys, tmp_path, text, fragments):
+    space = write(tmp_path / "bad.yaml", text)
+    result = run_cli(capsys, "launch", space, "--storage", tmp_path / "results")
+    assert_refused(result, *fragments)
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--gpus-per-trial", "-1"], ["'--gpus-per-trial'", "-1"]),
+    (["--num-samples", "0"], ["'--num-samples'", "at least 1"]),
+    (["--cpus-per-trial", "64"], ["'--cpus-per-trial'", "--address"]),
+    (["--gpus-per-trial", "0.5"], ["'--gpus-per-trial'", "GPUs"]),
+    (["--scheduler", "hyperband"], ["'--scheduler'"]),
+    (["--name", "a/b"], ["'--name'", "plain directory name"]),
+])
+def test_bad_launch_options_start_nothing(capsys, tmp_path, args, fragments):
+    if "0.5" in args:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml",
+                     "--storage", tmp_path / "results", *args)
+    assert_refused(result, *fragments)
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_name_holding_another_sweep_is_refused(capsys, tmp_path):
+    existing = tmp_path / "results" / "mine"
+    existing.mkdir(parents=True)
+    manifest = '{"sweep_id": "abc123", "space_path": "other.yaml", "space_text": "x"}'
+    (existing / "te_sweep.json").write_text(manifest)
+    before = sorted(p.name for p in existing.iterdir())
+    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml",
+                     "--storage", tmp_path / "results", "--name", "mine")
+    assert_refused(result, "already holds sweep abc123", "--resume-if-exists")
+    with_flag = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml",
+                        "--storage", tmp_path / "results", "--name", "mine",
+                        "--resume-if-exists")
+    assert_refused(with_flag, "different space file")
+    assert sorted(p.name for p in existing.iterdir()) == before
+    assert (existing / "te_sweep.json").read_text() == manifest
+
+
+def test_a_name_holding_other_files_is_refused(capsys, tmp_path):
+    (tmp_path / "results" / "data").mkdir(parents=True)
+    (tmp_path / "results" / "data" / "notes.txt").write_text("mine")
+    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml",
+                     "--storage", tmp_path / "results", "--name", "data")
+    assert_refused(result, "not a te-sweep sweep")
+    assert (tmp_path / "results" / "data" / "notes.txt").read_text() == "mine"

@@ -1,0 +1,138 @@
+"""Multi-node placement and fault tolerance, with real Ray nodes (ray.cluster_utils.Cluster),
+a real SIGKILL of the driver, and a real node removed while its trials run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from sweep_helpers import TE_SWEEP, blocks_space, read_export, run_cli
+
+FINAL = {"complete", "censored"}
+WAIT_S = 240  # upper bound on waiting for a sweep state; the loops below end by themselves
+
+
+@pytest.fixture
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    yield cluster
+    cluster.shutdown()
+
+
+def reports(sweep: Path) -> dict[str, list[dict]]:
+    """trial directory -> its reports so far, read from Tune's result.json files."""
+    found = {}
+    for result in sweep.glob("*/result.json"):
+        lines = [json.loads(ln) for ln in result.read_text().splitlines() if ln.strip()]
+        found[result.parent.name] = lines
+    return found
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen) -> None:
+    """Poll until `condition()`; fail with the sweep's output if it ends or takes too long."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+            output = proc.communicate()[0]
+            pytest.fail(f"no {what}; sweep exit {proc.returncode}, output:\n{output[-3000:]}")
+        time.sleep(0.2)
+
+
+def launch_process(space: Path, storage: Path, name: str, *extra: object) -> subprocess.Popen:
+    args = [TE_SWEEP, "launch", space, "--storage", storage, "--name", name, *extra]
+    return subprocess.Popen([str(a) for a in args], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
+    workers = [cluster.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    space = blocks_space(tmp_path, max_epochs=2)
+    result = run_cli(capsys, "launch", space, "--address", cluster.address,
+                     "--gpus-per-trial", 0.5, "--num-samples", 4, "--baselines", 2,
+                     "--storage", tmp_path, "--name", "multi")
+    assert result.code == 0, result.out + result.err
+    trials, _, _ = read_export(tmp_path / "multi")
+    assert len(trials) == 6 and all(t["status"] in FINAL for t in trials)
+    assert {t["node_id"] for t in trials} == {w.node_id for w in workers}
+    for t in trials:
+        assert t["gpu_ids"] in ("0", "1"), t  # a (logical) GPU assigned by Ray
+        assert t["device_name"] == "cpu"  # no real CUDA here: the trial falls back
+
+
+def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
+    space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
+    sweep = tmp_path / "killed"
+    proc = launch_process(space, tmp_path, "killed", "--num-samples", 4, "--baselines", 1,
+                          "--max-concurrent", 2)
+
+    def one_done_one_midway() -> bool:
+        runs = reports(sweep).values()
+        done = [r for r in runs if r and r[-1]["trial_status"] != "running"]
+        midway = [r for r in runs if r and r[-1]["trial_status"] == "running"]
+        return bool(done) and bool(midway)
+
+    wait_for(one_done_one_midway, "finished trial beside a running one", proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    partial = run_cli(capsys, "export", sweep)
+    assert partial.code == 0 and "partial sweep" in partial.out
+    before, _, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"true"
+    assert any(t["status"] == "unfinished" for t in before)
+
+    resumed = run_cli(capsys, "resume", sweep)
+    assert resumed.code == 0, resumed.out + resumed.err
+    trials, epochs, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"false"
+    assert len(trials) == 5 and len({t["trial_id"] for t in trials}) == 5
+    assert all(t["status"] in FINAL for t in trials), trials
+    for t in trials:
+        numbers = [e["epoch"] for e in epochs if e["trial_id"] == t["trial_id"]]
+        assert numbers == list(range(1, t["epochs_run"] + 1)) and t["epochs_run"] == 6
+
+
+def test_resume_with_nothing_to_restore_exits_2(capsys, tmp_path):
+    result = run_cli(capsys, "resume", tmp_path / "nothing")
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "holds no te-sweep sweep" in result.err
+
+
+def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
+    doomed = cluster.add_node(num_cpus=2)
+    survivor = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    space = blocks_space(tmp_path, max_epochs=8, n_train=2000)
+    sweep = tmp_path / "removed"
+    proc = launch_process(space, tmp_path, "removed", "--address", cluster.address,
+                          "--num-samples", 3, "--baselines", 1, "--max-concurrent", 4)
+
+    def running_on_doomed_node() -> bool:
+        return any(r and r[-1]["node_id"] == doomed.node_id and r[-1]["epoch"] >= 2
+                   and r[-1]["trial_status"] == "running" for r in reports(sweep).values())
+
+    wait_for(running_on_doomed_node, "trial two epochs into its run on the doomed node", proc)
+    cluster.remove_node(doomed)
+    output, _ = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 0, output
+    trials, epochs, _ = read_export(sweep)
+    assert len(trials) == 4 and all(t["status"] in FINAL for t in trials), trials
+    moved = 0
+    for directory, runs in reports(sweep).items():
+        nodes = [r["node_id"] for r in runs]
+        numbers = [r["epoch"] for r in runs]
+        assert numbers == sorted(numbers), f"{directory} restarted from scratch: {numbers}"
+        if doomed.node_id in nodes:
+            assert nodes[-1] == survivor.node_id
+            moved += 1
+    assert moved >= 1
