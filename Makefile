@@ -25,9 +25,10 @@ data:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	fi
 
-# The main job. Until the sweep system lands this is one default TE trial on Fashion-MNIST.
+# The main job: the default sweep on real Fashion-MNIST on a private local Ray; it leaves
+# results/default-<UTC time>/trials.parquet and epochs.parquet.
 sweep: install
-	$(BIN)/te-sweep train --dataset fashion-mnist --subset 6000 --epochs 3 --te-scale 1
+	$(BIN)/te-sweep launch search_spaces/default.yaml --storage results
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from te_sweep.config import TrialConfig, resolve
-from te_sweep.errors import TESweepError
+from te_sweep.errors import SweepInputError
 from te_sweep.metrics import EPOCH_METRICS
 from te_sweep.objectives import censored_score, median_or_none, speedup, te_overhead
 from te_sweep.storage import SweepDir
@@ -38,7 +39,7 @@ FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
 STATUSES = ("complete", "censored", "pruned", "diverged", "error", "unfinished")
 
 
-class ExportError(TESweepError):
+class ExportError(SweepInputError):
     """The directory holds nothing te-sweep can export."""
 
 
@@ -250,11 +251,16 @@ def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
 
 def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]:
     """Write trials.parquet and epochs.parquet (into the sweep, or `out`); return a summary."""
-    manifest = sweep_dir.read_manifest()
+    manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
+    if manifest is None:
+        raise ExportError(f"{sweep_dir.uri} holds no te-sweep sweep (no te_sweep.json); give "
+                          "the STORAGE/NAME directory that `te-sweep launch` printed")
     root = sweep_dir.local_path()
-    if manifest is None or root is None:
-        raise ExportError(f"{sweep_dir.uri} holds no te-sweep sweep (no te_sweep.json)")
-    trials = read_trials(root)
+    if root is None:  # a URI: read a local mirror of the small files
+        with tempfile.TemporaryDirectory(prefix="te-sweep-export-") as tmp:
+            trials = read_trials(sweep_dir.mirror_results(Path(tmp)))
+    else:
+        trials = read_trials(root)
     rows = [_trial_row(manifest, t) for t in trials]
     _add_comparisons(rows)
     expected = manifest["options"]["num_samples"] + manifest["options"]["baselines"]

@@ -89,6 +89,23 @@ class SweepDir:
     def local_path(self) -> Path | None:
         return None if is_uri(self.storage) else Path(self.uri)
 
+    def mirror_results(self, destination: Path) -> Path:
+        """Copy the small files an export reads (never checkpoints) to a local directory."""
+        fs, root = self._fs()
+        wanted = ("params.json", "result.json", "error.txt")
+        for info in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
+            relative = info.path[len(root):].lstrip("/")
+            top_level = "/" not in relative
+            if info.type != pafs.FileType.File or not (
+                    (top_level and relative.endswith(".json"))
+                    or (relative.count("/") == 1 and relative.rsplit("/", 1)[1] in wanted)):
+                continue
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with fs.open_input_stream(info.path) as stream:
+                target.write_bytes(stream.read())
+        return destination
+
     # --- the manifest ------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
         if not self.has_file(MANIFEST):

@@ -67,6 +67,18 @@ def test_asha_prunes_te_trials_and_tells_optuna(capsys, tmp_path):
     assert states.count(optuna.trial.TrialState.PRUNED) == len(pruned)
     assert states.count(optuna.trial.TrialState.COMPLETE) == 6 - len(pruned)
 
+    # The same sweep read through a URI (as from s3://) exports the same rows elsewhere.
+    exported = run_cli(capsys, "export", f"file://{tmp_path / 'asha'}", "--out", tmp_path / "copy")
+    assert exported.code == 0, exported.err
+    strip = lambda rows: [{k: v for k, v in r.items()} for r in rows]  # noqa: E731
+    again = pq.read_table(tmp_path / "copy" / "trials.parquet").to_pylist()
+    assert strip(again) == strip(trials)
+
+
+def test_export_of_a_directory_without_a_sweep_exits_2(capsys, tmp_path):
+    result = run_cli(capsys, "export", tmp_path)
+    assert result.code == 2 and "holds no te-sweep sweep" in result.err
+
 
 # ------------------------------------------------------------------ bad input: exit 2, nothing
 def assert_refused(result, *fragments: str) -> str:

@@ -101,11 +101,23 @@ def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
         numbers = [e["epoch"] for e in epochs if e["trial_id"] == t["trial_id"]]
         assert numbers == list(range(1, t["epochs_run"] + 1)) and t["epochs_run"] == 6
 
+    again = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "killed",
+                    "--resume-if-exists")  # a finished sweep: nothing left to run
+    assert again.code == 0, again.out + again.err
+    assert read_export(sweep)[0] == trials
+
 
 def test_resume_with_nothing_to_restore_exits_2(capsys, tmp_path):
     result = run_cli(capsys, "resume", tmp_path / "nothing")
     assert result.code == 2
     assert result.err.count("\n") == 1 and "holds no te-sweep sweep" in result.err
+    started = tmp_path / "never-ran"  # launched, killed before Ray saved any state
+    started.mkdir()
+    (started / "te_sweep.json").write_text('{"sweep_id": "x", "space_path": "s.yaml"}')
+    result = run_cli(capsys, "resume", started)
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "nothing to restore" in result.err
+    assert sorted(p.name for p in started.iterdir()) == ["te_sweep.json"]
 
 
 def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
