@@ -114,7 +114,8 @@ def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _error_line(path: Path) -> str | None:
+def error_line(path: Path) -> str | None:
+    """The last exception line of a Tune error.txt (its first line of meaning)."""
     if not path.is_file():
         return None
     lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -152,7 +153,7 @@ def read_trials(root: Path) -> list[TrialFiles]:
         trial.config = json.loads((directory / "params.json").read_text())
         by_epoch = {r["epoch"]: r for r in results if "epoch" in r}
         trial.results = [by_epoch[e] for e in sorted(by_epoch)]
-        trial.error = _error_line(directory / "error.txt")
+        trial.error = error_line(directory / "error.txt")
     return [found[t] for t in sorted(found)]
 
 

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from ray.tune import Callback
 
 COLUMNS = ("trial", "role", "state", "epoch", "train_acc", "test_acc", "epochs_obj",
            "te_overhead", "node")
+
+
+def error_line(local_file: str | None, trial_dir: str | None) -> str:
+    """The exception line of a trial's error file; the full traceback stays in its folder."""
+    from te_sweep.export import error_line as read_error_line
+
+    line = read_error_line(Path(local_file)) if local_file else None
+    where = f"{trial_dir}/error.txt" if trial_dir else "the trial's error.txt"
+    return f"{line} (traceback: {where})" if line else f"see {where}"
 
 
 def _fmt(value: Any, spec: str = "{:.4f}") -> str:
@@ -48,6 +58,7 @@ class LiveTable(Callback):
         self._update(trial, state="pruned" if state == "running" else state, force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.echo(f"trial {trial.trial_id} failed: {error_line(trial.error_file, trial.path)}")
         self._update(trial, state="error", force=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:

@@ -28,16 +28,20 @@ def print_summary(export: dict[str, Any], searched: list[str],
     echo("baselines (te_scale 0): " + ", ".join(
         f"seed {r['seed']}: {_fmt(r['epochs_to_target'], '{}')} epochs ({r['status']})"
         for r in baselines) if baselines else "no baselines")
+    for r in rows:
+        if r["status"] == "error":
+            echo(f"  {r['role']} trial {r['trial_id']} failed: {r['error']}")
     front = sorted((r for r in rows if r["pareto"]),
                    key=lambda r: (r["objective_epochs"], r["te_overhead"]))
-    echo("Pareto front (objective_epochs, te_overhead):")
+    echo("Pareto front (objective_epochs, te_overhead):" + ("" if front else " none (no TE "
+                                                          "trial finished)"))
     for r in front:
         echo(f"  {r['trial_id']}: {r['objective_epochs']} epochs"
              f"{' (censored)' if r['censored'] else ''}, overhead {r['te_overhead']:.3%}, "
              f"{_params(r, searched)}")
     ranked = sorted((r for r in rows if r["speedup_epochs"] is not None),
                     key=lambda r: -r["speedup_epochs"])[:TOP]
-    echo("best speedups against the median baseline:")
+    echo("best speedups against the median baseline:" + ("" if ranked else " none"))
     for r in ranked:
         echo(f"  {r['trial_id']}: epochs x{r['speedup_epochs']:.2f}, time x"
              f"{_fmt(r['speedup_time'], '{:.2f}')}, paired x"

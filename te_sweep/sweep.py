@@ -203,6 +203,8 @@ def ray_session(address: str | None) -> Iterator[str]:
         temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")
         ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir, **quiet)
         where = "local single-node Ray"
+    for name in ("ray.tune", "ray.train", "ray.air"):  # tracebacks of failed attempts: the
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # live table prints one line each
     try:
         yield where
     finally:

@@ -157,3 +157,18 @@ def test_a_name_holding_other_files_is_refused(capsys, tmp_path):
                      "--storage", tmp_path / "results", "--name", "data")
     assert_refused(result, "not a te-sweep sweep")
     assert (tmp_path / "results" / "data" / "notes.txt").read_text() == "mine"
+
+
+def test_failing_trials_end_as_errors_with_their_message(capsys, tmp_path):
+    """USPS with a data root that is a file: every attempt fails, retries included."""
+    blocker = write(tmp_path / "not-a-directory", "x")
+    space = write(tmp_path / "broken.yaml", f"fixed:\n  dataset: usps\n  data_root: {blocker}\n"
+                  "  max_epochs: 1\n" + GOOD_SEARCH)
+    result = run_cli(capsys, "launch", space, "--num-samples", 1, "--baselines", 1,
+                     "--storage", tmp_path, "--name", "broken")
+    assert result.code == 0, result.err  # the sweep ran; its trials failed
+    trials, epochs, meta = read_export(tmp_path / "broken")
+    assert [t["status"] for t in trials] == ["error", "error"]
+    assert all("usps" in t["error"] and "DataSourceError" in t["error"] for t in trials)
+    assert epochs == [] and meta[b"te_sweep.partial"] == b"false"
+    assert "2 error" in result.out
