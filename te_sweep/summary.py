@@ -39,9 +39,10 @@ def print_summary(export: dict[str, Any], searched: list[str],
         echo(f"  {r['trial_id']}: {r['objective_epochs']} epochs"
              f"{' (censored)' if r['censored'] else ''}, overhead {r['te_overhead']:.3%}, "
              f"{_params(r, searched)}")
-    ranked = sorted((r for r in rows if r["speedup_epochs"] is not None),
-                    key=lambda r: -r["speedup_epochs"])[:TOP]
-    echo("best speedups against the median baseline:" + ("" if ranked else " none"))
+    ranked = sorted((r for r in rows if r["speedup_epochs"] is not None
+                     and r["status"] == "complete"), key=lambda r: -r["speedup_epochs"])[:TOP]
+    echo("best speedups against the median baseline:"
+         + ("" if ranked else " none (no TE trial reached the target)"))
     for r in ranked:
         echo(f"  {r['trial_id']}: epochs x{r['speedup_epochs']:.2f}, time x"
              f"{_fmt(r['speedup_time'], '{:.2f}')}, paired x"

@@ -172,3 +172,15 @@ def test_failing_trials_end_as_errors_with_their_message(capsys, tmp_path):
     assert all("usps" in t["error"] and "DataSourceError" in t["error"] for t in trials)
     assert epochs == [] and meta[b"te_sweep.partial"] == b"false"
     assert "2 error" in result.out
+
+
+def test_storage_given_as_a_uri(capsys, tmp_path):
+    """The pyarrow filesystem path that s3:// and gs:// storage take, with file://."""
+    space = blocks_space(tmp_path, max_epochs=1)
+    uri = f"file://{tmp_path / 'remote'}"
+    result = run_cli(capsys, "launch", space, "--num-samples", 1, "--baselines", 1,
+                     "--storage", uri, "--name", "u")
+    assert result.code == 0, result.err
+    assert f"wrote {uri}/u/trials.parquet" in result.out
+    trials, epochs, _ = read_export(tmp_path / "remote" / "u")
+    assert len(trials) == 2 and len(epochs) == 2
