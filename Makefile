@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: sweep test install data clean
+.PHONY: sweep test bench install data clean
 
 install: $(STAMP) data
 
@@ -32,6 +32,14 @@ sweep: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Benchmarks (not tests): the CPU set, about 10 minutes; see BENCHMARKS.md.
+# On a GPU machine add: $(BIN)/python bench/gpu.py
+bench: install
+	$(BIN)/python bench/te_estimator.py
+	$(BIN)/python bench/epoch_overhead.py --subset 20000 --repeats 3
+	$(BIN)/python bench/data_path.py
+	$(BIN)/python bench/sweep_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -30,6 +30,9 @@ from te_sweep.space import SearchSpace, load_space
 from te_sweep.storage import SweepDir, normalize_storage
 
 SCHEDULERS = ("none", "asha")
+# A local Ray declares this many GPUs instead of the real count: fractional-GPU packing can then
+# be exercised on a CPU machine (trials get a GPU id from Ray and fall back to the CPU).
+LOGICAL_GPUS_ENV = "TE_SWEEP_LOGICAL_GPUS"
 MAX_FAILURES = 3  # a trial is retried from its last checkpoint this many times
 MANIFEST_FORMAT = 1
 
@@ -156,13 +159,20 @@ def _check_local_resources(options: SweepOptions) -> None:
         raise ConfigError("cpus_per_trial", f"{options.cpus_per_trial:g} but this machine has "
                           f"{cpus} CPUs; ask for at most {cpus}, or use --address of a cluster")
     if options.gpus_per_trial > 0:
-        import torch
-
-        gpus = torch.cuda.device_count()
-        if options.gpus_per_trial > max(gpus, 0) or gpus == 0:
+        gpus = local_gpus()
+        if options.gpus_per_trial > gpus or gpus == 0:
             raise ConfigError("gpus_per_trial", f"{options.gpus_per_trial:g} but this machine "
                               f"has {gpus} GPUs; use --gpus-per-trial 0, or --address of a "
                               "cluster with GPUs")
+
+
+def local_gpus() -> int:
+    """GPUs a local Ray offers: $TE_SWEEP_LOGICAL_GPUS when set, else the CUDA devices."""
+    if os.environ.get(LOGICAL_GPUS_ENV):
+        return int(os.environ[LOGICAL_GPUS_ENV])
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def new_manifest(prepared: PreparedSweep) -> dict[str, Any]:
@@ -201,7 +211,8 @@ def ray_session(address: str | None) -> Iterator[str]:
         where = f"cluster at {address}"
     else:
         temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")
-        ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir, **quiet)
+        ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir,
+                 num_gpus=local_gpus(), **quiet)
         where = "local single-node Ray"
     for name in ("ray.tune", "ray.train", "ray.air"):  # tracebacks of failed attempts: the
         logging.getLogger(name).setLevel(logging.CRITICAL)  # live table prints one line each

@@ -79,8 +79,11 @@ class Trainer:
         self.elapsed_s = 0.0
         self.records: list[dict[str, Any]] = []
 
-    def train_epoch(self) -> dict[str, Any]:
-        """One pass over the training data, then evaluation; returns the epoch's record."""
+    def train_epoch(self, evaluate: bool = True) -> dict[str, Any]:
+        """One pass over the training data, then evaluation; returns the epoch's record.
+
+        `evaluate=False` skips the evaluation (its metrics are None): for benchmarks only.
+        """
         model, fb, cfg = self.model, self.feedback, self.cfg
         lr = self.optimizer.param_groups[0]["lr"]
         if fb:
@@ -111,9 +114,11 @@ class Trainer:
                                                   "te_mean": None}
         train_loss = float(loss_sum) / max(1, steps)
         eval_timer = DeviceTimer(self.device)
-        with eval_timer.region():
-            _, train_acc = self.evaluate(self.data.train_x, self.data.train_y)
-            test_loss, test_acc = self.evaluate(self.data.test_x, self.data.test_y)
+        train_acc = test_loss = test_acc = None
+        if evaluate:
+            with eval_timer.region():
+                _, train_acc = self.evaluate(self.data.train_x, self.data.train_y)
+                test_loss, test_acc = self.evaluate(self.data.test_x, self.data.test_y)
         record = clean_record({
             "epoch": self.epoch, "train_loss": train_loss, "train_acc": train_acc,
             "test_acc": test_acc, "test_loss": test_loss, "epoch_time_s": epoch_time_s,

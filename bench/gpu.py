@@ -1,0 +1,119 @@
+"""GPU benchmarks: epoch time of each preset, and trials per hour with trials packed on a GPU.
+
+1. Presets: for each of the five presets, training steps at its published batch size on
+   synthetic images of its data set's shape (the GPU machines reach no network, so the real
+   CIFAR-10/SVHN/STL-10/USPS files are not there), te_scale 0 and 1 side by side; prints ms per
+   step, the epoch time extrapolated to the data set's size, and the TE ratio.
+2. Packing: `te-sweep launch` with K trials on one GPU (--gpus-per-trial 1/K), K in 1, 2, 4, 8,
+   the same number of fixed-length trials each time, on a synthetic Fashion-MNIST-shaped .npz;
+   prints aggregate trials per hour and the ratio to K = 1 (target: >= 3x at K = 4).
+
+Runs on a CPU too (`--device cpu`, logical GPUs for the packing part) to check the mechanics;
+only the CUDA numbers mean anything.
+
+    .venv/bin/python bench/gpu.py [--device cuda|cpu] [--steps N] [--trials N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from te_sweep.config import TrialConfig, resolve
+from te_sweep.data import DeviceData
+from te_sweep.presets import PRESETS
+from te_sweep.sources import KNOWN_DATASETS
+from te_sweep.train import Trainer, device_name, resolve_device
+
+TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")
+
+
+def synthetic(name: str, n: int, device: torch.device) -> DeviceData:
+    h, w, c = KNOWN_DATASETS[name].image_shape
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, c, h, w, generator=g).to(device)
+    y = torch.randint(0, 10, (n,), generator=g).to(device)
+    return DeviceData(x, y, x[:10], y[:10], 10)
+
+
+def preset_times(device: torch.device, steps: int, repeats: int) -> None:
+    print(f"{'preset':14s} {'batch':>5s} {'ms/step te0':>11s} {'ms/step te1':>11s} "
+          f"{'ratio':>6s} {'epoch_s te0':>11s}")
+    for name, preset in PRESETS.items():
+        data = synthetic(name, preset.batch_size * steps, device)
+        mode = "grad" if name in ("fashion-mnist", "usps") else "paper"
+        per_step = {}
+        for scale in (0.0, 1.0):
+            cfg = resolve(TrialConfig(dataset=name, device=str(device), te_scale=scale,
+                                      mode=mode, window=min(preset.window,
+                                                            preset.batch_size * steps // 2)))
+            runs = []
+            for _ in range(repeats):
+                record = Trainer(cfg, data, device).train_epoch(evaluate=False)
+                runs.append(record["epoch_time_s"] / steps * 1000)
+            per_step[scale] = statistics.median(runs)
+        epoch_s = per_step[0.0] / 1000 * KNOWN_DATASETS[name].train_size / preset.batch_size
+        print(f"{name:14s} {preset.batch_size:5d} {per_step[0.0]:11.2f} {per_step[1.0]:11.2f} "
+              f"{per_step[1.0] / per_step[0.0]:6.3f} {epoch_s:11.1f}")
+
+
+def write_space(directory: Path, epochs: int) -> Path:
+    rng = np.random.default_rng(0)
+    labels = np.arange(6000) % 10
+    images = rng.integers(0, 255, size=(6000, 28, 28), dtype=np.uint8)
+    npz = directory / "fashion-shaped.npz"
+    np.savez(npz, train_images=images, train_labels=labels, test_images=images[:1000],
+             test_labels=labels[:1000])
+    space = directory / "packing.yaml"
+    space.write_text(f"fixed:\n  dataset: {npz}\n  max_epochs: {epochs}\n  target: 1.0\n"
+                     "search:\n  te_scale: {low: 0.1, high: 4.0, log: true}\n")
+    return space
+
+
+def packing(device: torch.device, trials: int, epochs: int) -> None:
+    print(f"{'trials/GPU':>10s} {'trials':>6s} {'wall_s':>7s} {'trials/hour':>11s} {'ratio':>6s}")
+    base = None
+    with tempfile.TemporaryDirectory() as tmp:
+        space = write_space(Path(tmp), epochs)
+        for per_gpu in (1, 2, 4, 8):
+            args = [TE_SWEEP, "launch", str(space), "--num-samples", str(trials - 1),
+                    "--baselines", "1", "--gpus-per-trial", str(1 / per_gpu),
+                    "--max-concurrent", str(per_gpu), "--storage", tmp,
+                    "--name", f"pack{per_gpu}"]
+            env = None
+            if device.type == "cpu":  # logical GPU: checks the mechanics only
+                import os
+                env = {**os.environ, "TE_SWEEP_LOGICAL_GPUS": "1"}
+            start = time.perf_counter()
+            subprocess.run(args, check=True, capture_output=True, env=env)
+            wall = time.perf_counter() - start
+            rate = trials / wall * 3600
+            base = base or rate
+            print(f"{per_gpu:10d} {trials:6d} {wall:7.1f} {rate:11.0f} {rate / base:6.2f}")
+    print("target: >= 3x trials/hour at 4 trials per GPU against 1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--steps", type=int, default=50, help="training steps per timing")
+    parser.add_argument("--trials", type=int, default=16, help="trials per packing run")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per packing trial")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    print(f"device {device_name(device)}, torch {torch.__version__}")
+    preset_times(device, args.steps if not args.quick else 5, 1 if args.quick else 3)
+    packing(device, args.trials if not args.quick else 2, args.epochs if not args.quick else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Sweep overhead: wall time of N fixed-length trials through `te-sweep launch` against N times
+one trial's own time, in seconds of overhead per trial. Target: <= 1 s.
+
+Why: a sweep is worth running on Ray Tune only if the machinery (CLI, Ray start, trial actors,
+Tune's bookkeeping, per-epoch checkpoints and reports, the Parquet export) costs little next
+to the trials themselves. This measures that cost with the real command a user runs.
+
+How: a space file in a temp dir over real Fashion-MNIST (a stratified `subset` of 600 images,
+max_epochs 2, target 1.0 so every trial runs both epochs; only te_scale is searched), so every
+trial has the same fixed length, a few seconds (mostly evaluating the 10000-image test split).
+  - One trial's own time: the same trial configs run in this process with `run_trial` (data
+    loading included, as a sweep trial loads its data too), with one torch thread as a sweep
+    trial has with --cpus-per-trial 1. A TE trial and a baseline (te_scale 0), median of
+    `--repeats` rounds, the rounds interleaved with the sweeps. The very first run, which
+    reads the data files (they are cached per process afterwards), is reported apart.
+  - Sweeps: `te-sweep launch SPACE --num-samples N-1 --baselines 1 --max-concurrent 1`, i.e.
+    N trials one after the other, in a subprocess, storage in the temp dir; the wall time of
+    the whole command (Python and Ray start-up, Tune, Ray shutdown, export, summary). Also
+    with N = 1 (`--num-samples 1 --baselines 0`).
+  - overhead(N) = sweep wall - (one baseline + (N-1) TE trials of own time), fitted as
+    a + b*N over the two sweeps: a is the fixed cost, b the cost per trial. The target is
+    checked on b and on the total overhead amortised over the N trials, overhead(N) / N.
+  - Where it goes, from the sweep's output (each line time-stamped as it arrives) and the
+    trials' result.json files (Tune's time_total_s per trial, the worker pid per result):
+    CLI + Ray start to the "launching sweep" line; inside the trainables beyond the trial's
+    own time (checkpoint and report per epoch, the first trial's cold data load); in Tune but
+    outside any trainable (actor start, scheduling); after the last trial (Ray shutdown,
+    export, summary, exit). The distinct worker pids show whether Tune reused one actor
+    (reuse_actors=True), and with it data.py's per-process cache of the raw arrays.
+
+    .venv/bin/python bench/sweep_overhead.py [--n N] [--repeats R] [--quick]
+
+About 2.5 minutes on a 2-core CPU with the defaults (--n 8); --quick: N = 2, one round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from te_sweep.config import TrialConfig
+from te_sweep.train import run_trial
+
+TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")
+SUBSET, MAX_EPOCHS = 600, 2
+SPACE = f"""description: sweep_overhead benchmark - fixed-length trials (target 1.0 is never reached)
+fixed:
+  dataset: fashion-mnist
+  subset: {SUBSET}
+  max_epochs: {MAX_EPOCHS}
+  target_metric: train_acc
+  target: 1.0
+  mode: grad
+search:
+  te_scale: {{low: 0.1, high: 4.0, log: true}}
+"""
+TE_SCALE = 0.63  # about the geometric middle of the searched range (TE cost hardly depends on it)
+TARGET_S = 1.0
+
+
+def trial_config(te_scale: float) -> TrialConfig:
+    return TrialConfig(dataset="fashion-mnist", subset=SUBSET, max_epochs=MAX_EPOCHS,
+                       target_metric="train_acc", target=1.0, mode="grad", te_scale=te_scale,
+                       device="cpu")
+
+
+def own_time(te_scale: float) -> float:
+    """Wall seconds of one trial in this process, data loading included."""
+    start = time.perf_counter()
+    run_trial(trial_config(te_scale), lambda record: None)
+    return time.perf_counter() - start
+
+
+@dataclass
+class Sweep:
+    n: int  # trials: 1 baseline + n-1 TE trials, or 1 TE trial when n == 1
+    wall: float = 0.0
+    startup: float = 0.0  # start to the "launching sweep" line (CLI, checks, Ray start)
+    fit_end: float = 0.0  # start to the last live-table line (Tune finished)
+    trainables: float = 0.0  # sum of Tune's time_total_s over the trials
+    pids: set = field(default_factory=set)
+    trials: int = 0
+
+
+def run_sweep(tmp: Path, space: Path, n: int) -> Sweep:
+    """`te-sweep launch` as a user runs it; time-stamps every line of its output."""
+    samples, baselines = (1, 0) if n == 1 else (n - 1, 1)
+    name = f"n{n}"
+    cmd = [TE_SWEEP, "launch", str(space), "--num-samples", str(samples),
+           "--baselines", str(baselines), "--max-concurrent", "1",
+           "--storage", str(tmp / "storage"), "--name", name]
+    stamped: list[tuple[float, str]] = []
+    with open(tmp / f"{name}.stderr", "w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stamped.append((time.perf_counter() - start, line.rstrip("\n")))
+        code = proc.wait()
+        wall = time.perf_counter() - start
+        if code != 0:
+            err.seek(0)
+            tail = "\n".join(err.read().splitlines()[-15:])
+            out = "\n".join(line for _, line in stamped[-15:])
+            sys.exit(f"te-sweep launch exited {code}: {' '.join(cmd)}\n{out}\n{tail}")
+    sweep = Sweep(n, wall=wall)
+    summary = next(i for i, (_, line) in enumerate(stamped) if line.split(" trials (")[0].isdigit())
+    sweep.startup = next(t for t, line in stamped if line.startswith("launching sweep"))
+    sweep.fit_end = stamped[summary - 1][0]
+    for result_file in (tmp / "storage" / name).glob("*/result.json"):
+        results = [json.loads(line) for line in result_file.read_text().splitlines() if line]
+        sweep.trainables += results[-1]["time_total_s"]
+        sweep.pids.update(r["pid"] for r in results)
+        sweep.trials += 1
+    if sweep.trials != n:
+        sys.exit(f"expected {n} trials under {tmp / 'storage' / name}, found {sweep.trials}")
+    return sweep
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=8, help="trials in the large sweep (>= 2)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds of in-process trials (TE + baseline); medians are reported")
+    parser.add_argument("--quick", action="store_true", help="--n 2 --repeats 1")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeats = 2, 1
+    if args.n < 2 or args.repeats < 1:
+        parser.error("--n must be at least 2 and --repeats at least 1")
+    torch.set_num_threads(1)  # as a sweep trial with --cpus-per-trial 1
+
+    te_times: list[float] = []
+    base_times: list[float] = []
+
+    def round_of_trials() -> None:
+        te_times.append(own_time(TE_SCALE))
+        base_times.append(own_time(0.0))
+
+    with tempfile.TemporaryDirectory(prefix="te-sweep-bench-sweep-") as tmp_name:
+        tmp = Path(tmp_name)
+        space = tmp / "fixed_length.yaml"
+        space.write_text(SPACE)
+        cold = own_time(TE_SCALE)  # reads the data files; later runs use the cached arrays
+        # Rounds of in-process trials interleaved with the two sweeps: the first before,
+        # the second between, the rest after them.
+        slots = [min(i, 2) for i in range(args.repeats)]
+        for _ in range(slots.count(0)):
+            round_of_trials()
+        small = run_sweep(tmp, space, 1)
+        for _ in range(slots.count(1)):
+            round_of_trials()
+        large = run_sweep(tmp, space, args.n)
+        for _ in range(slots.count(2)):
+            round_of_trials()
+
+    t_te, t_base = statistics.median(te_times), statistics.median(base_times)
+
+    def reference(sweep: Sweep) -> float:
+        return t_te if sweep.n == 1 else t_base + (sweep.n - 1) * t_te
+
+    def components(s: Sweep) -> dict[str, float]:
+        ref = reference(s)
+        return {
+            "sweep wall (whole command)": s.wall,
+            "trials' own time (in-process)": ref,
+            "overhead = wall - own time": s.wall - ref,
+            "  CLI + checks + Ray start": s.startup,
+            "  in trainables beyond own time": s.trainables - ref,
+            "  in Tune outside trainables": (s.fit_end - s.startup) - s.trainables,
+            "  Ray shutdown, export, summary": s.wall - s.fit_end,
+        }
+
+    c1, cn = components(small), components(large)
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, 1 torch thread per trial; trial: "
+          f"Fashion-MNIST subset {SUBSET}, {MAX_EPOCHS} epochs, evaluation on the 10000 test images")
+    print(f"one trial's own time (median of {len(te_times)}): TE {t_te:.2f} s, baseline "
+          f"{t_base:.2f} s; first in-process run (reads the files) {cold:.2f} s")
+    print(f"sweeps: N=1 (1 TE trial) and N={args.n} (1 baseline + {args.n - 1} TE), "
+          f"--max-concurrent 1")
+    print()
+    print(f"{'seconds':34s} {'N=1':>8s} {f'N={args.n}':>8s} {'per trial (slope)':>18s}")
+    for key in c1:
+        slope = (cn[key] - c1[key]) / (args.n - 1)
+        print(f"{key:34s} {c1[key]:8.2f} {cn[key]:8.2f} {slope:18.2f}")
+    for s in (small, large):
+        reuse = "one actor reused" if len(s.pids) == 1 else f"{len(s.pids)} worker processes"
+        print(f"N={s.n}: {s.trials} trials ran in {len(s.pids)} worker process(es): {reuse}")
+    c1_ov, cn_ov = c1["overhead = wall - own time"], cn["overhead = wall - own time"]
+    slope = (cn_ov - c1_ov) / (args.n - 1)
+    fixed = c1_ov - slope
+    amortised = cn_ov / args.n
+    print(f"fit overhead(N) = a + b*N: a = {fixed:.2f} s fixed, b = {slope:.2f} s per trial")
+    print(f"target: per-trial overhead b <= {TARGET_S:g} s: {slope:.2f} s, "
+          f"{'met' if slope <= TARGET_S else 'NOT met'}")
+    print(f"target: overhead amortised over N={args.n} trials, (wall - own time) / N <= "
+          f"{TARGET_S:g} s: {amortised:.2f} s, {'met' if amortised <= TARGET_S else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
