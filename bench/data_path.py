@@ -79,8 +79,9 @@ def make_torchvision_root(tmp: Path) -> Path:
     raw = tmp / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for name in IDX_FILES:
-        with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src, open(raw / name, "wb") as dst:
-            shutil.copyfileobj(src, dst)
+        with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src:
+            with open(raw / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
     return tmp
 
 

@@ -12,18 +12,31 @@ l=1, delay 1, log base 2 (bits), plug-in counts, no bias correction -- exactly w
 
 over the W-1 transitions of the window (cells with zero count contribute 0).
 
-Why it is structured this way: for k=l=1 each pair has only 8 cells (y_t, x_{t+1}, x_t), and
-every cell count is a sum over time of a product of 0/1 indicators.  So counting is a reduction
-over time (one pair per column) or, for all (source, destination) pairs at once, a single matrix
-product ``Y^T @ [indicators of (x_{t+1}, x_t)]`` -- no W x n_src x n_dst tensor, no Python loop
-over pairs or samples, no host synchronisation (it runs inside a GPU training step).  Only the
-y_t=1 counts are formed; the y_t=0 counts are the (x_{t+1}, x_t) totals minus those.  Both public
-functions share one "counts -> bits" helper.  Counting is exact: 0/1 products summed in float32
-(exact below 2**24 transitions, else float64); the logs are taken in float64 on the small count
-tensors.
+Counting strategy.  For k=l=1 each pair has 8 cells (y_t, x_{t+1}, x_t) and every cell count is a
+sum over transitions of a product of 0/1 indicators.  Only the y_t=1 cells and the (x_{t+1}, x_t)
+totals are counted (y_t=0 cells are differences), from seven integer sums: #y, #y x', #y x' x,
+#y x, #x' x, #x', #x.  Both public functions share one "counts -> bits" helper (logs in float64
+on the small count tensors); counts are exact integers.
+
+* Independent pairs (``transfer_entropy``): every column is bit-packed along time into bytes in
+  *blocked* order -- bit m of packed row b holds sample m*B + b (B = ceil(W/8) rows; samples past
+  W are 0).  Packing is 8 in-place ``add_(block, alpha=2**m)`` over contiguous row blocks: one
+  pass over the input, and bool input is read as bytes without conversion.  In this layout the
+  one-sample shift x_{t+1} is a shift by one packed *row* (plus a 1-bit shift of row 0 for the
+  carry into the next bit).  Products are bytewise ANDs and each sum is a popcount summed over
+  rows: numpy's ``bitwise_count`` (hardware popcount) on CPU, a SWAR bit trick on other devices.
+  Everything after packing touches W*P/8 bytes, no W x P temporary is allocated.
+* Layer pairs (``transfer_entropy_all_pairs``): the y_t=1 sums of every (source, destination)
+  pair are one matrix product Y^T @ [1, x', x, x' x] of 0/1 indicator matrices: int8 x int8 ->
+  int32 on CPU (``torch._int_mm``, VNNI; about 7x a float32 product there), float32 elsewhere
+  (exact below 2**24 transitions, else float64; autocast is disabled around it).
+
+No Python loop over pairs or samples, no host synchronisation, no branch on tensor values (it runs
+inside a GPU training step); only shapes, dtypes and the device select the code path.
 
 Input contract: series must be {0,1}-valued (bool, any integer or float dtype).  This is not
 checked, since that would force a host sync on GPU; other values give meaningless results.
+Bool (or uint8/int8) input is the fast path; other dtypes are converted block by block.
 Result dtype: float64 if either input is float64, else float32.
 """
 
@@ -31,17 +44,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = ["transfer_entropy", "transfer_entropy_all_pairs", "binarize_abs", "binarize_prob"]
 
 # float32 represents every integer up to 2**24 exactly, so 0/1 counts over fewer transitions are
-# exact; beyond that (or when a float64 result is asked for) counting is done in float64.
+# exact in a float32 matrix product; beyond that (or for a float64 result) it runs in float64.
 _FLOAT32_EXACT_COUNT = 2**24
 # Plug-in TE of a finite window is a finite sum of count ratios; values this small are float64
 # rounding of an exact 0, and are reported as 0 (TE >= 0 mathematically, and <= 1 bit for k=l=1).
 _ZERO_TOL = 1e-12
+_BYTE_DTYPES = (torch.bool, torch.uint8, torch.int8)
 
 
 def _validate(source: Tensor, target: Tensor, same_width: bool) -> int:
@@ -82,10 +97,54 @@ def _validate(source: Tensor, target: Tensor, same_width: bool) -> int:
 
 
 def _dtypes(source: Tensor, target: Tensor) -> tuple[torch.dtype, torch.dtype]:
-    """(result dtype, counting dtype); decided from dtypes and shapes only, never values."""
+    """(result dtype, float counting dtype); decided from dtypes and shapes only, never values."""
     result = torch.float64 if torch.float64 in (source.dtype, target.dtype) else torch.float32
     exact32 = source.shape[0] - 1 < _FLOAT32_EXACT_COUNT
     return result, (torch.float32 if result == torch.float32 and exact32 else torch.float64)
+
+
+def _as_bytes(t: Tensor) -> Tensor:
+    """{0,1} values as uint8: a free view of 1-byte integer/bool tensors, else a converted copy."""
+    return t.view(torch.uint8) if t.dtype in _BYTE_DTYPES else t.to(torch.uint8)
+
+
+def _pack(series: Tensor, out: Tensor) -> Tensor:
+    """Bit-pack (W, n) {0,1} series into out (B, n) uint8, B = ceil(W/8), in blocked order.
+
+    Bit m of out[b] is series[m*B + b]; bits of samples >= W are 0.
+    """
+    B = out.shape[0]
+    out.copy_(_as_bytes(series[:B]))
+    for m in range(1, 8):
+        block = series[m * B : (m + 1) * B]  # the last non-empty block may be short
+        if block.shape[0] > 0:
+            out[: block.shape[0]].add_(_as_bytes(block), alpha=1 << m)
+    return out
+
+
+def _fold_rows(v) -> int:
+    """Add row halves of (..., B, n) in place 4 times (byte popcounts <= 8, so sums <= 128 stay
+    exact in uint8); returns how many leading rows remain.  Widening all B rows is slow on CPU."""
+    rows = v.shape[-2]
+    for _ in range(4):
+        half = rows // 2
+        v[..., :half, :] += v[..., rows - half : rows, :]
+        rows -= half
+    return rows
+
+
+def _popcount_rows(packed: Tensor) -> Tensor:
+    """Set bits of uint8 (..., B, n), summed over B -> (..., n) int64.  Overwrites ``packed``."""
+    if packed.device.type == "cpu" and hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        a = packed.numpy()
+        np.bitwise_count(a, out=a)  # hardware popcount, in place
+        rows = _fold_rows(a)
+        return torch.from_numpy(a[..., :rows, :].sum(axis=-2, dtype=np.int64))
+    v = packed - ((packed >> 1) & 0x55)  # SWAR popcount of each byte
+    v = (v & 0x33) + ((v >> 2) & 0x33)
+    v = (v + (v >> 4)) & 0x0F
+    rows = _fold_rows(v)
+    return v[..., :rows, :].sum(dim=-2)
 
 
 def _combos(total, a, b, ab) -> list:
@@ -99,25 +158,27 @@ def _combos(total, a, b, ab) -> list:
 def _bits_from_counts(n1: Tensor, n: Tensor, transitions: int, dtype: torch.dtype) -> Tensor:
     """TE in bits from counts over the 4 combos c = 2*x_{t+1} + x_t (last dim, size 4).
 
-    n1: y_t=1 counts, shape (..., 4); n: totals per combo, broadcastable to n1.
+    n1: y_t=1 counts, shape (..., 4); n: totals per combo, broadcastable to n1.  The 8 cells
+    lie along one last dim (4*y + 2*x' + x): broadcasts over tiny (2, 2, 2) dims are slow on CPU.
     """
     n1 = n1.to(torch.float64)
     n = n.to(torch.float64)
-    # cells[..., y, x', x]
-    cells = torch.stack(torch.broadcast_tensors(n - n1, n1), dim=-2).unflatten(-1, (2, 2))
-    c_yx = cells.sum(dim=-2, keepdim=True).clamp_min(1)  # count(y_t, x_t)
-    c_nx = cells.sum(dim=-3, keepdim=True).clamp_min(1)  # count(x_{t+1}, x_t)
-    c_x = cells.sum(dim=(-3, -2), keepdim=True)  # count(x_t)
-    # p(x'|x,y) / p(x'|x) = c(y,x',x) c(x) / (c(y,x) c(x',x)); clamps only touch empty cells,
-    # whose term xlogy(0, .) is 0.
-    ratio = cells * c_x / (c_yx * c_nx)
-    te = torch.xlogy(cells, ratio).sum(dim=(-3, -2, -1)) / (transitions * math.log(2.0))
+    cells = torch.cat(torch.broadcast_tensors(n - n1, n1), dim=-1)  # count(y, x', x)
+    c_0x, c_1x = cells[..., 0:2] + cells[..., 2:4], cells[..., 4:6] + cells[..., 6:8]  # (y, x)
+    c_x = n[..., :2] + n[..., 2:]  # count(x_t)
+    # p(x'|x,y) / p(x'|x) = c(y,x',x) c(x) / (c(y,x) c(x',x)); the clamp only touches empty
+    # cells (a zero factor), whose term xlogy(0, .) is 0.
+    den = torch.cat([c_0x, c_0x, c_1x, c_1x], dim=-1) * torch.cat([n, n], dim=-1)
+    ratio = cells * torch.cat([c_x] * 4, dim=-1) / den.clamp_min(1)
+    te = torch.xlogy(cells, ratio).sum(dim=-1) / (transitions * math.log(2.0))
     te = torch.where(te < _ZERO_TOL, torch.zeros_like(te), te).clamp_max(1.0)
     return te.to(dtype)
 
 
 def transfer_entropy(source: Tensor, target: Tensor) -> Tensor:
     """TE(source[:, p] -> target[:, p]) in bits for each column p.
+
+    Bit-packed counting (module docstring); memory about 7 * W * P / 8 bytes.
 
     Args:
         source: (W, P) {0,1}-valued series (bool/int/float), time along dim 0, W >= 2.
@@ -126,15 +187,22 @@ def transfer_entropy(source: Tensor, target: Tensor) -> Tensor:
         (P,) on the inputs' device; float64 if either input is float64, else float32.
     """
     W = _validate(source, target, same_width=True)
-    dtype, count_dtype = _dtypes(source, target)
-    y, tf = source[:-1].to(count_dtype), target.to(count_dtype)
-    x_next, x = tf[1:], tf[:-1]
-    # Seven sums over time of products of 0/1 values (exact), mapped to the 4 combos.
-    y_next = y * x_next
-    s_y, s_yn, s_ynx = y.sum(0), y_next.sum(0), (y_next * x).sum(0)
-    del y_next
-    s_yx, s_nx = (y * x).sum(0), (x_next * x).sum(0)
-    n = torch.stack(_combos(W - 1, x_next.sum(0), x.sum(0), s_nx), dim=-1)  # (P, 4)
+    dtype, _ = _dtypes(source, target)
+    B = -(-W // 8)
+    # Rows: y, x, y&x', y&x'&x, y&x, x'&x (packed), popcounted together at the end.
+    buf = torch.empty(6, B, source.shape[1], dtype=torch.uint8, device=source.device)
+    y, x = _pack(source, buf[0]), _pack(target, buf[1])
+    b_last, m_last = (W - 1) % B, (W - 1) // B  # packed position of sample W-1
+    x_first, x_last = x[0] & 1, (x[b_last] >> m_last) & 1
+    y[b_last].bitwise_and_(0xFF ^ (1 << m_last))  # y_{W-1} starts no transition
+    # x_{t+1} at the position of t: the next packed row; the last row wraps to the next bit.
+    x_next = torch.cat([x[1:], x[:1] >> 1])  # sample W (padding) is 0, so t = W-1 counts 0
+    torch.bitwise_and(y, x_next, out=buf[2])
+    torch.bitwise_and(buf[2], x, out=buf[3])
+    torch.bitwise_and(y, x, out=buf[4])
+    torch.bitwise_and(x_next, x, out=buf[5])
+    s_y, s_x, s_yn, s_ynx, s_yx, s_nx = _popcount_rows(buf)  # s_x: all W samples
+    n = torch.stack(_combos(W - 1, s_x - x_first, s_x - x_last, s_nx), dim=-1)  # (P, 4)
     n1 = torch.stack(_combos(s_y, s_yn, s_yx, s_ynx), dim=-1)  # y_t = 1 counts
     return _bits_from_counts(n1, n, W - 1, dtype)
 
@@ -142,7 +210,7 @@ def transfer_entropy(source: Tensor, target: Tensor) -> Tensor:
 def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
     """TE(source[:, i] -> target[:, j]) in bits for every pair (i, j).
 
-    All y=1 counts come from one matrix product (n_src x W-1) @ (W-1 x 4*n_dst); memory is
+    All y=1 counts come from one matrix product (n_src x W-1) @ (W-1 x 1+3*n_dst); memory is
     O(W * (n_src + n_dst) + n_src * n_dst).
 
     Args:
@@ -154,14 +222,27 @@ def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
     W = _validate(source, target, same_width=False)
     dtype, count_dtype = _dtypes(source, target)
     n_dst = target.shape[1]
-    # Autocast would run the product in fp16/bf16, where counts above 2048/256 are not exact.
+    y = source[:-1]  # (W-1, n_src)
+    # torch._int_mm on CPU misreads degenerate strides (a size-1 dim): those shapes use floats.
+    int8 = source.device.type == "cpu" and min(y.shape) > 1 and hasattr(torch, "_int_mm")
+    mm_dtype = torch.int8 if int8 else count_dtype
+    # Autocast would run a float product in fp16/bf16, where counts above 2048/256 are not exact.
     with torch.autocast(device_type=source.device.type, enabled=False):
-        y = source[:-1].to(count_dtype)  # (W-1, n_src)
-        tf = target.to(count_dtype)
-        x_next, x = tf[1:], tf[:-1]
-        d = torch.cat(_combos(1, x_next, x, x_next * x), dim=1)  # (W-1, 4*n_dst) indicators
-        n1 = (y.T @ d).unflatten(1, (4, n_dst)).transpose(1, 2)  # (n_src, n_dst, 4)
-        n = d.sum(dim=0).unflatten(0, (4, n_dst)).T  # (n_dst, 4)
+        if int8:
+            y = _as_bytes(y).view(torch.int8)
+            if y.stride(1) != 1 or y.stride(0) < y.shape[1]:
+                y = y.contiguous()
+        else:
+            y = y.to(mm_dtype)
+        tb = target.to(torch.bool)
+        x_next, x = tb[1:], tb[:-1]
+        ones = torch.ones(W - 1, 1, dtype=torch.bool, device=tb.device)
+        d = torch.cat([ones, x_next, x, x_next & x], dim=1).to(mm_dtype)  # (W-1, 1+3*n_dst)
+        dy = torch._int_mm(d.T, y) if int8 else d.T @ y  # (1+3*n_dst, n_src), exact
+        s_n, s_x, s_nx = d[:, 1:].sum(dim=0).unflatten(0, (3, n_dst))
+    s_yn, s_yx, s_ynx = dy[1:].unflatten(0, (3, n_dst)).transpose(1, 2)  # (n_src, n_dst) each
+    n1 = torch.stack(_combos(dy[0, :, None], s_yn, s_yx, s_ynx), dim=-1)  # (n_src, n_dst, 4)
+    n = torch.stack(_combos(W - 1, s_n, s_x, s_nx), dim=-1)  # (n_dst, 4)
     return _bits_from_counts(n1, n, W - 1, dtype)
 
 

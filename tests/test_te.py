@@ -7,6 +7,7 @@ import pyinform
 import pytest
 import torch
 
+from te_sweep import te as te_module
 from te_sweep.te import binarize_abs, binarize_prob, transfer_entropy, transfer_entropy_all_pairs
 
 # (source, target, expected TE in bits), from reference/te-method.md "Known test values".
@@ -114,6 +115,108 @@ def test_all_pairs_equals_per_pair_and_pyinform():
     torch.testing.assert_close(te32.double(), te, rtol=0, atol=1e-6)
 
 
+def random_columns(rng: np.random.Generator, W: int, P: int) -> tuple[np.ndarray, np.ndarray]:
+    """(W, P) int32 source and target columns from random_pair."""
+    pairs = [random_pair(rng, W) for _ in range(P)]
+    return np.stack([p[0] for p in pairs], axis=1), np.stack([p[1] for p in pairs], axis=1)
+
+
+def pyinform_pairs(src: np.ndarray, tgt: np.ndarray) -> torch.Tensor:
+    return torch.tensor([pyinform.transfer_entropy(src[:, p], tgt[:, p], k=1)
+                         for p in range(src.shape[1])], dtype=torch.float64)
+
+
+def test_pack_layout_and_popcount():
+    # Bit m of packed row b is sample m*B + b, B = ceil(W/8); samples >= W are 0.
+    rng = np.random.default_rng(6)
+    for W in (1, 2, 7, 8, 9, 17, 65, 500, 4096):
+        series = rng.random((W, 5)) < 0.5
+        series[:, 0] = True  # all ones: the largest byte sums in _popcount_rows' uint8 folding
+        B = -(-W // 8)
+        packed = te_module._pack(torch.tensor(series), torch.empty(B, 5, dtype=torch.uint8))
+        bits = (packed.numpy()[None] >> np.arange(8)[:, None, None]) & 1  # (8, B, 5)
+        expected = np.zeros((8 * B, 5), dtype=np.uint8)
+        expected[:W] = series
+        np.testing.assert_array_equal(bits.reshape(8 * B, 5), expected)
+        counts = te_module._popcount_rows(packed[None].clone())
+        np.testing.assert_array_equal(counts[0].numpy(), series.sum(axis=0))
+
+
+@pytest.mark.parametrize("W", [2, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 127, 129, 500, 4097])
+def test_packed_path_edge_lengths_match_pyinform(W):
+    # Word boundaries of the bit-packed path: W not a multiple of 8, one packed row, P = 1.
+    rng = np.random.default_rng(W)
+    src, tgt = random_columns(rng, W, 7)
+    ref = pyinform_pairs(src, tgt)
+    for P in (1, 7):
+        s, t = torch.tensor(src[:, :P]), torch.tensor(tgt[:, :P])
+        got64 = transfer_entropy(s.double(), t.double())
+        torch.testing.assert_close(got64, ref[:P], rtol=0, atol=1e-9)
+        for dtype in (torch.bool, torch.int64, torch.float32):
+            got = transfer_entropy(s.to(dtype), t.to(dtype))
+            assert got.dtype == torch.float32
+            torch.testing.assert_close(got.double(), ref[:P], rtol=0, atol=1e-5)
+
+
+def test_popcount_fallback_matches_numpy_path(monkeypatch):
+    # The SWAR popcount (non-CPU devices, numpy < 2) must give the same counts.
+    rng = np.random.default_rng(7)
+    src, tgt = random_columns(rng, 777, 9)
+    S, T = torch.tensor(src, dtype=torch.bool), torch.tensor(tgt, dtype=torch.bool)
+    fast = transfer_entropy(S.double(), T.double())
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    slow = transfer_entropy(S.double(), T.double())
+    torch.testing.assert_close(slow, fast, rtol=0, atol=0)
+    torch.testing.assert_close(slow, pyinform_pairs(src, tgt), rtol=0, atol=1e-9)
+    packed = torch.tensor(rng.integers(0, 256, size=(3, 100, 4)), dtype=torch.uint8)
+    expected = np.unpackbits(packed.numpy()[..., None], axis=-1).sum(axis=(1, 3))
+    np.testing.assert_array_equal(te_module._popcount_rows(packed).numpy(), expected)
+
+
+def test_strided_inputs():
+    # Column slices, transposed (column-major) and expanded inputs read like contiguous ones.
+    rng = np.random.default_rng(8)
+    src, tgt = random_columns(rng, 301, 12)
+    S, T = torch.tensor(src, dtype=torch.bool), torch.tensor(tgt, dtype=torch.bool)
+    ref = transfer_entropy(S.double(), T.double())
+    S_cm, T_cm = S.T.contiguous().T, T.T.contiguous().T
+    torch.testing.assert_close(transfer_entropy(S_cm, T_cm).double(), ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(transfer_entropy(S[:, 3:9], T[:, 3:9]).double(), ref[3:9],
+                               rtol=0, atol=1e-6)
+    ref_all = transfer_entropy_all_pairs(S.double(), T.double())
+    for s in (S_cm, S[:, 2:7], S[:, :1]):
+        expected = transfer_entropy_all_pairs(s.double(), T.double())
+        torch.testing.assert_close(transfer_entropy_all_pairs(s, T_cm[:, :5]).double(),
+                                   expected[:, :5], rtol=0, atol=1e-6)
+    torch.testing.assert_close(transfer_entropy_all_pairs(S[:, 2:7].double(), T.double()),
+                               ref_all[2:7])
+    expanded = S[:, :1].expand(301, 4)
+    torch.testing.assert_close(transfer_entropy_all_pairs(expanded, T).double(),
+                               ref_all[:1].expand(4, 12), rtol=0, atol=1e-6)
+    # Strides torch._int_mm misreads unless the operand is made contiguous first.
+    for s in (S[:1].expand(301, 12), torch.as_strided(S.flatten(), (301, 12), (1, 1))):
+        expected = transfer_entropy_all_pairs(s.double(), T.double())
+        torch.testing.assert_close(transfer_entropy_all_pairs(s, T).double(), expected,
+                                   rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("W,n_src,n_dst", [(2, 3, 2), (3, 1, 4), (65, 9, 1), (1000, 40, 7)])
+def test_all_pairs_int8_and_float_products_agree(monkeypatch, W, n_src, n_dst):
+    # CPU int8 product (torch._int_mm) vs the float product used on other devices.
+    rng = np.random.default_rng(W + n_src)
+    src, tgt = random_columns(rng, W, max(n_src, n_dst))
+    S = torch.tensor(src[:, :n_src], dtype=torch.bool)
+    T = torch.tensor(tgt[:, :n_dst], dtype=torch.bool)
+    int8 = transfer_entropy_all_pairs(S, T)
+    monkeypatch.delattr(torch, "_int_mm")
+    floats = transfer_entropy_all_pairs(S, T)
+    torch.testing.assert_close(int8, floats, rtol=0, atol=0)
+    refs = [[pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1) for j in range(n_dst)]
+            for i in range(n_src)]
+    torch.testing.assert_close(int8.double(), torch.tensor(refs, dtype=torch.float64),
+                               rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int64, torch.float32, torch.float64])
 def test_input_dtypes_agree(dtype):
     rng = np.random.default_rng(3)
@@ -192,7 +295,7 @@ def test_cpu_equals_cuda_without_host_sync():
     S = torch.tensor(rng.random((2000, 12)) < 0.3)
     T = torch.tensor(np.roll(S.numpy(), 1, axis=0) ^ (rng.random((2000, 12)) < 0.1))
     z = torch.tensor(rng.normal(size=(50, 10)), dtype=torch.float32)
-    for dtype in (torch.float32, torch.float64):
+    for dtype in (torch.bool, torch.float32, torch.float64):
         s, t = S.to(dtype), T.to(dtype)
         sc, tc, zc = s.cuda(), t.cuda(), z.cuda()
         torch.cuda.synchronize()
