@@ -37,7 +37,7 @@ test: install
 # On a GPU machine add: $(BIN)/python bench/gpu.py
 bench: install
 	$(BIN)/python bench/te_estimator.py
-	$(BIN)/python bench/epoch_overhead.py --subset 20000 --repeats 3
+	$(BIN)/python bench/epoch_overhead.py --subset 20000 --repeats 5
 	$(BIN)/python bench/data_path.py
 	$(BIN)/python bench/sweep_overhead.py
 
