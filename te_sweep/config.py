@@ -82,7 +82,7 @@ def _coerce(name: str, annotation: str, value: Any) -> Any:
     if value is None:
         if "None" in annotation:
             return None
-        raise ConfigError(name, f"got null; give a value or leave the key out")
+        raise ConfigError(name, "got null; give a value or leave the key out")
     if "bool" in annotation:
         if not isinstance(value, bool):
             raise ConfigError(name, f"expected true or false, got {value!r}")

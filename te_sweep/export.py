@@ -141,7 +141,7 @@ def read_trials(root: Path) -> list[TrialFiles]:
     state = _experiment_state(root)
     dirs = {p.name: p for p in root.iterdir() if p.is_dir() and (p / "params.json").exists()}
     found: dict[str, TrialFiles] = {}
-    for trial_id, (status, dirname) in state.items():
+    for trial_id, (status, _) in state.items():
         found[trial_id] = TrialFiles(trial_id, status)
     for name, directory in dirs.items():
         results = _read_json_lines(directory / "result.json") \
