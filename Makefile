@@ -33,7 +33,7 @@ sweep: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# Benchmarks (not tests): the CPU set, about 10 minutes; see BENCHMARKS.md.
+# Benchmarks (not tests): the CPU set, about 5 minutes; see BENCHMARKS.md.
 # On a GPU machine add: $(BIN)/python bench/gpu.py
 bench: install
 	$(BIN)/python bench/te_estimator.py

@@ -127,3 +127,17 @@ def test_real_fashion_mnist_learns(fashion_mnist, mode):
     record = result.records[0]
     assert record["test_acc"] > 0.4, record  # 10 classes: chance is 0.1
     assert record["te_mean"] is not None
+
+
+@pytest.mark.parametrize("preset, size", [("cifar10", 32), ("svhn", 32), ("stl10", 64)])
+def test_single_fc_presets_train_with_paper_feedback(tmp_path, preset, size):
+    """The single-FC networks: logits -> softmax pairs, W <- (I - T)^T W, end to end."""
+    from conftest import write_blocks_npz
+    npz = write_blocks_npz(tmp_path / "rgb.npz", n_train=64, n_test=16, size=size, channels=3)
+    result = run_trial(TrialConfig(dataset=str(npz), preset=preset, mode="paper", max_epochs=1,
+                                   device="cpu", window=16, batch_size=8, threshold=0.05,
+                                   te_scale=50.0), lambda r: None)
+    record = result.records[0]
+    assert result.status in ("complete", "censored")
+    assert record["train_loss"] is not None and record["te_mean"] is not None
+    assert record["te_time_s"] > 0
