@@ -221,6 +221,10 @@ def _finish_sweep(prepared: Any) -> None:
 
     export = run_sweep(prepared, click.echo)
     print_summary(export, list(prepared.space.params), click.echo)
+    if export["partial"]:  # interrupted (Ctrl-C): finished trials are saved and exported
+        click.echo(f"sweep interrupted; continue it with: te-sweep resume "
+                   f"{prepared.sweep_dir.uri}", err=True)
+        raise click.exceptions.Exit(130)
 
 
 @cli.command()

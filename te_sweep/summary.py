@@ -21,8 +21,7 @@ def print_summary(export: dict[str, Any], searched: list[str],
     rows = export["rows"]
     statuses = [r["status"] for r in rows]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
-    echo(f"{len(rows)} trials ({counts})" + ("; PARTIAL: the sweep did not finish, "
-                                             "`te-sweep resume` continues it"
+    echo(f"{len(rows)} trials ({counts})" + ("; PARTIAL: the sweep did not finish"
                                              if export["partial"] else ""))
     baselines = [r for r in rows if r["role"] == "baseline"]
     echo("baselines (te_scale 0): " + ", ".join(

@@ -107,6 +107,29 @@ def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
     assert read_export(sweep)[0] == trials
 
 
+def test_ctrl_c_exports_what_finished_and_resume_completes(capsys, tmp_path):
+    space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
+    sweep = tmp_path / "interrupted"
+    proc = launch_process(space, tmp_path, "interrupted", "--num-samples", 3, "--baselines", 1,
+                          "--max-concurrent", 1)
+    wait_for(lambda: any(r and r[-1]["trial_status"] != "running"
+                         for r in reports(sweep).values()), "finished trial", proc)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 130, output
+    assert f"continue it with: te-sweep resume {sweep}" in output
+    trials, _, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"true"
+    finished = {t["trial_id"] for t in trials if t["status"] in FINAL}
+    assert finished
+
+    resumed = run_cli(capsys, "resume", sweep)
+    assert resumed.code == 0, resumed.out + resumed.err
+    trials, _, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"false" and len(trials) == 4
+    assert all(t["status"] in FINAL for t in trials) and finished <= {t["trial_id"] for t in trials}
+
+
 def test_resume_with_nothing_to_restore_exits_2(capsys, tmp_path):
     result = run_cli(capsys, "resume", tmp_path / "nothing")
     assert result.code == 2
