@@ -12,6 +12,7 @@ torch and torchvision are imported lazily, so importing this module is cheap.
 from __future__ import annotations
 
 import gzip
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ KNOWN_DATASETS: dict[str, DatasetInfo] = {
 }
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+# A directory holding the four original Fashion-MNIST IDX .gz files, read instead of Debian's.
+FASHION_MNIST_ENV = "TE_SWEEP_FASHION_MNIST"
 _IDX_FILES = {  # split -> (images, labels), as Zalando and Debian name them
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -315,8 +318,11 @@ def load_npz(path: Path) -> RawDataset:
 
 # ---------------------------------------------------------------- entry points
 def load_dataset(name: str, root: Path, download: bool = True) -> RawDataset:
-    """A known data set by name (Fashion-MNIST from Debian's files when present), or a user's .npz."""
+    """A known data set by name, or a user's .npz. Fashion-MNIST comes from the IDX files in
+    $TE_SWEEP_FASHION_MNIST when set, else Debian's when present, else torchvision."""
     if name in KNOWN_DATASETS:
+        if name == "fashion-mnist" and os.environ.get(FASHION_MNIST_ENV):
+            return read_idx_fashion_mnist(Path(os.environ[FASHION_MNIST_ENV]))
         if name == "fashion-mnist" and _has_idx_files(DEBIAN_FASHION_MNIST):
             return read_idx_fashion_mnist(DEBIAN_FASHION_MNIST)
         return load_torchvision(name, Path(root), download)

@@ -464,3 +464,18 @@ def test_stratified_first_keeps_every_class() -> None:
 def test_stratified_first_rejects_bad_n(n: int) -> None:
     with pytest.raises(ValueError, match="n <= len"):
         stratified_first(np.arange(10) % 2, n)
+
+
+def test_fashion_mnist_directory_from_the_environment(tmp_path, monkeypatch, fashion_mnist):
+    """$TE_SWEEP_FASHION_MNIST names a directory of the four IDX .gz files (a copy here)."""
+    import shutil
+
+    from te_sweep.sources import FASHION_MNIST_ENV, load_dataset
+
+    copy = tmp_path / "fm"
+    shutil.copytree(fashion_mnist, copy)
+    monkeypatch.setenv(FASHION_MNIST_ENV, str(copy))
+    assert load_dataset("fashion-mnist", tmp_path / "unused").train.images.shape[0] == 60000
+    (copy / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataSourceError, match="t10k-labels-idx1-ubyte.gz"):
+        load_dataset("fashion-mnist", tmp_path / "unused")
