@@ -525,3 +525,14 @@ def test_fashion_mnist_learns(capsys, fashion_mnist):
     assert epoch_numbers(table) == [1]
     assert float(table.rows[0]["test_acc"]) > 0.2, table.rows[0]
     status_ok(table)
+
+
+def test_python_dash_m_runs_the_same_cli():
+    """`python -m te_sweep` is the CLI where no console script is installed (GPU machines)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "te_sweep", "train", "--window", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: Invalid value for '--window': 1")
