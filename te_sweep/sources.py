@@ -38,9 +38,13 @@ class Split:
     def __post_init__(self) -> None:
         shape = self.images.shape
         if self.images.dtype != np.uint8 or len(shape) != 4 or shape[3] not in (1, 3):
-            raise ValueError(f"Split images must be uint8 (N,H,W,C) with C 1 or 3, got {self.images.dtype} {shape}")
+            raise ValueError(
+                f"Split images must be uint8 (N,H,W,C) with C 1 or 3, got {self.images.dtype} {shape}"
+            )
         if self.labels.dtype != np.int64 or self.labels.shape != (shape[0],):
-            raise ValueError(f"Split labels must be int64 ({shape[0]},), got {self.labels.dtype} {self.labels.shape}")
+            raise ValueError(
+                f"Split labels must be int64 ({shape[0]},), got {self.labels.dtype} {self.labels.shape}"
+            )
 
 
 @dataclass(frozen=True)
@@ -90,20 +94,26 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        raise DataSourceError(f"{path}: file missing; Fashion-MNIST needs the four IDX .gz files "
-                              f"(apt-get install dataset-fashion-mnist puts them in {DEBIAN_FASHION_MNIST})") from None
+        raise DataSourceError(
+            f"{path}: file missing; Fashion-MNIST needs the four IDX .gz files "
+            f"(apt-get install dataset-fashion-mnist puts them in {DEBIAN_FASHION_MNIST})"
+        ) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataSourceError(f"{path}: not a readable gzip file ({exc}); re-download it") from exc
     expected, header = 0x800 + ndim, 4 + 4 * ndim
     magic = int.from_bytes(raw[:4], "big")
     if len(raw) < header or magic != expected:
-        raise DataSourceError(f"{path}: IDX magic number {magic:#010x}, expected {expected:#010x} "
-                              f"(unsigned bytes, {ndim} dims); pass an IDX file of that kind")
+        raise DataSourceError(
+            f"{path}: IDX magic number {magic:#010x}, expected {expected:#010x} "
+            f"(unsigned bytes, {ndim} dims); pass an IDX file of that kind"
+        )
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     body = np.frombuffer(raw, np.uint8, offset=header)
     if body.size != int(np.prod(dims)):
-        raise DataSourceError(f"{path}: header says shape {dims} ({int(np.prod(dims))} bytes) but the file holds "
-                              f"{body.size} data bytes; the file is truncated or corrupt: re-download it")
+        raise DataSourceError(
+            f"{path}: header says shape {dims} ({int(np.prod(dims))} bytes) but the file holds "
+            f"{body.size} data bytes; the file is truncated or corrupt: re-download it"
+        )
     return body.reshape(dims).copy()  # copy: frombuffer views of bytes are read-only
 
 
@@ -118,17 +128,23 @@ def read_idx_fashion_mnist(directory: Path) -> RawDataset:
     for split, (image_file, label_file) in _IDX_FILES.items():
         images, labels = _read_idx(directory / image_file, 3), _read_idx(directory / label_file, 1)
         if images.shape[1:] != info.image_shape[:2] or len(images) != len(labels):
-            raise DataSourceError(f"{directory}: {split} images {images.shape} and labels {labels.shape} do not "
-                                  f"match; Fashion-MNIST needs N 28x28 images and N labels per split")
+            raise DataSourceError(
+                f"{directory}: {split} images {images.shape} and labels {labels.shape} do not "
+                f"match; Fashion-MNIST needs N 28x28 images and N labels per split"
+            )
         if labels.size and labels.max() >= info.num_classes:
-            raise DataSourceError(f"{directory / label_file}: label {labels.max()} found; "
-                                  f"Fashion-MNIST labels are 0..9: re-download the file")
+            raise DataSourceError(
+                f"{directory / label_file}: label {labels.max()} found; "
+                f"Fashion-MNIST labels are 0..9: re-download the file"
+            )
         splits[split] = Split(images[..., None], labels.astype(np.int64))
     return RawDataset("fashion-mnist", splits["train"], splits["test"], info.num_classes)
 
 
 # ---------------------------------------------------------------- torchvision
-_TORCHVISION_OPS: Any = None  # the torch.library.Library defining torchvision's op schemas; kept alive
+_TORCHVISION_OPS: Any = (
+    None  # the torch.library.Library defining torchvision's op schemas; kept alive
+)
 
 
 def import_torchvision() -> ModuleType:
@@ -136,6 +152,7 @@ def import_torchvision() -> ModuleType:
     global _TORCHVISION_OPS
     try:
         import torchvision
+
         return torchvision
     except RuntimeError as exc:
         if "torchvision::nms" not in str(exc) or _TORCHVISION_OPS is not None:
@@ -147,6 +164,7 @@ def import_torchvision() -> ModuleType:
     lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _TORCHVISION_OPS = lib
     import torchvision
+
     return torchvision
 
 
@@ -162,14 +180,29 @@ class _Reader:
 
 
 _READERS: dict[str, _Reader] = {
-    "fashion-mnist": _Reader("FashionMNIST", "train", "targets", False,
-                             "FashionMNIST/raw/ (the four IDX files, gunzipped)"),
+    "fashion-mnist": _Reader(
+        "FashionMNIST",
+        "train",
+        "targets",
+        False,
+        "FashionMNIST/raw/ (the four IDX files, gunzipped)",
+    ),
     "usps": _Reader("USPS", "train", "targets", False, "usps.bz2 and usps.t.bz2"),
-    "cifar10": _Reader("CIFAR10", "train", "targets", False,
-                       "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)"),
+    "cifar10": _Reader(
+        "CIFAR10",
+        "train",
+        "targets",
+        False,
+        "cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta)",
+    ),
     "svhn": _Reader("SVHN", "split", "labels", True, "train_32x32.mat and test_32x32.mat"),
-    "stl10": _Reader("STL10", "split", "labels", True,
-                     "stl10_binary/ (train_X.bin, train_y.bin, test_X.bin, test_y.bin, unlabeled_X.bin)"),
+    "stl10": _Reader(
+        "STL10",
+        "split",
+        "labels",
+        True,
+        "stl10_binary/ (train_X.bin, train_y.bin, test_X.bin, test_y.bin, unlabeled_X.bin)",
+    ),
 }
 
 
@@ -185,12 +218,15 @@ def _torchvision_split(name: str, root: Path, download: bool, train: bool) -> Sp
         dataset = dataset_class(str(root), download=download, **{reader.split_kwarg: split_arg})
     except ImportError:
         raise
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, FileNotFoundError, ValueError, ...
+    except (
+        Exception
+    ) as exc:  # torchvision raises RuntimeError, URLError, FileNotFoundError, ValueError, ...
         what = "download failed" if download else "files missing or unreadable"
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        raise DataSourceError(f"{name}: {what} under {root} ({cause}); put the torchvision files for {name} under "
-                              f"{root}: {reader.files}, or run once where the network is reachable so torchvision can download them"
-                              ) from exc
+        raise DataSourceError(
+            f"{name}: {what} under {root} ({cause}); put the torchvision files for {name} under "
+            f"{root}: {reader.files}, or run once where the network is reachable so torchvision can download them"
+        ) from exc
     images = _as_numpy(dataset.data)
     images = images[..., None] if images.ndim == 3 else images
     images = images.transpose(0, 2, 3, 1) if reader.channels_first else images
@@ -201,15 +237,22 @@ def _torchvision_split(name: str, root: Path, download: bool, train: bool) -> Sp
 def load_torchvision(name: str, root: Path, download: bool) -> RawDataset:
     """Load one of KNOWN_DATASETS through its torchvision class, in the canonical layout."""
     if name not in _READERS:
-        raise DataSourceError(f"no torchvision reader for {name!r}; use one of {', '.join(_READERS)}")
+        raise DataSourceError(
+            f"no torchvision reader for {name!r}; use one of {', '.join(_READERS)}"
+        )
     info, root = KNOWN_DATASETS[name], Path(root)
     train, test = (_torchvision_split(name, root, download, train=flag) for flag in (True, False))
     for split_name, split in (("train", train), ("test", test)):
-        labels_ok = split.labels.size == 0 or 0 <= split.labels.min() <= split.labels.max() < info.num_classes
+        labels_ok = (
+            split.labels.size == 0
+            or 0 <= split.labels.min() <= split.labels.max() < info.num_classes
+        )
         if split.images.shape[1:] != info.image_shape or not labels_ok:
-            raise DataSourceError(f"{name}: {split_name} files under {root} hold images {split.images.shape[1:]} with "
-                                  f"labels {np.unique(split.labels)[:12]}; expected {info.image_shape} and labels "
-                                  f"0..{info.num_classes - 1}: replace the files with the original ones")
+            raise DataSourceError(
+                f"{name}: {split_name} files under {root} hold images {split.images.shape[1:]} with "
+                f"labels {np.unique(split.labels)[:12]}; expected {info.image_shape} and labels "
+                f"0..{info.num_classes - 1}: replace the files with the original ones"
+            )
     return RawDataset(name, train, test, info.num_classes)
 
 
@@ -223,20 +266,30 @@ def _npy_header(zf: zipfile.ZipFile, path: Path, key: str) -> tuple[tuple[int, .
     try:
         with zf.open(f"{key}.npy") as f:
             version = npy_format.read_magic(f)
-            read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            read = (
+                npy_format.read_array_header_1_0
+                if version == (1, 0)
+                else npy_format.read_array_header_2_0
+            )
             shape, _fortran_order, dtype = read(f)
     except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-        raise DataSourceError(f"{path}: key '{key}' is not a readable .npy array ({exc}); "
-                              f"write the file with numpy.savez or numpy.savez_compressed") from exc
+        raise DataSourceError(
+            f"{path}: key '{key}' is not a readable .npy array ({exc}); "
+            f"write the file with numpy.savez or numpy.savez_compressed"
+        ) from exc
     return tuple(shape), dtype
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     if path.is_dir():
-        raise DataSourceError(f"{path}: is a directory, not an .npz file; pass the path of "
-                              f"an .npz file ({_NPZ_NEEDS})")
+        raise DataSourceError(
+            f"{path}: is a directory, not an .npz file; pass the path of "
+            f"an .npz file ({_NPZ_NEEDS})"
+        )
     if not path.is_file():
-        raise DataSourceError(f"{path}: no such file; pass the path of an existing .npz file ({_NPZ_NEEDS})")
+        raise DataSourceError(
+            f"{path}: no such file; pass the path of an existing .npz file ({_NPZ_NEEDS})"
+        )
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
@@ -245,25 +298,39 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     raise DataSourceError(f"{path}: key '{key}' missing; {_NPZ_NEEDS}")
             return {key: _npy_header(zf, path, key) for key in _NPZ_KEYS}
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataSourceError(f"{path}: not an .npz (zip) archive ({exc}); "
-                              f"write it with numpy.savez or numpy.savez_compressed") from exc
+        raise DataSourceError(
+            f"{path}: not an .npz (zip) archive ({exc}); "
+            f"write it with numpy.savez or numpy.savez_compressed"
+        ) from exc
 
 
 def _check_npz_split(path: Path, headers: dict, split: str) -> tuple[int, tuple[int, int, int]]:
     (ishape, idtype), (lshape, ldtype) = headers[f"{split}_images"], headers[f"{split}_labels"]
     key_i, key_l = f"'{split}_images'", f"'{split}_labels'"
     if idtype != np.uint8:
-        raise DataSourceError(f"{path}: key {key_i} has dtype {idtype}; images must be uint8 (0..255): "
-                              f"save them as np.clip(x, 0, 255).astype(np.uint8)")
-    if len(ishape) not in (3, 4) or (len(ishape) == 4 and ishape[3] not in (1, 3)) or ishape[0] == 0:
-        raise DataSourceError(f"{path}: key {key_i} has shape {ishape}; images must be a non-empty (N,H,W) or "
-                              f"(N,H,W,C) array with C 1 or 3")
+        raise DataSourceError(
+            f"{path}: key {key_i} has dtype {idtype}; images must be uint8 (0..255): "
+            f"save them as np.clip(x, 0, 255).astype(np.uint8)"
+        )
+    if (
+        len(ishape) not in (3, 4)
+        or (len(ishape) == 4 and ishape[3] not in (1, 3))
+        or ishape[0] == 0
+    ):
+        raise DataSourceError(
+            f"{path}: key {key_i} has shape {ishape}; images must be a non-empty (N,H,W) or "
+            f"(N,H,W,C) array with C 1 or 3"
+        )
     if not np.issubdtype(ldtype, np.integer) or len(lshape) != 1:
-        raise DataSourceError(f"{path}: key {key_l} has dtype {ldtype} and shape {lshape}; labels must be a "
-                              f"1-D integer array: save them with .astype(np.int64)")
+        raise DataSourceError(
+            f"{path}: key {key_l} has dtype {ldtype} and shape {lshape}; labels must be a "
+            f"1-D integer array: save them with .astype(np.int64)"
+        )
     if lshape[0] != ishape[0]:
-        raise DataSourceError(f"{path}: key {key_l} has {lshape[0]} labels but {key_i} has {ishape[0]} images; "
-                              f"give exactly one label per image")
+        raise DataSourceError(
+            f"{path}: key {key_l} has {lshape[0]} labels but {key_i} has {ishape[0]} images; "
+            f"give exactly one label per image"
+        )
     return ishape[0], (ishape[1], ishape[2], ishape[3] if len(ishape) == 4 else 1)
 
 
@@ -274,27 +341,35 @@ def inspect_npz(path: Path) -> NpzInfo:
     train_size, train_shape = _check_npz_split(path, headers, "train")
     test_size, test_shape = _check_npz_split(path, headers, "test")
     if train_shape != test_shape:
-        raise DataSourceError(f"{path}: key 'test_images' holds images of shape {test_shape} (H,W,C) but "
-                              f"'train_images' holds {train_shape}; train and test images must share one shape")
+        raise DataSourceError(
+            f"{path}: key 'test_images' holds images of shape {test_shape} (H,W,C) but "
+            f"'train_images' holds {train_shape}; train and test images must share one shape"
+        )
     return NpzInfo(train_size, test_size, train_shape)
 
 
 def _npz_num_classes(path: Path, train_labels: np.ndarray, test_labels: np.ndarray) -> int:
     for key, labels in (("train_labels", train_labels), ("test_labels", test_labels)):
         if labels.min() < 0:
-            raise DataSourceError(f"{path}: key '{key}' holds label {labels.min()}; labels must be >= 0: "
-                                  f"remap them to 0..K-1")
+            raise DataSourceError(
+                f"{path}: key '{key}' holds label {labels.min()}; labels must be >= 0: "
+                f"remap them to 0..K-1"
+            )
     all_labels = np.concatenate([train_labels, test_labels])
     num_classes = int(all_labels.max()) + 1
     if num_classes < 2 or 2 * num_classes > all_labels.size:  # cheap bound before bincount
-        raise DataSourceError(f"{path}: max label {num_classes - 1} gives {num_classes} classes for "
-                              f"{all_labels.size} labels; need 2+ classes, each with 2+ examples: "
-                              f"remap labels to 0..K-1")
+        raise DataSourceError(
+            f"{path}: max label {num_classes - 1} gives {num_classes} classes for "
+            f"{all_labels.size} labels; need 2+ classes, each with 2+ examples: "
+            f"remap labels to 0..K-1"
+        )
     counts = np.bincount(all_labels, minlength=num_classes)
     if counts.min() < 2:
         c = int(counts.argmin())
-        raise DataSourceError(f"{path}: class {c} has {counts[c]} example(s) over train+test; every class "
-                              f"0..{num_classes - 1} needs at least 2: remap labels to consecutive integers from 0")
+        raise DataSourceError(
+            f"{path}: class {c} has {counts[c]} example(s) over train+test; every class "
+            f"0..{num_classes - 1} needs at least 2: remap labels to consecutive integers from 0"
+        )
     return num_classes
 
 
@@ -306,12 +381,16 @@ def load_npz(path: Path) -> RawDataset:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in _NPZ_KEYS}
     except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
-        raise DataSourceError(f"{path}: could not read the arrays ({exc}); re-save the file with numpy.savez") from exc
+        raise DataSourceError(
+            f"{path}: could not read the arrays ({exc}); re-save the file with numpy.savez"
+        ) from exc
     splits = {}
     for split in ("train", "test"):
         images = arrays[f"{split}_images"]
         images = images[..., None] if images.ndim == 3 else images
-        splits[split] = Split(np.ascontiguousarray(images), arrays[f"{split}_labels"].astype(np.int64))
+        splits[split] = Split(
+            np.ascontiguousarray(images), arrays[f"{split}_labels"].astype(np.int64)
+        )
     num_classes = _npz_num_classes(path, splits["train"].labels, splits["test"].labels)
     return RawDataset(str(path), splits["train"], splits["test"], num_classes)
 
@@ -328,8 +407,10 @@ def load_dataset(name: str, root: Path, download: bool = True) -> RawDataset:
         return load_torchvision(name, Path(root), download)
     if name.endswith(".npz") or Path(name).is_file():
         return load_npz(Path(name))
-    raise DataSourceError(f"unknown data set {name!r}; use one of {', '.join(KNOWN_DATASETS)} "
-                          f"or the path of an .npz file")
+    raise DataSourceError(
+        f"unknown data set {name!r}; use one of {', '.join(KNOWN_DATASETS)} "
+        f"or the path of an .npz file"
+    )
 
 
 def stratified_first(labels: np.ndarray, n: int) -> np.ndarray:
@@ -337,12 +418,16 @@ def stratified_first(labels: np.ndarray, n: int) -> np.ndarray:
     to its share (largest remainder, so the n_c sum to n; every class keeps 1 when n >= #classes)."""
     labels = np.asarray(labels)
     if labels.ndim != 1 or not 1 <= n <= len(labels):
-        raise ValueError(f"stratified_first needs 1 <= n <= len(labels) = {len(labels)} on 1-D labels, got n={n}; "
-                         f"ask for fewer items")
+        raise ValueError(
+            f"stratified_first needs 1 <= n <= len(labels) = {len(labels)} on 1-D labels, got n={n}; "
+            f"ask for fewer items"
+        )
     classes, counts = np.unique(labels, return_counts=True)
     share = counts.astype(np.int64) * n  # exact integer arithmetic: quota = share / len(labels)
     take = share // len(labels)
-    by_remainder = np.lexsort((np.arange(len(classes)), -(share % len(labels))))  # largest first, ties by class
+    by_remainder = np.lexsort(
+        (np.arange(len(classes)), -(share % len(labels)))
+    )  # largest first, ties by class
     take[by_remainder[: n - int(take.sum())]] += 1
     if n >= len(classes):
         for empty in np.flatnonzero(take == 0):
