@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
-from te_sweep.errors import ConfigError, SweepInputError, TESweepError
+from te_sweep.errors import ConfigError, InputError, TESweepError
 
 # TrialConfig field -> CLI option, where the option is not just the field with dashes.
 OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
@@ -25,10 +25,6 @@ OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
 
 def option_name(field: str) -> str:
     return OPTION_FOR_FIELD.get(field, "--" + field.replace("_", "-"))
-
-
-class InputError(TESweepError):
-    """Bad input found by the CLI itself (a file it cannot use); exits 2."""
 
 
 def _load_config_file(path: Path) -> dict[str, Any]:
@@ -64,11 +60,15 @@ def build_config(options: dict[str, Any],
     try:
         base = TrialConfig.from_dict(file_values)
     except ConfigError as err:
-        kind = "value for" if err.field in TrialConfig.__dataclass_fields__ else "key"
-        raise InputError(f"Invalid {kind} '{err.field}' in {config_file}: {err.message}") \
-            from None
+        raise _file_error(err, config_file) from None
     given = {k: v for k, v in options.items() if v is not None}
     return base.replace(**given), set(file_values) - set(given)
+
+
+def _file_error(err: ConfigError, config_file: Path | None) -> InputError:
+    """A ConfigError about a key or value read from --config FILE, naming the file."""
+    kind = "value for" if err.field in TrialConfig.__dataclass_fields__ else "key"
+    return InputError(f"Invalid {kind} '{err.field}' in {config_file}: {err.message}")
 
 
 def _check_output(path: Path | None, overwrite: bool, inputs: list[Path]) -> None:
@@ -151,8 +151,7 @@ def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
         cfg = check_trial(cfg)
     except ConfigError as err:
         if err.field in from_file:
-            raise InputError(f"Invalid value for '{err.field}' in {config_file}: "
-                             f"{err.message}") from None
+            raise _file_error(err, config_file) from None
         raise
     inputs = [Path(cfg.dataset)] + ([config_file] if config_file else [])
     _check_output(json_path, overwrite, inputs)
@@ -278,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: Invalid value for '{option_name(err.field)}': {err.message}",
                    err=True)
         sys.exit(2)
-    except (InputError, SweepInputError) as err:
+    except InputError as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(2)
     except TESweepError as err:

@@ -11,6 +11,11 @@ TABLE_COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "epoch_time_s",
 _FORMATS = {m.name: m.table_format for m in EPOCH_METRICS}
 
 
+def cell(value: Any, spec: str = "{}") -> str:
+    """A table cell: '-' for a value that was not measured (None), else the value formatted."""
+    return "-" if value is None else spec.format(value)
+
+
 class EpochTable:
     """Prints per-epoch records as they come (the live table of `te-sweep train`)."""
 
@@ -27,6 +32,5 @@ class EpochTable:
         cells = []
         for column, width in zip(self.columns, self.widths):
             value = record.get(column)
-            text = "-" if value is None else _FORMATS[column].format(value)
-            cells.append(text.rjust(width))
+            cells.append(cell(value, _FORMATS[column]).rjust(width))
         self.echo("  ".join(cells))

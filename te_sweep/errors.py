@@ -23,5 +23,6 @@ class ConfigError(TESweepError, ValueError):
         return f"Invalid value for '{self.field}': {self.message}"
 
 
-class SweepInputError(TESweepError):
-    """A sweep cannot start from this input (space file, storage location); exits 2."""
+class InputError(TESweepError):
+    """Bad input whose message already names the value and the fix (a file, a path, a space
+    file, a storage location); the CLI prints it as one line and exits 2."""

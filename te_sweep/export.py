@@ -28,18 +28,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from te_sweep.config import TrialConfig, resolve
-from te_sweep.errors import SweepInputError
+from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
 from te_sweep.objectives import censored_score, median_or_none, speedup, te_overhead
 from te_sweep.storage import SweepDir
-from te_sweep.train import STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED
+from te_sweep.train import STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED, summarize
 
 TRIALS_FILE, EPOCHS_FILE = "trials.parquet", "epochs.parquet"
 FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
 STATUSES = ("complete", "censored", "pruned", "diverged", "error", "unfinished")
 
 
-class ExportError(SweepInputError):
+class ExportError(InputError):
     """The directory holds nothing te-sweep can export."""
 
 
@@ -101,6 +101,7 @@ class TrialFiles:
     tune_status: str | None  # TERMINATED, ERROR, RUNNING, PENDING, PAUSED; None: unknown
     config: dict[str, Any] | None = None
     results: list[dict[str, Any]] = field(default_factory=list)  # one per epoch, deduplicated
+    records: list[dict[str, Any]] = field(default_factory=list)  # results as EPOCH_METRICS
     error: str | None = None
 
 
@@ -153,6 +154,7 @@ def read_trials(root: Path) -> list[TrialFiles]:
         trial.config = json.loads((directory / "params.json").read_text())
         by_epoch = {r["epoch"]: r for r in results if "epoch" in r}
         trial.results = [by_epoch[e] for e in sorted(by_epoch)]
+        trial.records = [{m.name: r.get(m.name) for m in EPOCH_METRICS} for r in trial.results]
         trial.error = error_line(directory / "error.txt")
     return [found[t] for t in sorted(found)]
 
@@ -174,10 +176,11 @@ def _status(trial: TrialFiles) -> str:
 def _trial_row(manifest: dict[str, Any], trial: TrialFiles) -> dict[str, Any]:
     config = trial.config or {}
     cfg = resolve(TrialConfig.from_dict(config["trial"])) if "trial" in config else None
-    epochs = [{m.name: r.get(m.name) for m in EPOCH_METRICS} for r in trial.results]
+    epochs = trial.records
     last = trial.results[-1] if trial.results else {}
     status = _status(trial)
-    reached = epochs[-1]["epoch"] if status == STATUS_COMPLETE else None
+    outcome = summarize(status, epochs, device=last.get("device_name") or "")
+    reached = outcome.epochs_to_target
     row = {
         "sweep_id": manifest["sweep_id"], "sweep_name": manifest["name"],
         "trial_id": trial.trial_id, "role": config.get("role", "unknown"), "status": status,
@@ -189,8 +192,8 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles) -> dict[str, Any]:
         if cfg and status in FINAL_STATUSES else None,
         "te_overhead": te_overhead(epochs) if epochs else None,
         "censored": status != STATUS_COMPLETE if status in FINAL_STATUSES else None,
-        "seconds_to_target": epochs[-1]["elapsed_s"] if reached else None,
-        "epochs_run": len(epochs),
+        "seconds_to_target": outcome.seconds_to_target,
+        "epochs_run": outcome.epochs_run,
         "train_seconds": sum(e["epoch_time_s"] or 0 for e in epochs),
         "total_seconds": sum((e["epoch_time_s"] or 0) + (e["eval_time_s"] or 0) for e in epochs),
         "te_seconds": sum(e["te_time_s"] or 0 for e in epochs),
@@ -267,9 +270,8 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
     expected = manifest["options"]["num_samples"] + manifest["options"]["baselines"]
     partial = len(rows) < expected or any(r["status"] == "unfinished" for r in rows)
     epochs = [{"sweep_id": manifest["sweep_id"], "trial_id": t.trial_id,
-               "role": (t.config or {}).get("role", "unknown"),
-               **{m.name: r.get(m.name) for m in EPOCH_METRICS}} for t in trials
-              for r in t.results]
+               "role": (t.config or {}).get("role", "unknown"), **r} for t in trials
+              for r in t.records]
     meta = _metadata(manifest, partial)
     files = {TRIALS_FILE: _parquet_bytes(rows, TRIALS_SCHEMA.with_metadata(meta)),
              EPOCHS_FILE: _parquet_bytes(epochs, EPOCHS_SCHEMA.with_metadata(meta))}

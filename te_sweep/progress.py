@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from te_sweep.console import cell
+
 COLUMNS = ("trial", "role", "state", "epoch", "train_acc", "test_acc", "epochs_obj",
            "te_overhead", "node")
 
@@ -28,10 +30,8 @@ def error_line(local_file: str | None, trial_dir: str | None) -> str:
     return f"{line} (traceback: {where})" if line else f"see {where}"
 
 
-def _fmt(value: Any, spec: str = "{:.4f}") -> str:
-    if value is None:
-        return "-"
-    return spec.format(value) if isinstance(value, float) else str(value)
+def _fmt(value: Any) -> str:
+    return cell(value, "{:.4f}" if isinstance(value, float) else "{}")
 
 
 class LiveTable(Callback):

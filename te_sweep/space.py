@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
 import yaml
 
 from te_sweep.config import TrialConfig, validate
-from te_sweep.errors import ConfigError, SweepInputError
+from te_sweep.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -33,7 +33,7 @@ FIELD_TYPES = {f.name: f.type for f in fields(TrialConfig)}  # annotations as st
 Fail = Callable[[str, str], NoReturn]  # raises SpaceError naming the file, a key path, a message
 
 
-class SpaceError(SweepInputError):
+class SpaceError(InputError):
     """A space file (or a sample from it) is invalid; one line naming the file, key and fix."""
 
 

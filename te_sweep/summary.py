@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from te_sweep.console import cell
+
 TOP = 5
-
-
-def _fmt(value: Any, spec: str) -> str:
-    return "-" if value is None else spec.format(value)
 
 
 def _params(row: dict[str, Any], names: list[str]) -> str:
@@ -25,7 +23,7 @@ def print_summary(export: dict[str, Any], searched: list[str],
                                              if export["partial"] else ""))
     baselines = [r for r in rows if r["role"] == "baseline"]
     echo("baselines (te_scale 0): " + ", ".join(
-        f"seed {r['seed']}: {_fmt(r['epochs_to_target'], '{}')} epochs ({r['status']})"
+        f"seed {r['seed']}: {cell(r['epochs_to_target'], '{}')} epochs ({r['status']})"
         for r in baselines) if baselines else "no baselines")
     for r in rows:
         if r["status"] == "error":
@@ -44,7 +42,7 @@ def print_summary(export: dict[str, Any], searched: list[str],
          + ("" if ranked else " none (no TE trial reached the target)"))
     for r in ranked:
         echo(f"  {r['trial_id']}: epochs x{r['speedup_epochs']:.2f}, time x"
-             f"{_fmt(r['speedup_time'], '{:.2f}')}, paired x"
-             f"{_fmt(r['paired_speedup_epochs'], '{:.2f}')}, {_params(r, searched)}")
+             f"{cell(r['speedup_time'], '{:.2f}')}, paired x"
+             f"{cell(r['paired_speedup_epochs'], '{:.2f}')}, {_params(r, searched)}")
     for path in export["paths"]:
         echo(f"wrote {path}")

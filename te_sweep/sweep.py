@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from te_sweep.errors import ConfigError, SweepInputError
+from te_sweep.errors import ConfigError, InputError
 from te_sweep.provenance import git_revision, package_versions
 from te_sweep.space import SearchSpace, load_space
 from te_sweep.storage import SweepDir, normalize_storage
@@ -37,7 +37,7 @@ MAX_FAILURES = 3  # a trial is retried from its last checkpoint this many times
 MANIFEST_FORMAT = 1
 
 
-class SweepStateError(SweepInputError):
+class SweepStateError(InputError):
     """The storage location is not in a state the command can use (exit 2)."""
 
 

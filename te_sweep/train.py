@@ -210,11 +210,10 @@ def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = Non
         report(trainer.train_epoch())
         if on_epoch_end:
             on_epoch_end(trainer)
-    return summarize(cfg, status, trainer.records, device_name(device))
+    return summarize(status, trainer.records, device_name(device))
 
 
-def summarize(cfg: TrialConfig, status: str, records: list[dict[str, Any]],
-              device: str) -> TrialResult:
+def summarize(status: str, records: list[dict[str, Any]], device: str) -> TrialResult:
     """The trial's outcome; the target epoch is the first (and last) that reached it."""
     hit = records[-1] if status == STATUS_COMPLETE else None
     return TrialResult(

@@ -22,7 +22,7 @@ import torch
 
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.objectives import censored_score, te_overhead
-from te_sweep.train import Trainer, device_name, run_trial, trial_status
+from te_sweep.train import Trainer, device_name, run_trial, summarize, trial_status
 
 CHECKPOINT_FILE = "trainer.pt"
 RUNNING = "running"
@@ -44,16 +44,16 @@ def tune_result(cfg: TrialConfig, trainer: Trainer, role: str,
     """The dict reported to Tune after an epoch: the record plus the trial's running state."""
     records = trainer.records
     status = trial_status(cfg, records) or RUNNING
-    hit = records[-1] if status == "complete" else None
+    outcome = summarize(status, records, device_name(trainer.device))
     return {
         **records[-1],
         "role": role,
         "trial_status": status,
-        "epochs_to_target": hit["epoch"] if hit else None,
-        "seconds_to_target": hit["elapsed_s"] if hit else None,
-        "objective_epochs": censored_score(hit["epoch"] if hit else None, cfg.max_epochs),
+        "epochs_to_target": outcome.epochs_to_target,
+        "seconds_to_target": outcome.seconds_to_target,
+        "objective_epochs": censored_score(outcome.epochs_to_target, cfg.max_epochs),
         "te_overhead": te_overhead(records),
-        "device_name": device_name(trainer.device),
+        "device_name": outcome.device,
         **where,
     }
 

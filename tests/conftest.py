@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from te_sweep.cli import main
 from te_sweep.sources import DEBIAN_FASHION_MNIST
+
+
+@dataclass
+class Result:
+    code: int | str | None
+    out: str
+    err: str
+
+    @property
+    def out_lines(self) -> list[str]:
+        return self.out.splitlines()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> Result:
+    """Call the real entry point `te_sweep.cli.main` in-process; it always ends in SystemExit."""
+    capsys.readouterr()  # drop anything printed before
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return Result(exc.value.code, out, err)
 
 
 def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: int = 12,

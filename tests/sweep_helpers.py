@@ -1,33 +1,15 @@
-"""Helpers for the sweep tests: spaces over small files, the CLI, reading the exports."""
+"""Helpers for the sweep tests: spaces over small files, reading the exports."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import write_blocks_npz
-from te_sweep.cli import main
 
 TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(capsys: pytest.CaptureFixture, *args: object) -> Result:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return Result(exit_info.value.code, captured.out, captured.err)
 
 
 def blocks_space(tmp_path: Path, max_epochs: int = 3, n_train: int = 600, target: float = 0.99,

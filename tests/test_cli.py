@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_blocks_npz
-from te_sweep.cli import main
+from conftest import Result, write_blocks_npz
+from conftest import run_cli as run_main
 from te_sweep.cli import train as train_command
 from te_sweep.metrics import METRIC_NAMES
 
@@ -29,26 +29,6 @@ FAST = ("--device", "cpu")  # every real run: deterministic, and a GPU's start-u
 
 
 # ------------------------------------------------------------------------------ helpers
-@dataclass
-class Result:
-    code: int | str | None
-    out: str
-    err: str
-
-    @property
-    def out_lines(self) -> list[str]:
-        return self.out.splitlines()
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *args: object) -> Result:
-    """Call the real entry point in-process; it always ends in SystemExit."""
-    capsys.readouterr()  # drop anything printed before
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return Result(exc.value.code, out, err)
-
-
 def run_train(capsys: pytest.CaptureFixture[str], *args: object) -> Result:
     return run_main(capsys, "train", *args)
 

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sweep_helpers import blocks_space, read_export, run_cli
+from conftest import run_cli
+from sweep_helpers import blocks_space, read_export
 from te_sweep.export import EPOCHS_SCHEMA, TRIALS_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent

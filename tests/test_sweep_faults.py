@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep_helpers import TE_SWEEP, blocks_space, read_export, run_cli
+from conftest import run_cli
+from sweep_helpers import TE_SWEEP, blocks_space, read_export
 
 FINAL = {"complete", "censored"}
 WAIT_S = 240  # upper bound on waiting for a sweep state; the loops below end by themselves
