@@ -15,24 +15,26 @@ trial has the same fixed length, a few seconds (mostly evaluating the 10000-imag
     reads the data files (they are cached per process afterwards), is reported apart.
   - Sweeps: `te-sweep launch SPACE --num-samples N-1 --baselines 1 --max-concurrent 1`, i.e.
     N trials one after the other, in a subprocess, storage in the temp dir; the wall time of
-    the whole command (Python and Ray start-up, Tune, Ray shutdown, export, summary). Also
-    with N = 1 (`--num-samples 1 --baselines 0`).
+    the whole command (Python and Ray start-up, Tune, Ray shutdown, export, summary). N = 1
+    (`--num-samples 1 --baselines 0`) and each N of `--n` (default 8 and 16).
   - overhead(N) = sweep wall - (one baseline + (N-1) TE trials of own time), fitted as
-    a + b*N over the two sweeps: a is the fixed cost, b the cost per trial. The target is
-    checked on b and on the total overhead amortised over the N trials, overhead(N) / N.
+    a + b*N by least squares over the sweeps: a is the fixed cost, b the cost per trial. The
+    target is checked on b and, measured rather than extrapolated, on the total overhead
+    amortised over each sweep's N trials, overhead(N) / N.
   - Where it goes, from the sweep's output (each line time-stamped as it arrives) and the
     trials' result.json files (Tune's time_total_s per trial, the worker pid per result):
     CLI + Ray start to the "launching sweep" line; inside the trainables beyond the trial's
     own time, split into slower training + evaluation (the records' epoch_time_s +
     eval_time_s against in-process: CPU taken by Ray's own processes or other load) and the
-    rest (checkpoint and report per epoch, the first trial's cold data load); in Tune but
+    rest (checkpoint and report per epoch; the first trial in a fresh worker reading the data
+    files and paying torch's one-off import of torch._dynamo at its first optimiser); in Tune but
     outside any trainable (actor start, scheduling); after the last trial (Ray shutdown,
     export, summary, exit). The distinct worker pids show whether Tune reused one actor
     (reuse_actors=True), and with it data.py's per-process cache of the raw arrays.
 
-    .venv/bin/python bench/sweep_overhead.py [--n N] [--repeats R] [--quick]
+    .venv/bin/python bench/sweep_overhead.py [--n N [N ...]] [--repeats R] [--quick]
 
-About 2.5 minutes on a 2-core CPU with the defaults (--n 8); --quick: N = 2, one round.
+About 4 minutes on a 2-core CPU with the defaults (--n 8 16); --quick: N = 2, one round.
 """
 
 from __future__ import annotations
@@ -138,17 +140,27 @@ def run_sweep(tmp: Path, space: Path, n: int) -> Sweep:
     return sweep
 
 
+def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares a + b*x."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    b = (sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+         / sum((x - mx) ** 2 for x in xs))
+    return my - b * mx, b
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=8, help="trials in the large sweep (>= 2)")
+    parser.add_argument("--n", type=int, nargs="+", default=[8, 16],
+                        help="trials in the larger sweeps (each >= 2); N=1 always runs")
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds of in-process trials (TE + baseline); medians are reported")
     parser.add_argument("--quick", action="store_true", help="--n 2 --repeats 1")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.repeats = 2, 1
-    if args.n < 2 or args.repeats < 1:
+        args.n, args.repeats = [2], 1
+    if min(args.n) < 2 or args.repeats < 1:
         parser.error("--n must be at least 2 and --repeats at least 1")
+    sizes = [1] + sorted(set(args.n))
     torch.set_num_threads(1)  # as a sweep trial with --cpus-per-trial 1
 
     te_times: list[tuple[float, float]] = []
@@ -158,22 +170,21 @@ def main() -> None:
         te_times.append(own_time(TE_SCALE))
         base_times.append(own_time(0.0))
 
+    sweeps: list[Sweep] = []
     with tempfile.TemporaryDirectory(prefix="te-sweep-bench-sweep-") as tmp_name:
         tmp = Path(tmp_name)
         space = tmp / "fixed_length.yaml"
         space.write_text(SPACE)
         cold, _ = own_time(TE_SCALE)  # reads the data files; later runs use the cached arrays
-        # Rounds of in-process trials interleaved with the two sweeps: the first before,
-        # the second between, the rest after them.
-        slots = [min(i, 2) for i in range(args.repeats)]
-        for _ in range(slots.count(0)):
-            round_of_trials()
-        small = run_sweep(tmp, space, 1)
-        for _ in range(slots.count(1)):
-            round_of_trials()
-        large = run_sweep(tmp, space, args.n)
-        for _ in range(slots.count(2)):
-            round_of_trials()
+        # Rounds of in-process trials interleaved with the sweeps, spread over the gaps before,
+        # between and after them, so drift in the machine's speed hits both sides alike.
+        gaps = len(sizes) + 1
+        slots = [i * gaps // args.repeats for i in range(args.repeats)]
+        for gap in range(gaps):
+            for _ in range(slots.count(gap)):
+                round_of_trials()
+            if gap < len(sizes):
+                sweeps.append(run_sweep(tmp, space, sizes[gap]))
 
     t_te, t_base = (statistics.median(t for t, _ in times) for times in (te_times, base_times))
     c_te, c_base = (statistics.median(c for _, c in times) for times in (te_times, base_times))
@@ -190,43 +201,47 @@ def main() -> None:
             "  CLI + checks + Ray start": s.startup,
             "  in trainables beyond own time": s.trainables - ref,
             "    slower training + evaluation": s.compute - ref_compute,
-            "    rest: checkpoints, cold load": (s.trainables - s.compute) - (ref - ref_compute),
+            "    rest: checkpoints, cold start": (s.trainables - s.compute) - (ref - ref_compute),
             "  in Tune outside trainables": (s.fit_end - s.startup) - s.trainables,
             "  Ray shutdown, export, summary": s.wall - s.fit_end,
+            "overhead per trial = overhead / N": (s.wall - ref) / s.n,
         }
 
-    c1, cn = components(small), components(large)
+    table = [components(s) for s in sweeps]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, 1 torch thread per trial; trial: "
           f"Fashion-MNIST subset {SUBSET}, {MAX_EPOCHS} epochs, evaluating 10000 test images")
     print(f"one trial's own time (median of {len(te_times)}): TE {t_te:.2f} s, baseline "
           f"{t_base:.2f} s, of which training + evaluation {c_te:.2f} s, {c_base:.2f} s; first "
-          f"in-process run (reads the files) {cold:.2f} s")
-    print(f"sweeps: N=1 (1 TE trial) and N={args.n} (1 baseline + {args.n - 1} TE), "
-          f"--max-concurrent 1")
+          f"in-process run (reads the files, first optimiser) {cold:.2f} s")
+    print(f"sweeps: N=1 (1 TE trial), then N trials = 1 baseline + N-1 TE, --max-concurrent 1")
     print()
-    print(f"{'seconds':34s} {'N=1':>8s} {f'N={args.n}':>8s} {'per trial (slope)':>18s}")
-    for key in c1:
-        slope = (cn[key] - c1[key]) / (args.n - 1)
-        print(f"{key:34s} {c1[key]:8.2f} {cn[key]:8.2f} {slope:18.2f}")
-    for s in (small, large):
+    print(f"{'seconds':34s}" + "".join(f"{f'N={s.n}':>8s}" for s in sweeps)
+          + f"{'per trial (slope)':>19s}")
+    for key in table[0]:
+        values = [row[key] for row in table]
+        slope = "" if key.startswith("overhead per") else \
+            f"{fit_line([s.n for s in sweeps], values)[1]:19.2f}"
+        print(f"{key:34s}" + "".join(f"{v:8.2f}" for v in values) + slope)
+    for s in sweeps:
         if s.trials == 1:
             continue
         reuse = ("one actor reused for all, so the files are read once (data.py caches "
                  "the raw arrays per process)" if len(s.pids) == 1
                  else "actors not (all) reused: each new one reads the files again")
         print(f"N={s.n}: {s.trials} trials ran in {len(s.pids)} worker process(es), {reuse}")
-    c1_ov, cn_ov = c1["overhead = wall - own time"], cn["overhead = wall - own time"]
-    slope = (cn_ov - c1_ov) / (args.n - 1)
-    fixed = c1_ov - slope
-    amortised = cn_ov / args.n
-    print(f"fit overhead(N) = a + b*N: a = {fixed:.2f} s fixed, b = {slope:.2f} s per trial")
+    overheads = [row["overhead = wall - own time"] for row in table]
+    fixed, slope = fit_line([s.n for s in sweeps], overheads)
+    print(f"least-squares fit overhead(N) = a + b*N over N = {', '.join(str(n) for n in sizes)}:"
+          f" a = {fixed:.2f} s fixed, b = {slope:.2f} s per trial")
     if slope < TARGET_S:
         print(f"amortised overhead falls to {TARGET_S:g} s per trial from N >= "
               f"a / ({TARGET_S:g} - b) = {fixed / (TARGET_S - slope):.1f} trials")
     print(f"target: per-trial overhead b <= {TARGET_S:g} s: {slope:.2f} s, "
           f"{'met' if slope <= TARGET_S else 'NOT met'}")
-    print(f"target: overhead amortised over N={args.n} trials, (wall - own time) / N <= "
-          f"{TARGET_S:g} s: {amortised:.2f} s, {'met' if amortised <= TARGET_S else 'NOT met'}")
+    for s, row in zip(sweeps[1:], table[1:]):
+        per_trial = row["overhead per trial = overhead / N"]
+        print(f"target: overhead amortised over N={s.n} trials, (wall - own time) / N <= "
+              f"{TARGET_S:g} s: {per_trial:.2f} s, {'met' if per_trial <= TARGET_S else 'NOT met'}")
 
 
 if __name__ == "__main__":

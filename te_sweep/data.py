@@ -20,7 +20,8 @@ from torch import Tensor
 
 from te_sweep.sources import RawDataset, load_dataset, stratified_first
 
-EVAL_BATCH = 500  # images per forward pass when evaluating (1000+ is slower on CPU)
+EVAL_BATCH = 500  # images per forward pass when evaluating on a GPU
+CPU_EVAL_BYTES = 8 * 2**20  # bound on the largest activation of a CPU evaluation batch
 
 
 def default_data_root() -> Path:
@@ -83,6 +84,21 @@ def train_batches(x: Tensor, y: Tensor, batch_size: int,
         yield x[idx], y[idx]
 
 
-def eval_batches(x: Tensor, y: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-    for start in range(0, x.shape[0], EVAL_BATCH):
-        yield x[start:start + EVAL_BATCH], y[start:start + EVAL_BATCH]
+def eval_batch_size(activation_bytes_per_image: int, device: torch.device) -> int:
+    """Images per forward pass when evaluating.
+
+    On the CPU a batch's largest activation is kept under CPU_EVAL_BYTES. glibc's malloc hands
+    out allocations above its mmap threshold (32 MiB at most) as fresh mappings, page-faulted in
+    again on every batch: at 500 Fashion-MNIST images per batch (50 MB activations) evaluating
+    took 40% longer, with 1.5 million page faults per trial; at 83 there are none, and the
+    CIFAR-10 network was fastest at 16 (bench notes in BENCHMARKS.md). GPUs cache their memory.
+    """
+    if device.type != "cpu":
+        return EVAL_BATCH
+    return max(1, min(EVAL_BATCH, CPU_EVAL_BYTES // max(1, activation_bytes_per_image)))
+
+
+def eval_batches(x: Tensor, y: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """The split in order, in slices of batch_size."""
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start:start + batch_size], y[start:start + batch_size]

@@ -5,8 +5,8 @@ from a model, which TENet exposes explicitly instead of through hooks:
   - `forward_with_hidden(x) -> (z, logits)`: z is the pre-activation of the penultimate FC
     layer (None when the head is a single Linear), computed in the same pass as the logits;
   - `last_fc`: the Linear layer producing the logits, whose weights or gradients are modulated.
-The flattened size is inferred with a shape-only pass on the meta device, so images of any size
-work as long as the conv stack does not shrink them to nothing.
+The flattened size is computed from the conv spec, so images of any size work as long as the
+conv stack does not shrink them to nothing.
 
 Deviations from the authors' published code (github.com/avmoldovan/CNN-TE), on purpose:
   - fashion-mnist and usps: a ReLU after each hidden Linear. The published code stacks the
@@ -109,22 +109,41 @@ class TENet(nn.Module):
         return self.forward_with_hidden(x)[1]
 
 
-def flat_size(arch: Architecture, in_channels: int, image_hw: tuple[int, int]) -> int:
-    """Flattened size of the conv stack's output, by a shape-only pass on the meta device.
+def feature_shapes(arch: Architecture, in_channels: int,
+                   image_hw: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """(channels, height, width) of one image after each conv or pool of the stack, by
+    arithmetic on the conv spec: no tensor is built, so it is free to call before any data is
+    loaded (a meta-device pass took about 1 s on first use, importing torch's decompositions).
 
-    Raises ValueError when the images are too small for the stack; cheap enough to run as a
-    check before any data is loaded.
+    Raises ValueError when the images are too small for the stack.
     """
     height, width = image_hw
-    try:
-        with torch.device("meta"):
-            out = _conv_stack(in_channels, arch)(torch.empty(1, in_channels, height, width))
-    except RuntimeError:
-        out = None
-    if out is None or out.numel() == 0:
-        raise ValueError(f"images of {height}x{width} are too small for this network's conv "
-                         "stack; use larger images or a preset with fewer pooling stages")
-    return int(out.numel())
+    channels = in_channels
+    shapes = []
+    for item in arch.conv:
+        if item == "M":  # MaxPool2d(2): floor division
+            height, width = height // 2, width // 2
+        elif isinstance(item, tuple):  # 3x3 conv without padding
+            height, width, channels = height - 2, width - 2, item[1]
+        else:  # 3x3 conv with padding 1
+            channels = item
+        if height < 1 or width < 1:
+            raise ValueError(f"images of {image_hw[0]}x{image_hw[1]} are too small for this "
+                             "network's conv stack; use larger images or a preset with fewer "
+                             "pooling stages")
+        shapes.append((channels, height, width))
+    return shapes
+
+
+def flat_size(arch: Architecture, in_channels: int, image_hw: tuple[int, int]) -> int:
+    """Flattened size of the conv stack's output (ValueError when the images are too small)."""
+    channels, height, width = feature_shapes(arch, in_channels, image_hw)[-1]
+    return channels * height * width
+
+
+def largest_feature_map(arch: Architecture, in_channels: int, image_hw: tuple[int, int]) -> int:
+    """Elements per image of the conv stack's largest activation (what sizes a batch's memory)."""
+    return max(c * h * w for c, h, w in feature_shapes(arch, in_channels, image_hw))
 
 
 def build_model(architecture: str, in_channels: int, image_hw: tuple[int, int],

@@ -2,8 +2,8 @@
 
 Field-by-field rules live in config.validate; here are the checks that need to know the data
 set's size and image shape (from a table for the known data sets, from the .npz headers for a
-user's file, never from the images) or the network's shape (a shape-only pass on the meta
-device). A user with a bad value hears about it in a second, not after a download.
+user's file, never from the images) or the network's shape (arithmetic on its conv spec). A
+user with a bad value hears about it in a second, not after a download.
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from te_sweep.config import TrialConfig, resolve
-from te_sweep.data import DeviceData, eval_batches, load_device_data, train_batches
+from te_sweep.data import (DeviceData, eval_batch_size, eval_batches, load_device_data,
+                           train_batches)
 from te_sweep.feedback import TEFeedback
 from te_sweep.metrics import clean_record
-from te_sweep.models import build_model
+from te_sweep.models import ARCHITECTURES, build_model, largest_feature_map
 from te_sweep.presets import PRESETS
 from te_sweep.timing import DeviceTimer
 
@@ -66,6 +67,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # weights and dropout
         self.model = build_model(preset.architecture, data.in_channels, data.image_hw,
                                  data.num_classes).to(device)
+        activation = largest_feature_map(ARCHITECTURES[preset.architecture], data.in_channels,
+                                         data.image_hw)
+        self.eval_batch = eval_batch_size(4 * activation, device)  # float32 activations
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr,
                                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         self.scheduler = (torch.optim.lr_scheduler.StepLR(
@@ -134,7 +138,7 @@ class Trainer:
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        for xb, yb in eval_batches(x, y):
+        for xb, yb in eval_batches(x, y, self.eval_batch):
             logits = self.model(xb)
             loss_sum += F.cross_entropy(logits, yb, reduction="sum")
             correct += (logits.argmax(dim=1) == yb).sum()

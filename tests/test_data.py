@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from te_sweep.data import eval_batches, load_device_data, train_batches
+from te_sweep.data import (EVAL_BATCH, eval_batch_size, eval_batches, load_device_data,
+                           train_batches)
 
 CPU = torch.device("cpu")
 
@@ -51,7 +52,16 @@ def test_train_batches_visit_every_image_once_per_epoch_in_a_seeded_order():
 
 def test_eval_batches_cover_the_split_in_order():
     x, y = torch.zeros(2500, 1, 1, 1), torch.arange(2500)
-    assert torch.equal(torch.cat([yb for _, yb in eval_batches(x, y)]), y)
+    assert torch.equal(torch.cat([yb for _, yb in eval_batches(x, y, 300)]), y)
+
+
+def test_cpu_eval_batches_keep_activations_under_the_mmap_threshold():
+    fashion = 4 * 32 * 28 * 28  # bytes per image of the Fashion-MNIST net's largest activation
+    assert eval_batch_size(fashion, CPU) == 83
+    assert eval_batch_size(4 * 128 * 32 * 32, CPU) == 16  # CIFAR-10 net
+    assert eval_batch_size(10**9, CPU) == 1
+    assert eval_batch_size(4, CPU) == EVAL_BATCH
+    assert eval_batch_size(fashion, torch.device("meta")) == EVAL_BATCH  # not the CPU
 
 
 def test_real_fashion_mnist_on_the_device(fashion_mnist):

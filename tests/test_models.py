@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from te_sweep.models import ARCHITECTURES, build_model, flat_size
+from te_sweep.models import ARCHITECTURES, build_model, flat_size, largest_feature_map
 from te_sweep.presets import PRESETS
 from te_sweep.sources import KNOWN_DATASETS
 
@@ -56,3 +56,26 @@ def test_penultimate_pre_activation_is_not_clipped_by_relu():
     model = build_model("usps", 1, (16, 16), 10)
     z, _ = model.forward_with_hidden(torch.rand(16, 1, 16, 16))
     assert (z < 0).any()
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("hw", [(16, 16), (28, 28), (32, 32), (21, 34), (96, 96)])
+def test_flat_size_matches_a_real_forward_pass(name, hw):
+    """flat_size is arithmetic on the conv spec; a real pass of the built stack is the truth."""
+    arch = ARCHITECTURES[name]
+    stack = build_model(name, 3, (96, 96), 10).features.eval()
+    try:
+        with torch.no_grad():
+            expected = stack(torch.zeros(1, 3, *hw)).numel()
+    except RuntimeError:
+        expected = 0  # the stack shrank the image to nothing
+    if expected == 0:
+        with pytest.raises(ValueError, match="too small"):
+            flat_size(arch, 3, hw)
+    else:
+        assert flat_size(arch, 3, hw) == expected
+
+
+def test_largest_feature_map_is_the_biggest_conv_output():
+    assert largest_feature_map(ARCHITECTURES["fashion-mnist"], 1, (28, 28)) == 32 * 28 * 28
+    assert largest_feature_map(ARCHITECTURES["cifar10"], 3, (32, 32)) == 128 * 32 * 32
