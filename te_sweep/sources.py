@@ -39,11 +39,13 @@ class Split:
         shape = self.images.shape
         if self.images.dtype != np.uint8 or len(shape) != 4 or shape[3] not in (1, 3):
             raise ValueError(
-                f"Split images must be uint8 (N,H,W,C) with C 1 or 3, got {self.images.dtype} {shape}"
+                "Split images must be uint8 (N,H,W,C) with C 1 or 3, "
+                f"got {self.images.dtype} {shape}"
             )
         if self.labels.dtype != np.int64 or self.labels.shape != (shape[0],):
             raise ValueError(
-                f"Split labels must be int64 ({shape[0]},), got {self.labels.dtype} {self.labels.shape}"
+                f"Split labels must be int64 ({shape[0]},), "
+                f"got {self.labels.dtype} {self.labels.shape}"
             )
 
 
@@ -89,7 +91,10 @@ _IDX_FILES = {  # split -> (images, labels), as Zalando and Debian name them
 
 # ---------------------------------------------------------------- Fashion-MNIST IDX files
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
-    """One gzipped IDX file of unsigned bytes: big-endian magic 0x0000080<ndim>, ndim uint32 dims, data."""
+    """One gzipped IDX file of unsigned bytes.
+
+    Layout: big-endian magic 0x0000080<ndim>, ndim uint32 dims, then the data.
+    """
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
@@ -148,7 +153,10 @@ _TORCHVISION_OPS: Any = (
 
 
 def import_torchvision() -> ModuleType:
-    """Import torchvision; with CPU torch and the CUDA-only 0.28 wheel, define nms/qnms schemas first."""
+    """Import torchvision.
+
+    With CPU torch and the CUDA-only 0.28 wheel, define the nms/qnms schemas first.
+    """
     global _TORCHVISION_OPS
     try:
         import torchvision
@@ -225,7 +233,8 @@ def _torchvision_split(name: str, root: Path, download: bool, train: bool) -> Sp
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
         raise DataSourceError(
             f"{name}: {what} under {root} ({cause}); put the torchvision files for {name} under "
-            f"{root}: {reader.files}, or run once where the network is reachable so torchvision can download them"
+            f"{root}: {reader.files}, or run once where the network is reachable so "
+            "torchvision can download them"
         ) from exc
     images = _as_numpy(dataset.data)
     images = images[..., None] if images.ndim == 3 else images
@@ -249,7 +258,8 @@ def load_torchvision(name: str, root: Path, download: bool) -> RawDataset:
         )
         if split.images.shape[1:] != info.image_shape or not labels_ok:
             raise DataSourceError(
-                f"{name}: {split_name} files under {root} hold images {split.images.shape[1:]} with "
+                f"{name}: {split_name} files under {root} hold images "
+                f"{split.images.shape[1:]} with "
                 f"labels {np.unique(split.labels)[:12]}; expected {info.image_shape} and labels "
                 f"0..{info.num_classes - 1}: replace the files with the original ones"
             )
@@ -262,7 +272,7 @@ _NPZ_NEEDS = "an .npz needs train_images, train_labels, test_images, test_labels
 
 
 def _npy_header(zf: zipfile.ZipFile, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of one member, read from its .npy header only (the data is not decompressed)."""
+    """Shape and dtype of one member, from its .npy header only (nothing is decompressed)."""
     try:
         with zf.open(f"{key}.npy") as f:
             version = npy_format.read_magic(f)
@@ -414,12 +424,16 @@ def load_dataset(name: str, root: Path, download: bool = True) -> RawDataset:
 
 
 def stratified_first(labels: np.ndarray, n: int) -> np.ndarray:
-    """Sorted indices of a stratified first n: each class gives its first n_c items, n_c proportional
-    to its share (largest remainder, so the n_c sum to n; every class keeps 1 when n >= #classes)."""
+    """Sorted indices of a stratified first n.
+
+    Each class gives its first n_c items, n_c proportional to its share (largest remainder, so
+    the n_c sum to n; every class keeps 1 when n >= #classes).
+    """
     labels = np.asarray(labels)
     if labels.ndim != 1 or not 1 <= n <= len(labels):
         raise ValueError(
-            f"stratified_first needs 1 <= n <= len(labels) = {len(labels)} on 1-D labels, got n={n}; "
+            f"stratified_first needs 1 <= n <= len(labels) = {len(labels)} on 1-D labels, "
+            f"got n={n}; "
             f"ask for fewer items"
         )
     classes, counts = np.unique(labels, return_counts=True)
