@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
-from te_sweep.errors import ConfigError, InputError, TESweepError
+from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
 
 # TrialConfig field -> CLI option, where the option is not just the field with dashes.
 OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
@@ -36,11 +36,8 @@ def _load_config_file(path: Path) -> dict[str, Any]:
         raise InputError(f"Invalid value for '--config': cannot read {path}: "
                          f"{err.strerror}; give a readable YAML or JSON file") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"Invalid value for '--config': {path} is not valid YAML/JSON{where} "
-                         f"({problem}); fix the syntax") from None
+        raise InputError(f"Invalid value for '--config': {path} is not valid YAML/JSON"
+                         f"{yaml_problem(err)}; fix the syntax") from None
     if values is None:
         return {}
     if not isinstance(values, dict):

@@ -11,6 +11,11 @@ TABLE_COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "epoch_time_s",
 _FORMATS = {m.name: m.table_format for m in EPOCH_METRICS}
 
 
+def counts(values: list[str]) -> str:
+    """'2 complete, 1 error': how many of each distinct value, sorted by value."""
+    return ", ".join(f"{values.count(v)} {v}" for v in sorted(set(values)))
+
+
 def cell(value: Any, spec: str = "{}") -> str:
     """A table cell: '-' for a value that was not measured (None), else the value formatted."""
     return "-" if value is None else spec.format(value)

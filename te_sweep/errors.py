@@ -23,6 +23,14 @@ class ConfigError(TESweepError, ValueError):
         return f"Invalid value for '{self.field}': {self.message}"
 
 
+def yaml_problem(err: Exception) -> str:
+    """' at line L, column C (problem)' of a yaml.YAMLError, for a one-line message."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{where} ({problem})"
+
+
 class InputError(TESweepError):
     """Bad input whose message already names the value and the fix (a file, a path, a space
     file, a storage location); the CLI prints it as one line and exits 2."""

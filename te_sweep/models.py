@@ -81,6 +81,7 @@ class TENet(nn.Module):
         super().__init__()
         self.features = _conv_stack(in_channels, arch)
         width = flat_size(arch, in_channels, image_hw)
+        self.largest_feature_map = largest_feature_map(arch, in_channels, image_hw)
         body: list[nn.Module] = []
         for out, dropout in arch.hidden[:-1]:
             body += [nn.Linear(width, out), nn.ReLU(inplace=True)]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
-from te_sweep.console import cell
+from te_sweep.console import cell, counts
 
 COLUMNS = ("trial", "role", "state", "epoch", "train_acc", "test_acc", "epochs_obj",
            "te_overhead", "node")
@@ -86,9 +86,7 @@ class LiveTable(Callback):
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(COLUMNS)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-        states = [row["state"] for row in self.rows.values()]
-        counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
-        lines.append(f"trials: {counts}")
+        lines.append(f"trials: {counts([row['state'] for row in self.rows.values()])}")
         return lines
 
     def _print(self, force: bool = False) -> None:
@@ -96,14 +94,9 @@ class LiveTable(Callback):
         if not self.tty and not force and now - self._last_print < self.interval:
             return
         lines = self.render()
-        if self.tty and self._printed_lines:
-            self.echo(f"\x1b[{self._printed_lines}F\x1b[J" + lines[0])
-            lines = lines[1:]
-            for line in lines:
-                self.echo(line)
-            self._printed_lines = len(lines) + 1
-        else:
-            for line in lines:
-                self.echo(line)
-            self._printed_lines = len(lines)
+        if self.tty and self._printed_lines:  # move up over the previous table, clear it
+            lines[0] = f"\x1b[{self._printed_lines}F\x1b[J" + lines[0]
+        for line in lines:
+            self.echo(line)
+        self._printed_lines = len(lines)
         self._last_print = now

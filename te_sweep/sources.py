@@ -147,9 +147,8 @@ def read_idx_fashion_mnist(directory: Path) -> RawDataset:
 
 
 # ---------------------------------------------------------------- torchvision
-_TORCHVISION_OPS: Any = (
-    None  # the torch.library.Library defining torchvision's op schemas; kept alive
-)
+# The torch.library.Library defining torchvision's op schemas; kept alive.
+_TORCHVISION_OPS: Any = None
 
 
 def import_torchvision() -> ModuleType:
@@ -226,9 +225,8 @@ def _torchvision_split(name: str, root: Path, download: bool, train: bool) -> Sp
         dataset = dataset_class(str(root), download=download, **{reader.split_kwarg: split_arg})
     except ImportError:
         raise
-    except (
-        Exception
-    ) as exc:  # torchvision raises RuntimeError, URLError, FileNotFoundError, ValueError, ...
+    # torchvision raises RuntimeError, URLError, FileNotFoundError, ValueError, ...
+    except Exception as exc:
         what = "download failed" if download else "files missing or unreadable"
         cause = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
         raise DataSourceError(

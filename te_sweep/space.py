@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
 import yaml
 
 from te_sweep.config import TrialConfig, validate
-from te_sweep.errors import ConfigError, InputError
+from te_sweep.errors import ConfigError, InputError, yaml_problem
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -142,10 +142,7 @@ def load_space(path: str | Path) -> SearchSpace:
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpaceError(f"{path}: not valid YAML{where} ({problem}); fix the syntax") from None
+        raise SpaceError(f"{path}: not valid YAML{yaml_problem(err)}; fix the syntax") from None
     if not isinstance(doc, dict):
         got = "an empty file" if doc is None else f"a {type(doc).__name__}"
         fail("top level", f"the file must be a mapping with keys {', '.join(TOP_LEVEL_KEYS)}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from te_sweep.console import cell
+from te_sweep.console import cell, counts
 
 TOP = 5
 
@@ -17,10 +17,8 @@ def _params(row: dict[str, Any], names: list[str]) -> str:
 def print_summary(export: dict[str, Any], searched: list[str],
                   echo: Callable[[str], None]) -> None:
     rows = export["rows"]
-    statuses = [r["status"] for r in rows]
-    counts = ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
-    echo(f"{len(rows)} trials ({counts})" + ("; PARTIAL: the sweep did not finish"
-                                             if export["partial"] else ""))
+    partial = "; PARTIAL: the sweep did not finish" if export["partial"] else ""
+    echo(f"{len(rows)} trials ({counts([r['status'] for r in rows])}){partial}")
     baselines = [r for r in rows if r["role"] == "baseline"]
     echo("baselines (te_scale 0): " + ", ".join(
         f"seed {r['seed']}: {cell(r['epochs_to_target'], '{}')} epochs ({r['status']})"

@@ -19,7 +19,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -288,13 +287,9 @@ def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None]) -> dict[str,
 
     if not prepared.resume:
         prepared.sweep_dir.write_manifest(new_manifest(prepared))
-    with ThreadPoolExecutor(max_workers=1) as background:
-        with ray_session(prepared.options.address) as where:
-            verb = "resuming" if prepared.resume else "launching"
-            echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}")
-            tuner = build_tuner(prepared, callbacks=[LiveTable(echo)])
-            tuner.fit()
-            # Tune has saved every result when fit returns. Export while Ray shuts down: the
-            # shutdown is about a second of waiting for Ray's processes to exit.
-            export = background.submit(export_sweep, prepared.sweep_dir)
-        return export.result()
+    with ray_session(prepared.options.address) as where:
+        verb = "resuming" if prepared.resume else "launching"
+        echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}")
+        tuner = build_tuner(prepared, callbacks=[LiveTable(echo)])
+        tuner.fit()
+    return export_sweep(prepared.sweep_dir)

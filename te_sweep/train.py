@@ -25,7 +25,7 @@ from te_sweep.data import (DeviceData, eval_batch_size, eval_batches, load_devic
                            train_batches)
 from te_sweep.feedback import TEFeedback
 from te_sweep.metrics import clean_record
-from te_sweep.models import ARCHITECTURES, build_model, largest_feature_map
+from te_sweep.models import build_model
 from te_sweep.presets import PRESETS
 from te_sweep.timing import DeviceTimer
 
@@ -67,9 +67,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # weights and dropout
         self.model = build_model(preset.architecture, data.in_channels, data.image_hw,
                                  data.num_classes).to(device)
-        activation = largest_feature_map(ARCHITECTURES[preset.architecture], data.in_channels,
-                                         data.image_hw)
-        self.eval_batch = eval_batch_size(4 * activation, device)  # float32 activations
+        activation_bytes = 4 * self.model.largest_feature_map  # float32
+        self.eval_batch = eval_batch_size(activation_bytes, device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr,
                                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         self.scheduler = (torch.optim.lr_scheduler.StepLR(
