@@ -16,8 +16,10 @@ from typing import Any
 
 import click
 
+from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
 from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
+from te_sweep.samplers import AUTO_TPE_MAX_TRIALS, SAMPLER_CHOICES
 
 # TrialConfig field -> CLI option, where the option is not just the field with dashes.
 OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
@@ -183,13 +185,16 @@ def _sweep_options(function: Any) -> Any:
         click.option("--num-samples", type=int, default=8, show_default=True,
                      help="TE trials to run (baselines come on top)"),
         click.option("--max-concurrent", type=int, default=None,
-                     help="trials at once [default: as many as the CPUs/GPUs hold]"),
+                     help="trials in flight (running or queued) [default: locally, what the "
+                     "CPUs/GPUs hold; on a cluster, what it holds now plus as many again "
+                     "queued (8 to 64) for the autoscaler, re-read as nodes join]"),
         click.option("--cpus-per-trial", type=float, default=1.0, show_default=True,
                      help="CPUs per trial (also its torch threads)"),
         click.option("--gpus-per-trial", type=float, default=0.0, show_default=True,
                      help="GPUs per trial; fractions pack trials on a GPU, e.g. 0.25"),
         click.option("--storage", default="results", show_default=True,
                      help="local directory or shared URI (s3://...) holding sweeps"),
+        SHARED_STORAGE_OPTION,
         click.option("--name", default=None,
                      help="sweep directory under --storage [default: SPACE-<UTC time>]"),
         click.option("--seed", type=int, default=0, show_default=True,
@@ -198,6 +203,12 @@ def _sweep_options(function: Any) -> Any:
                      help="no-TE trials (te_scale 0) to compare against"),
         click.option("--scheduler", type=click.Choice(["none", "asha"]), default="none",
                      show_default=True, help="asha stops unpromising TE trials early"),
+        click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default="auto",
+                     show_default=True, help="Optuna sampler; auto: TPE up to "
+                     f"{AUTO_TPE_MAX_TRIALS} TE trials, NSGA-II above"),
+        click.option("--keep-checkpoints", type=click.Choice(KEEP_CHOICES), default="final",
+                     show_default=True, help="what a finished trial keeps on the storage: "
+                     "its final checkpoint, or none"),
         click.option("--resume-if-exists", is_flag=True,
                      help="continue the sweep already under --storage/--name"),
     ]
@@ -206,6 +217,10 @@ def _sweep_options(function: Any) -> Any:
     return function
 
 
+SHARED_STORAGE_OPTION = click.option(
+    "--shared-storage", is_flag=True,
+    help="with --address: the local --storage path is mounted at the same place on every "
+    "node (NFS), so a local path is accepted")
 ADDRESS_OPTION = click.option("--address", default=None,
                               help="Ray cluster address [default: $RAY_ADDRESS, else a "
                                    "private local Ray]")
@@ -237,11 +252,12 @@ def launch(space: Path, **options: Any) -> None:
 @cli.command()
 @click.argument("sweep_dir", metavar="SWEEP_DIR")
 @ADDRESS_OPTION
-def resume(sweep_dir: str, address: str | None) -> None:
+@SHARED_STORAGE_OPTION
+def resume(sweep_dir: str, address: str | None, shared_storage: bool) -> None:
     """Continue a killed or interrupted sweep at SWEEP_DIR (STORAGE/NAME)."""
     from te_sweep.sweep import prepare_resume
 
-    _finish_sweep(prepare_resume(sweep_dir, address))
+    _finish_sweep(prepare_resume(sweep_dir, address, shared_storage))
 
 
 @cli.command()

@@ -62,7 +62,9 @@ class TrialConfig:
         return cls(**{k: _coerce(k, known[k].type, v) for k, v in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Every field is a scalar, so a shallow dict is the whole config (and, unlike
+        # dataclasses.asdict, cheap enough for an export of 10,000 trials).
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def replace(self, **changes: Any) -> "TrialConfig":
         return dataclasses.replace(self, **changes)

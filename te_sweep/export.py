@@ -5,12 +5,13 @@
                     where it ran.
     epochs.parquet  one row per trial and epoch: every metric of metrics.EPOCH_METRICS.
 
-Sources: te-sweep's manifest (te_sweep.json), Tune's experiment state (trial ids, statuses,
-directories) and each trial's result.json (one JSON line per report) and error.txt. A crashed
-or interrupted sweep exports too: trials still running are `unfinished` and the schema
-metadata says `partial`. A trial restored from a checkpoint may have reported an epoch twice;
-the last report of each epoch wins, and each trial appears exactly once.
-Both files have explicit schemas (no null-typed columns) and are written atomically.
+Sources: te-sweep's manifest (te_sweep.json) and Tune's files, read by tune_files.py (trial
+ids, statuses, configs, reports, errors). A crashed or interrupted sweep exports too: trials
+still running are `unfinished` and the schema metadata says `partial`. A trial restored from a
+checkpoint may have reported an epoch twice; the last report of each epoch wins, and each trial
+appears exactly once. Both files have explicit schemas (no null-typed columns) and are written
+atomically. The epochs table is built column by column from the parsed reports and every
+per-trial step is linear, so 10,000 trials x 50 epochs export in seconds.
 """
 
 from __future__ import annotations
@@ -20,23 +21,29 @@ import datetime as dt
 import io
 import json
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
-from te_sweep.objectives import censored_score, median_or_none, speedup, te_overhead
+from te_sweep.objectives import censored_score, median_or_none, speedup, te_overhead_of
+from te_sweep.outcome import (FINAL_STATUSES, STATUS_CENSORED, STATUS_COMPLETE,
+                              STATUS_DIVERGED, outcome_of)
+from te_sweep.reporting import RUNNING, Role
 from te_sweep.storage import SweepDir
-from te_sweep.train import STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED, summarize
+from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, TrialFiles, read_sweep_files
 
 TRIALS_FILE, EPOCHS_FILE = "trials.parquet", "epochs.parquet"
-FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
-STATUSES = ("complete", "censored", "pruned", "diverged", "error", "unfinished")
+
+STATUS_PRUNED, STATUS_ERROR, STATUS_UNFINISHED = "pruned", "error", "unfinished"
+STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_PRUNED, STATUS_DIVERGED, STATUS_ERROR,
+            STATUS_UNFINISHED)
+TUNE_ERROR, TUNE_TERMINATED = "ERROR", "TERMINATED"  # Tune's trial statuses
 
 
 class ExportError(InputError):
@@ -48,6 +55,14 @@ def _arrow_type(annotation: str) -> pa.DataType:
     base = annotation.replace(" | None", "")
     return {"str": pa.string(), "int": pa.int64(), "float": pa.float64(),
             "bool": pa.bool_()}[base]
+
+
+UTC_TIME = pa.timestamp("us", tz="UTC")
+
+
+def utc_time(unix_seconds: float | None) -> dt.datetime | None:
+    return None if unix_seconds is None else dt.datetime.fromtimestamp(unix_seconds,
+                                                                        dt.timezone.utc)
 
 
 PARAM_FIELDS = [pa.field(f"param_{f.name}", _arrow_type(f.type))
@@ -83,6 +98,8 @@ TRIAL_FIELDS = [
     pa.field("hostname", pa.string()),
     pa.field("gpu_ids", pa.string()),
     pa.field("device_name", pa.string()),
+    pa.field("started_at", UTC_TIME),  # when the trial first started training
+    pa.field("finished_at", UTC_TIME),  # its last report; null unless it ended (not: error)
 ]
 TRIALS_SCHEMA = pa.schema(TRIAL_FIELDS)
 
@@ -91,132 +108,140 @@ EPOCHS_SCHEMA = pa.schema([
     pa.field("trial_id", pa.string(), nullable=False),
     pa.field("role", pa.string(), nullable=False),
     *[pa.field(m.name, pa.int64() if m.kind is int else pa.float64()) for m in EPOCH_METRICS],
+    pa.field("finished_at", UTC_TIME),  # when the epoch's report was made
+    pa.field("node_id", pa.string()),  # the Ray node that trained it
 ])
-
-
-# ----------------------------------------------------------------------------- reading
-@dataclass
-class TrialFiles:
-    trial_id: str
-    tune_status: str | None  # TERMINATED, ERROR, RUNNING, PENDING, PAUSED; None: unknown
-    config: dict[str, Any] | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)  # one per epoch, deduplicated
-    records: list[dict[str, Any]] = field(default_factory=list)  # results as EPOCH_METRICS
-    error: str | None = None
-
-
-def _read_json_lines(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
-    return rows
-
-
-def error_line(path: Path) -> str | None:
-    """The last exception line of a Tune error.txt (its first line of meaning)."""
-    if not path.is_file():
-        return None
-    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    exception_lines = [ln for ln in lines if ln.split(":")[0].endswith(("Error", "Exception"))]
-    return (exception_lines or lines or [None])[-1]
-
-
-def _experiment_state(root: Path) -> dict[str, tuple[str, str]]:
-    """trial_id -> (Tune status, trial directory name), from the newest experiment state."""
-    states = sorted(root.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
-    if not states:
-        return {}
-    trials = {}
-    for trial_json, _ in json.loads(states[-1].read_text())["trial_data"]:
-        trial = json.loads(trial_json)
-        trials[trial["trial_id"]] = (trial["status"], trial.get("custom_dirname")
-                                     or trial.get("relative_logdir") or "")
-    return trials
-
-
-def read_trials(root: Path) -> list[TrialFiles]:
-    """Every trial of the experiment at `root`, each once, from Tune's files."""
-    state = _experiment_state(root)
-    dirs = {p.name: p for p in root.iterdir() if p.is_dir() and (p / "params.json").exists()}
-    found: dict[str, TrialFiles] = {}
-    for trial_id, (status, _) in state.items():
-        found[trial_id] = TrialFiles(trial_id, status)
-    for name, directory in dirs.items():
-        results = _read_json_lines(directory / "result.json") \
-            if (directory / "result.json").exists() else []
-        trial_id = results[0]["trial_id"] if results else name.rpartition("_")[2]
-        match = [t for t, (_, d) in state.items() if d == name]
-        trial_id = match[0] if match else trial_id
-        trial = found.setdefault(trial_id, TrialFiles(trial_id, None))
-        trial.config = json.loads((directory / "params.json").read_text())
-        by_epoch = {r["epoch"]: r for r in results if "epoch" in r}
-        trial.results = [by_epoch[e] for e in sorted(by_epoch)]
-        trial.records = [{m.name: r.get(m.name) for m in EPOCH_METRICS} for r in trial.results]
-        trial.error = error_line(directory / "error.txt")
-    return [found[t] for t in sorted(found)]
 
 
 # ----------------------------------------------------------------------------- rows
 def _status(trial: TrialFiles) -> str:
     last = trial.results[-1] if trial.results else {}
-    if trial.tune_status == "ERROR":
-        return "error"
+    if trial.tune_status == TUNE_ERROR:
+        return STATUS_ERROR
     if last.get("trial_status") in FINAL_STATUSES:
         return last["trial_status"]
-    if trial.tune_status == "TERMINATED" and last.get("trial_status") == "running":
-        return "pruned"
-    if trial.tune_status == "TERMINATED" and trial.error:
-        return "error"
-    return "unfinished"
+    if trial.tune_status == TUNE_TERMINATED and last.get("trial_status") == RUNNING:
+        return STATUS_PRUNED
+    if trial.tune_status == TUNE_TERMINATED and trial.error:
+        return STATUS_ERROR
+    return STATUS_UNFINISHED
 
 
-def _trial_row(manifest: dict[str, Any], trial: TrialFiles) -> dict[str, Any]:
+@dataclasses.dataclass
+class TrialReports:
+    """What one trial's reports say, for its row: the last report and per-epoch totals."""
+
+    last: dict[str, Any]  # the last report (of the last epoch), {} when none
+    epochs_run: int
+    train_seconds: float  # sums over epochs of epoch_time_s, of eval_time_s, of te_time_s
+    eval_seconds: float
+    te_seconds: float
+    best_test_acc: float | None
+
+
+def _trial_reports(files: SweepFiles) -> list[TrialReports]:
+    """Per trial, in one pass over the columns (sums in epoch order, as the trainable's)."""
+    table, offsets = files.results, files.offsets()
+    columns = {name: table[name].to_pylist()
+               for name in ("epoch_time_s", "eval_time_s", "te_time_s", "test_acc")}
+    ends = [int(end) for end in offsets[1:]]
+    last_rows = table.take(pa.array([end - 1 for end, start in zip(ends, offsets)
+                                     if end > start], pa.int64())).to_pylist()
+    reports, lasts = [], iter(last_rows)
+    for start, end in zip((int(o) for o in offsets[:-1]), ends):
+        def total(name: str) -> float:
+            return sum(v or 0.0 for v in columns[name][start:end])
+
+        accuracies = [v for v in columns["test_acc"][start:end] if v is not None]
+        reports.append(TrialReports(
+            last=next(lasts) if end > start else {}, epochs_run=end - start,
+            train_seconds=total("epoch_time_s"), eval_seconds=total("eval_time_s"),
+            te_seconds=total("te_time_s"), best_test_acc=max(accuracies, default=None)))
+    return reports
+
+
+def _status(trial: TrialFiles, last: dict[str, Any]) -> str:
+    if trial.tune_status == TUNE_ERROR:
+        return STATUS_ERROR
+    if last.get("trial_status") in FINAL_STATUSES:
+        return last["trial_status"]
+    if trial.tune_status == TUNE_TERMINATED and last.get("trial_status") == RUNNING:
+        return STATUS_PRUNED
+    if trial.tune_status == TUNE_TERMINATED and trial.error:
+        return STATUS_ERROR
+    return STATUS_UNFINISHED
+
+
+def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
+               reports: TrialReports) -> dict[str, Any]:
     config = trial.config or {}
     cfg = resolve(TrialConfig.from_dict(config["trial"])) if "trial" in config else None
-    epochs = trial.records
-    last = trial.results[-1] if trial.results else {}
-    status = _status(trial)
-    outcome = summarize(status, epochs, device=last.get("device_name") or "")
+    last = reports.last
+    status = _status(trial, last)
+    outcome = outcome_of(status, last or None, reports.epochs_run,
+                         device=last.get("device_name") or "")
     reached = outcome.epochs_to_target
-    row = {
+    return {
         "sweep_id": manifest["sweep_id"], "sweep_name": manifest["name"],
         "trial_id": trial.trial_id, "role": config.get("role", "unknown"), "status": status,
-        "error": trial.error if status == "error" else None,
+        "error": trial.error if status == STATUS_ERROR else None,
         "seed": cfg.seed if cfg else None,
         **{f"param_{k}": v for k, v in (cfg.to_dict() if cfg else {}).items() if k != "seed"},
         "epochs_to_target": reached,
         "objective_epochs": censored_score(reached, cfg.max_epochs)
         if cfg and status in FINAL_STATUSES else None,
-        "te_overhead": te_overhead(epochs) if epochs else None,
+        "te_overhead": te_overhead_of(reports.te_seconds, reports.train_seconds)
+        if reports.epochs_run else None,
         "censored": status != STATUS_COMPLETE if status in FINAL_STATUSES else None,
         "seconds_to_target": outcome.seconds_to_target,
-        "epochs_run": outcome.epochs_run,
-        "train_seconds": sum(e["epoch_time_s"] or 0 for e in epochs),
-        "total_seconds": sum((e["epoch_time_s"] or 0) + (e["eval_time_s"] or 0) for e in epochs),
-        "te_seconds": sum(e["te_time_s"] or 0 for e in epochs),
-        "final_train_acc": epochs[-1]["train_acc"] if epochs else None,
-        "final_test_acc": epochs[-1]["test_acc"] if epochs else None,
-        "best_test_acc": max((e["test_acc"] for e in epochs if e["test_acc"] is not None),
-                             default=None),
+        "epochs_run": reports.epochs_run,
+        "train_seconds": reports.train_seconds,
+        "total_seconds": reports.train_seconds + reports.eval_seconds,
+        "te_seconds": reports.te_seconds,
+        "final_train_acc": last.get("train_acc"),
+        "final_test_acc": last.get("test_acc"),
+        "best_test_acc": reports.best_test_acc,
         **{k: last.get(k) or None for k in ("node_id", "hostname", "gpu_ids", "device_name")},
+        "started_at": utc_time(last.get("started_at")),
+        "finished_at": utc_time(last.get("reported_at"))
+        if status in FINAL_STATUSES or status == STATUS_PRUNED else None,
     }
-    return row
+
+
+def pareto_flags(points: list[tuple[float, float]]) -> list[bool]:
+    """For each point (both minimised): no other point is at least as good in both and
+    better in one. O(n log n): sorted by the first value, a point is on the front when its
+    second value is below every second value of the points strictly before it in the first
+    and, among equal first values, it has the least second value."""
+    order = sorted(range(len(points)), key=lambda i: points[i])
+    flags = [False] * len(points)
+    best_before = float("inf")  # least second value among strictly smaller first values
+    i = 0
+    while i < len(order):
+        j = i
+        while j < len(order) and points[order[j]][0] == points[order[i]][0]:
+            j += 1  # order[i:j]: one first value, second values ascending
+        least = points[order[i]][1]
+        for k in order[i:j]:
+            flags[k] = points[k][1] == least and least < best_before
+        best_before = min(best_before, least)
+        i = j
+    return flags
 
 
 def _add_comparisons(rows: list[dict[str, Any]]) -> None:
     """Speedups against the baselines and the Pareto front of the TE trials, in place."""
-    baselines = [r for r in rows if r["role"] == "baseline" and r["status"] in FINAL_STATUSES]
+    baselines = [r for r in rows if r["role"] == Role.BASELINE and r["status"] in FINAL_STATUSES]
     base_epochs = median_or_none([r["objective_epochs"] for r in baselines])
     base_seconds = median_or_none([r["seconds_to_target"] for r in baselines])
     by_seed = {r["seed"]: r for r in baselines}
-    scored = [r for r in rows if r["role"] == "te" and r["status"] in FINAL_STATUSES]
+    scored = [r for r in rows if r["role"] == Role.TE and r["status"] in FINAL_STATUSES]
     for row in rows:
         row.update(speedup_epochs=None, speedup_time=None, paired_baseline=None,
                    paired_speedup_epochs=None, pareto=None)
-    for row in scored:
+    flags = pareto_flags([(r["objective_epochs"], r["te_overhead"]) for r in scored])
+    for row, on_front in zip(scored, flags):
+        row["pareto"] = on_front
         row["speedup_epochs"] = speedup(base_epochs, row["objective_epochs"])
         row["speedup_time"] = speedup(base_seconds, row["seconds_to_target"])
         pair = by_seed.get(row["seed"])
@@ -224,12 +249,6 @@ def _add_comparisons(rows: list[dict[str, Any]]) -> None:
             row["paired_baseline"] = pair["trial_id"]
             row["paired_speedup_epochs"] = speedup(pair["objective_epochs"],
                                                    row["objective_epochs"])
-        row["pareto"] = not any(
-            o["objective_epochs"] <= row["objective_epochs"]
-            and o["te_overhead"] <= row["te_overhead"]
-            and (o["objective_epochs"], o["te_overhead"])
-            != (row["objective_epochs"], row["te_overhead"])
-            for o in scored)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -246,8 +265,25 @@ def _metadata(manifest: dict[str, Any], partial: bool) -> dict[bytes, bytes]:
     return {f"te_sweep.{k}".encode(): v.encode() for k, v in values.items()}
 
 
-def _parquet_bytes(rows: list[dict[str, Any]], schema: pa.Schema) -> bytes:
-    table = pa.Table.from_pylist(rows, schema=schema)
+def _epochs_table(manifest: dict[str, Any], files: SweepFiles) -> pa.Table:
+    """epochs.parquet's rows, column by column from the parsed reports."""
+    results = files.results
+    index = results[TRIAL_COLUMN]
+    ids = pa.array([t.trial_id for t in files.trials], pa.string())
+    roles = pa.array([(t.config or {}).get("role", "unknown") for t in files.trials],
+                     pa.string())
+    micros = pc.cast(pc.round(pc.multiply(results["reported_at"], 1e6)), pa.int64())
+    columns = {
+        "sweep_id": pa.repeat(pa.scalar(manifest["sweep_id"], pa.string()), results.num_rows),
+        "trial_id": ids.take(index), "role": roles.take(index),
+        **{m.name: results[m.name] for m in EPOCH_METRICS},
+        "finished_at": micros.cast(UTC_TIME), "node_id": results["node_id"],
+    }
+    return pa.table(columns).cast(EPOCHS_SCHEMA)
+
+
+def _parquet_bytes(table: pa.Table, schema: pa.Schema) -> bytes:
+    table = table.cast(schema)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
@@ -262,19 +298,19 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
     root = sweep_dir.local_path()
     if root is None:  # a URI: read a local mirror of the small files
         with tempfile.TemporaryDirectory(prefix="te-sweep-export-") as tmp:
-            trials = read_trials(sweep_dir.mirror_results(Path(tmp)))
+            sweep_files = read_sweep_files(sweep_dir.mirror_results(Path(tmp)))
     else:
-        trials = read_trials(root)
-    rows = [_trial_row(manifest, t) for t in trials]
+        sweep_files = read_sweep_files(root)
+    rows = [_trial_row(manifest, trial, reports) for trial, reports
+            in zip(sweep_files.trials, _trial_reports(sweep_files))]
     _add_comparisons(rows)
     expected = manifest["options"]["num_samples"] + manifest["options"]["baselines"]
-    partial = len(rows) < expected or any(r["status"] == "unfinished" for r in rows)
-    epochs = [{"sweep_id": manifest["sweep_id"], "trial_id": t.trial_id,
-               "role": (t.config or {}).get("role", "unknown"), **r} for t in trials
-              for r in t.records]
+    partial = len(rows) < expected or any(r["status"] == STATUS_UNFINISHED for r in rows)
     meta = _metadata(manifest, partial)
-    files = {TRIALS_FILE: _parquet_bytes(rows, TRIALS_SCHEMA.with_metadata(meta)),
-             EPOCHS_FILE: _parquet_bytes(epochs, EPOCHS_SCHEMA.with_metadata(meta))}
+    trials_table = pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)
+    files = {TRIALS_FILE: _parquet_bytes(trials_table, TRIALS_SCHEMA.with_metadata(meta)),
+             EPOCHS_FILE: _parquet_bytes(_epochs_table(manifest, sweep_files),
+                                         EPOCHS_SCHEMA.with_metadata(meta))}
     target = SweepDir(str(out.resolve().parent), out.resolve().name) if out else sweep_dir
     for name, data in files.items():
         target.write_bytes(name, data)

@@ -20,10 +20,14 @@ def censored_score(epochs_to_target: int | None, max_epochs: int) -> int:
 
 def te_overhead(records: Sequence[dict[str, Any]]) -> float:
     """te_time_s / (epoch_time_s - te_time_s), summed over the trial's epochs."""
-    te = sum(r["te_time_s"] or 0.0 for r in records)
-    total = sum(r["epoch_time_s"] or 0.0 for r in records)
-    rest = total - te
-    return te / rest if rest > 0 else 0.0
+    return te_overhead_of(sum(r["te_time_s"] or 0.0 for r in records),
+                          sum(r["epoch_time_s"] or 0.0 for r in records))
+
+
+def te_overhead_of(te_seconds: float, train_seconds: float) -> float:
+    """TE seconds per second of the rest of training (0 when nothing else was timed)."""
+    rest = train_seconds - te_seconds
+    return te_seconds / rest if rest > 0 else 0.0
 
 
 def median_or_none(values: Sequence[float | None]) -> float | None:

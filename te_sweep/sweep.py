@@ -24,15 +24,20 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.errors import ConfigError, InputError
 from te_sweep.provenance import git_revision, package_versions
+from te_sweep.samplers import SAMPLER_CHOICES
 from te_sweep.space import SearchSpace, load_space
-from te_sweep.storage import SweepDir, normalize_storage
+from te_sweep.storage import SweepDir, is_uri, normalize_storage
 
 SCHEDULERS = ("none", "asha")
+LOCAL_ADDRESS = "local"  # RAY_ADDRESS=local means a local Ray, not a cluster
 # A local Ray declares this many GPUs instead of the real count: fractional-GPU packing can then
 # be exercised on a CPU machine (trials get a GPU id from Ray and fall back to the CPU).
 LOGICAL_GPUS_ENV = "TE_SWEEP_LOGICAL_GPUS"
+# Likewise CPUs: the scale benchmark runs dozens of stand-in trials at once on 2 cores.
+LOGICAL_CPUS_ENV = "TE_SWEEP_LOGICAL_CPUS"
 MAX_FAILURES = 3  # a trial is retried from its last checkpoint this many times
 MANIFEST_FORMAT = 1
 
@@ -53,6 +58,9 @@ class SweepOptions:
     seed: int = 0
     baselines: int = 3
     scheduler: str = "none"
+    sampler: str = "auto"  # samplers.SAMPLER_CHOICES
+    keep_checkpoints: str = "final"  # checkpoints.KEEP_CHOICES: what a finished trial keeps
+    shared_storage: bool = False  # the local --storage path is the same on every node (NFS)
     resume_if_exists: bool = False
 
     def validate(self) -> None:
@@ -69,6 +77,10 @@ class SweepOptions:
             (self.baselines >= 0, "baselines", f"{self.baselines} must be >= 0"),
             (self.scheduler in SCHEDULERS, "scheduler",
              f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)}"),
+            (self.sampler in SAMPLER_CHOICES, "sampler",
+             f"{self.sampler!r} is not one of {', '.join(SAMPLER_CHOICES)}"),
+            (self.keep_checkpoints in KEEP_CHOICES, "keep_checkpoints",
+             f"{self.keep_checkpoints!r} is not one of {', '.join(KEEP_CHOICES)}"),
             (0 <= self.seed < 2**32, "seed", f"{self.seed} must be in [0, 2**32)"),
             (self.name is None or (self.name and "/" not in self.name
                                    and not self.name.startswith(".")), "name",
@@ -99,6 +111,7 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
                       name=options.name or default_name(space))
     sweep_dir = SweepDir(options.storage, options.name)
     _check_local_resources(options)
+    check_cluster_storage(options.storage, options.address, options.shared_storage)
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
     if manifest is None:
         if not sweep_dir.is_empty():
@@ -114,10 +127,12 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
         raise SweepStateError(f"Invalid value for '--resume-if-exists': {sweep_dir.uri} holds a "
                               f"sweep of a different space file ({manifest['space_path']}); "
                               "choose another --name")
-    return _prepared_resume(sweep_dir, manifest, address=options.address)
+    return _prepared_resume(sweep_dir, manifest, address=options.address,
+                            shared_storage=options.shared_storage)
 
 
-def prepare_resume(path: str, address: str | None = None) -> PreparedSweep:
+def prepare_resume(path: str, address: str | None = None,
+                   shared_storage: bool = False) -> PreparedSweep:
     """All checks of `te-sweep resume STORAGE/NAME`, before Ray starts."""
     sweep_dir = SweepDir.from_path(path)
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
@@ -125,18 +140,21 @@ def prepare_resume(path: str, address: str | None = None) -> PreparedSweep:
         raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} holds no te-sweep "
                               "sweep (no te_sweep.json); give the STORAGE/NAME directory that "
                               "`te-sweep launch` printed")
-    return _prepared_resume(sweep_dir, manifest, address=address)
+    return _prepared_resume(sweep_dir, manifest, address=address, shared_storage=shared_storage)
 
 
-def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any],
-                     address: str | None) -> PreparedSweep:
+def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any], address: str | None,
+                     shared_storage: bool) -> PreparedSweep:
     from ray.tune import Tuner
 
+    check_cluster_storage(sweep_dir.storage, address, shared_storage)
     if not Tuner.can_restore(sweep_dir.uri):
         raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} has nothing to "
                               "restore (the sweep never started running, or Ray's experiment "
                               "state is missing); launch it again under a new --name")
-    options = SweepOptions(**{**manifest["options"], "address": address})
+    known = set(SweepOptions.__dataclass_fields__)
+    saved = {k: v for k, v in manifest["options"].items() if k in known}
+    options = SweepOptions(**{**saved, "address": address, "shared_storage": shared_storage})
     space = load_space_from_manifest(manifest)
     return PreparedSweep(space, options, sweep_dir, resume=True)
 
@@ -150,11 +168,29 @@ def load_space_from_manifest(manifest: dict[str, Any]) -> SearchSpace:
     return replace(space, path=Path(manifest["space_path"]))
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The Ray cluster a sweep will join (--address, else $RAY_ADDRESS), or None: local."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    return None if address in (None, "", LOCAL_ADDRESS) else address
+
+
+def check_cluster_storage(storage: str, address: str | None, shared_storage: bool) -> None:
+    """On a cluster every node writes its trials' files: a path on one machine will not do."""
+    cluster = cluster_address(address)
+    local = not is_uri(storage) or storage.startswith("file://")
+    if cluster and local and not shared_storage:
+        raise ConfigError("storage", f"{storage} is a path on this machine, but the sweep runs "
+                          f"on the Ray cluster at {cluster}, whose other nodes cannot write "
+                          "there; give a URI every node reaches (s3://bucket/te-sweep, "
+                          "gs://bucket/te-sweep), or a directory mounted at the same path on "
+                          "every node (NFS) and pass --shared-storage")
+
+
 def _check_local_resources(options: SweepOptions) -> None:
     """A local Ray must be able to hold one trial, or Tune would wait forever."""
-    if options.address or os.environ.get("RAY_ADDRESS"):
+    if cluster_address(options.address):
         return
-    cpus = os.cpu_count() or 1
+    cpus = local_cpus()
     if options.cpus_per_trial > cpus:
         raise ConfigError("cpus_per_trial", f"{options.cpus_per_trial:g} but this machine has "
                           f"{cpus} CPUs; ask for at most {cpus}, or use --address of a cluster")
@@ -164,6 +200,11 @@ def _check_local_resources(options: SweepOptions) -> None:
             raise ConfigError("gpus_per_trial", f"{options.gpus_per_trial:g} but this machine "
                               f"has {gpus} GPUs; use --gpus-per-trial 0, or --address of a "
                               "cluster with GPUs")
+
+
+def local_cpus() -> int:
+    """CPUs a local Ray offers: $TE_SWEEP_LOGICAL_CPUS when set, else the machine's."""
+    return int(os.environ.get(LOGICAL_CPUS_ENV) or os.cpu_count() or 1)
 
 
 def local_gpus() -> int:
@@ -189,21 +230,34 @@ def new_manifest(prepared: PreparedSweep) -> dict[str, Any]:
     }
 
 
-def quiet_libraries() -> None:
-    """Our live table replaces Ray's reporter and banners; Optuna's info logs go too."""
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # legacy output: silent at verbose=0
+def configure_tune() -> None:
+    """Tune's settings for a sweep, where the user's environment does not set them already.
+
+    Legacy output (silent at verbose=0: the live view replaces Ray's reporter); pending
+    trials bounded by our ConcurrencyPolicy, not by Tune's default of one at a time for a
+    searcher; result.json (result_log.py) as the only per-trial log (the export reads it;
+    Tune's CSV and TensorBoard loggers would write every result twice more, on the driver).
+    """
+    from te_sweep.concurrency import MAX_PENDING
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(MAX_PENDING))
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[str]:
+def ray_session(address: str | None,
+                echo: Callable[[str], None] = print) -> Iterator[str]:
     """Connect to a cluster (--address, else RAY_ADDRESS) or start a private local Ray."""
-    quiet_libraries()
+    configure_tune()
     import ray
 
-    address = address or os.environ.get("RAY_ADDRESS")
+    from te_sweep.tune_log import route_tune_logs
+
+    address = cluster_address(address)
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     temp_dir = None
     if address:
@@ -212,10 +266,9 @@ def ray_session(address: str | None) -> Iterator[str]:
     else:
         temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")
         ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir,
-                 num_gpus=local_gpus(), **quiet)
+                 num_cpus=local_cpus(), num_gpus=local_gpus(), **quiet)
         where = "local single-node Ray"
-    for name in ("ray.tune", "ray.train", "ray.air"):  # tracebacks of failed attempts: the
-        logging.getLogger(name).setLevel(logging.CRITICAL)  # live table prints one line each
+    route_tune_logs(echo)  # Tune's warnings as one line each; tracebacks stay on disk
     try:
         yield where
     finally:
@@ -228,17 +281,15 @@ def trial_dirname(trial: Any) -> str:
     return f"{trial.config.get('role', 'trial')}_{trial.trial_id}"
 
 
-def _max_concurrent(options: SweepOptions) -> int:
-    """Set max_concurrent_trials always: without it a searcher has one pending trial at a time."""
-    if options.max_concurrent:
-        return options.max_concurrent
-    import ray
+def concurrency_policy(prepared: PreparedSweep) -> Any:
+    """How many trials are in flight (concurrency.py); on a cluster its size is read later."""
+    from te_sweep.concurrency import ConcurrencyPolicy
 
-    resources = ray.cluster_resources()
-    by_cpu = int(resources.get("CPU", 1) // options.cpus_per_trial)
-    by_gpu = (int(resources.get("GPU", 0) // options.gpus_per_trial)
-              if options.gpus_per_trial else by_cpu)
-    return max(1, min(by_cpu, by_gpu))
+    opts = prepared.options
+    local = None if cluster_address(opts.address) else {"CPU": local_cpus(),
+                                                         "GPU": local_gpus()}
+    return ConcurrencyPolicy.for_sweep(opts.max_concurrent, local, opts.cpus_per_trial,
+                                       opts.gpus_per_trial, opts.num_samples + opts.baselines)
 
 
 def _trial_device(prepared: PreparedSweep) -> str | None:
@@ -247,49 +298,68 @@ def _trial_device(prepared: PreparedSweep) -> str | None:
     return "cpu" if prepared.options.gpus_per_trial == 0 and device == "auto" else None
 
 
-def build_tuner(prepared: PreparedSweep, callbacks: list) -> Any:
-    from ray import tune
-
+def search_parts(prepared: PreparedSweep) -> tuple[Any, Any]:
+    """The searcher and the scheduler (None without --scheduler asha) of a new sweep."""
     from te_sweep.searcher import SweepSearcher, TEOnlyASHA
-    from te_sweep.trainable import train_function
 
     opts = prepared.options
-    trainable = tune.with_resources(train_function,
-                                    {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
-    if prepared.resume:
-        return tune.Tuner.restore(prepared.sweep_dir.uri, trainable=trainable,
-                                  resume_unfinished=True, resume_errored=True)
-    threads = max(1, int(opts.cpus_per_trial))
-    searcher = SweepSearcher(prepared.space, opts.seed, opts.baselines, threads,
+    searcher = SweepSearcher(prepared.space, opts.seed, opts.baselines,
+                             max(1, int(opts.cpus_per_trial)), concurrency_policy(prepared),
+                             sampler=opts.sampler, te_trials=opts.num_samples,
                              device=_trial_device(prepared))
     scheduler = None
     if opts.scheduler == "asha":
         cfg = prepared.space.baseline_config(0)
-        scheduler = TEOnlyASHA(metric=cfg.target_metric, mode="max",
-                               time_attr="training_iteration", max_t=cfg.max_epochs,
-                               grace_period=1, reduction_factor=3)
+        scheduler = TEOnlyASHA(metric=cfg.target_metric, mode="max", time_attr="epoch",
+                               max_t=cfg.max_epochs, grace_period=1, reduction_factor=3)
+    return searcher, scheduler
+
+
+def build_tuner(prepared: PreparedSweep, callbacks: list,
+                trainable: Callable[[dict], None] | None = None,
+                parts: tuple[Any, Any] | None = None) -> Any:
+    """The Tuner of a new or resumed sweep; `trainable` replaces the real one and `parts` the
+    searcher and scheduler of search_parts (benchmarks and tests)."""
+    from ray import tune
+
+    from te_sweep.result_log import ResultLog
+    from te_sweep.trainable import train_function
+
+    opts = prepared.options
+    trainable = tune.with_resources(trainable or train_function,
+                                    {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
+    if prepared.resume:
+        return tune.Tuner.restore(prepared.sweep_dir.uri, trainable=trainable,
+                                  resume_unfinished=True, resume_errored=True)
+    searcher, scheduler = parts or search_parts(prepared)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                                     num_samples=opts.num_samples + opts.baselines,
-                                    max_concurrent_trials=_max_concurrent(opts),
                                     reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(name=opts.name, storage_path=opts.storage,
                                   failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-                                  callbacks=callbacks, verbose=0),
+                                  callbacks=[ResultLog(), *callbacks], verbose=0),
     )
 
 
-def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None]) -> dict[str, Any]:
+def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
+              trainable: Callable[[dict], None] | None = None,
+              parts: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """Run (or continue) the sweep to its end, export it, return the export summary."""
+    from te_sweep.checkpoints import KeepCheckpoints
     from te_sweep.export import export_sweep
-    from te_sweep.progress import LiveTable
+    from te_sweep.progress import LiveView
+    from te_sweep.retention import CheckpointRetention
 
+    opts = prepared.options
     if not prepared.resume:
         prepared.sweep_dir.write_manifest(new_manifest(prepared))
-    with ray_session(prepared.options.address) as where:
+    with ray_session(opts.address, echo) as where:
         verb = "resuming" if prepared.resume else "launching"
-        echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}")
-        tuner = build_tuner(prepared, callbacks=[LiveTable(echo)])
-        tuner.fit()
+        echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
+             f"{concurrency_policy(prepared).describe()}")
+        callbacks = [LiveView(echo, total=opts.num_samples + opts.baselines),
+                     CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints))]
+        build_tuner(prepared, callbacks, trainable, parts).fit()
     return export_sweep(prepared.sweep_dir)

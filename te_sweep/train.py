@@ -14,7 +14,6 @@ checkpoint and resume a trial at an epoch boundary with identical results.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -26,14 +25,11 @@ from te_sweep.data import (DeviceData, eval_batch_size, eval_batches, load_devic
 from te_sweep.feedback import TEFeedback
 from te_sweep.metrics import clean_record
 from te_sweep.models import build_model
+from te_sweep.outcome import TrialResult, summarize, trial_status
 from te_sweep.presets import PRESETS
 from te_sweep.timing import DeviceTimer
 
 Report = Callable[[dict[str, Any]], None]
-
-STATUS_COMPLETE = "complete"  # reached the target
-STATUS_CENSORED = "censored"  # ran max_epochs without reaching it
-STATUS_DIVERGED = "diverged"  # a non-finite training loss
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -46,16 +42,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return "cpu"
-
-
-@dataclass
-class TrialResult:
-    status: str
-    epochs_to_target: int | None  # None when the target was not reached
-    seconds_to_target: float | None  # training seconds (sum of epoch_time_s) to the target
-    epochs_run: int
-    device: str
-    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Trainer:
@@ -175,23 +161,6 @@ class Trainer:
         self.batch_generator.set_state(state["batch_rng"])
 
 
-def reached(cfg: TrialConfig, record: dict[str, Any]) -> bool:
-    value = record[cfg.target_metric]
-    return value is not None and value >= cfg.target
-
-
-def trial_status(cfg: TrialConfig, records: list[dict[str, Any]]) -> str | None:
-    """The trial's final status given its records so far, or None while it should go on."""
-    if not records:
-        return None
-    last = records[-1]
-    if last["train_loss"] is None:
-        return STATUS_DIVERGED
-    if reached(cfg, last):
-        return STATUS_COMPLETE
-    return STATUS_CENSORED if last["epoch"] >= cfg.max_epochs else None
-
-
 def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = None,
               trainer_state: dict[str, Any] | None = None,
               on_epoch_end: Callable[[Trainer], None] | None = None) -> TrialResult:
@@ -214,13 +183,3 @@ def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = Non
         if on_epoch_end:
             on_epoch_end(trainer)
     return summarize(status, trainer.records, device_name(device))
-
-
-def summarize(status: str, records: list[dict[str, Any]], device: str) -> TrialResult:
-    """The trial's outcome; the target epoch is the first (and last) that reached it."""
-    hit = records[-1] if status == STATUS_COMPLETE else None
-    return TrialResult(
-        status=status,
-        epochs_to_target=hit["epoch"] if hit else None,
-        seconds_to_target=hit["elapsed_s"] if hit else None,
-        epochs_run=len(records), device=device, records=list(records))

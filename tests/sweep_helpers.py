@@ -37,3 +37,49 @@ def read_export(sweep: Path) -> tuple[list[dict], list[dict], dict[bytes, bytes]
     trials = pq.read_table(sweep / "trials.parquet")
     epochs = pq.read_table(sweep / "epochs.parquet")
     return trials.to_pylist(), epochs.to_pylist(), trials.schema.metadata
+
+
+def standin_space(tmp_path: Path, max_epochs: int = 2, target: float = 0.55) -> Path:
+    """A space for stand-in trials (te_sweep/standin.py): Fashion-MNIST settings, which the
+    stand-in never loads; with the default target about half the trials reach it in epoch 2
+    and the rest are censored."""
+    space = tmp_path / "standin.yaml"
+    space.write_text(f"""description: stand-in trials
+fixed:
+  dataset: fashion-mnist
+  subset: 3000
+  max_epochs: {max_epochs}
+  target: {target}
+search:
+  pair_fraction: {{low: 0.05, high: 1.0, log: true}}
+  threshold: {{low: 0.25, high: 2.0}}
+  te_scale: {{low: 0.1, high: 10.0, log: true}}
+""")
+    return space
+
+
+class Lines:
+    """The sweep's output, kept in memory (picklable: Tune pickles its callbacks)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def standin_sweep(space: Path, storage: Path, name: str, *, num_samples: int,
+                  baselines: int = 2, epoch_seconds: float = 0.05, parts=None,
+                  standin=None, echo=None, **options):
+    """Launch a sweep of stand-in trials in this process through sweep.run_sweep."""
+    from te_sweep.standin import StandIn
+    from te_sweep.sweep import SweepOptions, prepare_launch, run_sweep
+
+    prepared = prepare_launch(str(space), SweepOptions(
+        num_samples=num_samples, baselines=baselines, storage=str(storage), name=name,
+        **options))
+    standin = standin or StandIn(epoch_seconds=epoch_seconds, checkpoint_bytes=8192)
+    echo = echo or Lines()
+    parts_made = parts(prepared) if parts else None
+    export = run_sweep(prepared, echo, standin.trainable(), parts_made)
+    return prepared, export, echo, parts_made

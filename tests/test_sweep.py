@@ -42,11 +42,18 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
         assert t["epochs_run"] == sum(e["trial_id"] == t["trial_id"] for e in epochs)
         assert t["param_dataset"] == "fashion-mnist" and t["param_window"] >= 2
         assert t["device_name"] == "cpu" and t["node_id"]
+        assert t["started_at"] < t["finished_at"]
+        assert sorted(p.name for p in (sweep / f"{t['role']}_{t['trial_id']}").iterdir()
+                      if "checkpoint" in p.name) == [f"checkpoint-epoch-{t['epochs_run']:05d}.pt"]
+        times = [e["finished_at"] for e in epochs if e["trial_id"] == t["trial_id"]]
+        assert times == sorted(times) and times[-1] == t["finished_at"]
+        assert all(e["node_id"] == t["node_id"] for e in epochs if e["trial_id"] == t["trial_id"])
     assert meta[b"te_sweep.partial"] == b"false"
     assert b"search:" in meta[b"te_sweep.space"]
     assert b'"ray": "2.60.0"' in meta[b"te_sweep.versions"]
     assert "Pareto front" in result.out and str(sweep / "trials.parquet") in result.out
-    assert "trial" in result.out.splitlines()[1]  # the live table's header
+    assert result.out.splitlines()[0].startswith(f"launching sweep {sweep} on the local")
+    assert sum(line.startswith("trial ") for line in result.out.splitlines()) == 6
 
 
 def test_asha_prunes_te_trials_and_tells_optuna(capsys, tmp_path):
@@ -185,3 +192,37 @@ def test_storage_given_as_a_uri(capsys, tmp_path):
     assert f"wrote {uri}/u/trials.parquet" in result.out
     trials, epochs, _ = read_export(tmp_path / "remote" / "u")
     assert len(trials) == 2 and len(epochs) == 2
+
+
+@pytest.mark.parametrize("storage", ["{tmp}/results", "file://{tmp}/results"])
+@pytest.mark.parametrize("given_by", ["--address", "RAY_ADDRESS"])
+def test_local_storage_with_a_cluster_address_is_refused(capsys, tmp_path, monkeypatch,
+                                                         storage, given_by):
+    storage = storage.format(tmp=tmp_path)
+    args = ["--address", "10.0.0.1:6379"] if given_by == "--address" else []
+    if given_by == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml",
+                     "--storage", storage, *args)
+    assert_refused(result, "'--storage'", storage, "10.0.0.1:6379", "s3://", "--shared-storage")
+    assert not (tmp_path / "results").exists()
+
+
+def test_resume_on_a_cluster_refuses_local_storage_too(capsys, tmp_path):
+    sweep = tmp_path / "results" / "s"
+    sweep.mkdir(parents=True)
+    (sweep / "te_sweep.json").write_text('{"sweep_id": "x", "space_path": "s.yaml"}')
+    result = run_cli(capsys, "resume", sweep, "--address", "10.0.0.1:6379")
+    assert_refused(result, "'--storage'", "--shared-storage")
+    assert sorted(p.name for p in sweep.iterdir()) == ["te_sweep.json"]
+
+
+def test_shared_storage_and_uris_are_accepted_on_a_cluster(tmp_path):
+    from te_sweep.sweep import SweepOptions, check_cluster_storage, prepare_launch
+
+    check_cluster_storage("s3://bucket/te-sweep", "10.0.0.1:6379", shared_storage=False)
+    check_cluster_storage("gs://bucket/te-sweep", "10.0.0.1:6379", shared_storage=False)
+    check_cluster_storage(str(tmp_path), None, shared_storage=False)  # local Ray: any path
+    prepared = prepare_launch(str(ROOT / "search_spaces" / "smoke.yaml"), SweepOptions(
+        storage=str(tmp_path / "nfs"), address="10.0.0.1:6379", shared_storage=True))
+    assert prepared.options.shared_storage and not (tmp_path / "nfs").exists()

@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,7 +60,7 @@ def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
     workers = [cluster.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     space = blocks_space(tmp_path, max_epochs=2)
-    result = run_cli(capsys, "launch", space, "--address", cluster.address,
+    result = run_cli(capsys, "launch", space, "--address", cluster.address, "--shared-storage",
                      "--gpus-per-trial", 0.5, "--num-samples", 4, "--baselines", 2,
                      "--storage", tmp_path, "--name", "multi")
     assert result.code == 0, result.out + result.err
@@ -151,6 +153,7 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
     space = blocks_space(tmp_path, max_epochs=8, n_train=2000)
     sweep = tmp_path / "removed"
     proc = launch_process(space, tmp_path, "removed", "--address", cluster.address,
+                          "--shared-storage",
                           "--num-samples", 3, "--baselines", 1, "--max-concurrent", 4)
 
     def running_on_doomed_node() -> bool:
@@ -166,9 +169,71 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
     moved = 0
     for directory, runs in reports(sweep).items():
         nodes = [r["node_id"] for r in runs]
-        numbers = [r["epoch"] for r in runs]
-        assert numbers == sorted(numbers), f"{directory} restarted from scratch: {numbers}"
+        trained: dict[int, set[float]] = {}  # epoch -> when it was trained (a replay repeats it)
+        for r in runs:
+            trained.setdefault(r["epoch"], set()).add(r["reported_at"])
+        assert sorted(trained) == list(range(1, 9)), directory
+        assert all(len(times) == 1 for times in trained.values()), \
+            f"{directory} trained an epoch twice (restarted from scratch?): {runs}"
         if doomed.node_id in nodes:
             assert nodes[-1] == survivor.node_id
+            assert len(runs) > 8  # it replayed its earlier reports after the move
             moved += 1
     assert moved >= 1
+    by_epoch = {(e["trial_id"], e["epoch"]): e for e in epochs}
+    assert len(by_epoch) == len(epochs) == 4 * 8  # each epoch once in the export
+
+
+def most_at_once(rows: list[dict]) -> tuple[int, set[str]]:
+    """The most trials that ran at the same time, and the nodes they ran on at that moment."""
+    events = sorted([(r["started_at"], 1, r["node_id"]) for r in rows]
+                    + [(r["finished_at"], -1, r["node_id"]) for r in rows],
+                    key=lambda e: (e[0], e[1]))
+    running: list[str] = []
+    most, nodes = 0, set()
+    for _, step, node in events:
+        if step > 0:
+            running.append(node)
+        else:
+            running.remove(node)
+        if len(running) > most:
+            most, nodes = len(running), set(running)
+    return most, nodes
+
+
+STANDIN_DRIVER = """
+import sys
+from pathlib import Path
+from sweep_helpers import standin_space, standin_sweep
+tmp, address = Path(sys.argv[1]), sys.argv[2]
+space = standin_space(tmp, max_epochs=3, target=1.0)
+standin_sweep(space, tmp, "grow", num_samples=10, baselines=2, epoch_seconds=1.0,
+              address=address, shared_storage=True, echo=lambda line: print(line, flush=True))
+"""
+
+
+def test_a_cluster_that_grows_mid_sweep_is_used_at_full_width(tmp_path, cluster):
+    """The head schedules nothing and no worker has joined when the sweep starts (cluster.yaml's
+    set-up before the autoscaler acts): the sweep says it is waiting, two 2-CPU nodes join,
+    and four trials then run at once across both. The sweep is a stand-in sweep driven by a
+    subprocess, so that this process's main thread can add the nodes (Ray needs it to)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent),
+           "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "2",
+           "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S_AUTOSCALER": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", STANDIN_DRIVER, str(tmp_path),
+                             cluster.address], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    wait_for(lambda: any("no trial could start" in line for line in lines),
+             "warning that no trial can start", proc)
+    joined = [cluster.add_node(num_cpus=2) for _ in range(2)]
+    assert proc.wait(timeout=WAIT_S) == 0, "".join(lines)
+    trials, _, _ = read_export(tmp_path / "grow")
+    assert len(trials) == 12 and all(t["status"] == "censored" for t in trials), trials
+    assert {t["node_id"] for t in trials} == {node.node_id for node in joined}
+    most, nodes = most_at_once(trials)
+    assert most == 4 and len(nodes) == 2
+    assert "plus a queue of 8 for the autoscaler" in lines[0]
+    warnings = [line for line in lines if "no trial could start" in line]
+    assert len(warnings) == 1 and "--gpus-per-trial" in warnings[0]

@@ -1,0 +1,61 @@
+"""What a trial tells Tune after every epoch, and where it runs: one dict, built in one place.
+
+Both trainables (the real one in trainable.py and the scale benchmark's stand-in in standin.py)
+report through `tune_result`, so the live view, the searcher, the scheduler and the export see
+the same keys whatever trains. Torch-free, so the stand-in's workers stay small.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any, Sequence
+
+from te_sweep.config import TrialConfig
+from te_sweep.objectives import censored_score, te_overhead
+from te_sweep.outcome import summarize, trial_status
+
+RUNNING = "running"  # trial_status of a trial that goes on after this epoch
+
+
+class Role:
+    """A trial's `role` in the Tune config and in trials.parquet."""
+
+    TE = "te"
+    BASELINE = "baseline"
+
+
+def placement() -> dict[str, Any]:
+    """Where this trial runs: Ray node id, host, the GPU ids Ray assigned."""
+    import ray
+
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "hostname": socket.gethostname(),
+        "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
+    }
+
+
+def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,
+                where: dict[str, Any], device: str, started_at: float) -> dict[str, Any]:
+    """The dict reported to Tune after an epoch: the record plus the trial's running state.
+
+    `started_at` is when the trial first started (Unix seconds; kept across retries and
+    resumes in the checkpoint); `reported_at` is now, i.e. when this epoch ended.
+    """
+    records = list(records)
+    status = trial_status(cfg, records) or RUNNING
+    outcome = summarize(status, records, device)
+    return {
+        **records[-1],
+        "role": role,
+        "trial_status": status,
+        "epochs_to_target": outcome.epochs_to_target,
+        "seconds_to_target": outcome.seconds_to_target,
+        "objective_epochs": censored_score(outcome.epochs_to_target, cfg.max_epochs),
+        "te_overhead": te_overhead(records),
+        "device_name": device,
+        "started_at": started_at,
+        "reported_at": time.time(),
+        **where,
+    }

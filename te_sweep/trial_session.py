@@ -1,0 +1,61 @@
+"""A trial's side of its exchange with Tune: checkpoint, then report; replay after a restart.
+
+Shared by the real trainable (trainable.py) and the benchmark's stand-in (standin.py), so both
+follow the same protocol:
+  - after each epoch, the trainable's state, the trial's start time and every result reported
+    so far go into one checkpoint file (checkpoints.py), written before the epoch's result is
+    reported to Tune;
+  - when a trial starts again (Tune's retry after a lost worker or node, or `te-sweep resume`
+    after the driver was killed), it loads its newest checkpoint and first reports every
+    saved result again, exactly as first reported. Tune only carries a trial's result.json
+    over into a new driver session for trials it holds a Tune checkpoint of, and its copy on
+    the storage lags the driver's by up to a sync period, so after a restart the storage may
+    hold none, some or all of the earlier lines. Replaying makes it hold all of them; the
+    export keeps the last report of each epoch, and a replayed report is identical to the
+    first, so nothing is lost and nothing is counted twice.
+Torch-free: the trainable passes how its payload is written and read.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from te_sweep.checkpoints import TrialCheckpoints
+from te_sweep.config import TrialConfig
+from te_sweep.reporting import placement, tune_result
+
+Payload = dict[str, Any]
+
+
+class TrialSession:
+    def __init__(self, cfg: TrialConfig, role: str, device: str,
+                 load: Callable[[bytes], Payload], dump: Callable[[Payload], bytes]) -> None:
+        self.cfg, self.role, self.device = cfg, role, device
+        self.where = placement()
+        self._dump = dump
+        self.checkpoints = TrialCheckpoints.of_current_trial()
+        self.checkpoints.discard_partial()
+        newest = self.checkpoints.latest()
+        saved = load(newest[1]) if newest else {}
+        self.state: Any = saved.get("state")  # the trainable's own, None on a first start
+        self.started_at: float = saved.get("started_at", time.time())
+        self.reported: list[dict[str, Any]] = saved.get("reported", [])
+
+    def replay(self) -> None:
+        """Report every result of the restored checkpoint again (see the module docstring)."""
+        from ray import tune
+
+        for result in self.reported:
+            tune.report(dict(result))
+
+    def end_epoch(self, epoch: int, records: list[dict[str, Any]], state: Any) -> None:
+        """Checkpoint the state after `epoch`, then report the epoch's result to Tune."""
+        from ray import tune
+
+        result = tune_result(self.cfg, records, self.role, self.where, self.device,
+                             self.started_at)
+        self.reported.append(result)
+        self.checkpoints.save(epoch, self._dump({"state": state, "started_at": self.started_at,
+                                                 "reported": self.reported}))
+        tune.report(dict(result))
