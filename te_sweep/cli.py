@@ -19,7 +19,7 @@ import click
 from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
 from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
-from te_sweep.samplers import AUTO_TPE_MAX_TRIALS, SAMPLER_CHOICES
+from te_sweep.samplers import AUTO_SAMPLER, SAMPLER_CHOICES
 
 # TrialConfig field -> CLI option, where the option is not just the field with dashes.
 OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
@@ -204,8 +204,8 @@ def _sweep_options(function: Any) -> Any:
         click.option("--scheduler", type=click.Choice(["none", "asha"]), default="none",
                      show_default=True, help="asha stops unpromising TE trials early"),
         click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default="auto",
-                     show_default=True, help="Optuna sampler; auto: TPE up to "
-                     f"{AUTO_TPE_MAX_TRIALS} TE trials, NSGA-II above"),
+                     show_default=True, help=f"Optuna sampler; auto: {AUTO_SAMPLER.value} "
+                     "(measured best at 100 to 10,000 trials, BENCHMARKS.md)"),
         click.option("--keep-checkpoints", type=click.Choice(KEEP_CHOICES), default="final",
                      show_default=True, help="what a finished trial keeps on the storage: "
                      "its final checkpoint, or none"),

@@ -60,9 +60,14 @@ def _arrow_type(annotation: str) -> pa.DataType:
 UTC_TIME = pa.timestamp("us", tz="UTC")
 
 
+UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def utc_time(unix_seconds: float | None) -> dt.datetime | None:
-    return None if unix_seconds is None else dt.datetime.fromtimestamp(unix_seconds,
-                                                                        dt.timezone.utc)
+    """Unix seconds as a UTC time, rounded to the microsecond as _epochs_table rounds them."""
+    if unix_seconds is None:
+        return None
+    return UNIX_EPOCH + dt.timedelta(microseconds=round(unix_seconds * 1e6))
 
 
 PARAM_FIELDS = [pa.field(f"param_{f.name}", _arrow_type(f.type))
@@ -78,7 +83,8 @@ TRIAL_FIELDS = [
     pa.field("seed", pa.int64()),
     *PARAM_FIELDS,
     pa.field("epochs_to_target", pa.int64()),  # null when the target was not reached
-    pa.field("objective_epochs", pa.int64()),  # epochs_to_target, or max_epochs + 1
+    pa.field("epochs_to_target_frac", pa.float64()),  # the crossing inside it (outcome.py)
+    pa.field("objective_epochs", pa.float64()),  # epochs_to_target_frac, or max_epochs + 1
     pa.field("te_overhead", pa.float64()),  # te_time / (epoch_time - te_time), summed
     pa.field("censored", pa.bool_()),  # the target was not reached
     pa.field("pareto", pa.bool_()),  # on the Pareto front of the TE trials
@@ -132,6 +138,7 @@ class TrialReports:
     """What one trial's reports say, for its row: the last report and per-epoch totals."""
 
     last: dict[str, Any]  # the last report (of the last epoch), {} when none
+    previous: dict[str, Any] | None  # the report of the epoch before it, if any
     epochs_run: int
     train_seconds: float  # sums over epochs of epoch_time_s, of eval_time_s, of te_time_s
     eval_seconds: float
@@ -144,17 +151,19 @@ def _trial_reports(files: SweepFiles) -> list[TrialReports]:
     table, offsets = files.results, files.offsets()
     columns = {name: table[name].to_pylist()
                for name in ("epoch_time_s", "eval_time_s", "te_time_s", "test_acc")}
-    ends = [int(end) for end in offsets[1:]]
-    last_rows = table.take(pa.array([end - 1 for end, start in zip(ends, offsets)
-                                     if end > start], pa.int64())).to_pylist()
-    reports, lasts = [], iter(last_rows)
-    for start, end in zip((int(o) for o in offsets[:-1]), ends):
+    starts, ends = [int(o) for o in offsets[:-1]], [int(o) for o in offsets[1:]]
+    wanted = sorted({i for start, end in zip(starts, ends) for i in (end - 2, end - 1)
+                     if i >= start})  # each trial's last two rows
+    rows = dict(zip(wanted, table.take(pa.array(wanted, pa.int64())).to_pylist()))
+    reports = []
+    for start, end in zip(starts, ends):
         def total(name: str) -> float:
             return sum(v or 0.0 for v in columns[name][start:end])
 
         accuracies = [v for v in columns["test_acc"][start:end] if v is not None]
         reports.append(TrialReports(
-            last=next(lasts) if end > start else {}, epochs_run=end - start,
+            last=rows.get(end - 1, {}) if end > start else {},
+            previous=rows.get(end - 2) if end - 2 >= start else None, epochs_run=end - start,
             train_seconds=total("epoch_time_s"), eval_seconds=total("eval_time_s"),
             te_seconds=total("te_time_s"), best_test_acc=max(accuracies, default=None)))
     return reports
@@ -178,9 +187,11 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
     cfg = resolve(TrialConfig.from_dict(config["trial"])) if "trial" in config else None
     last = reports.last
     status = _status(trial, last)
-    outcome = outcome_of(status, last or None, reports.epochs_run,
-                         device=last.get("device_name") or "")
-    reached = outcome.epochs_to_target
+    outcome = outcome_of(cfg, status, last or None, reports.epochs_run,
+                         last.get("device_name") or "",
+                         reports.previous[cfg.target_metric] if reports.previous
+                         else last.get("start_value")) if cfg else None
+    reached = outcome.epochs_to_target if outcome else None
     return {
         "sweep_id": manifest["sweep_id"], "sweep_name": manifest["name"],
         "trial_id": trial.trial_id, "role": config.get("role", "unknown"), "status": status,
@@ -188,12 +199,13 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
         "seed": cfg.seed if cfg else None,
         **{f"param_{k}": v for k, v in (cfg.to_dict() if cfg else {}).items() if k != "seed"},
         "epochs_to_target": reached,
-        "objective_epochs": censored_score(reached, cfg.max_epochs)
+        "epochs_to_target_frac": outcome.epochs_to_target_frac if outcome else None,
+        "objective_epochs": censored_score(outcome.epochs_to_target_frac, cfg.max_epochs)
         if cfg and status in FINAL_STATUSES else None,
         "te_overhead": te_overhead_of(reports.te_seconds, reports.train_seconds)
         if reports.epochs_run else None,
         "censored": status != STATUS_COMPLETE if status in FINAL_STATUSES else None,
-        "seconds_to_target": outcome.seconds_to_target,
+        "seconds_to_target": outcome.seconds_to_target if outcome else None,
         "epochs_run": reports.epochs_run,
         "train_seconds": reports.train_seconds,
         "total_seconds": reports.train_seconds + reports.eval_seconds,

@@ -13,9 +13,9 @@ import statistics
 from typing import Any, Sequence
 
 
-def censored_score(epochs_to_target: int | None, max_epochs: int) -> int:
-    """Epochs to target, or max_epochs + 1 when the target was not reached."""
-    return epochs_to_target if epochs_to_target is not None else max_epochs + 1
+def censored_score(epochs_to_target: float | None, max_epochs: int) -> float:
+    """(Fractional) epochs to target, or max_epochs + 1 when the target was not reached."""
+    return float(epochs_to_target) if epochs_to_target is not None else float(max_epochs + 1)
 
 
 def te_overhead(records: Sequence[dict[str, Any]]) -> float:

@@ -1,5 +1,18 @@
 """A trial's outcome from its per-epoch records: its status and when it reached the target.
 
+When: `epochs_to_target` is the first epoch whose target metric reached the target (an
+integer, as the paper counts), and `epochs_to_target_frac` places the crossing inside that
+epoch by linear interpolation of the metric between the evaluation before it and the one
+after: with the metric at a < target after epoch e - 1 and b >= target after epoch e,
+
+    epochs_to_target_frac = (e - 1) + (target - a) / (b - a)        (in (e - 1, e])
+
+where "after epoch 0" is the untrained model, evaluated once before training (train.py,
+`start_value`). Two trials that both reach the target in epoch 4 are then told apart by how
+far into epoch 4 they got there, instead of by timer noise in the other objective. It assumes
+the metric rises linearly within the epoch; it is a finer ranking, not a measured time. Without
+a start value (a trial from before it was recorded) the first epoch counts whole.
+
 Torch-free on purpose: the training loop (train.py), the Tune trainable, the scale benchmark's
 stand-in trainable and the export all decide "is this trial done, and how did it end" with
 these few functions, so a trial is judged the same way everywhere, and the driver and the
@@ -23,6 +36,7 @@ FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
 class TrialResult:
     status: str
     epochs_to_target: int | None  # None when the target was not reached
+    epochs_to_target_frac: float | None  # the crossing inside that epoch (module docstring)
     seconds_to_target: float | None  # training seconds (sum of epoch_time_s) to the target
     epochs_run: int
     device: str
@@ -47,20 +61,38 @@ def trial_status(cfg: TrialConfig, records: list[dict[str, Any]]) -> str | None:
     return STATUS_CENSORED if last["epoch"] >= cfg.max_epochs else None
 
 
-def summarize(status: str, records: list[dict[str, Any]], device: str) -> TrialResult:
-    """The trial's outcome from all its records."""
-    result = outcome_of(status, records[-1] if records else None, len(records), device)
+def fractional_epochs(target: float, epoch: int, value: float,
+                      previous: float | None) -> float:
+    """Where between epoch - 1 and `epoch` the metric crossed `target` (module docstring):
+    `value` is the metric after `epoch` (>= target), `previous` after epoch - 1."""
+    if previous is None:
+        return float(epoch)  # nothing to interpolate from: the whole epoch counts
+    if previous >= target:
+        return float(epoch - 1)  # at the target before this epoch (only: untrained, epoch 1)
+    return (epoch - 1) + (target - previous) / (value - previous)
+
+
+def summarize(cfg: TrialConfig, status: str, records: list[dict[str, Any]], device: str,
+              start_value: float | None = None) -> TrialResult:
+    """The trial's outcome from all its records (`start_value`: the metric before training)."""
+    previous = records[-2][cfg.target_metric] if len(records) >= 2 else start_value
+    result = outcome_of(cfg, status, records[-1] if records else None, len(records), device,
+                        previous)
     result.records = list(records)
     return result
 
 
-def outcome_of(status: str, last: dict[str, Any] | None, epochs_run: int,
-               device: str) -> TrialResult:
-    """The outcome from the last record alone: a trial ends at the first epoch that reached
-    the target, so a complete trial's last record is its target epoch."""
+def outcome_of(cfg: TrialConfig, status: str, last: dict[str, Any] | None, epochs_run: int,
+               device: str, previous: float | None) -> TrialResult:
+    """The outcome from the last record and the target metric one evaluation before it: a
+    trial ends at the first epoch that reached the target, so a complete trial's last record
+    is its target epoch."""
     hit = last if status == STATUS_COMPLETE else None
     return TrialResult(
         status=status,
         epochs_to_target=hit["epoch"] if hit else None,
+        epochs_to_target_frac=fractional_epochs(cfg.target, hit["epoch"],
+                                                hit[cfg.target_metric], previous)
+        if hit else None,
         seconds_to_target=hit["elapsed_s"] if hit else None,
         epochs_run=epochs_run, device=device)

@@ -37,22 +37,26 @@ def placement() -> dict[str, Any]:
 
 
 def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,
-                where: dict[str, Any], device: str, started_at: float) -> dict[str, Any]:
+                where: dict[str, Any], device: str, started_at: float,
+                start_value: float | None) -> dict[str, Any]:
     """The dict reported to Tune after an epoch: the record plus the trial's running state.
 
     `started_at` is when the trial first started (Unix seconds; kept across retries and
-    resumes in the checkpoint); `reported_at` is now, i.e. when this epoch ended.
+    resumes in the checkpoint); `reported_at` is now, i.e. when this epoch ended;
+    `start_value` is the target metric before training (outcome.py).
     """
     records = list(records)
     status = trial_status(cfg, records) or RUNNING
-    outcome = summarize(status, records, device)
+    outcome = summarize(cfg, status, records, device, start_value)
     return {
         **records[-1],
         "role": role,
         "trial_status": status,
+        "start_value": start_value,
         "epochs_to_target": outcome.epochs_to_target,
+        "epochs_to_target_frac": outcome.epochs_to_target_frac,
         "seconds_to_target": outcome.seconds_to_target,
-        "objective_epochs": censored_score(outcome.epochs_to_target, cfg.max_epochs),
+        "objective_epochs": censored_score(outcome.epochs_to_target_frac, cfg.max_epochs),
         "te_overhead": te_overhead(records),
         "device_name": device,
         "started_at": started_at,

@@ -27,6 +27,7 @@ from te_sweep.reporting import Role
 from te_sweep.trial_session import TrialSession
 
 PAYLOAD_BYTES = 4096  # about what the records and reports add to the padding (epochs <= 3)
+START_ACCURACY = 0.1  # an untrained 10-class network
 
 
 class StandInFailure(RuntimeError):
@@ -88,4 +89,5 @@ def run_standin(config: dict[str, Any], settings: StandIn) -> None:
         epoch = len(records) + 1
         records.append(fake_record(cfg, epoch, epoch * settings.epoch_seconds,
                                    settings.epoch_seconds))
-        session.end_epoch(epoch, records, {"records": records, "padding": padding})
+        session.end_epoch(epoch, records, {"records": records, "padding": padding},
+                          start_value=START_ACCURACY)

@@ -67,6 +67,16 @@ class Trainer:
         self.epoch = 0
         self.elapsed_s = 0.0
         self.records: list[dict[str, Any]] = []
+        self.start_value: float | None = None  # the target metric before training
+
+    def measure_start(self) -> float:
+        """The target metric of the untrained model (outcome.py interpolates from it); one
+        evaluation of the one split it needs. Uses no random numbers, so training after it is
+        the same as without it."""
+        x, y = ((self.data.train_x, self.data.train_y) if self.cfg.target_metric == "train_acc"
+                else (self.data.test_x, self.data.test_y))
+        _, self.start_value = self.evaluate(x, y)
+        return self.start_value
 
     def train_epoch(self, evaluate: bool = True) -> dict[str, Any]:
         """One pass over the training data, then evaluation; returns the epoch's record.
@@ -138,6 +148,7 @@ class Trainer:
         return copy.deepcopy({
             "config": self.cfg.to_dict(),
             "epoch": self.epoch, "elapsed_s": self.elapsed_s, "records": list(self.records),
+            "start_value": self.start_value,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "feedback": self.feedback.state_dict() if self.feedback else None,
@@ -149,6 +160,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.elapsed_s = state["epoch"], state["elapsed_s"]
         self.records = list(state["records"])
+        self.start_value = state.get("start_value")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler:
@@ -178,8 +190,10 @@ def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = Non
     trainer = Trainer(cfg, data, device)
     if trainer_state is not None:
         trainer.load_state_dict(trainer_state)
+    else:
+        trainer.measure_start()
     while (status := trial_status(cfg, trainer.records)) is None:
         report(trainer.train_epoch())
         if on_epoch_end:
             on_epoch_end(trainer)
-    return summarize(status, trainer.records, device_name(device))
+    return summarize(cfg, status, trainer.records, device_name(device), trainer.start_value)

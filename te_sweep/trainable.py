@@ -43,7 +43,8 @@ def train_function(config: dict[str, Any]) -> None:
                            _load, _dump)
 
     def end_epoch(trainer: Trainer) -> None:
-        session.end_epoch(trainer.epoch, trainer.records, trainer.state_dict())
+        session.end_epoch(trainer.epoch, trainer.records, trainer.state_dict(),
+                          trainer.start_value)
 
     session.replay()
     run_trial(cfg, lambda record: None, trainer_state=session.state, on_epoch_end=end_epoch)

@@ -37,7 +37,7 @@ RESULT_SCHEMA = pa.schema(
     [pa.field(m.name, pa.int64() if m.kind is int else pa.float64()) for m in EPOCH_METRICS]
     + [pa.field(name, pa.string()) for name in ("trial_status", "node_id", "hostname",
                                                  "gpu_ids", "device_name")]
-    + [pa.field(name, pa.float64()) for name in ("started_at", "reported_at")])
+    + [pa.field(name, pa.float64()) for name in ("started_at", "reported_at", "start_value")])
 
 
 STATE_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in

@@ -37,7 +37,12 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
             assert t["param_te_scale"] > 0
             assert t["seed"] in {b["seed"] for b in baselines}  # paired
             assert t["paired_baseline"] in {b["trial_id"] for b in baselines}
-            assert t["objective_epochs"] == (t["epochs_to_target"] or t["param_max_epochs"] + 1)
+            if t["epochs_to_target"]:
+                assert t["epochs_to_target"] - 1 < t["epochs_to_target_frac"] \
+                    <= t["epochs_to_target"] == t["epochs_run"]
+                assert t["objective_epochs"] == t["epochs_to_target_frac"]
+            else:
+                assert t["objective_epochs"] == t["param_max_epochs"] + 1
             assert t["speedup_epochs"] is not None and t["pareto"] is not None
         assert t["epochs_run"] == sum(e["trial_id"] == t["trial_id"] for e in epochs)
         assert t["param_dataset"] == "fashion-mnist" and t["param_window"] >= 2
