@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: sweep test bench install data clean
+.PHONY: sweep test bench install data browser clean
 
 install: $(STAMP) data
 
@@ -25,12 +25,20 @@ data:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	fi
 
-# The main job: the default sweep on real Fashion-MNIST on a private local Ray; it leaves
-# results/default-<UTC time>/trials.parquet and epochs.parquet.
-sweep: install
-	$(BIN)/te-sweep launch search_spaces/default.yaml --storage results
+# A headless browser for the report's rendering test: Debian's chromium, as root, when missing.
+browser:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
-test: install
+# The main job: the default space on real Fashion-MNIST on a private local Ray, 4
+# configurations x 3 seeds + 3 baselines; it leaves results/default-<UTC time>/ with the
+# Parquet tables, optuna.db and report.html.
+sweep: install
+	$(BIN)/te-sweep launch search_spaces/default.yaml --num-samples 4 --storage results
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 # Benchmarks (not tests): the CPU set, about 5 minutes; see BENCHMARKS.md.

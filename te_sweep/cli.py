@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from te_sweep.checkpoints import KEEP_CHOICES
-from te_sweep.config import MODES, TARGET_METRICS, TrialConfig
+from te_sweep.config import MODES, TARGET_METRICS, TE_ESTIMATORS, TrialConfig
 from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
 from te_sweep.samplers import AUTO_SAMPLER, SAMPLER_CHOICES
 
@@ -133,6 +133,11 @@ def cli() -> None:
 @click.option("--te-every", type=int, help="recompute the TE every N steps [default: 1]")
 @click.option("--redraw-pairs/--no-redraw-pairs", default=None,
               help="draw a new pair subset every epoch [default: once per trial]")
+@click.option("--te-estimator", type=click.Choice(TE_ESTIMATORS),
+              help="plugin: the paper's TE; effective: minus the TE of a time-shuffled "
+              "source, so the estimator's bias is not fed back [default: plugin]")
+@click.option("--last-lr-scale", type=float, help="multiply the last layer's learning rate "
+              "(the LR control of a sweep) [default: 1.0]")
 @click.option("--seed", type=int, help="random seed [default: 0]")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
@@ -183,7 +188,13 @@ def _sweep_options(function: Any) -> Any:
     """The options `launch` takes (shared option group)."""
     options = [
         click.option("--num-samples", type=int, default=8, show_default=True,
-                     help="TE trials to run (baselines come on top)"),
+                     help="configurations Optuna suggests; each is trained --repeats times"),
+        click.option("--repeats", type=int, default=3, show_default=True,
+                     help="seeds per configuration, each paired with a no-TE baseline of "
+                     "the same seed (one per seed, shared)"),
+        click.option("--lr-control", is_flag=True,
+                     help="grad mode: also train, per configuration and seed, a no-TE run "
+                     "whose last layer's lr is scaled by the mean factor the feedback applied"),
         click.option("--max-concurrent", type=int, default=None,
                      help="trials in flight (running or queued) [default: locally, what the "
                      "CPUs/GPUs hold; on a cluster, what it holds now plus as many again "
@@ -199,8 +210,6 @@ def _sweep_options(function: Any) -> Any:
                      help="sweep directory under --storage [default: SPACE-<UTC time>]"),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="seeds the sampler and the trials"),
-        click.option("--baselines", type=int, default=3, show_default=True,
-                     help="no-TE trials (te_scale 0) to compare against"),
         click.option("--scheduler", type=click.Choice(["none", "asha"]), default="none",
                      show_default=True, help="asha stops unpromising TE trials early"),
         click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default="auto",
@@ -227,11 +236,13 @@ ADDRESS_OPTION = click.option("--address", default=None,
 
 
 def _finish_sweep(prepared: Any) -> None:
+    from te_sweep.report import write_report
     from te_sweep.summary import print_summary
     from te_sweep.sweep import run_sweep
 
     export = run_sweep(prepared, click.echo)
     print_summary(export, list(prepared.space.params), click.echo)
+    click.echo(f"wrote {write_report(prepared.sweep_dir)[0]} (figures beside it)")
     if export["partial"]:  # interrupted (Ctrl-C): finished trials are saved and exported
         click.echo(f"sweep interrupted; continue it with: te-sweep resume "
                    f"{prepared.sweep_dir.uri}", err=True)
@@ -263,16 +274,40 @@ def resume(sweep_dir: str, address: str | None, shared_storage: bool) -> None:
 @cli.command()
 @click.argument("sweep_dir", metavar="SWEEP_DIR")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="directory for the Parquet files [default: SWEEP_DIR]")
+              help="directory for the tables [default: SWEEP_DIR]")
 def export(sweep_dir: str, out: Path | None) -> None:
-    """Write trials.parquet and epochs.parquet of the sweep at SWEEP_DIR (no Ray needed)."""
+    """Write trials.parquet, epochs.parquet, configs.parquet and optuna.db of the sweep at
+    SWEEP_DIR (no Ray needed)."""
     from te_sweep.export import export_sweep
     from te_sweep.storage import SweepDir
 
+    _check_out_dir(out)
     result = export_sweep(SweepDir.from_path(sweep_dir), out)
     state = "partial sweep" if result["partial"] else "complete sweep"
     click.echo(f"{len(result['rows'])} trials ({state})")
     for path in result["paths"]:
+        click.echo(f"wrote {path}")
+
+
+def _check_out_dir(out: Path | None) -> None:
+    """--out names a directory (made if missing); an existing file there is never replaced."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError(f"Invalid value for '--out': {out} is a file; give a directory "
+                         "(it is created if missing)")
+
+
+@cli.command()
+@click.argument("sweep_dir", metavar="SWEEP_DIR")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="directory for report.html and figures/ [default: SWEEP_DIR]")
+def report(sweep_dir: str, out: Path | None) -> None:
+    """Write report.html (one self-contained file) and figures/*.png for the sweep at
+    SWEEP_DIR, from its Parquet tables (no Ray needed)."""
+    from te_sweep.report import write_report
+    from te_sweep.storage import SweepDir
+
+    _check_out_dir(out)
+    for path in write_report(SweepDir.from_path(sweep_dir), out):
         click.echo(f"wrote {path}")
 
 

@@ -31,10 +31,14 @@ import pyarrow.parquet as pq
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
-from te_sweep.objectives import censored_score, median_or_none, speedup, te_overhead_of
+from te_sweep.configs import CONFIGS_FILE, config_rows, configs_schema, run_of
+from te_sweep.objectives import censored_score, te_overhead_of
 from te_sweep.outcome import (FINAL_STATUSES, STATUS_CENSORED, STATUS_COMPLETE,
                               STATUS_DIVERGED, outcome_of)
 from te_sweep.reporting import RUNNING, Role
+from te_sweep.optuna_db import OPTUNA_FILE, optuna_db_bytes
+from te_sweep.space import space_from_text
+from te_sweep.statistics import Pair
 from te_sweep.storage import SweepDir
 from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, TrialFiles, read_sweep_files
 
@@ -77,7 +81,8 @@ TRIAL_FIELDS = [
     pa.field("sweep_id", pa.string(), nullable=False),
     pa.field("sweep_name", pa.string(), nullable=False),
     pa.field("trial_id", pa.string(), nullable=False),
-    pa.field("role", pa.string(), nullable=False),  # te | baseline
+    pa.field("role", pa.string(), nullable=False),  # te | baseline | control
+    pa.field("config_id", pa.string()),  # the configuration (null for baselines)
     pa.field("status", pa.string(), nullable=False),  # one of STATUSES
     pa.field("error", pa.string()),  # the exception line of a failed trial
     pa.field("seed", pa.int64()),
@@ -87,16 +92,16 @@ TRIAL_FIELDS = [
     pa.field("objective_epochs", pa.float64()),  # epochs_to_target_frac, or max_epochs + 1
     pa.field("te_overhead", pa.float64()),  # te_time / (epoch_time - te_time), summed
     pa.field("censored", pa.bool_()),  # the target was not reached
-    pa.field("pareto", pa.bool_()),  # on the Pareto front of the TE trials
-    pa.field("speedup_epochs", pa.float64()),  # median baseline epochs / own (both scored)
-    pa.field("speedup_time", pa.float64()),  # median baseline seconds to target / own
     pa.field("paired_baseline", pa.string()),  # the baseline trial with the same seed
-    pa.field("paired_speedup_epochs", pa.float64()),  # that baseline's epochs / own
+    pa.field("paired_speedup_epochs", pa.float64()),  # its epochs / own (configs.py rules)
+    pa.field("paired_kind", pa.string()),  # statistics.PairKind: both reached, or who missed
     pa.field("seconds_to_target", pa.float64()),
     pa.field("epochs_run", pa.int64()),
     pa.field("train_seconds", pa.float64()),  # sum of epoch_time_s
     pa.field("total_seconds", pa.float64()),  # training + evaluation
     pa.field("te_seconds", pa.float64()),  # sum of te_time_s
+    pa.field("te_mean", pa.float64()),  # mean over epochs of te_mean (bits)
+    pa.field("te_factor_mean", pa.float64()),  # mean over epochs of te_factor_mean
     pa.field("final_train_acc", pa.float64()),
     pa.field("final_test_acc", pa.float64()),
     pa.field("best_test_acc", pa.float64()),
@@ -144,13 +149,16 @@ class TrialReports:
     eval_seconds: float
     te_seconds: float
     best_test_acc: float | None
+    te_mean: float | None  # means over epochs
+    te_factor_mean: float | None
 
 
 def _trial_reports(files: SweepFiles) -> list[TrialReports]:
     """Per trial, in one pass over the columns (sums in epoch order, as the trainable's)."""
     table, offsets = files.results, files.offsets()
     columns = {name: table[name].to_pylist()
-               for name in ("epoch_time_s", "eval_time_s", "te_time_s", "test_acc")}
+               for name in ("epoch_time_s", "eval_time_s", "te_time_s", "test_acc", "te_mean",
+                            "te_factor_mean")}
     starts, ends = [int(o) for o in offsets[:-1]], [int(o) for o in offsets[1:]]
     wanted = sorted({i for start, end in zip(starts, ends) for i in (end - 2, end - 1)
                      if i >= start})  # each trial's last two rows
@@ -160,12 +168,17 @@ def _trial_reports(files: SweepFiles) -> list[TrialReports]:
         def total(name: str) -> float:
             return sum(v or 0.0 for v in columns[name][start:end])
 
+        def mean(name: str) -> float | None:
+            present = [v for v in columns[name][start:end] if v is not None]
+            return sum(present) / len(present) if present else None
+
         accuracies = [v for v in columns["test_acc"][start:end] if v is not None]
         reports.append(TrialReports(
             last=rows.get(end - 1, {}) if end > start else {},
             previous=rows.get(end - 2) if end - 2 >= start else None, epochs_run=end - start,
             train_seconds=total("epoch_time_s"), eval_seconds=total("eval_time_s"),
-            te_seconds=total("te_time_s"), best_test_acc=max(accuracies, default=None)))
+            te_seconds=total("te_time_s"), best_test_acc=max(accuracies, default=None),
+            te_mean=mean("te_mean"), te_factor_mean=mean("te_factor_mean")))
     return reports
 
 
@@ -194,7 +207,8 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
     reached = outcome.epochs_to_target if outcome else None
     return {
         "sweep_id": manifest["sweep_id"], "sweep_name": manifest["name"],
-        "trial_id": trial.trial_id, "role": config.get("role", "unknown"), "status": status,
+        "trial_id": trial.trial_id, "role": config.get("role", "unknown"),
+        "config_id": config.get("config_id"), "status": status,
         "error": trial.error if status == STATUS_ERROR else None,
         "seed": cfg.seed if cfg else None,
         **{f"param_{k}": v for k, v in (cfg.to_dict() if cfg else {}).items() if k != "seed"},
@@ -210,6 +224,7 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
         "train_seconds": reports.train_seconds,
         "total_seconds": reports.train_seconds + reports.eval_seconds,
         "te_seconds": reports.te_seconds,
+        "te_mean": reports.te_mean, "te_factor_mean": reports.te_factor_mean,
         "final_train_acc": last.get("train_acc"),
         "final_test_acc": last.get("test_acc"),
         "best_test_acc": reports.best_test_acc,
@@ -220,47 +235,18 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
     }
 
 
-def pareto_flags(points: list[tuple[float, float]]) -> list[bool]:
-    """For each point (both minimised): no other point is at least as good in both and
-    better in one. O(n log n): sorted by the first value, a point is on the front when its
-    second value is below every second value of the points strictly before it in the first
-    and, among equal first values, it has the least second value."""
-    order = sorted(range(len(points)), key=lambda i: points[i])
-    flags = [False] * len(points)
-    best_before = float("inf")  # least second value among strictly smaller first values
-    i = 0
-    while i < len(order):
-        j = i
-        while j < len(order) and points[order[j]][0] == points[order[i]][0]:
-            j += 1  # order[i:j]: one first value, second values ascending
-        least = points[order[i]][1]
-        for k in order[i:j]:
-            flags[k] = points[k][1] == least and least < best_before
-        best_before = min(best_before, least)
-        i = j
-    return flags
-
-
-def _add_comparisons(rows: list[dict[str, Any]]) -> None:
-    """Speedups against the baselines and the Pareto front of the TE trials, in place."""
-    baselines = [r for r in rows if r["role"] == Role.BASELINE and r["status"] in FINAL_STATUSES]
-    base_epochs = median_or_none([r["objective_epochs"] for r in baselines])
-    base_seconds = median_or_none([r["seconds_to_target"] for r in baselines])
-    by_seed = {r["seed"]: r for r in baselines}
-    scored = [r for r in rows if r["role"] == Role.TE and r["status"] in FINAL_STATUSES]
+def _add_pairs(rows: list[dict[str, Any]]) -> None:
+    """Each TE run and control beside the baseline of its seed, in place."""
+    baselines = {r["seed"]: r for r in rows
+                 if r["role"] == Role.BASELINE and r["status"] in FINAL_STATUSES}
     for row in rows:
-        row.update(speedup_epochs=None, speedup_time=None, paired_baseline=None,
-                   paired_speedup_epochs=None, pareto=None)
-    flags = pareto_flags([(r["objective_epochs"], r["te_overhead"]) for r in scored])
-    for row, on_front in zip(scored, flags):
-        row["pareto"] = on_front
-        row["speedup_epochs"] = speedup(base_epochs, row["objective_epochs"])
-        row["speedup_time"] = speedup(base_seconds, row["seconds_to_target"])
-        pair = by_seed.get(row["seed"])
-        if pair:
-            row["paired_baseline"] = pair["trial_id"]
-            row["paired_speedup_epochs"] = speedup(pair["objective_epochs"],
-                                                   row["objective_epochs"])
+        row.update(paired_baseline=None, paired_speedup_epochs=None, paired_kind=None)
+        baseline = baselines.get(row["seed"])
+        if row["role"] == Role.BASELINE or baseline is None or row["status"] not in FINAL_STATUSES:
+            continue
+        pair = Pair(row["seed"], run_of(row), run_of(baseline))
+        row.update(paired_baseline=baseline["trial_id"], paired_kind=pair.kind.value,
+                   paired_speedup_epochs=pair.speedup(row["param_max_epochs"] + 1))
 
 
 # ----------------------------------------------------------------------------- writing
@@ -315,16 +301,26 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
         sweep_files = read_sweep_files(root)
     rows = [_trial_row(manifest, trial, reports) for trial, reports
             in zip(sweep_files.trials, _trial_reports(sweep_files))]
-    _add_comparisons(rows)
-    expected = manifest["options"]["num_samples"] + manifest["options"]["baselines"]
-    partial = len(rows) < expected or any(r["status"] == STATUS_UNFINISHED for r in rows)
+    _add_pairs(rows)
+    options = manifest["options"]
+    repeats = options.get("repeats", 1)
+    space = space_from_text(manifest["space_text"], Path(manifest["space_path"]),
+                            check_trials=False)
+    configs = config_rows(manifest["sweep_id"], rows, space, repeats)
+    expected = repeats * (1 + options["num_samples"])  # baselines and TE runs
+    core = [r for r in rows if r["role"] in (Role.TE, Role.BASELINE)]
+    partial = len(core) < expected or any(r["status"] == STATUS_UNFINISHED for r in rows)
     meta = _metadata(manifest, partial)
-    trials_table = pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)
-    files = {TRIALS_FILE: _parquet_bytes(trials_table, TRIALS_SCHEMA.with_metadata(meta)),
+    schema = configs_schema(space)
+    files = {TRIALS_FILE: _parquet_bytes(pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA),
+                                         TRIALS_SCHEMA.with_metadata(meta)),
              EPOCHS_FILE: _parquet_bytes(_epochs_table(manifest, sweep_files),
-                                         EPOCHS_SCHEMA.with_metadata(meta))}
+                                         EPOCHS_SCHEMA.with_metadata(meta)),
+             CONFIGS_FILE: _parquet_bytes(pa.Table.from_pylist(configs, schema=schema),
+                                          schema.with_metadata(meta)),
+             OPTUNA_FILE: optuna_db_bytes(configs, space)}
     target = SweepDir(str(out.resolve().parent), out.resolve().name) if out else sweep_dir
     for name, data in files.items():
         target.write_bytes(name, data)
-    return {"rows": rows, "partial": partial, "expected": expected,
+    return {"rows": rows, "configs": configs, "partial": partial, "expected": expected,
             "paths": [target.file_uri(name) for name in files]}

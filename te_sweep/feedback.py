@@ -13,6 +13,14 @@ A TEFeedback is attached to one trial. Each training step it
      - mode "paper": the authors' published code; pairs (logit i -> softmax output j),
        T = s * max(0, TE_prev - TE_now) (0 below 1e-8) clipped to [0, 1], and the last
        layer's weights become W <- (I - T)^T W at each recompute.
+The TE is the plug-in estimate (te_estimator "plugin", the paper's) or the effective TE
+("effective"): the plug-in TE minus the plug-in TE of the same window with the source's
+samples shuffled in time (Marschinski & Kantz 2002). Consecutive samples are independent
+shuffled images, so the plug-in TE here is mostly the estimator's upward bias, about
+1/((W-1) ln 2) bits; the shuffled source has the same marginals and no transfer, so the
+difference averages 0 without transfer and keeps a real one (bench/te_bias.py measures it). It
+can be negative; a grad-mode factor 1 - s * TE above 1 then raises that gradient a little, and
+without transfer the factors average 1 instead of cutting the last layer's step.
 Nothing here reads a tensor value on the host: the step loop stays free of syncs, and the
 per-epoch statistics are device accumulators read once by `epoch_stats`.
 With te_scale 0 no TEFeedback exists at all (the baseline has no cost).
@@ -27,11 +35,13 @@ from torch import Tensor, nn
 
 from te_sweep.config import TrialConfig
 from te_sweep.errors import ConfigError
-from te_sweep.te import binarize_abs, binarize_prob, transfer_entropy_all_pairs
+from te_sweep.te import (binarize_abs, binarize_prob, effective_transfer_entropy,
+                         transfer_entropy_all_pairs)
 from te_sweep.timing import DeviceTimer
 
 TE_DROP_FLOOR = 1e-8  # paper mode: TE drops below this count as no drop (authors' code)
 PAIR_SEED_SALT = 0x7E5EED  # keeps the pair draw's stream apart from the weights' stream
+SHUFFLE_SEED_SALT = 0x5AFF1E  # and the effective TE's shuffles apart from both
 
 
 class RingBuffer:
@@ -79,7 +89,10 @@ class TEFeedback:
         self.target = RingBuffer(cfg.window, num_classes, device)
         self.generator = torch.Generator().manual_seed(cfg.seed ^ PAIR_SEED_SALT)
         self.mask = self._draw_pairs(n_source, num_classes).to(device)  # (n_source, n_target)
+        self.shuffles = (torch.Generator(device=device).manual_seed(cfg.seed ^ SHUFFLE_SEED_SALT)
+                         if cfg.te_estimator == "effective" else None)
         self.factor: Tensor | None = None  # grad mode: (n_target, n_source) gradient factor
+        self.factor_mean: Tensor | None = None  # grad mode: its mean over the weights
         self.factor_active = self._zero_bool(device)  # grad mode: does the factor change anything
         self.te_prev: Tensor | None = None  # paper mode: last TE, for the drop
         self.pending: Tensor | None = None  # paper mode: T to apply at this step
@@ -101,6 +114,7 @@ class TEFeedback:
 
     def _reset_stats(self) -> None:
         self.active_steps = self._zero.clone()
+        self.factor_sum = self._zero.clone()  # grad mode: the steps' mean factors, summed
         self.te_sum = self._zero.clone()
         self.te_count = 0
         self.epoch_steps = 0
@@ -125,14 +139,17 @@ class TEFeedback:
             self.epoch_steps += 1
 
     def _recompute(self) -> None:
-        te = transfer_entropy_all_pairs(self.source.ordered(), self.target.ordered())
+        source, target = self.source.ordered(), self.target.ordered()
+        te = (transfer_entropy_all_pairs(source, target) if self.shuffles is None
+              else effective_transfer_entropy(source, target, self.shuffles))
         te = te * self.mask  # (n_source, n_target), 0 outside the sampled pairs
         self.te_sum += te.sum() / self.mask.sum()
         self.te_count += 1
         s = self.cfg.te_scale
         if self.cfg.mode == "grad":
             self.factor = (1 - s * te).clamp_(min=0).T.contiguous()
-            self.factor_active = (self.factor < 1).any()
+            self.factor_active = (self.factor != 1).any()
+            self.factor_mean = self.factor.mean()
         else:
             if self.te_prev is not None:
                 drop = self.te_prev - te
@@ -147,6 +164,9 @@ class TEFeedback:
                 if self.factor is not None:
                     last_fc.weight.grad.mul_(self.factor)
                     self.active_steps += self.factor_active
+                    self.factor_sum += self.factor_mean
+                else:
+                    self.factor_sum += 1.0  # no feedback yet: the gradient as it is
             elif self.pending is not None:
                 t = self.pending
                 with torch.no_grad():
@@ -156,11 +176,14 @@ class TEFeedback:
                 self.pending = None
 
     def epoch_stats(self) -> dict[str, float | None]:
-        """te_time_s, te_active_fraction, te_mean of the epoch; one host sync. Resets them."""
+        """te_time_s, te_active_fraction, te_mean, te_factor_mean of the epoch; host syncs
+        once per epoch. Resets them."""
         stats = {
             "te_time_s": self.timer.read_and_reset(),
             "te_active_fraction": float(self.active_steps) / max(1, self.epoch_steps),
             "te_mean": float(self.te_sum) / self.te_count if self.te_count else None,
+            "te_factor_mean": float(self.factor_sum) / max(1, self.epoch_steps)
+            if self.cfg.mode == "grad" else None,
         }
         self._reset_stats()
         return stats
@@ -172,6 +195,7 @@ class TEFeedback:
             "mask": self.mask, "factor": self.factor, "te_prev": self.te_prev,
             "pending": self.pending,
             "steps": self.steps, "generator": self.generator.get_state(),
+            "shuffles": self.shuffles.get_state() if self.shuffles is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -185,6 +209,9 @@ class TEFeedback:
         self.te_prev = None if state["te_prev"] is None else state["te_prev"].to(device)
         self.pending = None if state["pending"] is None else state["pending"].to(device)
         if self.factor is not None:
-            self.factor_active = (self.factor < 1).any()
+            self.factor_active = (self.factor != 1).any()
+            self.factor_mean = self.factor.mean()
         self.steps = state["steps"]
         self.generator.set_state(state["generator"])
+        if self.shuffles is not None and state.get("shuffles") is not None:
+            self.shuffles.set_state(state["shuffles"])

@@ -34,7 +34,11 @@ EPOCH_METRICS: tuple[Metric, ...] = (
     Metric("te_active_fraction", float, "share of the epoch's steps where the feedback "
            "changed a weight or gradient", "{:.3f}"),
     Metric("te_mean", float, "mean TE in bits over the sampled pairs and the epoch's "
-           "recomputes; null when the feedback is off or still warming up", "{:.3g}"),
+           "recomputes (effective TE with te_estimator effective); null when the feedback is "
+           "off or still warming up", "{:.3g}"),
+    Metric("te_factor_mean", float, "grad mode: the mean over the epoch's steps and the last "
+           "layer's weights of the factor its gradients were multiplied by (1 where no "
+           "feedback acted); null in paper mode and without feedback", "{:.5f}"),
     Metric("lr", float, "learning rate used in the epoch", "{:.4g}"),
     Metric("eval_time_s", float, "seconds spent evaluating train_acc and test_acc", "{:.2f}"),
     Metric("elapsed_s", float, "training seconds so far: the sum of epoch_time_s through this "

@@ -16,6 +16,7 @@ from te_sweep.objectives import censored_score, te_overhead
 from te_sweep.outcome import summarize, trial_status
 
 RUNNING = "running"  # trial_status of a trial that goes on after this epoch
+FACTOR_KEY = "te_factor_trial"  # the mean last-layer gradient factor over the trial's epochs
 
 
 class Role:
@@ -23,6 +24,7 @@ class Role:
 
     TE = "te"
     BASELINE = "baseline"
+    CONTROL = "control"  # a baseline with the last layer's lr scaled as a TE run's feedback did
 
 
 def placement() -> dict[str, Any]:
@@ -34,6 +36,12 @@ def placement() -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
     }
+
+
+def mean_factor(records: Sequence[dict[str, Any]]) -> float | None:
+    """The mean over epochs of te_factor_mean (epochs have equal steps); None without it."""
+    factors = [r["te_factor_mean"] for r in records if r.get("te_factor_mean") is not None]
+    return sum(factors) / len(factors) if factors else None
 
 
 def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,
@@ -58,6 +66,7 @@ def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,
         "seconds_to_target": outcome.seconds_to_target,
         "objective_epochs": censored_score(outcome.epochs_to_target_frac, cfg.max_epochs),
         "te_overhead": te_overhead(records),
+        FACTOR_KEY: mean_factor(records),
         "device_name": device,
         "started_at": started_at,
         "reported_at": time.time(),

@@ -1,41 +1,56 @@
-"""Optuna search through Ray Tune, with the sweep's no-TE baselines and honest bookkeeping.
+"""The sweep's search: Optuna configurations, each trained on several seeds beside paired
+baselines, driven through Ray Tune; and ASHA over the TE trials only.
 
-SweepSearcher is Tune's OptunaSearch (multi-objective: minimise objective_epochs and
-te_overhead; the sampler chosen by samplers.py, seeded) with these additions:
-  - the first `baselines` suggestions are no-TE trials (te_scale 0, the space's fixed
-    settings) with their own seeds; they are never told to Optuna;
-  - every TE trial's seed cycles over the baselines' seeds, so each TE trial has a paired
-    baseline that saw the same initial weights and batch order;
-  - a trial stopped early by the scheduler (its last report still says "running") is told to
-    Optuna as PRUNED, and a trial that failed as FAIL, never as COMPLETE with partial values;
-  - a trial told FAIL that finishes after all (an errored trial continued by `te-sweep
-    resume`) enters the study as a new COMPLETE trial with the same parameters, so its result
-    is not lost (OptunaSearch itself drops a second completion with a warning);
-  - how many trials are in flight (running or waiting for resources) is decided at every
-    suggestion by a ConcurrencyPolicy (concurrency.py), not frozen at launch: on a cluster
-    that grows, new nodes get trials as they join.
-The searcher's whole state (Optuna study included) is pickled by OptunaSearch.save, which Tune
-calls at each experiment snapshot, so `te-sweep resume` continues the same search.
+SweepSearcher is a Tune Searcher over its own in-memory Optuna study (two objectives, both
+minimised; the sampler chosen by samplers.py, seeded). Tune asks it for one trial at a time;
+it hands out, in this order of priority:
+  - the `repeats` no-TE baselines first, one per seed (te_scale 0, the space's fixed
+    settings); every configuration is trained on these same seeds, so each TE run has a
+    baseline with the same initial weights and batch order, trained once and shared;
+  - learning-rate controls (with `lr_control`, grad mode only): once all runs of a
+    configuration have finished, a no-TE run per seed whose last layer's learning rate is
+    scaled by the mean factor the configuration's feedback applied to that layer's gradients,
+    so a sweep can tell a TE effect from a smaller step;
+  - the runs of the current configuration, one per seed;
+  - else a new configuration from Optuna (`configs` of them in all).
+Optuna is told one value per configuration, once all its runs are done, never one noisy value
+per seed: the mean over seeds of objective_epochs (fractional epochs to the target, censored
+runs at max_epochs + 1) and of te_overhead. A configuration with a run stopped early by the
+scheduler is told PRUNED; with a failed run, FAIL. If its failed runs finish after all (an
+errored trial continued by `te-sweep resume`), the configuration enters the study again, as a
+new COMPLETE trial with the same parameters, so its result is not lost.
 
-TEOnlyASHA is ASHA over the TE trials only: baselines are the yardstick, never stopped and
-never recorded in its rungs.
+How many trials are in flight (running or waiting for resources) is decided at every
+suggestion by a ConcurrencyPolicy (concurrency.py), not frozen at launch: on a cluster that
+grows, new nodes get trials as they join. The whole searcher (Optuna study included) is
+pickled at each Tune experiment snapshot, so `te-sweep resume` continues the same search.
+
+TEOnlyASHA is ASHA that never stops a baseline or a control, nor records them in its rungs:
+they are the yardstick.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 
 from te_sweep.concurrency import ConcurrencyPolicy
-from te_sweep.reporting import RUNNING, Role
+from te_sweep.outcome import FINAL_STATUSES
+from te_sweep.reporting import FACTOR_KEY, Role
 from te_sweep.samplers import make_sampler
 from te_sweep.space import SearchSpace
 
-OBJECTIVES = ["objective_epochs", "te_overhead"]
+OBJECTIVES = ("objective_epochs", "te_overhead")
+PRUNED, FAILED = "pruned", "error"  # a run's end besides FINAL_STATUSES
+COMPLETE = "complete"  # a configuration told to Optuna with its values
 logger = logging.getLogger(__name__)
 
 
@@ -44,95 +59,205 @@ def derive_seeds(sweep_seed: int, count: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(sweep_seed).generate_state(count)]
 
 
-class SweepSearcher(OptunaSearch):
-    def __init__(self, space: SearchSpace, seed: int, baselines: int, threads: int,
-                 concurrency: ConcurrencyPolicy, sampler: str = "auto", te_trials: int = 8,
-                 device: str | None = None) -> None:
-        super().__init__(space=space.optuna_space(), metric=list(OBJECTIVES),
-                         mode=["min", "min"],
-                         sampler=make_sampler(sampler, seed, te_trials,
-                                              concurrency.expected_in_flight()))
+def config_label(number: int) -> str:
+    """A configuration's id in the tables: c0000, c0001, ... (Optuna's trial number)."""
+    return f"c{number:04d}"
+
+
+@dataclass
+class RunEnd:
+    """How one TE run ended, as far as the search needs to know."""
+
+    status: str  # a FINAL_STATUSES value, PRUNED or FAILED
+    values: tuple[float, float] | None = None  # OBJECTIVES, for a final status
+    factor: float | None = None  # mean gradient factor over its epochs (grad mode)
+
+
+@dataclass
+class Configuration:
+    """One Optuna suggestion and its runs, one per seed."""
+
+    number: int  # Optuna's trial number
+    params: dict[str, Any]
+    distributions: dict[str, Any]
+    ends: dict[int, RunEnd] = field(default_factory=dict)  # seed -> how its run ended
+    told: str | None = None  # None (not yet), COMPLETE, PRUNED or FAILED
+    controls_queued: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One Tune trial to hand out."""
+
+    role: str
+    seed: int
+    config_number: int | None = None
+    last_lr_scale: float = 1.0
+
+
+class SweepSearcher(Searcher):
+    def __init__(self, space: SearchSpace, seed: int, repeats: int, configs: int,
+                 threads: int, concurrency: ConcurrencyPolicy, sampler: str = "auto",
+                 lr_control: bool = False, device: str | None = None) -> None:
+        import optuna
+
+        super().__init__(metric=None, mode=None)
         self.sweep_space = space
         self.threads = threads
         self.device = device  # overrides the space's device (e.g. "cpu" without GPUs)
         self.concurrency = concurrency
-        self.baseline_seeds = derive_seeds(seed, max(1, baselines))
-        self.baselines_left = baselines
-        self.te_trials = 0
-        self.roles: dict[str, str] = {}
-        self.live: set[str] = set()  # suggested and not yet complete
+        self.lr_control = lr_control
+        self.seeds = derive_seeds(seed, repeats)
+        self.configs_total = configs
+        in_flight_configs = max(1, concurrency.expected_in_flight() // max(1, repeats))
+        self.study = optuna.create_study(
+            directions=["minimize"] * len(OBJECTIVES),
+            sampler=make_sampler(sampler, seed, configs, in_flight_configs))
+        self.queue: deque[Job] = deque(Job(Role.BASELINE, s) for s in self.seeds)
+        self.controls: deque[Job] = deque()
+        self.configurations: dict[int, Configuration] = {}
+        self.asked: dict[int, Any] = {}  # Optuna trial number -> optuna.Trial (ask/tell)
+        self.jobs: dict[str, Job] = {}  # Tune trial id -> its job
+        self.live: set[str] = set()  # handed out and not yet complete
 
+    # --- handing out trials -------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         if len(self.live) >= self.concurrency.limit():
             return None  # Tune asks again at its next step
-        if self.baselines_left > 0:
-            index = len(self.baseline_seeds) - self.baselines_left
-            self.baselines_left -= 1
-            cfg, role = self.sweep_space.baseline_config(self.baseline_seeds[index]), \
-                Role.BASELINE
+        job = self._next_job()
+        if job is None:
+            return Searcher.FINISHED if self._finished() else None  # None: controls may come
+        self.jobs[trial_id] = job
+        self.live.add(trial_id)
+        return self._tune_config(job)
+
+    def _next_job(self) -> Job | None:
+        if self.controls:
+            return self.controls.popleft()
+        if not self.queue and len(self.configurations) < self.configs_total:
+            self._ask()
+        return self.queue.popleft() if self.queue else None
+
+    def _finished(self) -> bool:
+        """Every run handed out, and no control can be queued any more."""
+        asked_all = len(self.configurations) == self.configs_total
+        controls_settled = not self.lr_control or all(
+            c.told is not None for c in self.configurations.values())
+        return asked_all and not self.queue and not self.controls and controls_settled
+
+    def max_trials(self) -> int:
+        """An upper bound on the Tune trials this search hands out (Tune's num_samples)."""
+        runs = self.configs_total * len(self.seeds)
+        return len(self.seeds) + runs * (2 if self.lr_control else 1)
+
+    def _ask(self) -> None:
+        trial = self.study.ask(self.sweep_space.optuna_space())
+        self.asked[trial.number] = trial
+        self.configurations[trial.number] = Configuration(trial.number, dict(trial.params),
+                                                          dict(trial.distributions))
+        self.queue.extend(Job(Role.TE, s, trial.number) for s in self.seeds)
+
+    def _tune_config(self, job: Job) -> dict[str, Any]:
+        if job.role == Role.TE:
+            params = self.configurations[job.config_number].params
+            cfg = self.sweep_space.trial_config(params, job.seed)
         else:
-            params = super().suggest(trial_id)
-            if params is None:
-                return None
-            seed = self.baseline_seeds[self.te_trials % len(self.baseline_seeds)]
-            self.te_trials += 1
-            cfg, role = self.sweep_space.trial_config(params, seed), Role.TE
+            cfg = self.sweep_space.baseline_config(job.seed).replace(
+                last_lr_scale=job.last_lr_scale)
         if self.device is not None:
             cfg = cfg.replace(device=self.device)
-        self.roles[trial_id] = role
-        self.live.add(trial_id)
-        return {"trial": cfg.to_dict(), "role": role, "threads": self.threads}
+        label = None if job.config_number is None else config_label(job.config_number)
+        return {"trial": cfg.to_dict(), "role": job.role, "config_id": label,
+                "threads": self.threads}
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if self.roles.get(trial_id) == Role.TE:
-            super().on_trial_result(trial_id, result)
-
+    # --- hearing back -------------------------------------------------------------------
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         self.live.discard(trial_id)
-        if self.roles.get(trial_id) != Role.TE:
+        job = self.jobs.get(trial_id)
+        if job is None or job.role != Role.TE:
             return
-        if error or (result and result.get("trial_status") == RUNNING):
-            result = None  # OptunaSearch: no value + error -> FAIL, no value -> PRUNED
-        if trial_id in self._completed_trials:
-            self._completed_after_failure(trial_id, result)
-            return
-        super().on_trial_complete(trial_id, result, error)
+        configuration = self.configurations[job.config_number]
+        configuration.ends[job.seed] = run_end(result, error)
+        if len(configuration.ends) == len(self.seeds):
+            self._tell(configuration)
 
-    def _completed_after_failure(self, trial_id: str, result: dict | None) -> None:
-        """A trial already told to Optuna finished again (resumed after an error)."""
+    def _tell(self, configuration: Configuration) -> None:
         import optuna
 
-        if result is None:
-            return
-        asked = self._ot_trials[trial_id]
-        told = self._ot_study.get_trials(deepcopy=False)[asked.number]
-        if told.state != optuna.trial.TrialState.FAIL:
-            return  # its values are in the study already
-        self._ot_study.add_trial(optuna.trial.create_trial(
-            params=told.params, distributions=told.distributions,
-            values=[result[m] for m in OBJECTIVES],
-            user_attrs={"tune_trial_id": trial_id, "completed_after_failure": True}))
-        logger.info("trial %s finished after an earlier failure; its result was told to "
-                    "Optuna as a new complete trial", trial_id)
+        ends = list(configuration.ends.values())
+        statuses = {end.status for end in ends}
+        if FAILED in statuses:
+            state, told, values = optuna.trial.TrialState.FAIL, FAILED, None
+        elif PRUNED in statuses:
+            state, told, values = optuna.trial.TrialState.PRUNED, PRUNED, None
+        else:
+            state, told = optuna.trial.TrialState.COMPLETE, COMPLETE
+            values = [statistics.fmean(end.values[i] for end in ends)
+                      for i in range(len(OBJECTIVES))]
+        if configuration.told is None:
+            self.study.tell(self.asked.pop(configuration.number), values, state=state)
+            configuration.told = told
+        elif configuration.told == FAILED and values is not None:
+            self.study.add_trial(optuna.trial.create_trial(
+                params=configuration.params, distributions=configuration.distributions,
+                values=values, user_attrs={"config_id": config_label(configuration.number),
+                                           "completed_after_failure": True}))
+            configuration.told = COMPLETE
+            logger.info("configuration %s finished after an earlier failure; told to Optuna "
+                        "as a new complete trial", config_label(configuration.number))
+        if values is not None and self.lr_control and not configuration.controls_queued:
+            self._queue_controls(configuration)
+
+    def _queue_controls(self, configuration: Configuration) -> None:
+        factors = [end.factor for end in configuration.ends.values() if end.factor is not None]
+        if not factors:
+            return  # paper mode: the feedback is not a gradient factor, there is no control
+        scale = statistics.fmean(factors)
+        self.controls.extend(Job(Role.CONTROL, s, configuration.number, scale)
+                             for s in self.seeds)
+        configuration.controls_queued = True
+
+    # --- Tune's snapshots ---------------------------------------------------------------
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
+
+
+def run_end(result: dict | None, error: bool) -> RunEnd:
+    """What a TE run's last report says about how it ended."""
+    if error or not result:
+        return RunEnd(FAILED)
+    if result.get("trial_status") not in FINAL_STATUSES:
+        return RunEnd(PRUNED)  # still "running": stopped early by the scheduler
+    return RunEnd(result["trial_status"], tuple(float(result[m]) for m in OBJECTIVES),
+                  result.get(FACTOR_KEY))
 
 
 class TEOnlyASHA(ASHAScheduler):
-    """ASHA over the TE trials; baselines always run to their natural end, outside the rungs."""
+    """ASHA over the TE trials; baselines and controls run to their end, outside the rungs."""
+
+    @staticmethod
+    def _yardstick(trial: Any) -> bool:
+        return trial.config.get("role") in (Role.BASELINE, Role.CONTROL)
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
-        if trial.config.get("role") != Role.BASELINE:
+        if not self._yardstick(trial):
             super().on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        if trial.config.get("role") == Role.BASELINE:
+        if self._yardstick(trial):
             return TrialScheduler.CONTINUE
         return super().on_trial_result(tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
-        if trial.config.get("role") != Role.BASELINE:
+        if not self._yardstick(trial):
             super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
-        if trial.config.get("role") != Role.BASELINE:
+        if not self._yardstick(trial):
             super().on_trial_remove(tune_controller, trial)

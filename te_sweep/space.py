@@ -129,16 +129,22 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a space file; raise SpaceError on the first problem found."""
     path = Path(path)
-
-    def fail(key: str, message: str) -> NoReturn:
-        raise SpaceError(f"{path}: {key}: {message}")
-
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise SpaceError(f"{path}: cannot read the space file ({reason}); give the path of a "
                          "YAML file such as search_spaces/default.yaml") from None
+    return space_from_text(text, path)
+
+
+def space_from_text(text: str, path: Path, check_trials: bool = True) -> SearchSpace:
+    """A space from a file's text (`path` names it in messages). `check_trials=False` skips
+    the whole-trial checks (they import torch): for reading the space a sweep ran with."""
+
+    def fail(key: str, message: str) -> NoReturn:
+        raise SpaceError(f"{path}: {key}: {message}")
+
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as err:
@@ -160,7 +166,8 @@ def load_space(path: str | Path) -> SearchSpace:
         fail("search", f"at least one searched parameter is needed, but got {search!r}; add "
              "e.g. 'te_scale: {low: 0.1, high: 4.0, log: true}'")
     params = {name: _load_param(name, spec, fixed, fail) for name, spec in search.items()}
-    _check_whole_trials(fixed, params, fail)
+    if check_trials:
+        _check_whole_trials(fixed, params, fail)
     return SearchSpace(path, text, description.strip(), fixed, params)
 
 

@@ -5,9 +5,11 @@ the real driver (space file, searcher, scheduler, live view, checkpoint policy, 
 2-core machine. A real trial would measure training, not the driver. The stand-in waits
 `epoch_seconds` per epoch, then reports exactly what the real trainable reports
 (reporting.tune_result over records with every metric of metrics.EPOCH_METRICS) and saves a
-checkpoint of `checkpoint_bytes` through the same TrialCheckpoints, resuming from it the same
-way. Its accuracies are a smooth function of the trial's settings and seed, so Optuna and ASHA
-see a signal and some trials reach the target while others are censored. It imports neither
+checkpoint of `checkpoint_bytes` through the same TrialSession, resuming from it the same
+way. Its accuracy rises to a plateau at a rate that depend on the seed only, so a TE run and the
+baseline of its seed are identical unless `te_effect` plants a real effect (TE runs' accuracy
+rises that much faster); its TE overhead depends on the pairs and the window, so Optuna has a
+front to find, and some trials reach the target while others are censored. It imports neither
 torch nor the training code, so each of dozens of Ray workers stays small.
 """
 
@@ -39,6 +41,7 @@ class StandIn:
     epoch_seconds: float = 0.5  # wall time each epoch waits
     checkpoint_bytes: int = 1 << 20  # size of each checkpoint file
     fail_while: str | None = None  # tests: TE trials fail after epoch 1 while this file exists
+    te_effect: float = 0.0  # TE runs' accuracy rises this much faster (0.2: 20% faster)
 
     def trainable(self) -> Callable[[dict[str, Any]], None]:
         """A Tune function trainable with these settings (pickled by value with its closure)."""
@@ -55,22 +58,25 @@ def _seed_unit(seed: int) -> float:
     return ((seed * 2654435761) % 2**32) / 2**32
 
 
-def fake_record(cfg: TrialConfig, epoch: int, elapsed_s: float, epoch_s: float) -> dict:
-    """A plausible epoch record: accuracy rising to a plateau whose height depends on the TE
-    settings (te_scale near 1 and a threshold near 1 help a little) and on the seed."""
-    help_te = 0.0 if cfg.te_scale == 0 else 0.03 * math.exp(-math.log(cfg.te_scale) ** 2) \
-        - 0.02 * abs(cfg.threshold - 1.0)
-    plateau = 0.78 + help_te + 0.04 * (_seed_unit(cfg.seed) - 0.5)
-    accuracy = plateau * (1 - math.exp(-0.6 * epoch))
-    te_share = 0.0 if cfg.te_scale == 0 else 0.01 + 0.04 * cfg.pair_fraction \
-        * math.sqrt(500 / cfg.window)
+def fake_record(cfg: TrialConfig, epoch: int, epoch_s: float, te_effect: float) -> dict:
+    """A plausible epoch record: accuracy rising to a seed-dependent plateau; a TE run rises
+    `te_effect` faster. TE overhead and TE values as the real feedback's have them."""
+    u = _seed_unit(cfg.seed)
+    plateau = 0.76 + 0.04 * u
+    rate = 0.6 * (1 + 0.1 * (u - 0.5)) * (1 + (te_effect if cfg.feedback_on else 0.0))
+    accuracy = plateau * (1 - math.exp(-rate * epoch))
+    te_share = 0.01 + 0.04 * cfg.pair_fraction * math.sqrt(500 / cfg.window) \
+        if cfg.feedback_on else 0.0
+    bias_bits = 1 / ((cfg.window - 1) * math.log(2))  # what the plug-in TE mostly is
     return clean_record({
         "epoch": epoch, "train_loss": 2.3 * (1 - accuracy), "train_acc": accuracy,
         "test_acc": accuracy - 0.01, "test_loss": 2.3 * (1.01 - accuracy),
         "epoch_time_s": epoch_s, "te_time_s": te_share * epoch_s,
-        "te_active_fraction": 1.0 if cfg.te_scale else 0.0,
-        "te_mean": 0.003 if cfg.te_scale else None, "lr": cfg.lr, "eval_time_s": 0.0,
-        "elapsed_s": elapsed_s,
+        "te_active_fraction": 1.0 if cfg.feedback_on else 0.0,
+        "te_mean": bias_bits if cfg.feedback_on else None,
+        "te_factor_mean": max(0.0, 1 - cfg.te_scale * bias_bits * cfg.pair_fraction)
+        if cfg.feedback_on and cfg.mode == "grad" else None,
+        "lr": cfg.lr, "eval_time_s": 0.0, "elapsed_s": epoch * epoch_s,
     })
 
 
@@ -87,7 +93,6 @@ def run_standin(config: dict[str, Any], settings: StandIn) -> None:
             raise StandInFailure(f"{settings.fail_while} exists")
         time.sleep(settings.epoch_seconds)
         epoch = len(records) + 1
-        records.append(fake_record(cfg, epoch, epoch * settings.epoch_seconds,
-                                   settings.epoch_seconds))
+        records.append(fake_record(cfg, epoch, settings.epoch_seconds, settings.te_effect))
         session.end_epoch(epoch, records, {"records": records, "padding": padding},
                           start_value=START_ACCURACY)

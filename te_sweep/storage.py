@@ -77,14 +77,15 @@ class SweepDir:
     def write_bytes(self, filename: str, data: bytes) -> None:
         """Atomic write: a temporary name, then a rename (local) or a single PUT (URI)."""
         fs, root = self._fs()
-        fs.create_dir(root, recursive=True)
+        folder, _, name = f"{root}/{filename}".rpartition("/")  # filename may be sub/name
+        fs.create_dir(folder, recursive=True)
         if is_uri(self.storage):
-            with fs.open_output_stream(f"{root}/{filename}") as stream:
+            with fs.open_output_stream(f"{folder}/{name}") as stream:
                 stream.write(data)
             return
-        tmp = Path(root) / f".{filename}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp = Path(folder) / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
         tmp.write_bytes(data)
-        os.replace(tmp, Path(root) / filename)
+        os.replace(tmp, Path(folder) / name)
 
     def local_path(self) -> Path | None:
         return None if is_uri(self.storage) else Path(self.uri)

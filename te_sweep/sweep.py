@@ -28,7 +28,7 @@ from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.errors import ConfigError, InputError
 from te_sweep.provenance import git_revision, package_versions
 from te_sweep.samplers import SAMPLER_CHOICES
-from te_sweep.space import SearchSpace, load_space
+from te_sweep.space import SearchSpace, load_space, space_from_text
 from te_sweep.storage import SweepDir, is_uri, normalize_storage
 
 SCHEDULERS = ("none", "asha")
@@ -48,7 +48,7 @@ class SweepStateError(InputError):
 
 @dataclass(frozen=True)
 class SweepOptions:
-    num_samples: int = 8  # TE trials (baselines come on top)
+    num_samples: int = 8  # configurations Optuna suggests, each trained on `repeats` seeds
     max_concurrent: int | None = None  # None: what the local machine or cluster can hold
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0  # fractions pack several trials on one GPU
@@ -56,7 +56,8 @@ class SweepOptions:
     storage: str = "results"  # local directory or URI (s3://...)
     name: str | None = None  # None: <space file stem>-<UTC time>
     seed: int = 0
-    baselines: int = 3
+    repeats: int = 3  # seeds per configuration; one shared no-TE baseline per seed
+    lr_control: bool = False  # grad mode: also train each configuration's LR controls
     scheduler: str = "none"
     sampler: str = "auto"  # samplers.SAMPLER_CHOICES
     keep_checkpoints: str = "final"  # checkpoints.KEEP_CHOICES: what a finished trial keeps
@@ -74,7 +75,8 @@ class SweepOptions:
              f"{self.gpus_per_trial} must be >= 0; 0 runs on CPUs, 0.25 packs 4 trials per GPU"),
             (self.gpus_per_trial <= 1 or self.gpus_per_trial == int(self.gpus_per_trial),
              "gpus_per_trial", f"{self.gpus_per_trial}: above 1 it must be a whole number"),
-            (self.baselines >= 0, "baselines", f"{self.baselines} must be >= 0"),
+            (self.repeats >= 1, "repeats", f"{self.repeats} must be at least 1; 3 shows the "
+             "spread over seeds, 5 or more can show a speedup (README: Repeats)"),
             (self.scheduler in SCHEDULERS, "scheduler",
              f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)}"),
             (self.sampler in SAMPLER_CHOICES, "sampler",
@@ -161,11 +163,7 @@ def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any], address: str
 
 def load_space_from_manifest(manifest: dict[str, Any]) -> SearchSpace:
     """The space exactly as launched (the file may have changed or moved since)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / Path(manifest["space_path"]).name
-        copy.write_text(manifest["space_text"])
-        space = load_space(copy)
-    return replace(space, path=Path(manifest["space_path"]))
+    return space_from_text(manifest["space_text"], Path(manifest["space_path"]))
 
 
 def cluster_address(address: str | None) -> str | None:
@@ -281,6 +279,13 @@ def trial_dirname(trial: Any) -> str:
     return f"{trial.config.get('role', 'trial')}_{trial.trial_id}"
 
 
+def max_trials(options: SweepOptions) -> int:
+    """An upper bound on a sweep's Tune trials: baselines, TE runs and (maybe) controls;
+    the same as SweepSearcher.max_trials."""
+    runs = options.num_samples * options.repeats
+    return options.repeats + runs * (2 if options.lr_control else 1)
+
+
 def concurrency_policy(prepared: PreparedSweep) -> Any:
     """How many trials are in flight (concurrency.py); on a cluster its size is read later."""
     from te_sweep.concurrency import ConcurrencyPolicy
@@ -289,7 +294,7 @@ def concurrency_policy(prepared: PreparedSweep) -> Any:
     local = None if cluster_address(opts.address) else {"CPU": local_cpus(),
                                                          "GPU": local_gpus()}
     return ConcurrencyPolicy.for_sweep(opts.max_concurrent, local, opts.cpus_per_trial,
-                                       opts.gpus_per_trial, opts.num_samples + opts.baselines)
+                                       opts.gpus_per_trial, max_trials(opts))
 
 
 def _trial_device(prepared: PreparedSweep) -> str | None:
@@ -303,9 +308,9 @@ def search_parts(prepared: PreparedSweep) -> tuple[Any, Any]:
     from te_sweep.searcher import SweepSearcher, TEOnlyASHA
 
     opts = prepared.options
-    searcher = SweepSearcher(prepared.space, opts.seed, opts.baselines,
+    searcher = SweepSearcher(prepared.space, opts.seed, opts.repeats, opts.num_samples,
                              max(1, int(opts.cpus_per_trial)), concurrency_policy(prepared),
-                             sampler=opts.sampler, te_trials=opts.num_samples,
+                             sampler=opts.sampler, lr_control=opts.lr_control,
                              device=_trial_device(prepared))
     scheduler = None
     if opts.scheduler == "asha":
@@ -335,7 +340,7 @@ def build_tuner(prepared: PreparedSweep, callbacks: list,
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=opts.num_samples + opts.baselines,
+                                    num_samples=max_trials(opts),
                                     reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(name=opts.name, storage_path=opts.storage,
                                   failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
@@ -359,7 +364,7 @@ def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
         verb = "resuming" if prepared.resume else "launching"
         echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
              f"{concurrency_policy(prepared).describe()}")
-        callbacks = [LiveView(echo, total=opts.num_samples + opts.baselines),
+        callbacks = [LiveView(echo, total=max_trials(opts)),
                      CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints))]
         build_tuner(prepared, callbacks, trainable, parts).fit()
     return export_sweep(prepared.sweep_dir)

@@ -55,7 +55,7 @@ class Trainer:
                                  data.num_classes).to(device)
         activation_bytes = 4 * self.model.largest_feature_map  # float32
         self.eval_batch = eval_batch_size(activation_bytes, device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr,
+        self.optimizer = torch.optim.SGD(self._parameter_groups(), lr=cfg.lr,
                                          momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         self.scheduler = (torch.optim.lr_scheduler.StepLR(
             self.optimizer, preset.lr_step_epochs, preset.lr_gamma)
@@ -68,6 +68,16 @@ class Trainer:
         self.elapsed_s = 0.0
         self.records: list[dict[str, Any]] = []
         self.start_value: float | None = None  # the target metric before training
+
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        """One group, or two when last_lr_scale != 1: the last layer's lr is scaled (the LR
+        control: a no-TE run with the step a TE run's feedback gave that layer)."""
+        if self.cfg.last_lr_scale == 1.0:
+            return [{"params": list(self.model.parameters())}]
+        last = {id(p) for p in self.model.last_fc.parameters()}
+        return [{"params": [p for p in self.model.parameters() if id(p) not in last]},
+                {"params": list(self.model.last_fc.parameters()),
+                 "lr": self.cfg.lr * self.cfg.last_lr_scale}]
 
     def measure_start(self) -> float:
         """The target metric of the untrained model (outcome.py interpolates from it); one

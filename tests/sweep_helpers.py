@@ -69,14 +69,14 @@ class Lines:
 
 
 def standin_sweep(space: Path, storage: Path, name: str, *, num_samples: int,
-                  baselines: int = 2, epoch_seconds: float = 0.05, parts=None,
+                  repeats: int = 2, epoch_seconds: float = 0.05, parts=None,
                   standin=None, echo=None, **options):
     """Launch a sweep of stand-in trials in this process through sweep.run_sweep."""
     from te_sweep.standin import StandIn
     from te_sweep.sweep import SweepOptions, prepare_launch, run_sweep
 
     prepared = prepare_launch(str(space), SweepOptions(
-        num_samples=num_samples, baselines=baselines, storage=str(storage), name=name,
+        num_samples=num_samples, repeats=repeats, storage=str(storage), name=name,
         **options))
     standin = standin or StandIn(epoch_seconds=epoch_seconds, checkpoint_bytes=8192)
     echo = echo or Lines()

@@ -107,7 +107,8 @@ def test_no_feedback_while_the_window_fills():
     fb.apply(model.last_fc)
     assert torch.equal(model.last_fc.weight.grad, grad)
     assert fb.epoch_stats() == {"te_time_s": pytest.approx(fb.timer.read_and_reset(), abs=1),
-                                "te_active_fraction": 0.0, "te_mean": None}
+                                "te_active_fraction": 0.0, "te_mean": None,
+                                "te_factor_mean": 1.0}  # the gradient as it was
 
 
 def test_te_every_sets_the_recompute_cadence():

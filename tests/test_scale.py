@@ -26,14 +26,14 @@ def checkpoint_files(sweep: Path) -> dict[str, list[str]]:
 
 def latest_study(sweep: Path):
     state = sorted(sweep.glob("searcher-state-*.pkl"))[-1]
-    return pickle.loads(state.read_bytes())["_ot_study"]
+    return pickle.loads(state.read_bytes())["study"]
 
 
 # ------------------------------------------------------------------ sweeps of stand-ins
 def test_a_few_hundred_trials_keep_output_and_checkpoints_bounded(tmp_path, monkeypatch):
     monkeypatch.setenv("TE_SWEEP_LOGICAL_CPUS", "12")
     space = standin_space(tmp_path)
-    _, export, out, _ = standin_sweep(space, tmp_path, "many", num_samples=237, baselines=3)
+    _, export, out, _ = standin_sweep(space, tmp_path, "many", num_samples=79, repeats=3)
     rows = export["rows"]
     assert len(rows) == 240 and {r["status"] for r in rows} == FINAL  # both outcomes occur
     assert not export["partial"]
@@ -65,7 +65,7 @@ def test_asha_rungs_hold_no_baseline_and_keep_none_leaves_no_checkpoint(tmp_path
 
     space = standin_space(tmp_path, max_epochs=6, target=1.0)  # never reached: ASHA decides
     _, export, _, (_, scheduler) = standin_sweep(
-        space, tmp_path, "asha", num_samples=9, baselines=3, scheduler="asha",
+        space, tmp_path, "asha", num_samples=3, repeats=3, scheduler="asha",
         keep_checkpoints=KeepCheckpoints.NONE.value, max_concurrent=4, parts=search_parts)
     rows = export["rows"]
     baselines = {r["trial_id"] for r in rows if r["role"] == "baseline"}
@@ -91,7 +91,7 @@ def test_a_trial_that_errored_and_was_resumed_is_told_to_optuna(tmp_path):
     marker.write_text("TE trials fail after their first epoch while this file exists")
     standin = StandIn(epoch_seconds=0.05, checkpoint_bytes=4096, fail_while=str(marker))
     space = standin_space(tmp_path, max_epochs=3, target=1.0)
-    _, export, out, _ = standin_sweep(space, tmp_path, "err", num_samples=2, baselines=1,
+    _, export, out, _ = standin_sweep(space, tmp_path, "err", num_samples=2, repeats=1,
                                       standin=standin, max_concurrent=3)
     te = [r for r in export["rows"] if r["role"] == "te"]
     assert [r["status"] for r in te] == ["error", "error"]
@@ -108,10 +108,11 @@ def test_a_trial_that_errored_and_was_resumed_is_told_to_optuna(tmp_path):
     study = latest_study(tmp_path / "err")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 2 and len(study.trials) == 4
-    told = {t.user_attrs["tune_trial_id"]: t for t in complete}
-    for row in (r for r in rows if r["role"] == "te"):
-        trial = told[row["trial_id"]]
+    told = {t.user_attrs["config_id"]: t for t in complete}
+    for row in (r for r in rows if r["role"] == "te"):  # repeats 1: one run per configuration
+        trial = told[row["config_id"]]
         assert trial.user_attrs["completed_after_failure"] is True
+        assert trial.user_attrs["config_id"] == row["config_id"]
         assert trial.values == [4, row["te_overhead"]]  # censored: max_epochs + 1
         assert trial.params["te_scale"] == row["param_te_scale"]
 

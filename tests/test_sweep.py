@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
-    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml", "--num-samples", 4,
-                     "--baselines", 2, "--max-concurrent", 2, "--storage", tmp_path,
+    result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml", "--num-samples", 2,
+                     "--repeats", 2, "--max-concurrent", 2, "--storage", tmp_path,
                      "--name", "smoke", "--seed", 7)
     assert result.code == 0, result.err
     sweep = tmp_path / "smoke"
@@ -43,7 +43,7 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
                 assert t["objective_epochs"] == t["epochs_to_target_frac"]
             else:
                 assert t["objective_epochs"] == t["param_max_epochs"] + 1
-            assert t["speedup_epochs"] is not None and t["pareto"] is not None
+            assert t["paired_speedup_epochs"] is not None and t["paired_kind"]
         assert t["epochs_run"] == sum(e["trial_id"] == t["trial_id"] for e in epochs)
         assert t["param_dataset"] == "fashion-mnist" and t["param_window"] >= 2
         assert t["device_name"] == "cpu" and t["node_id"]
@@ -56,7 +56,11 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
     assert meta[b"te_sweep.partial"] == b"false"
     assert b"search:" in meta[b"te_sweep.space"]
     assert b'"ray": "2.60.0"' in meta[b"te_sweep.versions"]
-    assert "Pareto front" in result.out and str(sweep / "trials.parquet") in result.out
+    assert str(sweep / "trials.parquet") in result.out
+    assert f"wrote {sweep / 'report.html'}" in result.out
+    assert (sweep / "figures" / "speedups.png").exists() and (sweep / "optuna.db").exists()
+    configs = pq.read_table(sweep / "configs.parquet").to_pylist()
+    assert len(configs) == 2 and all(len(c["seeds"]) == 2 for c in configs)
     assert result.out.splitlines()[0].startswith(f"launching sweep {sweep} on the local")
     assert sum(line.startswith("trial ") for line in result.out.splitlines()) == 6
 
@@ -65,7 +69,7 @@ def test_asha_prunes_te_trials_and_tells_optuna(capsys, tmp_path):
     import optuna
 
     space = blocks_space(tmp_path, max_epochs=9)
-    result = run_cli(capsys, "launch", space, "--num-samples", 6, "--baselines", 3,
+    result = run_cli(capsys, "launch", space, "--num-samples", 2, "--repeats", 3,
                      "--max-concurrent", 2, "--storage", tmp_path, "--name", "asha",
                      "--scheduler", "asha")  # 3 seeds: accuracies differ, ASHA can rank
     assert result.code == 0, result.err
@@ -75,10 +79,13 @@ def test_asha_prunes_te_trials_and_tells_optuna(capsys, tmp_path):
     assert all(t["epochs_run"] == 9 for t in trials if t["role"] == "baseline")
     state_file = sorted((tmp_path / "asha").glob("searcher-state-*.pkl"))[-1]
     searcher_state = pickle.loads(state_file.read_bytes())
-    study = searcher_state["_ot_study"]
+    study = searcher_state["study"]
     states = [t.state for t in study.trials]
-    assert states.count(optuna.trial.TrialState.PRUNED) == len(pruned)
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 6 - len(pruned)
+    pruned_configs = {t["config_id"] for t in pruned}  # a pruned run prunes its configuration
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(pruned_configs)
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2 - len(pruned_configs)
+    configs = pq.read_table(tmp_path / "asha" / "configs.parquet").to_pylist()
+    assert {c["config_id"] for c in configs if c["status"] == "pruned"} == pruned_configs
 
     # The same sweep read through a URI (as from s3://) exports the same rows elsewhere.
     exported = run_cli(capsys, "export", f"file://{tmp_path / 'asha'}", "--out", tmp_path / "copy")
@@ -177,7 +184,7 @@ def test_failing_trials_end_as_errors_with_their_message(capsys, tmp_path):
     blocker = write(tmp_path / "not-a-directory", "x")
     space = write(tmp_path / "broken.yaml", f"fixed:\n  dataset: usps\n  data_root: {blocker}\n"
                   "  max_epochs: 1\n" + GOOD_SEARCH)
-    result = run_cli(capsys, "launch", space, "--num-samples", 1, "--baselines", 1,
+    result = run_cli(capsys, "launch", space, "--num-samples", 1, "--repeats", 1,
                      "--storage", tmp_path, "--name", "broken")
     assert result.code == 0, result.err  # the sweep ran; its trials failed
     trials, epochs, meta = read_export(tmp_path / "broken")
@@ -191,7 +198,7 @@ def test_storage_given_as_a_uri(capsys, tmp_path):
     """The pyarrow filesystem path that s3:// and gs:// storage take, with file://."""
     space = blocks_space(tmp_path, max_epochs=1)
     uri = f"file://{tmp_path / 'remote'}"
-    result = run_cli(capsys, "launch", space, "--num-samples", 1, "--baselines", 1,
+    result = run_cli(capsys, "launch", space, "--num-samples", 1, "--repeats", 1,
                      "--storage", uri, "--name", "u")
     assert result.code == 0, result.err
     assert f"wrote {uri}/u/trials.parquet" in result.out

@@ -61,7 +61,7 @@ def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
     cluster.wait_for_nodes()
     space = blocks_space(tmp_path, max_epochs=2)
     result = run_cli(capsys, "launch", space, "--address", cluster.address, "--shared-storage",
-                     "--gpus-per-trial", 0.5, "--num-samples", 4, "--baselines", 2,
+                     "--gpus-per-trial", 0.5, "--num-samples", 2, "--repeats", 2,
                      "--storage", tmp_path, "--name", "multi")
     assert result.code == 0, result.out + result.err
     trials, _, _ = read_export(tmp_path / "multi")
@@ -75,7 +75,7 @@ def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
 def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "killed"
-    proc = launch_process(space, tmp_path, "killed", "--num-samples", 4, "--baselines", 1,
+    proc = launch_process(space, tmp_path, "killed", "--num-samples", 4, "--repeats", 1,
                           "--max-concurrent", 2)
 
     def one_done_one_midway() -> bool:
@@ -113,7 +113,7 @@ def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
 def test_ctrl_c_exports_what_finished_and_resume_completes(capsys, tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "interrupted"
-    proc = launch_process(space, tmp_path, "interrupted", "--num-samples", 3, "--baselines", 1,
+    proc = launch_process(space, tmp_path, "interrupted", "--num-samples", 3, "--repeats", 1,
                           "--max-concurrent", 1)
     wait_for(lambda: any(r and r[-1]["trial_status"] != "running"
                          for r in reports(sweep).values()), "finished trial", proc)
@@ -154,7 +154,7 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
     sweep = tmp_path / "removed"
     proc = launch_process(space, tmp_path, "removed", "--address", cluster.address,
                           "--shared-storage",
-                          "--num-samples", 3, "--baselines", 1, "--max-concurrent", 4)
+                          "--num-samples", 3, "--repeats", 1, "--max-concurrent", 4)
 
     def running_on_doomed_node() -> bool:
         return any(r and r[-1]["node_id"] == doomed.node_id and r[-1]["epoch"] >= 2
@@ -207,7 +207,7 @@ from pathlib import Path
 from sweep_helpers import standin_space, standin_sweep
 tmp, address = Path(sys.argv[1]), sys.argv[2]
 space = standin_space(tmp, max_epochs=3, target=1.0)
-standin_sweep(space, tmp, "grow", num_samples=10, baselines=2, epoch_seconds=1.0,
+standin_sweep(space, tmp, "grow", num_samples=5, repeats=2, epoch_seconds=1.0,
               address=address, shared_storage=True, echo=lambda line: print(line, flush=True))
 """
 

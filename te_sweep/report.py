@@ -1,0 +1,206 @@
+"""`te-sweep report`: report.html and the figures as PNGs, from the Parquet tables alone.
+
+report.html is one self-contained file: the figures are embedded as PNG data, the styles are
+inline, and nothing is fetched from a network, so it opens offline and can be mailed or
+archived. The same figures are written as figures/NAME.png beside it. It states in words what
+the sweep can and cannot conclude (summary.verdict, the estimator, the seeds, the censoring,
+the LR control), then shows the figures (figures.py) and the configurations table.
+A tiny inline script counts the figures the browser decoded into the page's
+`data-figures-loaded` attribute, so a headless browser can check the page rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow.parquet as pq
+
+from te_sweep.configs import CONFIGS_FILE
+from te_sweep.errors import InputError
+from te_sweep.export import EPOCHS_FILE, TRIALS_FILE
+from te_sweep.space import SearchSpace, space_from_text
+from te_sweep.storage import SweepDir
+from te_sweep.summary import verdict
+
+REPORT_FILE, FIGURES_DIR = "report.html", "figures"
+TABLE_ROWS = 50  # configurations listed in the report's table (best ranked)
+TABLE_COLUMNS = ("rank", "config_id", "status", "speedup_mean", "speedup_ci_low",
+                 "speedup_ci_high", "prob_te_faster", "p_holm", "beats_baselines",
+                 "censored_te", "censored_baseline", "censored_both", "objective_epochs",
+                 "te_overhead", "time_speedup_median", "control_speedup_mean")
+
+
+class ReportError(InputError):
+    """The sweep has no exported tables to report on."""
+
+
+@dataclass
+class Tables:
+    trials: list[dict[str, Any]]
+    epochs: list[dict[str, Any]]
+    configs: list[dict[str, Any]]
+    metadata: dict[str, str]
+    space: SearchSpace
+
+
+def read_tables(sweep_dir: SweepDir) -> Tables:
+    missing = [name for name in (TRIALS_FILE, EPOCHS_FILE, CONFIGS_FILE)
+               if not sweep_dir.has_file(name)]
+    if missing:
+        raise ReportError(f"{sweep_dir.uri} has no {', '.join(missing)}; run `te-sweep export "
+                          f"{sweep_dir.uri}` first (launch and resume write them at their end)")
+
+    def table(name: str) -> Any:
+        return pq.read_table(io.BytesIO(sweep_dir.read_bytes(name)))
+
+    trials = table(TRIALS_FILE)
+    metadata = {k.decode().removeprefix("te_sweep."): v.decode()
+                for k, v in (trials.schema.metadata or {}).items()}
+    space = space_from_text(metadata["space"], Path(metadata["space_path"]), check_trials=False)
+    return Tables(trials.to_pylist(), table(EPOCHS_FILE).to_pylist(),
+                  table(CONFIGS_FILE).to_pylist(), metadata, space)
+
+
+def figure_makers(t: Tables) -> list[tuple[str, str, Callable[[], Any]]]:
+    """(file name, caption, function making the figure), in the report's order."""
+    from te_sweep import figures
+
+    baseline = next((r for r in t.trials if r["role"] == "baseline"), None) or \
+        (t.trials[0] if t.trials else None)
+    target_metric = baseline["param_target_metric"] if baseline else "train_acc"
+    target = baseline["param_target"] if baseline else 1.0
+    return [
+        ("speedups", "Paired speedup of each configuration over the baseline of the same "
+         "seed, with its 95% bootstrap interval.",
+         lambda: figures.speedup_intervals(t.configs)),
+        ("pareto", "The two objectives Optuna minimised, per configuration, with the "
+         "Pareto front and the baselines.", lambda: figures.pareto_front(t.configs, t.trials)),
+        ("parameters", "Paired speedup against each searched parameter.",
+         lambda: figures.speedup_by_parameter(t.configs, t.space)),
+        ("curves", "Learning curves of the best configurations beside their paired "
+         "baselines.", lambda: figures.learning_curves(t.configs, t.trials, t.epochs,
+                                                       target_metric, target)),
+        ("importance", "Parameter importance for each objective (Optuna's PED-ANOVA).",
+         lambda: figures.importances(t.configs, t.space)),
+        ("timeline", "When each trial ran, and where.", lambda: figures.timeline(t.trials)),
+    ]
+
+
+def png_bytes(figure: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def conclusions(t: Tables) -> list[str]:
+    """Sentences on what the sweep can and cannot conclude."""
+    options = json.loads(t.metadata.get("options", "{}"))
+    estimators = sorted({r.get("param_te_estimator") or "plugin" for r in t.trials
+                         if r["role"] == "te"})
+    lines = [verdict(t.configs)]
+    repeats = options.get("repeats")
+    if repeats:
+        lines.append(f"Each configuration was trained on {repeats} seeds, each paired with a "
+                     "no-TE baseline of the same seed (same initial weights and batch order); "
+                     "speedups are paired, never against a median baseline.")
+    censored = sum(c["censored_te"] + c["censored_baseline"] for c in t.configs)
+    both = sum(c["censored_both"] for c in t.configs)
+    if censored or both:
+        lines.append(f"{censored} pairs had one side miss the target: they enter as bounds "
+                     f"(the missing side at max_epochs + 1); {both} pairs where both missed "
+                     "are left out of the estimates.")
+    if "plugin" in estimators:
+        lines.append("With the plug-in TE (the paper's), the fed-back value is mostly the "
+                     "estimator's bias, about 1/((W-1) ln 2) bits, so a grad-mode effect may "
+                     "be a smaller last-layer step rather than transfer; the effective TE and "
+                     "the LR control (--lr-control) tell them apart.")
+    controls = [c for c in t.configs if c["control_speedup_mean"] is not None]
+    if controls:
+        beyond = [c for c in controls if c["control_speedup_ci_low"] > 1]
+        lines.append(f"{len(controls)} configurations have LR controls; {len(beyond)} of them "
+                     "reached the target faster than their control (interval above 1).")
+    if t.metadata.get("partial") == "true":
+        lines.append("The sweep did not finish: these tables are partial.")
+    return lines
+
+
+def configs_table(configs: list[dict[str, Any]], space: SearchSpace) -> str:
+    columns = list(TABLE_COLUMNS[:3]) + [f"param_{n}" for n in space.params] + \
+        list(TABLE_COLUMNS[3:])
+    ranked = sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["config_id"]))
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return html.escape(str(value))
+
+    head = "".join(f"<th>{html.escape(c.removeprefix('param_'))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c.get(col))}</td>" for col in columns)
+                   + "</tr>" for c in ranked[:TABLE_ROWS])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
+img{{max-width:100%}} table{{border-collapse:collapse;font-size:0.8em}}
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} figure{{margin:1.5em 0}}
+</style></head>
+<body data-figures="{count}" data-figures-loaded="0">
+<h1>{title}</h1>
+<p>{about}</p>
+<h2>What this sweep can and cannot conclude</h2>
+<ul>{conclusions}</ul>
+{figures}
+<h2>Configurations</h2>
+<p>The {rows} best ranked of {total}, by the lower end of the paired speedup's interval
+(configs.parquet holds them all, README documents every column).</p>
+{table}
+<script>
+window.addEventListener("load", function () {{
+  var loaded = Array.prototype.filter.call(document.images,
+      function (img) {{ return img.complete && img.naturalWidth > 0; }}).length;
+  document.body.setAttribute("data-figures-loaded", String(loaded));
+}});
+</script>
+</body></html>
+"""
+
+
+def write_report(sweep_dir: SweepDir, out: Path | None = None) -> list[str]:
+    """Write report.html and figures/*.png (into the sweep, or `out`); return their paths."""
+    tables = read_tables(sweep_dir)
+    target = SweepDir(str(out.resolve().parent), out.resolve().name) if out else sweep_dir
+    figure_html, paths = [], []
+    for name, caption, make in figure_makers(tables):
+        data = png_bytes(make())
+        target.write_bytes(f"{FIGURES_DIR}/{name}.png", data)
+        paths.append(target.file_uri(f"{FIGURES_DIR}/{name}.png"))
+        encoded = base64.b64encode(data).decode()
+        figure_html.append(f'<figure id="{name}"><img alt="{html.escape(caption)}" '
+                           f'src="data:image/png;base64,{encoded}">'
+                           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    meta = tables.metadata
+    page = PAGE.format(
+        title=html.escape(f"te-sweep report: {meta.get('sweep_name', '?')}"),
+        about=html.escape(f"Sweep {meta.get('sweep_id', '?')} of {meta.get('space_path', '?')}"
+                          f", exported {meta.get('exported_at', '?')}; "
+                          f"{len(tables.trials)} trials, {len(tables.configs)} "
+                          "configurations."),
+        conclusions="".join(f"<li>{html.escape(line)}</li>" for line in conclusions(tables)),
+        figures="\n".join(figure_html), count=len(figure_html),
+        rows=min(TABLE_ROWS, len(tables.configs)), total=len(tables.configs),
+        table=configs_table(tables.configs, tables.space))
+    target.write_bytes(REPORT_FILE, page.encode())
+    return [target.file_uri(REPORT_FILE), *paths]
