@@ -47,7 +47,12 @@ import numpy as np  # noqa: E402
 import pyinform  # noqa: E402
 import torch  # noqa: E402
 
-from te_sweep.te import transfer_entropy, transfer_entropy_all_pairs  # noqa: E402
+import te_sweep.te as te_module  # noqa: E402
+from te_sweep.te import (cpu_layer_kernel, transfer_entropy,  # noqa: E402
+                         transfer_entropy_all_pairs)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_line  # noqa: E402
 
 WINDOWS = (500, 4096)
 PAIR_COUNTS = (100, 1200, 10000)
@@ -155,6 +160,13 @@ def main() -> None:
     print(f"device {device_label(device)}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY="
           f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average before start {load:.2f}")
+    print(machine_line())
+    if device.type == "cpu":
+        kernel, best = te_module._measure_cpu_kernels()
+        probe = ", ".join(f"{k.value} {v * 1e3:.2f} ms" for k, v in best.items())
+        print(f"CPU layer-pair kernel chosen by measurement: {cpu_layer_kernel().value} "
+              f"(probe {te_module._PROBE_T} x {te_module._PROBE_D} by {te_module._PROBE_S}: "
+              f"{probe or 'torch._int_mm missing'}; this run: {kernel.value})")
     print(f"te.py from bool tensors on {device.type}; medians of {rounds * te_per_round} te.py "
           f"and {rounds} pyinform timings (alternating rounds)")
     targets = TARGETS[device.type]

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from te_sweep.checkpoints import KEEP_CHOICES
-from te_sweep.config import MODES, TARGET_METRICS, TE_ESTIMATORS, TrialConfig
+from te_sweep.config import HIDDEN_RULES, MODES, TARGET_METRICS, TE_ESTIMATORS, TrialConfig
 from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
 from te_sweep.samplers import AUTO_SAMPLER, SAMPLER_CHOICES
 
@@ -130,9 +130,14 @@ def cli() -> None:
 @click.option("--threshold", type=float, help="binarisation: |z| >= g is 1 [default: 1.0]")
 @click.option("--prob-threshold", type=float, help="paper mode: softmax p >= this is 1 "
               "[default: 0.9]")
-@click.option("--te-every", type=int, help="recompute the TE every N steps [default: 1]")
+@click.option("--te-every", type=int, help="recompute the TE every N steps; the feedback "
+              "acts at every step all the same [default: 1]")
 @click.option("--redraw-pairs/--no-redraw-pairs", default=None,
               help="draw a new pair subset every epoch [default: once per trial]")
+@click.option("--hidden-rule", type=click.Choice(HIDDEN_RULES),
+              help="grad mode's hidden units: two_sided: |pre-activation| >= threshold is 1 "
+              "(the paper's code); one_sided: the post-ReLU output >= threshold [default: "
+              "two_sided]")
 @click.option("--te-estimator", type=click.Choice(TE_ESTIMATORS),
               help="plugin: the paper's TE; effective: minus the TE of a time-shuffled "
               "source, so the estimator's bias is not fed back [default: plugin]")
@@ -214,7 +219,8 @@ def _sweep_options(function: Any) -> Any:
                      show_default=True, help="asha stops unpromising TE trials early"),
         click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default="auto",
                      show_default=True, help=f"Optuna sampler; auto: {AUTO_SAMPLER.value} "
-                     "(measured best at 100 to 10,000 trials, BENCHMARKS.md)"),
+                     "(measured best at 100 to 10,000 trials, BENCHMARKS.md); grid: every "
+                     "combination of a space of {choices: [...]} (a designed comparison)"),
         click.option("--keep-checkpoints", type=click.Choice(KEEP_CHOICES), default="final",
                      show_default=True, help="what a finished trial keeps on the storage: "
                      "its final checkpoint, or none"),

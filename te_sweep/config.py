@@ -20,6 +20,7 @@ KNOWN_DATASET_NAMES = ("fashion-mnist", "usps", "cifar10", "svhn", "stl10")
 TARGET_METRICS = ("train_acc", "test_acc")
 MODES = ("grad", "paper")
 TE_ESTIMATORS = ("plugin", "effective")
+HIDDEN_RULES = ("two_sided", "one_sided")
 MAX_WINDOW = 2**20
 
 
@@ -46,7 +47,9 @@ class TrialConfig:
     window: int | None = None  # TE window in training samples, >= 2; None: the preset's
     threshold: float = 1.0  # g > 0: a pre-activation or logit is 1 when |z| >= g
     prob_threshold: float = 0.9  # paper mode: a softmax output is 1 when p >= this, in (0, 1)
-    te_every: int = 1  # recompute the TE every this many training steps
+    te_every: int = 1  # recompute the TE every this many steps; the latest acts at every step
+    hidden_rule: str = "two_sided"  # grad mode's hidden units: |pre-activation| >= threshold,
+    #                                 or "one_sided": the post-ReLU output >= threshold
     redraw_pairs: bool = False  # draw a new pair subset every epoch (default: once per trial)
     te_estimator: str = "plugin"  # "plugin" (the paper's) or "effective": minus the TE of a
     #                               time-shuffled source, so estimator bias is not fed back
@@ -171,10 +174,13 @@ def validate(cfg: TrialConfig) -> None:
     _check(_finite(cfg.prob_threshold) and 0 < cfg.prob_threshold < 1, "prob_threshold",
            f"{cfg.prob_threshold} is not a probability in (0, 1); the paper uses 0.9")
     _check(cfg.te_every >= 1, "te_every", f"{cfg.te_every} must be at least 1 (steps)")
+    _check(cfg.hidden_rule in HIDDEN_RULES, "hidden_rule",
+           f"{cfg.hidden_rule!r} is not one of {', '.join(HIDDEN_RULES)}")
     _check(cfg.te_estimator in TE_ESTIMATORS, "te_estimator",
            f"{cfg.te_estimator!r} is not one of {', '.join(TE_ESTIMATORS)}")
     _check(_finite(cfg.last_lr_scale) and cfg.last_lr_scale > 0, "last_lr_scale",
            f"{cfg.last_lr_scale} must be a positive factor, e.g. 0.99")
     _check(0 <= cfg.seed < 2**63, "seed", f"{cfg.seed} must be in [0, 2**63)")
-    _check(cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"), "device",
-           f"{cfg.device!r} is not one of auto, cpu, cuda, cuda:N")
+    _check(cfg.device in ("auto", "cpu", "cuda")
+           or (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()), "device",
+           f"{cfg.device!r} is not one of auto, cpu, cuda, cuda:N (N a device number)")

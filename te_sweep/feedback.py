@@ -6,13 +6,24 @@ A TEFeedback is attached to one trial. Each training step it
      (one row per training sample, in loader order: that order is the TE's time axis);
   2. every `te_every` steps once the window is full, recomputes the TE of the sampled pairs
      with one batched estimate (te.transfer_entropy_all_pairs);
-  3. `apply(last_fc)` after backward, before the optimiser step, feeds it back:
+  3. `apply(last_fc)` after backward, before the optimiser step, feeds the latest TE back, at
+     every step whatever `te_every` is (it sets how fresh the TE is, not how strong the
+     feedback is):
      - mode "grad" (default): pairs (unit i of the penultimate FC layer -> logit j); the
        weight gradient of each sampled pair is multiplied by (1 - s * TE_ij), clipped at 0:
        the feedforward paper's dw = -lr (1 - te) dE/dw;
      - mode "paper": the authors' published code; pairs (logit i -> softmax output j),
-       T = s * max(0, TE_prev - TE_now) (0 below 1e-8) clipped to [0, 1], and the last
-       layer's weights become W <- (I - T)^T W at each recompute.
+       T = s * max(0, TE_prev - TE_now) / te_every (a drop below 1e-8 counts as none)
+       clipped to [0, 1], and at every step the last layer's weights become W <- (I - T)^T W.
+       With te_every 1 this is the authors' code (TE recomputed and applied every batch);
+       with te_every k the drop over the k steps is spread evenly over the next k steps, so
+       over k steps the weights are mixed by about the same T as with te_every 1, and in both
+       modes te_every says only how often the TE is re-estimated.
+The hidden layer's series (grad mode's sources) are binarised two-sided, |pre-activation| >=
+threshold, as the authors' code binarises logits; `hidden_rule: one_sided` takes the unit's
+post-ReLU output >= threshold instead, so a silent (strongly negative) unit counts 0. The
+published code feeds back logits -> softmax only (paper mode): logits two-sided (|z| >= 1),
+softmax outputs one-sided (p >= 0.9).
 The TE is the plug-in estimate (te_estimator "plugin", the paper's) or the effective TE
 ("effective"): the plug-in TE minus the plug-in TE of the same window with the source's
 samples shuffled in time (Marschinski & Kantz 2002). Consecutive samples are independent
@@ -95,7 +106,7 @@ class TEFeedback:
         self.factor_mean: Tensor | None = None  # grad mode: its mean over the weights
         self.factor_active = self._zero_bool(device)  # grad mode: does the factor change anything
         self.te_prev: Tensor | None = None  # paper mode: last TE, for the drop
-        self.pending: Tensor | None = None  # paper mode: T to apply at this step
+        self.pending: Tensor | None = None  # paper mode: T, applied at every step
         self.steps = 0
         self.timer = DeviceTimer(device)
         self._zero = torch.zeros((), device=device)
@@ -128,7 +139,10 @@ class TEFeedback:
         with self.timer.region():
             logits = logits.detach()
             if self.cfg.mode == "grad":
-                self.source.push(binarize_abs(z.detach(), self.cfg.threshold))
+                hidden = z.detach()
+                self.source.push(binarize_abs(hidden, self.cfg.threshold)
+                                 if self.cfg.hidden_rule == "two_sided"
+                                 else hidden >= self.cfg.threshold)
                 self.target.push(binarize_abs(logits, self.cfg.threshold))
             else:
                 self.source.push(binarize_abs(logits, self.cfg.threshold))
@@ -154,8 +168,16 @@ class TEFeedback:
             if self.te_prev is not None:
                 drop = self.te_prev - te
                 drop = torch.where(drop < TE_DROP_FLOOR, 0.0, drop)
-                self.pending = (s * drop).clamp_(0, 1) * self.mask
+                self.pending = (s * drop / self.cfg.te_every).clamp_(0, 1) * self.mask
+                self._prepare_pending()
             self.te_prev = te
+
+    def _prepare_pending(self) -> None:
+        """(I - T)^T and whether T acts, once per recompute: apply() then launches 3 ops."""
+        t = self.pending
+        eye = torch.eye(t.shape[0], device=t.device, dtype=t.dtype)
+        self.pending_map = (eye - t).T.contiguous()
+        self.pending_active = (t > 0).any()
 
     def apply(self, last_fc: nn.Linear) -> None:
         """Feed the TE back (after backward, before the optimiser step)."""
@@ -167,13 +189,10 @@ class TEFeedback:
                     self.factor_sum += self.factor_mean
                 else:
                     self.factor_sum += 1.0  # no feedback yet: the gradient as it is
-            elif self.pending is not None:
-                t = self.pending
+            elif self.pending is not None:  # the latest recompute's T, at every step
                 with torch.no_grad():
-                    eye = torch.eye(t.shape[0], device=t.device, dtype=t.dtype)
-                    last_fc.weight.copy_((eye - t).T @ last_fc.weight)
-                self.active_steps += (t > 0).any()
-                self.pending = None
+                    last_fc.weight.copy_(self.pending_map @ last_fc.weight)
+                self.active_steps += self.pending_active
 
     def epoch_stats(self) -> dict[str, float | None]:
         """te_time_s, te_active_fraction, te_mean, te_factor_mean of the epoch; host syncs
@@ -208,6 +227,8 @@ class TEFeedback:
         self.factor = None if state["factor"] is None else state["factor"].to(device)
         self.te_prev = None if state["te_prev"] is None else state["te_prev"].to(device)
         self.pending = None if state["pending"] is None else state["pending"].to(device)
+        if self.pending is not None:
+            self._prepare_pending()
         if self.factor is not None:
             self.factor_active = (self.factor != 1).any()
             self.factor_mean = self.factor.mean()

@@ -31,9 +31,16 @@ def data_shape(cfg: TrialConfig) -> tuple[int, tuple[int, int, int]]:
     return info.train_size, tuple(info.image_shape)
 
 
-def check_trial(cfg: TrialConfig) -> TrialConfig:
-    """Validate everything about a trial; returns it resolved against its preset."""
+def check_trial(cfg: TrialConfig, check_device: bool = True) -> TrialConfig:
+    """Validate everything about a trial; returns it resolved against its preset.
+
+    `check_device=False` leaves out whether this machine has the trial's CUDA device (a sweep
+    on a cluster runs its trials elsewhere; sweep.py checks what it can)."""
     cfg = resolve(cfg)
+    if cfg.data_root is not None and Path(cfg.data_root).expanduser().exists() \
+            and not Path(cfg.data_root).expanduser().is_dir():
+        raise ConfigError("data_root", f"{cfg.data_root} is a file, not a directory; give the "
+                          "directory torchvision keeps (or downloads) the data sets in")
     train_size, (height, width, channels) = data_shape(cfg)
     if cfg.subset is not None and cfg.subset > train_size:
         raise ConfigError("subset", f"{cfg.subset} is larger than the {train_size} training "
@@ -48,7 +55,26 @@ def check_trial(cfg: TrialConfig) -> TrialConfig:
         raise ConfigError("mode", f"'grad' needs a model with two fully connected layers and "
                           f"preset {cfg.preset!r} has one; use mode 'paper' (logits -> softmax "
                           "pairs) or a two-FC preset (fashion-mnist, usps)")
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device", f"{cfg.device!r} asked for, but no CUDA device is "
-                          "available here; use 'cpu' or 'auto'")
+    samples = (cfg.subset or train_size) * cfg.max_epochs
+    if cfg.feedback_on and cfg.window >= samples:
+        raise ConfigError("window", f"{cfg.window} samples is not below the {samples} the trial "
+                          f"trains on ({cfg.subset or train_size} images x {cfg.max_epochs} "
+                          "epochs), so its TE window would fill at the last step at best and "
+                          f"nothing would be fed back; give a window below {samples}")
+    if check_device:
+        check_device_here(cfg.device)
     return cfg
+
+
+def check_device_here(device: str) -> None:
+    """The CUDA device `device` names exists on this machine ('auto' and 'cpu' always do)."""
+    if not device.startswith("cuda"):
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise ConfigError("device", f"{device!r} asked for, but no CUDA device is available "
+                          "here; use 'cpu' or 'auto'")
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        raise ConfigError("device", f"{device!r} asked for, but this machine has {count} CUDA "
+                          f"device(s), cuda:0 to cuda:{count - 1}; use one of those or 'auto'")

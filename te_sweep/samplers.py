@@ -1,4 +1,4 @@
-"""Which Optuna sampler a sweep uses (`--sampler auto|tpe|nsga2|random`), and how it is set up.
+"""Which Optuna sampler a sweep uses (`--sampler auto|tpe|nsga2|random|grid`), and how it is set up.
 
 Why: the sweep asked Optuna for every TE trial's configuration with a plain
 `TPESampler(seed=seed)`. A TPE suggestion costs more the more trials have finished: it builds
@@ -31,13 +31,17 @@ sampling up to a few hundred trials, because its first generations are random dr
 better from 1000 trials on, and its suggestions stay under 0.03 s at 10000. So `auto` means
 NSGA-II at every size.
 
+`grid` is not a search: it trains every combination of a space whose searched settings are all
+`{choices: [...]}` once per seed (Optuna's GridSampler, in an order drawn from the seed). It is
+for a designed comparison of a few settings, replicated, such as RESULTS.md's.
+
 Optuna is imported lazily, so the CLI stays fast to start until a sweep actually runs.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
@@ -48,6 +52,7 @@ class SamplerName(str, enum.Enum):
     TPE = "tpe"
     NSGA2 = "nsga2"
     RANDOM = "random"
+    GRID = "grid"  # every combination of categorical choices; not a search
 
 
 SAMPLER_CHOICES = tuple(s.value for s in SamplerName)
@@ -96,7 +101,21 @@ def nsga2_population_size(total_trials: int, in_flight: int) -> int:
     return max(NSGA2_MIN_POPULATION, NSGA2_POPULATION_PER_IN_FLIGHT * max(1, in_flight))
 
 
-def make_sampler(name: str, seed: int, total_trials: int, in_flight: int) -> "BaseSampler":
+def grid_size(space: dict[str, Any]) -> int | None:
+    """How many configurations a grid over `space` (name -> optuna distribution) has, or None
+    when a setting is a range (a grid needs every searched setting to be a list of choices)."""
+    from optuna.distributions import CategoricalDistribution
+
+    size = 1
+    for distribution in space.values():
+        if not isinstance(distribution, CategoricalDistribution):
+            return None
+        size *= len(distribution.choices)
+    return size
+
+
+def make_sampler(name: str, seed: int, total_trials: int, in_flight: int,
+                 space: dict[str, Any] | None = None) -> "BaseSampler":
     """A seeded sampler for a sweep of `total_trials` TE trials, with `in_flight` at once.
 
     Deterministic: the same arguments and the same order of asks and tells give the same
@@ -106,6 +125,11 @@ def make_sampler(name: str, seed: int, total_trials: int, in_flight: int) -> "Ba
     import optuna
 
     choice = resolve_sampler(name, total_trials)
+    if choice is SamplerName.GRID:
+        if space is None or grid_size(space) is None:
+            raise ValueError("the grid sampler needs every searched setting as {choices: [...]}")
+        grid = {n: list(d.choices) for n, d in space.items()}
+        return optuna.samplers.GridSampler(grid, seed=seed)
     if choice is SamplerName.TPE:
         # constant_liar: running trials count as bad ones, so the dozens of trials asked before
         # any has finished spread out rather than pile onto one spot. Measured at 1000 trials

@@ -112,7 +112,8 @@ class SweepSearcher(Searcher):
         in_flight_configs = max(1, concurrency.expected_in_flight() // max(1, repeats))
         self.study = optuna.create_study(
             directions=["minimize"] * len(OBJECTIVES),
-            sampler=make_sampler(sampler, seed, configs, in_flight_configs))
+            sampler=make_sampler(sampler, seed, configs, in_flight_configs,
+                                 space.optuna_space()))
         self.queue: deque[Job] = deque(Job(Role.BASELINE, s) for s in self.seeds)
         self.controls: deque[Job] = deque()
         self.configurations: dict[int, Configuration] = {}

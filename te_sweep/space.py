@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
 TOP_LEVEL_KEYS = ("description", "fixed", "search")
+# Settings that define the problem and the objective, the same for every trial and its paired
+# baseline: searching them would let Optuna "win" by changing the question (a lower target,
+# fewer epochs, another data set) and would break the pairing with the baselines.
+NOT_SEARCHABLE = ("dataset", "preset", "subset", "data_root", "max_epochs", "target_metric",
+                  "target", "device", "last_lr_scale")
 RANGE_KEYS = ("low", "high", "log", "step")
 FIELD_TYPES = {f.name: f.type for f in fields(TrialConfig)}  # annotations as strings
 Fail = Callable[[str, str], NoReturn]  # raises SpaceError naming the file, a key path, a message
@@ -198,6 +203,10 @@ def _check_field_name(section: str, key: Any, fail: Fail) -> None:
 def _load_param(name: Any, spec: Any, fixed: dict[str, Any], fail: Fail) -> Param:
     _check_field_name("search", name, fail)
     key = f"search.{name}"
+    if name in NOT_SEARCHABLE:
+        fail(key, f"`{name}` defines the problem every trial and its baseline share, so it "
+             "cannot be searched (Optuna could win by changing the question); move it to "
+             "`fixed`")
     if name in fixed:
         fail(key, "is both fixed and searched; remove it from `fixed` or from `search`")
     if not isinstance(spec, dict) or not spec:

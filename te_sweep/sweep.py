@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -25,14 +26,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from te_sweep.checkpoints import KEEP_CHOICES
-from te_sweep.errors import ConfigError, InputError
+from te_sweep.errors import ConfigError, InputError, TESweepError
 from te_sweep.provenance import git_revision, package_versions
-from te_sweep.samplers import SAMPLER_CHOICES
-from te_sweep.space import SearchSpace, load_space, space_from_text
-from te_sweep.storage import SweepDir, is_uri, normalize_storage
+from te_sweep.samplers import SAMPLER_CHOICES, SamplerName, grid_size
+from te_sweep.space import SearchSpace, SpaceError, load_space, space_from_text
+from te_sweep.storage import SweepDir, check_storage, is_uri, normalize_storage
 
 SCHEDULERS = ("none", "asha")
 LOCAL_ADDRESS = "local"  # RAY_ADDRESS=local means a local Ray, not a cluster
+AUTO_ADDRESS = "auto"  # Ray finds the cluster this machine belongs to
+CONNECT_TIMEOUT_S = 5.0  # how long the reachability check waits for the head to answer
 # A local Ray declares this many GPUs instead of the real count: fractional-GPU packing can then
 # be exercised on a CPU machine (trials get a GPU id from Ray and fall back to the CPU).
 LOGICAL_GPUS_ENV = "TE_SWEEP_LOGICAL_GPUS"
@@ -44,6 +47,10 @@ MANIFEST_FORMAT = 1
 
 class SweepStateError(InputError):
     """The storage location is not in a state the command can use (exit 2)."""
+
+
+class ClusterError(TESweepError):
+    """The Ray cluster given by --address or RAY_ADDRESS could not be reached (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -108,12 +115,16 @@ def default_name(space: SearchSpace) -> str:
 def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
     """All checks of `te-sweep launch`, before Ray starts or anything is written."""
     options.validate()
+    check_storage(options.storage)
     space = load_space(space_path)
     options = replace(options, storage=normalize_storage(options.storage),
                       name=options.name or default_name(space))
     sweep_dir = SweepDir(options.storage, options.name)
     _check_local_resources(options)
+    check_sampler(space, options)
+    check_trial_device(space, options)
     check_cluster_storage(options.storage, options.address, options.shared_storage)
+    check_cluster_reachable(options.address)
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
     if manifest is None:
         if not sweep_dir.is_empty():
@@ -150,6 +161,7 @@ def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any], address: str
     from ray.tune import Tuner
 
     check_cluster_storage(sweep_dir.storage, address, shared_storage)
+    check_cluster_reachable(address)
     if not Tuner.can_restore(sweep_dir.uri):
         raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} has nothing to "
                               "restore (the sweep never started running, or Ray's experiment "
@@ -172,6 +184,31 @@ def cluster_address(address: str | None) -> str | None:
     return None if address in (None, "", LOCAL_ADDRESS) else address
 
 
+def check_cluster_reachable(address: str | None) -> None:
+    """A cluster address that nothing answers on fails here, in a second, with one line.
+
+    Why: ray.init retries an unreachable head for minutes before it raises. A TCP connection
+    to the head's port (the GCS, or the Ray Client server for ray://) says at once whether
+    anything listens there. "auto" (find the cluster this machine belongs to) is left to Ray.
+    """
+    cluster = cluster_address(address)
+    if cluster is None or cluster == AUTO_ADDRESS:
+        return
+    hostport = cluster.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InputError(f"Invalid value for '--address': {cluster} is not HOST:PORT (or "
+                         "ray://HOST:PORT); give the address `ray status` on the head prints, "
+                         "e.g. 10.0.0.5:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ClusterError(f"cannot connect to the Ray cluster at {cluster}: {reason}; check "
+                           "the address (`ray status` on the head prints it) and that this "
+                           "machine reaches it") from None
+
+
 def check_cluster_storage(storage: str, address: str | None, shared_storage: bool) -> None:
     """On a cluster every node writes its trials' files: a path on one machine will not do."""
     cluster = cluster_address(address)
@@ -182,6 +219,43 @@ def check_cluster_storage(storage: str, address: str | None, shared_storage: boo
                           "there; give a URI every node reaches (s3://bucket/te-sweep, "
                           "gs://bucket/te-sweep), or a directory mounted at the same path on "
                           "every node (NFS) and pass --shared-storage")
+
+
+def check_sampler(space: SearchSpace, options: SweepOptions) -> None:
+    """`--sampler grid` trains every combination of the space's choices: it needs a space of
+    choices only, and no more configurations than the grid has."""
+    if options.sampler != SamplerName.GRID:
+        return
+    distributions = space.optuna_space()
+    size = grid_size(distributions)
+    if size is None:
+        ranged = next(n for n, p in space.params.items() if p.kind != "categorical")
+        raise ConfigError("sampler", f"'grid' trains every combination of the searched "
+                          f"settings' choices, but search.{ranged} is a range; write it as "
+                          "{choices: [...]}, or choose another --sampler")
+    if options.num_samples > size:
+        raise ConfigError("num_samples", f"{options.num_samples} is more than the "
+                          f"{size} combinations of the grid; give --num-samples {size} (each "
+                          "is trained --repeats times)")
+
+
+def check_trial_device(space: SearchSpace, options: SweepOptions) -> None:
+    """A space that fixes a CUDA device needs GPUs for its trials: --gpus-per-trial > 0 (Ray
+    hides every GPU from a trial that asked for none) and, on a local Ray, this machine's."""
+    device = space.fixed.get("device", "auto")
+    if not device.startswith("cuda"):
+        return
+    if options.gpus_per_trial <= 0:
+        raise ConfigError("gpus_per_trial", f"0, but the space fixes device {device!r}: Ray "
+                          "gives a trial no GPU unless it asks for one; pass e.g. "
+                          "--gpus-per-trial 0.25, or use device auto")
+    if not cluster_address(options.address):
+        from te_sweep.preflight import check_device_here
+
+        try:
+            check_device_here(device)
+        except ConfigError as err:
+            raise SpaceError(f"{space.path}: fixed.device: {err.message}") from None
 
 
 def _check_local_resources(options: SweepOptions) -> None:
@@ -200,15 +274,27 @@ def _check_local_resources(options: SweepOptions) -> None:
                               "cluster with GPUs")
 
 
+def env_count(name: str) -> int | None:
+    """A count from the environment variable `name` (None when unset), or exit 2 saying why."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InputError(f"Invalid value for ${name}: {value!r} is not a whole number >= 0; "
+                         f"set it to a count such as 4, or unset it")
+    return int(value)
+
+
 def local_cpus() -> int:
     """CPUs a local Ray offers: $TE_SWEEP_LOGICAL_CPUS when set, else the machine's."""
-    return int(os.environ.get(LOGICAL_CPUS_ENV) or os.cpu_count() or 1)
+    return env_count(LOGICAL_CPUS_ENV) or os.cpu_count() or 1
 
 
 def local_gpus() -> int:
     """GPUs a local Ray offers: $TE_SWEEP_LOGICAL_GPUS when set, else the CUDA devices."""
-    if os.environ.get(LOGICAL_GPUS_ENV):
-        return int(os.environ[LOGICAL_GPUS_ENV])
+    declared = env_count(LOGICAL_GPUS_ENV)
+    if declared is not None:
+        return declared
     import torch
 
     return torch.cuda.device_count()
@@ -259,7 +345,13 @@ def ray_session(address: str | None,
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     temp_dir = None
     if address:
-        ray.init(address=address, **quiet)
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ClusterError(f"cannot connect to the Ray cluster at {address}: {first}; "
+                               "check the address (`ray status` on the head prints it) and that "
+                               "this machine reaches it") from None
         where = f"cluster at {address}"
     else:
         temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")

@@ -27,9 +27,13 @@ on the small count tensors); counts are exact integers.
   rows: numpy's ``bitwise_count`` (hardware popcount) on CPU, a SWAR bit trick on other devices.
   Everything after packing touches W*P/8 bytes, no W x P temporary is allocated.
 * Layer pairs (``transfer_entropy_all_pairs``): the y_t=1 sums of every (source, destination)
-  pair are one matrix product Y^T @ [1, x', x, x' x] of 0/1 indicator matrices: int8 x int8 ->
-  int32 on CPU (``torch._int_mm``, VNNI; about 7x a float32 product there), float32 elsewhere
-  (exact below 2**24 transitions, else float64; autocast is disabled around it).
+  pair are one matrix product Y^T @ [1, x', x, x' x] of 0/1 indicator matrices: float32 (exact
+  below 2**24 transitions, else float64; autocast is disabled around it), or on a CPU where it
+  is faster int8 x int8 -> int32 (``torch._int_mm``). Which is faster depends on the CPU, not
+  on the device type: with AVX-512 VNNI int8 was about 7x float32; on an AVX2-only EPYC it was
+  20x slower (83-108 ms against 4 ms for 1000 x 10 pairs at W = 4096). So the CPU kernel is
+  chosen by measuring both once per process on a probe of the training's size
+  (``cpu_layer_kernel``); both are exact and tested against pyinform.
 
 No Python loop over pairs or samples, no host synchronisation, no branch on tensor values (it runs
 inside a GPU training step); only shapes, dtypes and the device select the code path.
@@ -42,7 +46,9 @@ Result dtype: float64 if either input is float64, else float32.
 
 from __future__ import annotations
 
+import enum
 import math
+import time
 
 import numpy as np
 import torch
@@ -58,6 +64,54 @@ _FLOAT32_EXACT_COUNT = 2**24
 # rounding of an exact 0, and are reported as 0 (TE >= 0 mathematically, and <= 1 bit for k=l=1).
 _ZERO_TOL = 1e-12
 _BYTE_DTYPES = (torch.bool, torch.uint8, torch.int8)
+# The probe that picks the CPU layer-pair kernel: W-1 transitions x (1 + 3 * 10 destinations),
+# times 128 sources: the fashion-mnist feedback's shape at a window of 4096.
+_PROBE_T, _PROBE_D, _PROBE_S, _PROBE_REPEATS = 4095, 31, 128, 3
+
+
+class CpuKernel(str, enum.Enum):
+    """The product counting layer pairs on a CPU."""
+
+    INT8 = "int8"  # torch._int_mm: int8 x int8 -> int32
+    FLOAT = "float"  # float32 (float64 past 2**24 transitions)
+
+
+_cpu_kernel: CpuKernel | None = None  # measured on first use; set_cpu_layer_kernel overrides
+
+
+def cpu_layer_kernel() -> CpuKernel:
+    """The faster exact CPU kernel for layer pairs on this machine, measured once."""
+    global _cpu_kernel
+    if _cpu_kernel is None:
+        _cpu_kernel = _measure_cpu_kernels()[0]
+    return _cpu_kernel
+
+
+def set_cpu_layer_kernel(kernel: CpuKernel | None) -> None:
+    """Force a CPU kernel (tests, benchmarks); None measures again at the next use."""
+    global _cpu_kernel
+    _cpu_kernel = kernel
+
+
+def _measure_cpu_kernels() -> tuple[CpuKernel, dict[CpuKernel, float]]:
+    """(the faster kernel, best seconds of each) on the probe; float when int8 is missing."""
+    if not hasattr(torch, "_int_mm"):
+        return CpuKernel.FLOAT, {}
+    generator = torch.Generator().manual_seed(0)
+    d = torch.rand(_PROBE_T, _PROBE_D, generator=generator) < 0.5
+    y = torch.rand(_PROBE_T, _PROBE_S, generator=generator) < 0.5
+    products = {CpuKernel.INT8: lambda: torch._int_mm(d.T.to(torch.int8), y.to(torch.int8)),
+                CpuKernel.FLOAT: lambda: d.T.to(torch.float32) @ y.to(torch.float32)}
+    best = {}
+    for kernel, product in products.items():
+        product()  # warm-up: first calls allocate and pick code paths
+        times = []
+        for _ in range(_PROBE_REPEATS):
+            start = time.perf_counter()
+            product()
+            times.append(time.perf_counter() - start)
+        best[kernel] = min(times)
+    return min(best, key=best.get), best
 
 
 def _validate(source: Tensor, target: Tensor, same_width: bool) -> int:
@@ -225,7 +279,8 @@ def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
     n_dst = target.shape[1]
     y = source[:-1]  # (W-1, n_src)
     # torch._int_mm on CPU misreads degenerate strides (a size-1 dim): those shapes use floats.
-    int8 = source.device.type == "cpu" and min(y.shape) > 1 and hasattr(torch, "_int_mm")
+    int8 = (source.device.type == "cpu" and min(y.shape) > 1 and hasattr(torch, "_int_mm")
+            and cpu_layer_kernel() is CpuKernel.INT8)
     mm_dtype = torch.int8 if int8 else count_dtype
     # Autocast would run a float product in fp16/bf16, where counts above 2048/256 are not exact.
     with torch.autocast(device_type=source.device.type, enabled=False):
@@ -270,9 +325,12 @@ def effective_transfer_entropy(source: Tensor, target: Tensor,
     series, and by less for skewed marginals (fewer effective cells). The shuffled source has
     the same marginals and no transfer, so its TE is that bias for these very series: the
     difference averages 0 without transfer and keeps a real transfer less one bias. It can be
-    negative. Twice the cost of transfer_entropy_all_pairs. bench/te_bias.py compares it with
-    analytic bias corrections, which miss by up to most of the bias for skewed marginals.
+    negative. Both estimates come from one call (the shuffled columns beside the real ones),
+    so it dispatches about as many operations as one; the counting costs twice.
+    bench/te_bias.py compares it with analytic bias corrections, which miss by up to most of
+    the bias for skewed marginals.
     """
     order = torch.randperm(source.shape[0], generator=generator, device=source.device)
-    return (transfer_entropy_all_pairs(source, target)
-            - transfer_entropy_all_pairs(source[order], target))
+    both = transfer_entropy_all_pairs(torch.cat([source, source[order]], dim=1), target)
+    plugin, shuffled = both.chunk(2, dim=0)  # (n_src, n_dst) each
+    return plugin - shuffled

@@ -16,8 +16,12 @@ import torch
 
 
 class DeviceTimer:
+    """Events are recorded on `device`'s current stream (not the process's current device's:
+    a trial on cuda:1 must not time cuda:0's idle stream)."""
+
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
+        self.device = device
         self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
         self._seconds = 0.0
 
@@ -25,9 +29,10 @@ class DeviceTimer:
     def region(self) -> Iterator[None]:
         if self.cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
+            stream = torch.cuda.current_stream(self.device)
+            start.record(stream)
             yield
-            end.record()
+            end.record(stream)
             self._events.append((start, end))
         else:
             t0 = time.perf_counter()
@@ -37,7 +42,7 @@ class DeviceTimer:
     def read_and_reset(self) -> float:
         """Seconds spent in regions since the last call. Syncs the device once on CUDA."""
         if self._events:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(self.device)
             self._seconds += sum(s.elapsed_time(e) for s, e in self._events) / 1000.0
             self._events.clear()
         seconds, self._seconds = self._seconds, 0.0

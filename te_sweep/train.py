@@ -13,7 +13,9 @@ checkpoint and resume a trial at an epoch boundary with identical results.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 from typing import Any, Callable
 
 import torch
@@ -183,6 +185,18 @@ class Trainer:
         self.batch_generator.set_state(state["batch_rng"])
 
 
+def make_cuda_deterministic() -> None:
+    """Same seed, same GPU: same result, as far as torch allows. cuDNN in deterministic mode,
+    cuBLAS with a fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when cuBLAS starts: set here
+    before the trial's first CUDA operation), and torch's deterministic algorithms, warning
+    (not failing) on an operation that has none on CUDA. Unverified on a GPU so far: no GPU
+    was available where this was written (README, "Determinism")."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = None,
               trainer_state: dict[str, Any] | None = None,
               on_epoch_end: Callable[[Trainer], None] | None = None) -> TrialResult:
@@ -194,16 +208,18 @@ def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = Non
     cfg = resolve(cfg)
     device = resolve_device(cfg.device)
     if device.type == "cuda":
-        torch.backends.cudnn.deterministic = True  # same seed, same device: same result
-        torch.backends.cudnn.benchmark = False
-    data = data or load_device_data(cfg.dataset, cfg.subset, device, cfg.data_root)
-    trainer = Trainer(cfg, data, device)
-    if trainer_state is not None:
-        trainer.load_state_dict(trainer_state)
-    else:
-        trainer.measure_start()
-    while (status := trial_status(cfg, trainer.records)) is None:
-        report(trainer.train_epoch())
-        if on_epoch_end:
-            on_epoch_end(trainer)
+        make_cuda_deterministic()
+    # The trial's device is the current one throughout: events, default-device ops and the
+    # allocator all go to it (cuda:1 must not time or allocate on cuda:0).
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        data = data or load_device_data(cfg.dataset, cfg.subset, device, cfg.data_root)
+        trainer = Trainer(cfg, data, device)
+        if trainer_state is not None:
+            trainer.load_state_dict(trainer_state)
+        else:
+            trainer.measure_start()
+        while (status := trial_status(cfg, trainer.records)) is None:
+            report(trainer.train_epoch())
+            if on_epoch_end:
+                on_epoch_end(trainer)
     return summarize(cfg, status, trainer.records, device_name(device), trainer.start_value)

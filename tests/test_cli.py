@@ -386,7 +386,7 @@ def test_config_file_bad_value_names_the_file(capsys, no_loading, tmp_path):
 def test_json_records(capsys, blocks_npz, tmp_path):
     path = tmp_path / "records.json"
     table = parse_run(run_train(capsys, "--dataset", blocks_npz, "--subset", 200, "--epochs", 2,
-                                "--json", path, *FAST))
+                                "--window", 100, "--json", path, *FAST))
     records = json.loads(path.read_text())
     assert isinstance(records, list) and len(records) == 2
     for record in records:
@@ -402,7 +402,8 @@ def test_json_records(capsys, blocks_npz, tmp_path):
 def test_existing_json_is_kept_without_overwrite(capsys, no_loading, blocks_npz, tmp_path):
     path = tmp_path / "records.json"
     path.write_bytes(b'[{"epoch": 1}]\n')
-    assert_bad_value(run_train(capsys, "--dataset", blocks_npz, "--subset", 20, "--json", path),
+    assert_bad_value(run_train(capsys, "--dataset", blocks_npz, "--subset", 20, "--window", 10,
+                               "--json", path),
                      "--json", f"{path} already exists", "choose another path or pass --overwrite")
     assert path.read_bytes() == b'[{"epoch": 1}]\n'
 
@@ -428,7 +429,8 @@ def test_json_directory_with_overwrite(capsys, no_loading, blocks_npz, tmp_path)
     path = tmp_path / "out"
     path.mkdir()
     assert_bad_value(run_train(capsys, "--dataset", blocks_npz, "--subset", 20, "--epochs", 1,
-                               "--json", path, "--overwrite", *FAST), "--json", str(path))
+                               "--window", 10, "--json", path, "--overwrite", *FAST),
+                     "--json", str(path))
 
 
 # ------------------------------------------------------------------------------ 5. real runs

@@ -166,3 +166,95 @@ def test_state_dict_round_trip_continues_identically():
         b.observe(z, logits)
     assert torch.equal(a.mask, b.mask)
     assert torch.equal(a.factor, b.factor)
+
+
+def test_te_every_sets_freshness_not_strength_in_paper_mode():
+    """Paper mode: the drop between recomputes, spread over the te_every steps it stands for,
+    is applied at every step; with te_every 1 it is the authors' per-batch update."""
+    model = fashion_model()
+    fb = feedback(model, mode="paper", window=20, te_scale=50.0, te_every=4)
+    rng = np.random.default_rng(7)
+    changed = []
+    for _ in range(16):  # the window is full from step 1: recomputes at steps 4, 8, 12
+        logits = 4 * random_batch(10, 10, rng)  # peaked: softmax outputs often >= 0.9
+        fb.observe(random_batch(10, 120, rng), logits)
+        model.last_fc.weight.grad = torch.zeros_like(model.last_fc.weight)
+        before = model.last_fc.weight.detach().clone()
+        fb.apply(model.last_fc)
+        changed.append(not torch.equal(before, model.last_fc.weight))
+    assert fb.te_count == 3
+    assert changed[:8] == [False] * 8  # before the second recompute there is no drop
+    assert all(changed[8:])  # from it on, at every step, not only at recompute steps
+    assert 0 < float(fb.pending.max()) <= 1
+
+
+def test_one_sided_hidden_rule_counts_silent_units_as_off():
+    z = torch.tensor([[-3.0, 0.5, 2.0]]).repeat(5, 1)
+    logits = torch.zeros(5, 10)
+    two = feedback(window=50)
+    one = feedback(window=50, hidden_rule="one_sided")
+    for fb in (two, one):
+        fb.source = RingBuffer(50, 3, CPU)
+        fb.observe(z, logits)
+    assert two.source.data[:5].tolist() == [[True, False, True]] * 5
+    assert one.source.data[:5].tolist() == [[False, False, True]] * 5
+
+
+def test_the_mean_gradient_factor_is_reported():
+    model = fashion_model()
+    fb = feedback(model, window=10, te_scale=100.0)
+    rng = np.random.default_rng(3)
+    means = []
+    for _ in range(3):
+        fb.observe(random_batch(10, 120, rng), random_batch(10, 10, rng))
+        model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
+        fb.apply(model.last_fc)
+        assert torch.allclose(model.last_fc.weight.grad, fb.factor)  # ones x the factor
+        means.append(float(model.last_fc.weight.grad.mean()))
+    assert 0 < min(means) and max(means) < 1  # the feedback did act
+    assert fb.epoch_stats()["te_factor_mean"] == pytest.approx(np.mean(means))
+    assert feedback(mode="paper").epoch_stats()["te_factor_mean"] is None
+
+
+# ------------------------------------------------------------------ launches per training step
+VIEW_OPS = {"slice", "view", "detach", "unbind", "permute", "transpose", "t", "expand",
+            "select", "alias", "_unsafe_view", "unsqueeze", "squeeze", "split", "chunk",
+            "split_with_sizes", "lift_fresh"}  # metadata only: no kernel on a GPU
+# Compute ops the TE step dispatches (measured on this code; a GPU launches a kernel for each).
+# A change that adds launches to every training step must raise these on purpose.
+OP_BOUNDS = {("grad", "plugin", True): 70, ("grad", "effective", True): 75,
+             ("paper", "plugin", True): 75, ("grad", "plugin", False): 12,
+             ("paper", "plugin", False): 12}
+
+
+def dispatched_compute_ops(mode: str, estimator: str, recompute: bool) -> int:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ not in VIEW_OPS:
+                Count.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    model = fashion_model()
+    fb = feedback(model, mode=mode, window=100, te_estimator=estimator,
+                  te_every=1 if recompute else 2)
+    rng = np.random.default_rng(0)
+    z, logits = random_batch(100, 120, rng), 4 * random_batch(100, 10, rng)
+    for _ in range(4 if recompute else 5):  # warm: the window full, the feedback active
+        fb.observe(z, logits)
+        model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
+        fb.apply(model.last_fc)
+    assert (fb.steps % fb.cfg.te_every == 0) == recompute
+    with Count():
+        fb.observe(z, logits)
+        fb.apply(model.last_fc)
+    return Count.ops
+
+
+@pytest.mark.parametrize("mode, estimator, recompute", list(OP_BOUNDS))
+def test_the_te_step_dispatches_a_bounded_number_of_ops(mode, estimator, recompute):
+    assert dispatched_compute_ops(mode, estimator, recompute) <= \
+        OP_BOUNDS[(mode, estimator, recompute)]

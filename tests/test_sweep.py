@@ -180,9 +180,10 @@ def test_a_name_holding_other_files_is_refused(capsys, tmp_path):
 
 
 def test_failing_trials_end_as_errors_with_their_message(capsys, tmp_path):
-    """USPS with a data root that is a file: every attempt fails, retries included."""
-    blocker = write(tmp_path / "not-a-directory", "x")
-    space = write(tmp_path / "broken.yaml", f"fixed:\n  dataset: usps\n  data_root: {blocker}\n"
+    """USPS in an empty data root, offline: every attempt fails to fetch it, retries included."""
+    empty = tmp_path / "no-data-here"
+    empty.mkdir()
+    space = write(tmp_path / "broken.yaml", f"fixed:\n  dataset: usps\n  data_root: {empty}\n"
                   "  max_epochs: 1\n" + GOOD_SEARCH)
     result = run_cli(capsys, "launch", space, "--num-samples", 1, "--repeats", 1,
                      "--storage", tmp_path, "--name", "broken")

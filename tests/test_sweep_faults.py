@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
+from te_sweep.checkpoints import PREFIX, SUFFIX
 from sweep_helpers import TE_SWEEP, blocks_space, read_export
 
 FINAL = {"complete", "censored"}
 WAIT_S = 240  # upper bound on waiting for a sweep state; the loops below end by themselves
+FINISHED_LINE = re.compile(r"^trial \w+ \(\w+\) (complete|censored)")
 
 
 @pytest.fixture
@@ -39,21 +42,62 @@ def reports(sweep: Path) -> dict[str, list[dict]]:
     return found
 
 
-def wait_for(condition, what: str, proc: subprocess.Popen) -> None:
+class SweepProcess:
+    """A sweep in a subprocess (`te-sweep launch`), whose output is collected as it comes (a thread reads it)."""
+
+    def __init__(self, args: list[object], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([str(a) for a in args], env=env, start_new_session=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout),
+                                        daemon=True)
+        self._reader.start()
+
+    def finish(self, timeout: float = WAIT_S) -> tuple[int, str]:
+        """Wait for the sweep to end; its exit code and its whole output."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code, "".join(self.lines)
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def wait_for(condition, what: str, sweep: SweepProcess) -> None:
     """Poll until `condition()`; fail with the sweep's output if it ends or takes too long."""
     deadline = time.monotonic() + WAIT_S
     while not condition():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
-            output = proc.communicate()[0]
-            pytest.fail(f"no {what}; sweep exit {proc.returncode}, output:\n{output[-3000:]}")
+        if sweep.proc.poll() is not None or time.monotonic() > deadline:
+            if sweep.proc.poll() is None:
+                sweep.kill()
+            code, output = sweep.finish()
+            pytest.fail(f"no {what}; sweep exit {code}, output:\n{output[-3000:]}")
         time.sleep(0.2)
 
 
-def launch_process(space: Path, storage: Path, name: str, *extra: object) -> subprocess.Popen:
-    args = [TE_SWEEP, "launch", space, "--storage", storage, "--name", name, *extra]
-    return subprocess.Popen([str(a) for a in args], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def finished_lines(sweep: SweepProcess) -> list[str]:
+    """The live view's one line per finished trial: the driver has recorded that trial's end."""
+    return [line for line in sweep.lines if FINISHED_LINE.match(line)]
+
+
+def newest_checkpoint_epochs(sweep_dir: Path) -> list[int]:
+    """Each trial directory's newest checkpoint epoch, as its worker wrote it to the storage.
+
+    Tune's result.json reaches the storage only at Tune's next experiment snapshot (seconds
+    later, and later still on a slow machine); a trial's own checkpoints are written there at
+    once, so they say where a running trial is."""
+    epochs = []
+    for trial_dir in sweep_dir.glob("*/"):
+        numbers = [int(p.name[len(PREFIX):-len(SUFFIX)])
+                   for p in trial_dir.glob(f"{PREFIX}*{SUFFIX}")]
+        if numbers:
+            epochs.append(max(numbers))
+    return epochs
+
+
+def launch_process(space: Path, storage: Path, name: str, *extra: object) -> SweepProcess:
+    return SweepProcess([TE_SWEEP, "launch", space, "--storage", storage, "--name", name, *extra])
 
 
 def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
@@ -79,14 +123,11 @@ def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
                           "--max-concurrent", 2)
 
     def one_done_one_midway() -> bool:
-        runs = reports(sweep).values()
-        done = [r for r in runs if r and r[-1]["trial_status"] != "running"]
-        midway = [r for r in runs if r and r[-1]["trial_status"] == "running"]
-        return bool(done) and bool(midway)
+        midway = [e for e in newest_checkpoint_epochs(sweep) if 1 <= e < 6]
+        return bool(finished_lines(proc)) and bool(midway)
 
     wait_for(one_done_one_midway, "finished trial beside a running one", proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.kill()
 
     partial = run_cli(capsys, "export", sweep)
     assert partial.code == 0 and "partial sweep" in partial.out
@@ -115,11 +156,10 @@ def test_ctrl_c_exports_what_finished_and_resume_completes(capsys, tmp_path):
     sweep = tmp_path / "interrupted"
     proc = launch_process(space, tmp_path, "interrupted", "--num-samples", 3, "--repeats", 1,
                           "--max-concurrent", 1)
-    wait_for(lambda: any(r and r[-1]["trial_status"] != "running"
-                         for r in reports(sweep).values()), "finished trial", proc)
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=WAIT_S)
-    assert proc.returncode == 130, output
+    wait_for(lambda: bool(finished_lines(proc)), "finished trial", proc)
+    proc.proc.send_signal(signal.SIGINT)
+    code, output = proc.finish()
+    assert code == 130, output
     assert f"continue it with: te-sweep resume {sweep}" in output
     trials, _, meta = read_export(sweep)
     assert meta[b"te_sweep.partial"] == b"true"
@@ -162,8 +202,8 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
 
     wait_for(running_on_doomed_node, "trial two epochs into its run on the doomed node", proc)
     cluster.remove_node(doomed)
-    output, _ = proc.communicate(timeout=WAIT_S)
-    assert proc.returncode == 0, output
+    code, output = proc.finish()
+    assert code == 0, output
     trials, epochs, _ = read_export(sweep)
     assert len(trials) == 4 and all(t["status"] in FINAL for t in trials), trials
     moved = 0
@@ -220,15 +260,14 @@ def test_a_cluster_that_grows_mid_sweep_is_used_at_full_width(tmp_path, cluster)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent),
            "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "2",
            "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S_AUTOSCALER": "2"}
-    proc = subprocess.Popen([sys.executable, "-c", STANDIN_DRIVER, str(tmp_path),
-                             cluster.address], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-    wait_for(lambda: any("no trial could start" in line for line in lines),
+    proc = SweepProcess([sys.executable, "-c", STANDIN_DRIVER, tmp_path, cluster.address],
+                        env=env)
+    wait_for(lambda: any("no trial could start" in line for line in proc.lines),
              "warning that no trial can start", proc)
     joined = [cluster.add_node(num_cpus=2) for _ in range(2)]
-    assert proc.wait(timeout=WAIT_S) == 0, "".join(lines)
+    code, output = proc.finish()
+    assert code == 0, output
+    lines = output.splitlines()
     trials, _, _ = read_export(tmp_path / "grow")
     assert len(trials) == 12 and all(t["status"] == "censored" for t in trials), trials
     assert {t["node_id"] for t in trials} == {node.node_id for node in joined}

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from te_sweep import te as te_module
-from te_sweep.te import binarize_abs, binarize_prob, transfer_entropy, transfer_entropy_all_pairs
+from te_sweep.te import (CpuKernel, binarize_abs, binarize_prob, cpu_layer_kernel,
+                         set_cpu_layer_kernel, transfer_entropy, transfer_entropy_all_pairs)
 
 # (source, target, expected TE in bits), from reference/te-method.md "Known test values".
 _ALT = [1 if t % 2 == 0 else 0 for t in range(101)]
@@ -201,15 +202,19 @@ def test_strided_inputs():
 
 
 @pytest.mark.parametrize("W,n_src,n_dst", [(2, 3, 2), (3, 1, 4), (65, 9, 1), (1000, 40, 7)])
-def test_all_pairs_int8_and_float_products_agree(monkeypatch, W, n_src, n_dst):
-    # CPU int8 product (torch._int_mm) vs the float product used on other devices.
+def test_all_pairs_int8_and_float_products_agree(W, n_src, n_dst):
+    # Both CPU kernels (the faster is chosen by measurement) give the same exact counts.
     rng = np.random.default_rng(W + n_src)
     src, tgt = random_columns(rng, W, max(n_src, n_dst))
     S = torch.tensor(src[:, :n_src], dtype=torch.bool)
     T = torch.tensor(tgt[:, :n_dst], dtype=torch.bool)
-    int8 = transfer_entropy_all_pairs(S, T)
-    monkeypatch.delattr(torch, "_int_mm")
-    floats = transfer_entropy_all_pairs(S, T)
+    try:
+        set_cpu_layer_kernel(CpuKernel.INT8)
+        int8 = transfer_entropy_all_pairs(S, T)
+        set_cpu_layer_kernel(CpuKernel.FLOAT)
+        floats = transfer_entropy_all_pairs(S, T)
+    finally:
+        set_cpu_layer_kernel(None)
     torch.testing.assert_close(int8, floats, rtol=0, atol=0)
     refs = [[pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1) for j in range(n_dst)]
             for i in range(n_src)]
@@ -315,3 +320,17 @@ def test_cpu_equals_cuda_without_host_sync():
     with torch.autocast("cuda", dtype=torch.float16):
         got = transfer_entropy_all_pairs(S.float().cuda(), T.float().cuda())
     torch.testing.assert_close(got.cpu(), transfer_entropy_all_pairs(S, T), rtol=0, atol=1e-6)
+
+
+def test_the_cpu_kernel_is_chosen_by_measurement(monkeypatch):
+    import te_sweep.te as te
+
+    set_cpu_layer_kernel(None)
+    try:
+        assert cpu_layer_kernel() in (CpuKernel.INT8, CpuKernel.FLOAT)
+        kernel, best = te._measure_cpu_kernels()
+        assert best[kernel] == min(best.values()) and set(best) == set(CpuKernel)
+        monkeypatch.delattr(torch, "_int_mm")
+        assert te._measure_cpu_kernels() == (CpuKernel.FLOAT, {})
+    finally:
+        set_cpu_layer_kernel(None)
