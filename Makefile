@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: sweep test bench install data browser clean
+.PHONY: sweep test bench mutate install data browser clean
 
 install: $(STAMP) data
 
@@ -40,6 +40,12 @@ sweep: install
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# Mutation testing of the modules whose numbers users read (not CI: about an hour on 2 cores);
+# per-module scores and survivors, in a copy of the tree. See TESTING.md.
+mutate: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutate]'
+	$(BIN)/python tools/mutate.py
 
 # Benchmarks (not tests): the CPU set, about 5 minutes; see BENCHMARKS.md.
 # On a GPU machine add: $(BIN)/python bench/gpu.py

@@ -125,19 +125,6 @@ EPOCHS_SCHEMA = pa.schema([
 
 
 # ----------------------------------------------------------------------------- rows
-def _status(trial: TrialFiles) -> str:
-    last = trial.results[-1] if trial.results else {}
-    if trial.tune_status == TUNE_ERROR:
-        return STATUS_ERROR
-    if last.get("trial_status") in FINAL_STATUSES:
-        return last["trial_status"]
-    if trial.tune_status == TUNE_TERMINATED and last.get("trial_status") == RUNNING:
-        return STATUS_PRUNED
-    if trial.tune_status == TUNE_TERMINATED and trial.error:
-        return STATUS_ERROR
-    return STATUS_UNFINISHED
-
-
 @dataclasses.dataclass
 class TrialReports:
     """What one trial's reports say, for its row: the last report and per-epoch totals."""

@@ -55,6 +55,23 @@ PAIR_SEED_SALT = 0x7E5EED  # keeps the pair draw's stream apart from the weights
 SHUFFLE_SEED_SALT = 0x5AFF1E  # and the effective TE's shuffles apart from both
 
 
+def grad_factor(te: Tensor, scale: float) -> Tensor:
+    """Grad mode's factor on the last layer's weight gradient, (n_target, n_source) like the
+    weight: 1 - s * TE, clipped at 0 so that a strong TE stops a weight's step but never
+    reverses it."""
+    return (1 - scale * te).clamp_(min=0).T.contiguous()
+
+
+def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
+                 mask: Tensor) -> Tensor:
+    """Paper mode's T: s * (TE_prev - TE_now) / te_every where the TE dropped by at least
+    TE_DROP_FLOOR (smaller drops and rises count as none), clipped to [0, 1], and 0 outside
+    the sampled pairs."""
+    drop = te_prev - te
+    drop = torch.where(drop < TE_DROP_FLOOR, 0.0, drop)
+    return (scale * drop / te_every).clamp_(0, 1) * mask
+
+
 class RingBuffer:
     """The most recent `window` rows of a (time, units) bool series, on the device."""
 
@@ -159,16 +176,14 @@ class TEFeedback:
         te = te * self.mask  # (n_source, n_target), 0 outside the sampled pairs
         self.te_sum += te.sum() / self.mask.sum()
         self.te_count += 1
-        s = self.cfg.te_scale
         if self.cfg.mode == "grad":
-            self.factor = (1 - s * te).clamp_(min=0).T.contiguous()
+            self.factor = grad_factor(te, self.cfg.te_scale)
             self.factor_active = (self.factor != 1).any()
             self.factor_mean = self.factor.mean()
         else:
             if self.te_prev is not None:
-                drop = self.te_prev - te
-                drop = torch.where(drop < TE_DROP_FLOOR, 0.0, drop)
-                self.pending = (s * drop / self.cfg.te_every).clamp_(0, 1) * self.mask
+                self.pending = paper_mixing(self.te_prev, te, self.cfg.te_scale,
+                                            self.cfg.te_every, self.mask)
                 self._prepare_pending()
             self.te_prev = te
 

@@ -2,14 +2,14 @@
 
 Optuna minimises two numbers per TE trial: `objective_epochs` (epochs to the target, or
 max_epochs + 1 when the target was never reached: a censored trial) and `te_overhead`
-(seconds of TE feedback per second of the rest of training). Speedups compare a TE trial with
-the sweep's no-TE baselines. The trainable reports running values after every epoch; export
-recomputes them from the per-epoch records, so the Parquet tables never depend on Ray.
+(seconds of TE feedback per second of the rest of training). Speedups are paired comparisons
+with the baseline of the same seed (statistics.py). The trainable reports running values after
+every epoch; export recomputes them from the per-epoch records, so the Parquet tables never
+depend on Ray.
 """
 
 from __future__ import annotations
 
-import statistics
 from typing import Any, Sequence
 
 
@@ -28,15 +28,3 @@ def te_overhead_of(te_seconds: float, train_seconds: float) -> float:
     """TE seconds per second of the rest of training (0 when nothing else was timed)."""
     rest = train_seconds - te_seconds
     return te_seconds / rest if rest > 0 else 0.0
-
-
-def median_or_none(values: Sequence[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def speedup(baseline_median: float | None, own: float | None) -> float | None:
-    """baseline / own, or None when either side is missing (not reached, no baselines)."""
-    if baseline_median is None or own is None or own <= 0:
-        return None
-    return baseline_median / own

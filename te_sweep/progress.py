@@ -75,9 +75,11 @@ def render_table(rows: list[dict[str, Any]]) -> list[str]:
 
 class LiveView(Callback):
     def __init__(self, echo: Callable[[str], None] | None = None, total: int | None = None,
-                 tty: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 tty: bool | None = None, clock: Callable[[], float] = time.monotonic,
+                 total_is_bound: bool = False) -> None:
         self.echo = echo or (lambda line: print(line, flush=True))
         self.total = total
+        self.total_is_bound = total_is_bound  # LR controls: paper-mode configurations get none
         self._tty = tty  # None: decided at the first line (a resumed sweep's may differ)
         self.clock = clock
         self.states: dict[str, str] = {}
@@ -165,7 +167,8 @@ class LiveView(Callback):
     def status_line(self) -> str:
         counted = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
         seen = sum(self.counts.values())
-        of = f" of {self.total}" if self.total else ""
+        of = (f" of {'at most ' if self.total_is_bound else ''}{self.total}" if self.total
+              else "")
         best = self.best[0][1] if self.best else None
         lead = (f"; best {best['trial']}: epochs_obj {_fmt(best['epochs_obj'])}, overhead "
                 f"{_fmt(best['te_overhead'])}") if best else ""

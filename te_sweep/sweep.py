@@ -456,7 +456,7 @@ def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
         verb = "resuming" if prepared.resume else "launching"
         echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
              f"{concurrency_policy(prepared).describe()}")
-        callbacks = [LiveView(echo, total=max_trials(opts)),
+        callbacks = [LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
                      CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints))]
         build_tuner(prepared, callbacks, trainable, parts).fit()
     return export_sweep(prepared.sweep_dir)

@@ -153,6 +153,7 @@ BAD_VALUES = [
                  id="subset-too-large"),
     pytest.param(["--lr", "0"], "--lr", "0.0", "e.g. 0.008", id="lr-0"),
     pytest.param(["--momentum", "1"], "--momentum", "1.0", "[0, 1)", id="momentum-1"),
+    pytest.param(["--momentum", "-0.1"], "--momentum", "-0.1", "[0, 1)", id="momentum-neg"),
     pytest.param(["--batch-size", "0"], "--batch-size", "0 ", "must be at least 1",
                  id="batch-size-0"),
     pytest.param(["--seed", "-1"], "--seed", "-1", "[0, 2**63)", id="seed-neg"),

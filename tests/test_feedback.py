@@ -9,7 +9,8 @@ from torch import nn
 
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.errors import ConfigError
-from te_sweep.feedback import RingBuffer, TEFeedback
+from te_sweep.feedback import (TE_DROP_FLOOR, RingBuffer, TEFeedback, grad_factor,
+                               paper_mixing)
 from te_sweep.models import build_model
 from te_sweep.te import binarize_abs, binarize_prob, transfer_entropy_all_pairs
 
@@ -119,9 +120,10 @@ def test_te_every_sets_the_recompute_cadence():
     assert fb.te_count == 4  # steps 0, 3, 6, 9 (the window is full from step 0)
 
 
-def test_paper_mode_applies_w_from_the_te_drop():
+@pytest.mark.parametrize("pair_fraction", [1.0, 0.3])
+def test_paper_mode_applies_w_from_the_te_drop(pair_fraction):
     model = fashion_model()
-    fb = feedback(model, mode="paper", window=40, te_scale=3.0)
+    fb = feedback(model, mode="paper", window=40, te_scale=3.0, pair_fraction=pair_fraction)
     rng = np.random.default_rng(5)
     logits_seen = []
     states = []
@@ -139,7 +141,7 @@ def test_paper_mode_applies_w_from_the_te_drop():
                     binarize_prob(window_logits.softmax(dim=1), 0.9))
             drop = te_of(states[-2]) - te_of(states[-1])
             drop = torch.where(drop < 1e-8, 0.0, drop)
-            t = (3.0 * drop).clamp(0, 1)
+            t = (3.0 * drop).clamp(0, 1) * fb.mask  # unsampled pairs mix nothing
             expected = (torch.eye(10) - t).T @ weight
             torch.testing.assert_close(model.last_fc.weight.detach(), expected)
     assert fb.epoch_stats()["te_active_fraction"] > 0
@@ -258,3 +260,43 @@ def dispatched_compute_ops(mode: str, estimator: str, recompute: bool) -> int:
 def test_the_te_step_dispatches_a_bounded_number_of_ops(mode, estimator, recompute):
     assert dispatched_compute_ops(mode, estimator, recompute) <= \
         OP_BOUNDS[(mode, estimator, recompute)]
+
+
+def test_a_te_stronger_than_one_over_s_stops_a_step_and_never_reverses_it():
+    te = torch.tensor([[0.0, 0.2], [0.5, 0.9]])  # (n_source, n_target)
+    factor = grad_factor(te, 2.0)  # 1 - 2 TE: 1, 0.6 / 0, -0.8 -> clipped to 0
+    torch.testing.assert_close(factor, torch.tensor([[1.0, 0.0], [0.6, 0.0]]))
+    assert factor.shape == (2, 2) and factor.is_contiguous()
+
+
+def test_a_strong_feedback_in_training_never_flips_a_gradient():
+    model = fashion_model()
+    fb = feedback(model, window=30, te_scale=1000.0)  # s * TE far above 1 for most pairs
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        fb.observe(random_batch(10, 120, rng), random_batch(10, 10, rng))
+    grad = torch.randn_like(model.last_fc.weight)
+    model.last_fc.weight.grad = grad.clone()
+    fb.apply(model.last_fc)
+    after = model.last_fc.weight.grad
+    assert (after * grad >= 0).all()  # same sign or stopped
+    assert (after == 0).float().mean() > 0.5
+
+
+@pytest.mark.parametrize("drop, mixed", [
+    (0.5 * TE_DROP_FLOOR, 0.0),  # just below the floor: no drop
+    (2.0 * TE_DROP_FLOOR, 3.0 * 2.0 * TE_DROP_FLOOR),  # just above: s * drop
+    (-0.01, 0.0),  # the TE rose: nothing
+    (0.2, 0.6),  # s * drop
+    (0.5, 1.0),  # s * drop above 1: clipped
+])
+def test_paper_mixing_from_a_drop(drop, mixed):
+    before = torch.tensor([[0.3, 0.3]], dtype=torch.float64)
+    now = before - torch.tensor([[drop, drop]], dtype=torch.float64)
+    mask = torch.tensor([[True, False]])
+    t = paper_mixing(before, now, 3.0, 1, mask)
+    assert t[0, 0].item() == pytest.approx(mixed, rel=1e-6, abs=0)
+    assert t[0, 1].item() == 0.0  # not a sampled pair
+    spread = 3.0 * drop / 4 if drop >= TE_DROP_FLOOR else 0.0  # te_every 4: a quarter per step
+    assert paper_mixing(before, now, 3.0, 4, mask)[0, 0].item() == \
+        pytest.approx(min(1.0, spread), rel=1e-6, abs=0)

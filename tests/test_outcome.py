@@ -60,6 +60,11 @@ def test_summarize_a_complete_and_a_censored_trial():
 
 def test_objectives():
     assert censored_score(2.75, 4) == 2.75 and censored_score(None, 4) == 5.0
+    assert censored_score(None, 5) == 6.0 and censored_score(0.0, 5) == 0.0  # odd, and zero
+    assert te_overhead([{"te_time_s": None, "epoch_time_s": 2.0},
+                        {"te_time_s": 0.5, "epoch_time_s": None}]) == pytest.approx(0.5 / 1.5)
+    assert te_overhead_of(0.5, 1.0) == pytest.approx(1.0)  # rest of training 0.5 s
+    assert te_overhead_of(2.0, 1.0) == 0.0  # inconsistent timings: no negative overhead
     assert te_overhead([record(1, 0.5, te=0.1, epoch_s=1.1), record(2, 0.6, te=0.1,
                                                                    epoch_s=1.1)]) == \
         pytest.approx(0.1)

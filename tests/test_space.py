@@ -185,6 +185,11 @@ BAD_SPACES = {  # id: (document, key path named, message fragment)
                                                      "step": 0.5}}), "search.threshold",
                      "`step` and `log` cannot be combined (Optuna forbids it), but got "
                      "(log=true, step=0.5); remove one"),
+    "negative step": (space_doc(search={"threshold": {"low": 0.5, "high": 2, "step": -0.5}}),
+                      "search.threshold", "`step > 0` must hold and high - low must be a "
+                      "multiple of it, but got (low=0.5, high=2.0, step=-0.5)"),
+    "zero step": (space_doc(search={"window": {"low": 100, "high": 500, "step": 0}}),
+                  "search.window", "`step > 0` must hold"),
     "step not dividing": (space_doc(search={"window": {"low": 100, "high": 950, "step": 100}}),
                           "search.window", "high - low must be a multiple of it, but got "
                           "(low=100, high=950, step=100)"),

@@ -1,0 +1,107 @@
+"""configs.parquet's rows from hand-built trial rows: ranking, Holm, the verdict, the Pareto
+flag and the configuration's status, each on a case whose answer is known by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from te_sweep.configs import (CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_UNFINISHED, config_rows,
+                              pareto_flags)
+from te_sweep.space import space_from_text
+
+SPACE = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
+                        "search:\n  te_scale: {low: 0.1, high: 4.0}\n", Path("s.yaml"))
+MAX_EPOCHS = 9
+SEEDS = tuple(range(100, 106))  # six seeds: enough for Holm to let a clear effect through
+
+
+def row(role: str, seed: int, epochs: float | None, config_id: str | None = None,
+        status: str | None = None, overhead: float = 0.05, lr_scale: float = 1.0) -> dict:
+    """A trials.parquet row with what config_rows reads; epochs None: censored."""
+    status = status or ("complete" if epochs is not None else "censored")
+    return {"role": role, "seed": seed, "config_id": config_id, "status": status,
+            "epochs_to_target_frac": epochs, "seconds_to_target": None if epochs is None
+            else 10.0 * epochs, "param_max_epochs": MAX_EPOCHS, "param_te_scale": 1.0,
+            "param_last_lr_scale": lr_scale,
+            "objective_epochs": epochs if epochs is not None else MAX_EPOCHS + 1.0,
+            "te_overhead": overhead, "te_mean": 0.01, "te_factor_mean": 0.99}
+
+
+def baselines(epochs: float = 6.0) -> list[dict]:
+    return [row("baseline", s, epochs) for s in SEEDS]
+
+
+def configuration(config_id: str, epochs: list[float | None], overhead: float = 0.05) -> list:
+    return [row("te", s, e, config_id, overhead=overhead) for s, e in zip(SEEDS, epochs)]
+
+
+def rows_by_id(trials: list[dict], repeats: int = len(SEEDS)) -> dict[str, dict]:
+    return {r["config_id"]: r for r in config_rows("s", trials, SPACE, repeats)}
+
+
+def test_ranked_by_the_lower_end_of_the_interval_not_the_mean():
+    steady = configuration("c0000", [5.0, 5.1, 4.9, 5.0, 5.05, 4.95])  # about 1.2x, tight
+    lucky = configuration("c0001", [2.0, 9.0, 2.5, 8.0, 2.2, 7.5])  # higher mean, wide
+    rows = rows_by_id(baselines() + steady + lucky)
+    assert rows["c0001"]["speedup_mean"] > rows["c0000"]["speedup_mean"]
+    assert rows["c0000"]["speedup_ci_low"] > rows["c0001"]["speedup_ci_low"]
+    assert (rows["c0000"]["rank"], rows["c0001"]["rank"]) == (1, 2)
+
+
+def test_a_clear_speedup_beats_baselines_after_holm_and_no_effect_does_not():
+    clear = configuration("c0000", [4.0] * 6)  # 1.5x on every seed: p = 1/64
+    none = configuration("c0001", [6.0] * 6)  # exactly the baselines
+    rows = rows_by_id(baselines() + clear + none)
+    assert rows["c0000"]["p_value"] == pytest.approx(1 / 64)
+    assert rows["c0000"]["p_holm"] == pytest.approx(2 / 64)  # the smaller p, times 2
+    assert rows["c0000"]["beats_baselines"] is True
+    assert rows["c0001"]["beats_baselines"] is False
+    assert rows["c0001"]["speedup_ci_low"] == pytest.approx(1.0)
+
+
+def test_censoring_on_either_side_is_counted_as_a_bound():
+    runs = configuration("c0000", [None, 3.0, 5.0, 6.0, 6.0, 6.0])
+    trials = [row("baseline", SEEDS[0], 6.0), row("baseline", SEEDS[1], None)] + \
+        [row("baseline", s, 6.0) for s in SEEDS[2:]] + runs
+    r = rows_by_id(trials)["c0000"]
+    assert r["pair_kinds"][:2] == ["te_censored", "baseline_censored"]
+    assert r["censored_te"] == 1 and r["censored_baseline"] == 1 and r["censored_both"] == 0
+    assert r["speedups"][0] == pytest.approx(6.0 / (MAX_EPOCHS + 1))  # an upper bound, < 1
+    assert r["speedups"][1] == pytest.approx((MAX_EPOCHS + 1) / 3.0)  # a lower bound, > 1
+    assert r["objective_epochs"] == pytest.approx((MAX_EPOCHS + 1 + 3 + 5 + 6 + 6 + 6) / 6)
+
+
+def test_pareto_flags_for_dominated_tied_and_equal_points():
+    points = [(5.0, 0.10), (4.0, 0.20), (4.0, 0.30), (6.0, 0.05), (5.0, 0.10), (7.0, 0.06)]
+    #          front        front         same epochs,   front         equal to   worse in
+    #                                     more overhead                the first  both than (6, .05)
+    assert pareto_flags(points) == [True, True, False, True, True, False]
+    assert pareto_flags([]) == [] and pareto_flags([(1.0, 1.0)]) == [True]
+
+
+def test_only_complete_configurations_are_on_the_front():
+    fast = configuration("c0000", [4.0] * 6, overhead=0.2)
+    cheap = configuration("c0001", [5.0] * 6, overhead=0.01)
+    dominated = configuration("c0002", [5.5] * 6, overhead=0.3)
+    unfinished = configuration("c0003", [3.0] * 3, overhead=0.001)  # 3 of 6 seeds so far
+    rows = rows_by_id(baselines() + fast + cheap + dominated + unfinished)
+    assert [rows[c]["pareto"] for c in ("c0000", "c0001", "c0002")] == [True, True, False]
+    assert rows["c0003"]["status"] == CONFIG_UNFINISHED and rows["c0003"]["pareto"] is None
+    assert rows["c0003"]["objective_epochs"] is None
+    assert rows["c0000"]["status"] == CONFIG_COMPLETE
+
+
+def test_an_errored_run_marks_its_configuration():
+    runs = configuration("c0000", [5.0] * 5) + [row("te", SEEDS[5], None, "c0000", "error")]
+    r = rows_by_id(baselines() + runs)["c0000"]
+    assert r["status"] == CONFIG_ERROR and r["repeats"] == 5 and r["pareto"] is None
+
+
+def test_lr_controls_are_compared_with_the_baselines_of_their_seeds():
+    runs = configuration("c0000", [5.0] * 6)
+    controls = [row("control", s, 4.0, "c0000", lr_scale=0.7) for s in SEEDS]
+    r = rows_by_id(baselines() + runs + controls)["c0000"]
+    assert r["control_last_lr_scale"] == pytest.approx(0.7)
+    assert r["control_speedup_mean"] == pytest.approx(4.0 / 5.0)  # the control was faster

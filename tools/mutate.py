@@ -1,0 +1,227 @@
+"""Mutation testing of the modules that decide what a user reads (`make mutate`).
+
+Why: a test suite can run every line and still pass when a number is wrong. Mutation testing
+changes the code one small edit at a time (a `>=` to `>`, a `+ 1` to `- 1`, a constant, a
+dropped call) and runs the tests that cover the module; a mutant the tests do not catch is a
+number the suite does not protect. Targets (TESTING.md): at least 90% killed per module, and
+every survivor listed there with why it is equivalent or not worth a test.
+
+How: cosmic-ray (on PyPI), one session per module, each mutant tested by the module's own test
+files (MODULES below, the fast tests that exercise it; never the whole suite). Cosmic-ray
+edits files in place, so everything runs in a temporary copy of the repository's tracked
+files: the working tree is never touched, and a sweep running from it meanwhile is safe.
+
+    .venv/bin/python tools/mutate.py [MODULE ...] [--keep DIR]
+
+MODULE: te, feedback, ... (default: all of MODULES). Prints, per module, the mutants, how many
+were killed, the score, and each survivor (line and the edit); writes the same as JSON to
+mutation-results.json in the copy (kept with --keep DIR). About an hour on 2 cores for all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_SCORE = 0.90
+TIMEOUT_S = 120.0  # per mutant: a mutant that loops forever counts as killed
+# Hypothesis draws fewer examples per mutant (tests/test_properties.py reads this variable): the
+# properties still run, in a fraction of the time.
+PROPERTY_EXAMPLES_ENV, PROPERTY_EXAMPLES = "TE_SWEEP_PROPERTY_EXAMPLES", "15"
+
+# module -> the test files that exercise it (fast ones: no Ray, no sweeps).
+MODULES: dict[str, list[str]] = {
+    "te": ["tests/test_te.py", "tests/test_properties.py"],
+    "feedback": ["tests/test_feedback.py", "tests/test_properties.py"],
+    "outcome": ["tests/test_outcome.py", "tests/test_export_files.py"],
+    "objectives": ["tests/test_outcome.py", "tests/test_export_files.py"],
+    "statistics": ["tests/test_statistics.py", "tests/test_properties.py",
+                   "tests/test_configs.py"],
+    "configs": ["tests/test_configs.py", "tests/test_export_files.py"],
+    "export": ["tests/test_export_files.py"],
+    "tune_files": ["tests/test_export_files.py"],
+    "searcher": ["tests/test_searcher.py", "tests/test_validation.py"],
+    "train": ["tests/test_train.py"],
+}
+
+
+@dataclass
+class ModuleScore:
+    module: str
+    mutants: int = 0
+    killed: int = 0
+    incompetent: int = 0  # the mutant could not even run (not counted either way)
+    in_annotations: int = 0  # inside a type annotation: equivalent (annotation_spans)
+    survivors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float | None:
+        tested = self.killed + len(self.survivors)
+        return self.killed / tested if tested else None
+
+
+def copy_tree(destination: Path) -> None:
+    """The repository's tracked (and untracked, not ignored) files, into `destination`."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for name in listed.splitlines():
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def config_text(module: str, tests: list[str]) -> str:
+    test_command = (f"{sys.executable} -m pytest -x -q -p no:cacheprovider "
+                    f"-p no:randomly {' '.join(tests)}")
+    return textwrap.dedent(f"""\
+        [cosmic-ray]
+        module-path = "te_sweep/{module}.py"
+        timeout = {TIMEOUT_S}
+        excluded-modules = []
+        test-command = "{test_command}"
+
+        [cosmic-ray.distributor]
+        name = "local"
+        """)
+
+
+def cosmic_ray(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    tool = Path(sys.executable).with_name("cosmic-ray")
+    return subprocess.run([str(tool), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def survivor_line(record: dict) -> str:
+    """'line N: OPERATOR (occurrence K)' of a surviving mutant, from cosmic-ray's dump."""
+    item = record[0] if isinstance(record, list) else record.get("work_item", record)
+    mutation = item["mutations"][0]
+    return (f"line {mutation['start_pos'][0]}: {mutation['operator_name']} "
+            f"(occurrence {mutation['occurrence']})")
+
+
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) (line, column) of every type annotation in `source`.
+
+    With `from __future__ import annotations` (every te_sweep module) an annotation is never
+    evaluated, so a mutant inside one (`float | None` -> `float + None`) is equivalent by
+    construction: it is counted apart, neither killed nor survived."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        annotations = []
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns:
+            annotations.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset))
+                  for a in annotations]
+    return spans
+
+
+def in_annotation(item: dict, spans: list) -> bool:
+    line, column = item["mutations"][0]["start_pos"]
+    return any(start <= (line, column) < end for start, end in spans)
+
+
+def score_session(module: str, session: Path, cwd: Path, env: dict[str, str]) -> ModuleScore:
+    dump = cosmic_ray("dump", str(session), cwd=cwd, env=env)
+    spans = annotation_spans((cwd / "te_sweep" / f"{module}.py").read_text())
+    score = ModuleScore(module)
+    for line in dump.stdout.splitlines():
+        record = json.loads(line)
+        item, result = record if isinstance(record, list) else (record, record.get("result"))
+        if not result:
+            continue
+        score.mutants += 1
+        if in_annotation(item, spans):
+            score.in_annotations += 1
+        elif result.get("worker_outcome") == "exception" or \
+                result.get("test_outcome") == "incompetent":
+            score.incompetent += 1
+        elif result.get("test_outcome") == "survived":
+            score.survivors.append(survivor_line([item]))
+        else:  # killed, or a timeout (the mutant hangs: the tests noticed)
+            score.killed += 1
+    return score
+
+
+def mutate_module(module: str, copy: Path, env: dict[str, str]) -> ModuleScore:
+    started = time.monotonic()
+    config = copy / f"mutate-{module}.toml"
+    session = copy / f"mutate-{module}.sqlite"
+    config.write_text(config_text(module, MODULES[module]))
+    for step in (("init", str(config), str(session)),
+                 ("baseline", str(config)),
+                 ("exec", str(config), str(session))):
+        done = cosmic_ray(*step, cwd=copy, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"cosmic-ray {step[0]} failed for {module}:\n"
+                             f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    score = score_session(module, session, copy, env)
+    score.seconds = time.monotonic() - started
+    return score
+
+
+def report(scores: list[ModuleScore]) -> None:
+    print(f"{'module':<12}{'mutants':>8}{'in ann.':>8}{'killed':>8}{'survived':>9}"
+          f"{'score':>8}{'min':>7}")
+    for s in scores:
+        value = "-" if s.score is None else f"{s.score:.0%}"
+        print(f"{s.module:<12}{s.mutants:>8}{s.in_annotations:>8}{s.killed:>8}"
+              f"{len(s.survivors):>9}{value:>8}{s.seconds / 60:>7.1f}")
+    for s in scores:
+        if s.survivors:
+            print(f"\nsurvivors in te_sweep/{s.module}.py:")
+            for line in s.survivors:
+                print(f"  {line}")
+    below = [s.module for s in scores if s.score is not None and s.score < TARGET_SCORE]
+    print(f"\ntarget >= {TARGET_SCORE:.0%} per module: "
+          + ("met" if not below else f"NOT met by {', '.join(below)}; see TESTING.md"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE",
+                        help=f"any of {', '.join(MODULES)} [default: all]")
+    parser.add_argument("--keep", type=Path, help="keep the copy (and its sessions) here")
+    args = parser.parse_args()
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(MODULES)}")
+    modules = args.modules or list(MODULES)
+    workdir = Path(tempfile.mkdtemp(prefix="te-sweep-mutate-"))
+    copy = workdir / "repo"
+    copy_tree(copy)
+    env = {**os.environ, "PYTHONPATH": str(copy), PROPERTY_EXAMPLES_ENV: PROPERTY_EXAMPLES,
+           "OMP_NUM_THREADS": "1"}
+    print(f"mutation testing {', '.join(modules)} in a copy at {copy}", flush=True)
+    scores = []
+    for module in modules:
+        scores.append(mutate_module(module, copy, env))
+        s = scores[-1]
+        print(f"  {module}: {s.killed} of {s.killed + len(s.survivors)} killed "
+              f"({s.seconds / 60:.1f} min)", flush=True)
+    (copy / "mutation-results.json").write_text(
+        json.dumps([{**asdict(s), "score": s.score} for s in scores], indent=2))
+    report(scores)
+    if args.keep:
+        shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
