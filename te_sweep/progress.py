@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ray.tune import Callback
+from ray.tune.experiment import Trial
 
 from te_sweep.console import cell
 from te_sweep.reporting import RUNNING, Role
 
 MAX_RUNNING_ROWS = 8
+ERROR_TUNE_STATUS = Trial.ERROR
+ENDED_TUNE_STATUSES = (Trial.TERMINATED, Trial.ERROR)  # a restored trial that will not run
 BEST_ROWS = 5
 TTY_REFRESH_S = 2.0
 LOG_STATUS_S = 30.0
@@ -88,6 +91,7 @@ class LiveView(Callback):
         self.best: list[tuple[tuple, dict[str, Any]]] = []  # sorted, at most BEST_ROWS
         self._drawn_lines = 0
         self._last_draw = float("-inf")
+        self._restored_counted = False  # trials that ended before a resume: counted once
 
     @property
     def tty(self) -> bool:
@@ -96,9 +100,30 @@ class LiveView(Callback):
         return self._tty
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tty": None}  # Tune pickles callbacks; resume decides anew
+        # Tune pickles callbacks; a resumed sweep decides the terminal anew and counts the
+        # trials that ended before it.
+        return {**self.__dict__, "_tty": None, "_restored_counted": False}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A sweep launched by an earlier te-sweep is resumed with the view it pickled: what
+        # that version did not have takes its default.
+        self.__dict__.update({"total_is_bound": False, "_restored_counted": False, **state})
 
     # --- Tune callback hooks (each O(1) in the number of trials) -------------------------
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        """Once per driver session (O(trials), once): the trials a resumed sweep restored as
+        ended, which no other hook reports, enter the counts and the best rows."""
+        if self._restored_counted:
+            return
+        self._restored_counted = True
+        for trial in trials:
+            if trial.trial_id in self.states or trial.status not in ENDED_TUNE_STATUSES:
+                continue
+            if trial.status == ERROR_TUNE_STATUS:
+                self._set_state(trial.trial_id, State.ERROR)
+                continue
+            self._finished(trial, trial.last_result or {})
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._running(trial, trial.last_result or {})
 
@@ -108,13 +133,8 @@ class LiveView(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        status = result.get("trial_status", "done")
-        state = State.PRUNED if status == RUNNING else status
-        self._set_state(trial.trial_id, state)
+        state, row = self._finished(trial, result)
         self.running.pop(trial.trial_id, None)
-        row = _row(trial, state, result)
-        if row["role"] == Role.TE and state != State.PRUNED and row["epochs_obj"] is not None:
-            self._consider_best(row)
         if not self.tty:
             self._line(f"trial {row['trial']} ({row['role']}) {state}: "
                        f"epochs_obj {_fmt(row['epochs_obj'])}, overhead "
@@ -139,6 +159,15 @@ class LiveView(Callback):
         self._draw(final=True)
 
     # --- state ----------------------------------------------------------------------------
+    def _finished(self, trial: Any, result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        status = result.get("trial_status", "done")
+        state = State.PRUNED if status == RUNNING else status
+        self._set_state(trial.trial_id, state)
+        row = _row(trial, state, result)
+        if row["role"] == Role.TE and state != State.PRUNED and row["epochs_obj"] is not None:
+            self._consider_best(row)
+        return state, row
+
     def _set_state(self, trial_id: str, state: str) -> None:
         old = self.states.get(trial_id)
         if old is not None:

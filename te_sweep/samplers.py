@@ -129,7 +129,9 @@ def make_sampler(name: str, seed: int, total_trials: int, in_flight: int,
         if space is None or grid_size(space) is None:
             raise ValueError("the grid sampler needs every searched setting as {choices: [...]}")
         grid = {n: list(d.choices) for n, d in space.items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        from te_sweep.grid_sampler import AskTellGridSampler
+
+        return AskTellGridSampler(grid, seed=seed)
     if choice is SamplerName.TPE:
         # constant_liar: running trials count as bad ones, so the dozens of trials asked before
         # any has finished spread out rather than pile onto one spot. Measured at 1000 trials

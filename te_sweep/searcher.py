@@ -117,7 +117,6 @@ class SweepSearcher(Searcher):
         self.queue: deque[Job] = deque(Job(Role.BASELINE, s) for s in self.seeds)
         self.controls: deque[Job] = deque()
         self.configurations: dict[int, Configuration] = {}
-        self.asked: dict[int, Any] = {}  # Optuna trial number -> optuna.Trial (ask/tell)
         self.jobs: dict[str, Job] = {}  # Tune trial id -> its job
         self.live: set[str] = set()  # handed out and not yet complete
 
@@ -153,7 +152,6 @@ class SweepSearcher(Searcher):
 
     def _ask(self) -> None:
         trial = self.study.ask(self.sweep_space.optuna_space())
-        self.asked[trial.number] = trial
         self.configurations[trial.number] = Configuration(trial.number, dict(trial.params),
                                                           dict(trial.distributions))
         self.queue.extend(Job(Role.TE, s, trial.number) for s in self.seeds)
@@ -197,7 +195,8 @@ class SweepSearcher(Searcher):
             values = [statistics.fmean(end.values[i] for end in ends)
                       for i in range(len(OBJECTIVES))]
         if configuration.told is None:
-            self.study.tell(self.asked.pop(configuration.number), values, state=state)
+            # By number: the study itself knows its running trials (a restored searcher, too).
+            self.study.tell(configuration.number, values, state=state)
             configuration.told = told
         elif configuration.told == FAILED and values is not None:
             self.study.add_trial(optuna.trial.create_trial(

@@ -19,7 +19,7 @@ def _params(row: dict[str, Any], names: list[str]) -> str:
 
 def _interval(row: dict[str, Any], prefix: str = "speedup") -> str:
     low, high = row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"]
-    return "-" if low is None else f"[{low:.2f}, {high:.2f}]"
+    return "-" if low is None else f"[{low:.3f}, {high:.3f}]"
 
 
 def verdict(configs: list[dict[str, Any]]) -> str:
@@ -61,10 +61,10 @@ def print_summary(export: dict[str, Any], searched: list[str],
          "epochs, same seed):" if configs else "no configurations")
     for c in ranked[:TOP]:
         censored = c["censored_te"] + c["censored_baseline"] + c["censored_both"]
-        control = (f", against its LR control x{c['control_speedup_mean']:.2f} "
+        control = (f", against its LR control x{c['control_speedup_mean']:.3f} "
                    f"{_interval(c, 'control_speedup')}"
                    if c["control_speedup_mean"] is not None else "")
-        echo(f"  {c['rank']}. {c['config_id']}: x{c['speedup_mean']:.2f} "
+        echo(f"  {c['rank']}. {c['config_id']}: x{c['speedup_mean']:.3f} "
              f"{_interval(c)} over {len(c['seeds'])} seeds, P(TE faster) "
              f"{c['prob_te_faster']:.2f}, p_holm {cell(c['p_holm'], '{:.3g}')}"
              f"{f', {censored} censored pairs' if censored else ''}{control}; "

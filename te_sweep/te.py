@@ -63,6 +63,10 @@ _FLOAT32_EXACT_COUNT = 2**24
 # Plug-in TE of a finite window is a finite sum of count ratios; values this small are float64
 # rounding of an exact 0, and are reported as 0 (TE >= 0 mathematically, and <= 1 bit for k=l=1).
 _ZERO_TOL = 1e-12
+# The layer-pair product's indicator columns (1 + 3 per destination unit) are padded with zero
+# columns to a multiple of this on CPU: MKL's float GEMM against a 4095 x 1000 layer took
+# 3.4 ms with 32 columns and 4.6 ms with 31 (10 destination units) on a 2-core AVX2 EPYC.
+CPU_GEMM_COLUMNS = 16
 _BYTE_DTYPES = (torch.bool, torch.uint8, torch.int8)
 # The probe that picks the CPU layer-pair kernel: W-1 transitions x (1 + 3 * 10 destinations),
 # times 128 sources: the fashion-mnist feedback's shape at a window of 4096.
@@ -289,12 +293,21 @@ def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
             if y.stride(1) != 1 or y.stride(0) < y.shape[1]:
                 y = y.contiguous()
         else:
-            y = y.to(mm_dtype)
+            # From bytes: bool -> float runs a slow generic loop on CPU, uint8 -> float a
+            # vectorised one (1.1 ms against 2.7 ms for 4095 x 1000 on an AVX2 EPYC).
+            y = (_as_bytes(y) if y.device.type == "cpu" else y).to(mm_dtype)
         tb = target.to(torch.bool)
         x_next, x = tb[1:], tb[:-1]
-        ones = torch.ones(W - 1, 1, dtype=torch.bool, device=tb.device)
-        d = torch.cat([ones, x_next, x, x_next & x], dim=1).to(mm_dtype)  # (W-1, 1+3*n_dst)
-        dy = torch._int_mm(d.T, y) if int8 else d.T @ y  # (1+3*n_dst, n_src), exact
+        columns = [torch.ones(W - 1, 1, dtype=torch.bool, device=tb.device), x_next, x,
+                   x_next & x]
+        pad = (-(1 + 3 * n_dst)) % CPU_GEMM_COLUMNS if source.device.type == "cpu" else 0
+        if pad:  # zero columns: counted, then dropped
+            columns.append(torch.zeros(W - 1, pad, dtype=torch.bool, device=tb.device))
+        d = torch.cat(columns, dim=1).to(mm_dtype)  # (W-1, 1+3*n_dst [+ pad])
+        # (1+3*n_dst, n_src), exact; y^T d (then a transposed view) is the faster product
+        # for MKL's skinny float GEMM.
+        dy = torch._int_mm(d.T, y) if int8 else (y.T @ d).T
+        d, dy = d[:, :1 + 3 * n_dst], dy[:1 + 3 * n_dst]
         s_n, s_x, s_nx = d[:, 1:].sum(dim=0).unflatten(0, (3, n_dst))
     s_yn, s_yx, s_ynx = dy[1:].unflatten(0, (3, n_dst)).transpose(1, 2)  # (n_src, n_dst) each
     n1 = torch.stack(_combos(dy[0, :, None], s_yn, s_yx, s_ynx), dim=-1)  # (n_src, n_dst, 4)

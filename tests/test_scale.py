@@ -159,6 +159,7 @@ class Trial:
     last_result: dict = field(default_factory=dict)
     error_file: str | None = None
     path: str | None = None
+    status: str = "RUNNING"  # Tune's status (a restored trial's tells whether it ended)
 
 
 def result(epoch: int, objective: int, overhead: float, status: str = "running") -> dict:
@@ -208,6 +209,25 @@ def test_the_log_view_writes_a_line_per_trial_and_a_status_line_per_interval():
     assert len(status) == pytest.approx(2000 / LOG_STATUS_S, abs=2)
     assert len(out.lines) == len(finished) + len(status)
     assert finished[-1].endswith("[1991/2000]")
+
+
+def test_a_resumed_view_counts_the_trials_that_ended_before_and_is_upgraded():
+    import pickle
+
+    launched = LiveView(Lines(), total=4, tty=False)
+    old = pickle.loads(pickle.dumps(launched))  # as Tune restores it from tuner.pkl
+    del old.__dict__["total_is_bound"]  # pickled by a te-sweep before that attribute
+    view = pickle.loads(pickle.dumps(old))
+    ended = [Trial("t0", last_result=result(3, 3, 0.02, "complete")),
+             Trial("t1", last_result=result(4, 5, 0.01, "censored")),
+             Trial("t2"), Trial("t3")]
+    for trial, status in zip(ended, ("TERMINATED", "TERMINATED", "ERROR", "PENDING")):
+        trial.status = status
+    view.on_step_begin(0, ended)
+    view.on_step_begin(1, ended)  # once per driver session, not per step
+    assert dict(view.counts) == {"complete": 1, "censored": 1, "error": 1}
+    assert view.status_line().startswith("trials: 3 of 4 started (1 censored, 1 complete, "
+                                         "1 error); best t0")
 
 
 def test_failures_are_one_line_each(tmp_path):

@@ -174,3 +174,12 @@ def test_a_grid_hands_out_every_combination_once_per_seed(tmp_path):
     assert {(s, e) for s, e, _ in combos} == {(0.5, "plugin"), (0.5, "effective"),
                                              (2.0, "plugin"), (2.0, "effective")}
     assert searcher.suggest("one-more") is SweepSearcher.FINISHED
+    done = {"trial_status": "complete", "objective_epochs": 2.0, "te_overhead": 0.1}
+    for trial_id, config in zip((f"t{i}" for i in range(len(handed))), handed):
+        searcher.on_trial_complete(trial_id, done)  # the last grid point too: no study.stop()
+    states = [t.state.name for t in searcher.study.trials]
+    assert states == ["COMPLETE"] * 4
+    searcher.save(str(tmp_path / "searcher.pkl"))  # Tune's snapshot pickles the sampler too
+    restored = SweepSearcher.__new__(SweepSearcher)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    assert len(restored.study.trials) == 4
