@@ -20,6 +20,7 @@ def record(epoch: int, acc: float | None, loss: float | None = 1.0, elapsed: flo
 
 def test_reaching_the_target_exactly_counts():
     assert reached(CFG, record(1, 0.8)) and not reached(CFG, record(1, 0.7999999))
+    assert reached(CFG, record(1, 0.95))  # above it, of course
     assert not reached(CFG, record(1, None))
 
 
@@ -40,6 +41,7 @@ def test_trial_status(records, status):
     (1, 0.85, 0.1, 1 - 0.05 / 0.75),  # from the untrained model's accuracy
     (1, 0.9, None, 1.0),  # no start value: the whole epoch
     (1, 0.9, 0.85, 0.0),  # the untrained model was already there
+    (1, 0.8, 0.8, 0.0),  # exactly there before training, and after epoch 1 still exactly
 ])
 def test_fractional_epochs(epoch, value, previous, expected):
     assert fractional_epochs(0.8, epoch, value, previous) == pytest.approx(expected)
@@ -56,6 +58,20 @@ def test_summarize_a_complete_and_a_censored_trial():
     assert (miss.epochs_to_target, miss.epochs_to_target_frac, miss.seconds_to_target) == \
         (None, None, None)
     assert miss.epochs_run == 4
+
+
+def test_the_crossing_is_found_between_the_last_two_evaluations():
+    records = [record(1, 0.5), record(2, 0.6), record(3, 0.9)]  # crossed during epoch 3
+    done = summarize(CFG, STATUS_COMPLETE, records, "cpu", start_value=0.1)
+    assert done.epochs_to_target == 3
+    assert done.epochs_to_target_frac == pytest.approx(2 + (0.8 - 0.6) / (0.9 - 0.6))
+
+
+def test_a_diverged_trial_has_no_epochs_to_target():
+    records = [record(1, 0.5), record(2, 0.9, loss=None)]
+    diverged = summarize(CFG, STATUS_DIVERGED, records, "cpu", 0.1)
+    assert (diverged.epochs_to_target, diverged.epochs_to_target_frac,
+            diverged.seconds_to_target) == (None, None, None)
 
 
 def test_objectives():
