@@ -99,3 +99,24 @@ def test_holm_adjusts_step_down():
     assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
     assert holm([]) == [] and holm([None]) == [None]
     assert holm([0.5, 0.9]) == [1.0, 1.0]
+
+
+def test_the_interval_is_the_2_5_and_97_5_percentiles_of_the_resampled_means():
+    logs = np.log(np.array([1.3, 0.9, 1.1, 1.05, 0.8, 1.2]))
+    low, high = bootstrap_interval(logs, 2000, 7)
+    picks = np.random.default_rng(7).integers(0, len(logs), size=(2000, len(logs)))
+    means = np.sort(logs[picks].mean(axis=1))
+    assert math.log(low) == pytest.approx(np.quantile(means, 0.025))
+    assert math.log(high) == pytest.approx(np.quantile(means, 0.975))
+    assert means[0] < math.log(low) < math.log(high) < means[-1]  # not the extremes
+
+
+def test_a_time_speedup_needs_positive_seconds_on_the_te_side():
+    assert Pair(0, Run(3.0, 0.0), Run(3.0, 10.0)).time_speedup() is None
+    assert Pair(0, Run(3.0, -1.0), Run(3.0, 10.0)).time_speedup() is None
+    assert Pair(0, Run(3.0, 4.0), Run(3.0, 10.0)).time_speedup() == pytest.approx(2.5)
+
+
+def test_holm_on_a_longer_list():
+    adjusted = holm([0.01, 0.04, 0.03, 0.5, None])
+    assert adjusted[:4] == pytest.approx([0.04, 0.09, 0.09, 0.5]) and adjusted[4] is None
