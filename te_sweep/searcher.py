@@ -147,8 +147,7 @@ class SweepSearcher(Searcher):
 
     def max_trials(self) -> int:
         """An upper bound on the Tune trials this search hands out (Tune's num_samples)."""
-        runs = self.configs_total * len(self.seeds)
-        return len(self.seeds) + runs * (2 if self.lr_control else 1)
+        return trials_bound(self.configs_total, len(self.seeds), self.lr_control)
 
     def _ask(self) -> None:
         trial = self.study.ask(self.sweep_space.optuna_space())
@@ -226,6 +225,12 @@ class SweepSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as file:
             self.__dict__.update(pickle.load(file))
+
+
+def trials_bound(configs: int, repeats: int, lr_control: bool) -> int:
+    """Tune trials a sweep hands out at most: a baseline per seed, a TE run per configuration
+    and seed, and with LR controls as many again (paper-mode configurations get none)."""
+    return repeats + configs * repeats * (2 if lr_control else 1)
 
 
 def run_end(result: dict | None, error: bool) -> RunEnd:

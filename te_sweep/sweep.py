@@ -372,10 +372,10 @@ def trial_dirname(trial: Any) -> str:
 
 
 def max_trials(options: SweepOptions) -> int:
-    """An upper bound on a sweep's Tune trials: baselines, TE runs and (maybe) controls;
-    the same as SweepSearcher.max_trials."""
-    runs = options.num_samples * options.repeats
-    return options.repeats + runs * (2 if options.lr_control else 1)
+    """An upper bound on a sweep's Tune trials (searcher.trials_bound)."""
+    from te_sweep.searcher import trials_bound
+
+    return trials_bound(options.num_samples, options.repeats, options.lr_control)
 
 
 def concurrency_policy(prepared: PreparedSweep) -> Any:
