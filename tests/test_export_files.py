@@ -103,13 +103,14 @@ class HandSweep:
                 read["configs.parquet"].to_pylist(), summary)
 
 
-@pytest.fixture
-def full(tmp_path):
-    """One configuration (c0000) on two seeds beside two baselines:
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """The export (trials, epochs, configs, summary) of one configuration (c0000) on two seeds
+    beside two baselines:
     seed 11: baseline reaches 0.8 at epoch 3 exactly (fractional 3.0), TE at epoch 2
              (fractional 1 + (0.8-0.6)/(0.9-0.6)); a restore reported TE's epoch 2 twice.
     seed 22: baseline censored (never 0.8 in 4 epochs), TE censored too."""
-    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=2)
+    sweep = HandSweep(tmp_path_factory.mktemp("full") / "hand", num_samples=1, repeats=2)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8]), "TERMINATED")
     sweep.trial("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.75]), "TERMINATED")
     restored = [report(1, 0.6, te=0.1), report(2, 0.55, te=0.1),  # before the restore
@@ -118,11 +119,11 @@ def full(tmp_path):
     sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1),
                 "TERMINATED")
     sweep.save_state()
-    return sweep
+    return sweep.export()  # once for the module's tests, which only read it (export ~1 s)
 
 
 def test_an_epoch_reported_twice_keeps_its_last_report(full):
-    trials, epochs, _, _ = full.export()
+    trials, epochs, _, _ = full
     te = [e for e in epochs if e["trial_id"] == "t11"]
     assert [e["epoch"] for e in te] == [1, 2] and te[1]["train_acc"] == 0.9
     row = next(t for t in trials if t["trial_id"] == "t11")
@@ -133,7 +134,7 @@ def test_an_epoch_reported_twice_keeps_its_last_report(full):
 
 
 def test_objectives_and_pairs_per_trial(full):
-    trials, _, _, summary = full.export()
+    trials, _, _, summary = full
     by_id = {t["trial_id"]: t for t in trials}
     assert not summary["partial"]
     assert by_id["b11"]["objective_epochs"] == pytest.approx(3.0)  # exactly on the target
@@ -150,7 +151,7 @@ def test_objectives_and_pairs_per_trial(full):
 
 
 def test_the_configuration_row_counts_censoring_and_leaves_both_censored_out(full):
-    _, _, configs, _ = full.export()
+    _, _, configs, _ = full
     (row,) = configs
     te_frac = 1 + (0.8 - 0.6) / (0.9 - 0.6)
     assert row["config_id"] == "c0000" and row["status"] == "complete" and row["repeats"] == 2
