@@ -12,6 +12,7 @@ attributes.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import warnings
@@ -31,6 +32,23 @@ USER_ATTRS = ("config_id", "speedup_mean", "speedup_ci_low", "speedup_ci_high",
 
 def optuna_db_bytes(configs: list[dict[str, Any]], space: SearchSpace) -> bytes:
     """The SQLite file of a study holding `configs` (see the module docstring)."""
+    import sqlalchemy
+
+    trials = frozen_trials(configs, space)
+    template, study_id = empty_study()
+    with tempfile.TemporaryDirectory(prefix="te-sweep-optuna-") as tmp:
+        path = Path(tmp) / OPTUNA_FILE
+        path.write_bytes(template)
+        engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+        insert_trials(engine, study_id, trials)
+        engine.dispose()
+        return path.read_bytes()
+
+
+@functools.cache
+def empty_study() -> tuple[bytes, int]:
+    """The file of the sweep's study before any trial, and the study's id in it: made once per
+    process by Optuna itself (its schema and migrations take about a second to set up)."""
     import optuna
 
     with tempfile.TemporaryDirectory(prefix="te-sweep-optuna-") as tmp:
@@ -41,9 +59,8 @@ def optuna_db_bytes(configs: list[dict[str, Any]], space: SearchSpace) -> bytes:
         with warnings.catch_warnings():  # "experimental since 3.2": stable enough to use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRIC_NAMES)
-        insert_trials(storage.engine, study._study_id, frozen_trials(configs, space))
         storage.engine.dispose()
-        return path.read_bytes()
+        return path.read_bytes(), study._study_id
 
 
 def frozen_trials(configs: list[dict[str, Any]], space: SearchSpace) -> list[Any]:
