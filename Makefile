@@ -41,7 +41,7 @@ sweep: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
-# Mutation testing of the modules whose numbers users read (not CI: about an hour on 2 cores);
+# Mutation testing of the modules whose numbers users read (not CI: hours on 2 cores);
 # per-module scores and survivors, in a copy of the tree. See TESTING.md.
 mutate: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutate]'

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from te_sweep.configs import (CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_UNFINISHED, config_rows,
-                              pareto_flags)
+                              configs_schema, pareto_flags)
 from te_sweep.space import space_from_text
 
 SPACE = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
@@ -105,3 +106,38 @@ def test_lr_controls_are_compared_with_the_baselines_of_their_seeds():
     r = rows_by_id(baselines() + runs + controls)["c0000"]
     assert r["control_last_lr_scale"] == pytest.approx(0.7)
     assert r["control_speedup_mean"] == pytest.approx(4.0 / 5.0)  # the control was faster
+
+
+def test_equal_lower_ends_are_ranked_by_the_mean():
+    """With 3 pairs the 95% interval is exactly [lowest, highest] ratio (test_statistics), so
+    both have ci_low 0.9; the one with the higher geometric mean ranks first."""
+    seeds = SEEDS[:3]
+    base = [row("baseline", s, 6.0) for s in seeds]
+    lower = [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, (0.9, 1.0, 1.5))]
+    higher = [row("te", s, 6.0 / r, "c0001") for s, r in zip(seeds, (0.9, 1.2, 1.3))]
+    rows = rows_by_id(base + lower + higher, repeats=3)
+    assert rows["c0000"]["speedup_ci_low"] == pytest.approx(rows["c0001"]["speedup_ci_low"])
+    assert rows["c0001"]["speedup_mean"] > rows["c0000"]["speedup_mean"]
+    assert (rows["c0001"]["rank"], rows["c0000"]["rank"]) == (1, 2)
+
+
+def test_time_speedups_come_from_the_seconds_of_runs_that_reached_the_target():
+    runs = configuration("c0000", [4.0, 3.0, 6.0, 5.0, None, 4.0])  # row(): 10 s per epoch
+    r = rows_by_id(baselines() + runs)["c0000"]
+    assert r["time_speedup_median"] == pytest.approx(1.5)  # of 1.5, 2, 1, 1.2, 1.5
+    assert (r["time_speedup_min"], r["time_speedup_max"]) == pytest.approx((1.0, 2.0))
+
+
+@pytest.mark.parametrize("choices, arrow_type", [
+    ("[true, false]", pa.bool_()), ("[16, 32]", pa.int64()), ("[1, 2.5]", pa.float64()),
+    ("[0.5, 2.0]", pa.float64()), ("[plugin, effective]", pa.string())])
+def test_a_categorical_parameter_keeps_its_type_in_configs_parquet(choices, arrow_type):
+    space = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n"
+                            f"search:\n  {CATEGORICAL[arrow_type]}: {{choices: {choices}}}\n",
+                            Path("s.yaml"))
+    (name,) = space.params
+    assert configs_schema(space).field(f"param_{name}").type == arrow_type
+
+
+CATEGORICAL = {pa.bool_(): "redraw_pairs", pa.int64(): "te_every", pa.float64(): "te_scale",
+               pa.string(): "te_estimator"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from te_sweep.statistics import (Pair, PairKind, Run, bootstrap_interval, compare, holm,
-                                 sign_flip_p_value)
+from te_sweep.statistics import (BOOTSTRAP_SEED, RESAMPLES, Pair, PairKind, Run,
+                                 bootstrap_interval, compare, holm, sign_flip_p_value)
 
 CENSORED_AT = 11.0  # max_epochs 10 + 1
 
@@ -120,3 +121,32 @@ def test_a_time_speedup_needs_positive_seconds_on_the_te_side():
 def test_holm_on_a_longer_list():
     adjusted = holm([0.01, 0.04, 0.03, 0.5, None])
     assert adjusted[:4] == pytest.approx([0.04, 0.09, 0.09, 0.5]) and adjusted[4] is None
+
+
+def test_sixteen_pairs_are_enumerated_exactly_and_seventeen_sampled():
+    """MAX_EXACT_PAIRS: 2^16 sign patterns are enumerated, so 16 equal positive ratios give
+    exactly 1/2^16; from 17 on, RESAMPLES seeded patterns are drawn, so p is a multiple of
+    1/RESAMPLES (the exact p of these 17 is not)."""
+    assert sign_flip_p_value(np.full(16, 0.2), BOOTSTRAP_SEED) == 1 / 2**16
+    logs = np.log(np.array(SEVENTEEN))
+    sampled = sign_flip_p_value(logs, BOOTSTRAP_SEED)
+    assert sampled * RESAMPLES == pytest.approx(round(sampled * RESAMPLES), abs=1e-9)
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(logs))))
+    exact = float(np.mean((signs * logs).mean(axis=1) >= logs.mean() - 1e-12))
+    assert sampled != exact and sampled == pytest.approx(exact, abs=0.003)
+
+
+SEVENTEEN = [1.3, 0.9, 1.2, 1.1, 1.05, 0.97, 1.15, 1.02, 0.99, 1.08, 1.12, 0.95, 1.01, 1.04,
+             1.09, 1.03, 1.06]
+
+
+def test_the_published_numbers_of_a_sweep_are_reproducible_to_the_last_digit():
+    """The same pairs give the same interval and p on every export (RESAMPLES resamples from
+    BOOTSTRAP_SEED): values computed once and pinned, so a changed seed, resample count or
+    draw shows here."""
+    runs = [(4.0, 5.0), (5.0, 4.5), (3.5, 4.0), (None, 6.0), (4.2, 4.0), (3.9, None)]
+    c = compare([pair(s, te, base) for s, (te, base) in enumerate(runs)], CENSORED_AT)
+    assert (c.ci_low, c.ci_high) == pytest.approx((0.7701406151427715, 1.6988612467324153),
+                                                  rel=1e-12)
+    assert c.p_value == 0.328125 and c.speedup_mean == pytest.approx(1.111322999137349)
+    assert sign_flip_p_value(np.log(np.array(SEVENTEEN)), BOOTSTRAP_SEED) == 0.0089
