@@ -99,6 +99,7 @@ def insert_trials(engine: Any, study_id: int, trials: list[Any]) -> None:
     rows: dict[Any, list[dict[str, Any]]] = {models.TrialModel: [], models.TrialParamModel: [],
                                              models.TrialValueModel: [],
                                              models.TrialUserAttributeModel: []}
+    as_json: dict[str, str] = {}  # one space, so one distribution per name: encoded once
     for number, trial in enumerate(trials):
         trial_id = number + 1  # the study is empty and the only one in the file
         rows[models.TrialModel].append({
@@ -107,10 +108,12 @@ def insert_trials(engine: Any, study_id: int, trials: list[Any]) -> None:
             "datetime_complete": naive_utc(trial.datetime_complete)})
         for name, value in trial.params.items():
             distribution = trial.distributions[name]
+            if name not in as_json:
+                as_json[name] = distribution_to_json(distribution)
             rows[models.TrialParamModel].append({
                 "trial_id": trial_id, "param_name": name,
                 "param_value": distribution.to_internal_repr(value),
-                "distribution_json": distribution_to_json(distribution)})
+                "distribution_json": as_json[name]})
         for objective, value in enumerate(trial.values or []):
             stored, kind = models.TrialValueModel.value_to_stored_repr(value)
             rows[models.TrialValueModel].append({"trial_id": trial_id, "objective": objective,
