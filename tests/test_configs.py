@@ -79,6 +79,13 @@ def test_pareto_flags_for_dominated_tied_and_equal_points():
     #          front        front         same epochs,   front         equal to   worse in
     #                                     more overhead                the first  both than (6, .05)
     assert pareto_flags(points) == [True, True, False, True, True, False]
+    # weakly dominated: the same overhead in more epochs, or the same epochs at more overhead
+    assert pareto_flags([(4.0, 0.1), (5.0, 0.1)]) == [True, False]
+    assert pareto_flags([(5.0, 0.1), (5.0, 0.2), (4.0, 0.3)]) == [True, False, True]
+
+
+def test_every_configuration_row_names_its_configuration():
+    assert configs_schema(SPACE).field("config_id").nullable is False
     assert pareto_flags([]) == [] and pareto_flags([(1.0, 1.0)]) == [True]
 
 
