@@ -9,7 +9,8 @@ import torch
 
 from te_sweep import te as te_module
 from te_sweep.te import (CpuKernel, binarize_abs, binarize_prob, cpu_layer_kernel,
-                         set_cpu_layer_kernel, transfer_entropy, transfer_entropy_all_pairs)
+                         effective_transfer_entropy, set_cpu_layer_kernel, transfer_entropy,
+                         transfer_entropy_all_pairs)
 
 # (source, target, expected TE in bits), from reference/te-method.md "Known test values".
 _ALT = [1 if t % 2 == 0 else 0 for t in range(101)]
@@ -337,3 +338,20 @@ def test_the_cpu_kernel_is_chosen_by_measurement(monkeypatch):
         assert te._measure_cpu_kernels() == (CpuKernel.FLOAT, {})
     finally:
         set_cpu_layer_kernel(None)
+
+
+def test_effective_te_is_plugin_minus_the_te_of_the_time_shuffled_source():
+    """Exact, against pyinform: the same permutation of the window (the generator's first
+    randperm), the plug-in TE of every pair minus that of the shuffled source."""
+    rng = np.random.default_rng(11)
+    src, tgt = random_columns(rng, 300, 3)
+    source = torch.tensor(src, dtype=torch.bool)
+    target = torch.tensor(tgt[:, :2], dtype=torch.bool)
+    effective = effective_transfer_entropy(source, target, torch.Generator().manual_seed(5))
+    order = torch.randperm(300, generator=torch.Generator().manual_seed(5)).numpy()
+    expected = [[pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1)
+                 - pyinform.transfer_entropy(src[order, i], tgt[:, j], k=1) for j in range(2)]
+                for i in range(3)]
+    torch.testing.assert_close(effective.double(), torch.tensor(expected, dtype=torch.float64),
+                               rtol=0, atol=1e-5)
+    assert effective.shape == (3, 2)
