@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyinform
 import pytest
@@ -355,3 +357,16 @@ def test_effective_te_is_plugin_minus_the_te_of_the_time_shuffled_source():
     torch.testing.assert_close(effective.double(), torch.tensor(expected, dtype=torch.float64),
                                rtol=0, atol=1e-5)
     assert effective.shape == (3, 2)
+
+
+def test_every_pair_of_binary_series_of_five_samples_matches_pyinform():
+    """Exhaustive at W = 5: all 32 x 32 (source, target) pairs at once, so every way a cell
+    can be empty, single or full occurs (short windows are where the count arithmetic shows)."""
+    series = np.array(list(itertools.product((0, 1), repeat=5)), dtype=np.int32)  # (32, 5)
+    src = np.repeat(series, 32, axis=0).T  # (5, 1024): column i * 32 + j is series i ...
+    tgt = np.tile(series, (32, 1)).T  # ... against series j
+    got = transfer_entropy(torch.tensor(src, dtype=torch.bool),
+                           torch.tensor(tgt, dtype=torch.bool))
+    expected = [pyinform.transfer_entropy(src[:, p], tgt[:, p], k=1) for p in range(src.shape[1])]
+    torch.testing.assert_close(got.double(), torch.tensor(expected, dtype=torch.float64),
+                               rtol=0, atol=1e-6)
