@@ -100,6 +100,7 @@ def test_holm_adjusts_step_down():
     assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
     assert holm([]) == [] and holm([None]) == [None]
     assert holm([0.5, 0.9]) == [1.0, 1.0]
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # 2 x 0.6 capped at 1
 
 
 def test_the_interval_is_the_2_5_and_97_5_percentiles_of_the_resampled_means():
@@ -116,6 +117,7 @@ def test_a_time_speedup_needs_positive_seconds_on_the_te_side():
     assert Pair(0, Run(3.0, 0.0), Run(3.0, 10.0)).time_speedup() is None
     assert Pair(0, Run(3.0, -1.0), Run(3.0, 10.0)).time_speedup() is None
     assert Pair(0, Run(3.0, 4.0), Run(3.0, 10.0)).time_speedup() == pytest.approx(2.5)
+    assert Pair(0, Run(3.0, 0.5), Run(3.0, 10.0)).time_speedup() == pytest.approx(20.0)
 
 
 def test_holm_on_a_longer_list():
