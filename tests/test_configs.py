@@ -84,8 +84,32 @@ def test_pareto_flags_for_dominated_tied_and_equal_points():
     assert pareto_flags([(5.0, 0.1), (5.0, 0.2), (4.0, 0.3)]) == [True, False, True]
 
 
-def test_every_configuration_row_names_its_configuration():
-    assert configs_schema(SPACE).field("config_id").nullable is False
+def test_equal_values_are_equal_however_they_were_computed():
+    """The front groups points by equal epochs: equal values from different computations
+    (different float objects) are one group, as equal literals are."""
+    points = [(float("5.0"), 0.2), (2.5 * 2, float("0.1")), (4.0, 0.3), (float("5"), 0.1)]
+    assert pareto_flags(points) == [False, True, True, True]  # the two equal points: both
+
+
+def test_every_configuration_row_names_its_sweep_configuration_and_status():
+    schema = configs_schema(SPACE)
+    assert [schema.field(n).nullable for n in ("sweep_id", "config_id", "status")] == [False] * 3
+    assert schema.field("rank").nullable
+
+
+def test_a_configuration_without_an_estimate_has_no_rank():
+    both_censored = configuration("c0000", [None] * 6)
+    rows = rows_by_id([row("baseline", s, None) for s in SEEDS] + both_censored)
+    assert rows["c0000"]["speedup_ci_low"] is None and rows["c0000"]["rank"] is None
+    assert rows["c0000"]["censored_both"] == 6
+
+
+def test_a_control_still_running_is_not_compared_yet():
+    runs = configuration("c0000", [5.0] * 6)
+    controls = [row("control", s, 4.0, "c0000", lr_scale=0.7) for s in SEEDS[:3]] + \
+        [row("control", s, 2.0, "c0000", status="running", lr_scale=0.7) for s in SEEDS[3:]]
+    r = rows_by_id(baselines() + runs + controls)["c0000"]
+    assert r["control_speedup_mean"] == pytest.approx(4.0 / 5.0)
     assert pareto_flags([]) == [] and pareto_flags([(1.0, 1.0)]) == [True]
 
 
