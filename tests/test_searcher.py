@@ -87,3 +87,18 @@ def test_lr_controls_use_the_mean_factor_on_the_same_seeds():
     assert all(c["trial"]["last_lr_scale"] == pytest.approx(0.7) for c in controls)
     assert all(c["trial"]["te_scale"] == 0.0 for c in controls)
     assert search.suggest("done") is SweepSearcher.FINISHED
+
+
+@pytest.mark.parametrize("lr_control, per_run", [(False, 1), (True, 2)])
+def test_the_bound_on_trials_is_exactly_what_a_grad_sweep_hands_out(lr_control, per_run):
+    """A baseline per seed, a TE run per configuration and seed, a control beside each TE
+    run with --lr-control: 3 + 4 x 3 (x 2). The searcher hands out that many, then none."""
+    search = searcher(configs=4, repeats=3, lr_control=lr_control)
+    assert search.max_trials() == 3 + 4 * 3 * per_run
+    handed = []
+    for i in range(search.max_trials()):
+        handed.append(search.suggest(f"t{i}"))
+        if handed[-1]["role"] in ("te", "control"):
+            search.on_trial_complete(f"t{i}", end("complete", 3.0))
+    assert all(isinstance(c, dict) for c in handed)
+    assert not isinstance(search.suggest("extra"), dict)
