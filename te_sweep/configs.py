@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from te_sweep.outcome import FINAL_STATUSES
+from te_sweep.outcome import FINAL_STATUSES, STATUS_ERROR, STATUS_PRUNED
 from te_sweep.reporting import Role
 from te_sweep.space import SearchSpace
 from te_sweep.statistics import Comparison, Pair, Run, compare, holm
@@ -98,9 +98,9 @@ def _pairs(runs: list[dict], partners: dict[int, dict]) -> list[Pair]:
 
 def _status(runs: list[dict], repeats: int) -> str:
     statuses = {r["status"] for r in runs}
-    if "error" in statuses:
+    if STATUS_ERROR in statuses:
         return CONFIG_ERROR
-    if "pruned" in statuses:
+    if STATUS_PRUNED in statuses:
         return CONFIG_PRUNED
     if len(runs) < repeats or not statuses <= set(FINAL_STATUSES):
         return CONFIG_UNFINISHED

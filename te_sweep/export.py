@@ -33,8 +33,8 @@ from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
 from te_sweep.configs import CONFIGS_FILE, config_rows, configs_schema, run_of
 from te_sweep.objectives import censored_score, te_overhead_of
-from te_sweep.outcome import (FINAL_STATUSES, STATUS_CENSORED, STATUS_COMPLETE,
-                              STATUS_DIVERGED, outcome_of)
+from te_sweep.outcome import (FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STATUS_PRUNED,
+                              STATUS_UNFINISHED, outcome_of)
 from te_sweep.reporting import RUNNING, Role
 from te_sweep.optuna_db import OPTUNA_FILE, optuna_db_bytes
 from te_sweep.space import space_from_text
@@ -44,9 +44,6 @@ from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, TrialFiles, read_sweep
 
 TRIALS_FILE, EPOCHS_FILE = "trials.parquet", "epochs.parquet"
 
-STATUS_PRUNED, STATUS_ERROR, STATUS_UNFINISHED = "pruned", "error", "unfinished"
-STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_PRUNED, STATUS_DIVERGED, STATUS_ERROR,
-            STATUS_UNFINISHED)
 TUNE_ERROR, TUNE_TERMINATED = "ERROR", "TERMINATED"  # Tune's trial statuses
 
 
@@ -83,7 +80,7 @@ TRIAL_FIELDS = [
     pa.field("trial_id", pa.string(), nullable=False),
     pa.field("role", pa.string(), nullable=False),  # te | baseline | control
     pa.field("config_id", pa.string()),  # the configuration (null for baselines)
-    pa.field("status", pa.string(), nullable=False),  # one of STATUSES
+    pa.field("status", pa.string(), nullable=False),  # one of outcome.STATUSES
     pa.field("error", pa.string()),  # the exception line of a failed trial
     pa.field("seed", pa.int64()),
     *PARAM_FIELDS,

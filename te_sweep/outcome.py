@@ -30,6 +30,10 @@ STATUS_COMPLETE = "complete"  # reached the target
 STATUS_CENSORED = "censored"  # ran max_epochs without reaching it
 STATUS_DIVERGED = "diverged"  # a non-finite training loss
 FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
+# A trial that ended without a result, or has not ended: given by the export from Tune's files.
+STATUS_PRUNED, STATUS_ERROR, STATUS_UNFINISHED = "pruned", "error", "unfinished"
+STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_PRUNED, STATUS_DIVERGED, STATUS_ERROR,
+            STATUS_UNFINISHED)
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from te_sweep.config import TrialConfig
-from te_sweep.data import load_device_data
+from te_sweep.data import load_device_data, train_batches
 from te_sweep.metrics import METRIC_NAMES
 from te_sweep.train import Trainer, run_trial
 
@@ -141,3 +143,60 @@ def test_single_fc_presets_train_with_paper_feedback(tmp_path, preset, size):
     assert result.status in ("complete", "censored")
     assert record["train_loss"] is not None and record["te_mean"] is not None
     assert record["te_time_s"] > 0
+
+
+def baseline_trainer(npz: Path, **changes) -> Trainer:
+    from te_sweep.config import resolve
+    cfg = resolve(blocks_trial(npz, te_scale=0.0, **changes))
+    return Trainer(cfg, load_device_data(cfg.dataset, None, torch.device("cpu")),
+                   torch.device("cpu"))
+
+
+def test_train_loss_is_the_mean_over_the_epochs_batches(blocks_npz):
+    """The loop replayed by hand on a second trainer of the same seed (same weights, dropout
+    draws and batch order): its record's train_loss is the mean of the batch losses."""
+    record = baseline_trainer(blocks_npz, batch_size=64).train_epoch()
+    replay = baseline_trainer(blocks_npz, batch_size=64)
+    replay.model.train()
+    losses = []
+    for x, y in train_batches(replay.data.train_x, replay.data.train_y, 64,
+                              replay.batch_generator):
+        loss = F.cross_entropy(replay.model(x), y)
+        replay.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        replay.optimizer.step()
+        losses.append(loss.item())
+    assert len(losses) == 10  # 600 images in batches of 64: nine full, one of 24
+    assert record["train_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_the_lr_control_scales_only_the_last_layers_step(blocks_npz, scale):
+    trainer = baseline_trainer(blocks_npz, lr=0.05, last_lr_scale=scale)
+    rest, last = trainer.optimizer.param_groups
+    assert rest["lr"] == 0.05 and last["lr"] == pytest.approx(0.05 * scale)
+    assert {id(p) for p in last["params"]} == {id(p) for p in trainer.model.last_fc.parameters()}
+    assert len(rest["params"]) + len(last["params"]) == len(list(trainer.model.parameters()))
+    (one,) = baseline_trainer(blocks_npz, lr=0.05).optimizer.param_groups  # scale 1: one group
+    assert one["lr"] == 0.05
+
+
+@pytest.mark.parametrize("metric", ["train_acc", "test_acc"])
+def test_the_start_value_is_measured_on_the_target_metrics_split(tmp_path, metric):
+    from conftest import write_blocks_npz
+    noisy = write_blocks_npz(tmp_path / "noisy.npz", flip=0.3)  # class shares differ by split
+    trainer = baseline_trainer(noisy, target_metric=metric)
+    on_train = trainer.evaluate(trainer.data.train_x, trainer.data.train_y)[1]
+    on_test = trainer.evaluate(trainer.data.test_x, trainer.data.test_y)[1]
+    assert on_train != on_test  # else this test could not tell the splits apart
+    assert trainer.measure_start() == (on_train if metric == "train_acc" else on_test)
+
+
+def test_a_cpu_trial_leaves_torchs_determinism_settings_alone(blocks_npz, monkeypatch):
+    """make_cuda_deterministic() is for CUDA trials only: on the CPU it would switch torch's
+    deterministic algorithms on for the whole worker process."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.use_deterministic_algorithms(False)
+    run_trial(blocks_trial(blocks_npz, max_epochs=1, te_scale=0.0), lambda r: None)
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ

@@ -16,10 +16,17 @@ and pytest once (configs' tests, three runs side by side on this 2-core machine:
 as `python -m pytest`, 4.6-4.9 s warm; a killed mutant stops at its first failure, so most
 take 1.5-3 s).
 
+Each mutant first meets only the tests that run its edited lines (tools/select_tests.py,
+from one coverage run of the module's tests per test); the mutants that survive those run
+again against all of the module's test files, and that verdict is the one counted, so the
+selection saves time and cannot change a score. Mutants inside type annotations are not run
+(annotation_spans).
+
     .venv/bin/python tools/mutate.py [MODULE ...] [--jobs N] [--keep DIR]
 
 MODULE: te, feedback, ... (default: all of MODULES). Prints, per module, the mutants, how many
-were killed, the score, and each survivor (line and the edit); writes the same as JSON to
+were killed, the score, how many ran again with all tests, and each survivor (line and the
+edit); writes the same as JSON to
 mutation-results.json (kept with --keep DIR, beside the copies and their sessions). All
 modules: about 3,000 mutants, TESTING.md says how long they took.
 """
@@ -33,6 +40,7 @@ import json
 import os
 import queue
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -52,10 +60,13 @@ PROPERTY_EXAMPLES_ENV, PROPERTY_EXAMPLES = "TE_SWEEP_PROPERTY_EXAMPLES", "15"
 # The test command: pytest forked from an interpreter that has imported torch, pyarrow, optuna
 # and pytest once (tools/warm_pytest.py); a cold start cost more than most modules' tests.
 WARM_RUNNER = Path("tools") / "warm_pytest.py"
+# Each mutant first meets only the tests that run its lines (tools/select_tests.py).
+SELECTOR = Path("tools") / "select_tests.py"
+ALL_TESTS_MARKER = "select_tests: all tests"  # select_tests.ALL_TESTS
 # Mutants per module as last counted (TESTING.md): the longest modules start first, so that the
 # workers finish together.
-MUTANTS_HINT = {"te": 1185, "configs": 332, "statistics": 308, "outcome": 196,
-                "objectives": 64}
+MUTANTS_HINT = {"te": 1185, "export": 438, "configs": 332, "statistics": 308, "train": 229,
+                "outcome": 196, "objectives": 64}
 SERVER_START_S = 600.0  # generous: the imports take a minute on a busy 2-core machine
 
 # module -> the test files that exercise it (fast ones: no Ray, no sweeps).
@@ -67,9 +78,9 @@ MODULES: dict[str, list[str]] = {
     "statistics": ["tests/test_statistics.py", "tests/test_properties.py",
                    "tests/test_configs.py"],
     "configs": ["tests/test_configs.py", "tests/test_export_files.py"],
-    "export": ["tests/test_export_files.py"],
+    "export": ["tests/test_export_files.py", "tests/test_export_rows.py"],
     "optuna_db": ["tests/test_optuna_db.py"],
-    "tune_files": ["tests/test_export_files.py"],
+    "tune_files": ["tests/test_export_files.py", "tests/test_export_rows.py"],
     "searcher": ["tests/test_searcher.py", "tests/test_validation.py"],
     "train": ["tests/test_train.py"],
 }
@@ -83,6 +94,7 @@ class ModuleScore:
     incompetent: int = 0  # the mutant could not even run (not counted either way)
     in_annotations: int = 0  # inside a type annotation: equivalent (annotation_spans)
     survivors: list[str] = field(default_factory=list)
+    rerun_with_all_tests: int = 0  # survived their selected tests, so ran again with all
     seconds: float = 0.0
 
     @property
@@ -103,9 +115,10 @@ def copy_tree(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def config_text(module: str, tests: list[str], runner: Path, socket_path: Path) -> str:
-    test_command = (f"{sys.executable} {runner} run {socket_path} -x -q -p no:cacheprovider "
-                    f"-p no:randomly {' '.join(tests)}")
+PYTEST_OPTIONS = "-x -q -p no:cacheprovider -p no:randomly"
+
+
+def config_text(module: str, test_command: str) -> str:
     return textwrap.dedent(f"""\
         [cosmic-ray]
         module-path = "te_sweep/{module}.py"
@@ -116,6 +129,31 @@ def config_text(module: str, tests: list[str], runner: Path, socket_path: Path) 
         [cosmic-ray.distributor]
         name = "local"
         """)
+
+
+@dataclass(frozen=True)
+class ModuleRun:
+    """The files of one module's mutation run inside a copy of the tree."""
+
+    module: str
+    copy: Path
+    socket_path: Path
+
+    @property
+    def module_file(self) -> Path:
+        return Path("te_sweep") / f"{self.module}.py"
+
+    def path(self, suffix: str) -> Path:
+        return self.copy / f"mutate-{self.module}{suffix}"
+
+    def all_tests_command(self) -> str:
+        return (f"{sys.executable} {self.copy / WARM_RUNNER} run {self.socket_path} "
+                f"{PYTEST_OPTIONS} {' '.join(MODULES[self.module])}")
+
+    def selected_tests_command(self) -> str:
+        return (f"{sys.executable} {self.copy / SELECTOR} run {self.path('-coverage.json')} "
+                f"{self.path('-original.py')} {self.module_file} {self.socket_path} "
+                f"{PYTEST_OPTIONS} -- {' '.join(MODULES[self.module])}")
 
 
 def cosmic_ray(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -178,20 +216,58 @@ def score_session(module: str, session: Path, cwd: Path, env: dict[str, str]) ->
     return score
 
 
-def mutate_module(module: str, copy: Path, env: dict[str, str], socket_path: Path
-                  ) -> ModuleScore:
+def skip_annotation_mutants(session: Path, module_source: str) -> int:
+    """Mark the mutants inside type annotations as done without running them (equivalent by
+    construction, see annotation_spans); returns how many."""
+    spans = annotation_spans(module_source)
+    with contextlib.closing(sqlite3.connect(session)) as db, db:
+        jobs = [job for job, line, column in db.execute(
+            "SELECT job_id, start_pos_row, start_pos_col FROM mutation_specs")
+            if any(start <= (line, column) < end for start, end in spans)]
+        db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, diff, "
+                       "job_id) VALUES ('SKIPPED', 'in a type annotation', 'INCOMPETENT', '', ?)",
+                       [(job,) for job in jobs])
+    return len(jobs)
+
+
+def forget_selected_survivors(session: Path) -> int:
+    """Drop the results of the mutants that survived only the tests selected for them (not
+    all of the module's): the next exec runs those again; returns how many."""
+    with contextlib.closing(sqlite3.connect(session)) as db, db:
+        dropped = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED' AND "
+                             "instr(coalesce(output, ''), ?) = 0", (ALL_TESTS_MARKER,))
+        return dropped.rowcount
+
+
+def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
+    """Init, baseline (all tests, unmutated), then exec twice: every mutant against the tests
+    that run its lines (tools/select_tests.py), then the survivors of that against all of
+    the module's test files. Only the second verdict of a survivor counts."""
     started = time.monotonic()
-    config = copy / f"mutate-{module}.toml"
-    session = copy / f"mutate-{module}.sqlite"
-    config.write_text(config_text(module, MODULES[module], copy / WARM_RUNNER, socket_path))
-    for step in (("init", str(config), str(session)),
-                 ("baseline", str(config)),
-                 ("exec", str(config), str(session))):
-        done = cosmic_ray(*step, cwd=copy, env=env)
+    config, session = run.path(".toml"), run.path(".sqlite")
+    source = (run.copy / run.module_file).read_text()
+    run.path("-original.py").write_text(source)
+
+    def cosmic_ray_step(*step: str) -> None:
+        done = cosmic_ray(*step, cwd=run.copy, env=env)
         if done.returncode != 0:
-            raise SystemExit(f"cosmic-ray {step[0]} failed for {module}:\n"
+            raise SystemExit(f"cosmic-ray {step[0]} failed for {run.module}:\n"
                              f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    score = score_session(module, session, copy, env)
+
+    config.write_text(config_text(run.module, run.all_tests_command()))
+    cosmic_ray_step("init", str(config), str(session))
+    skip_annotation_mutants(session, source)
+    cosmic_ray_step("baseline", str(config))
+    subprocess.run([sys.executable, str(run.copy / SELECTOR), "map", str(run.module_file),
+                    str(run.path("-coverage.json")), *PYTEST_OPTIONS.split(), "--",
+                    *MODULES[run.module]], cwd=run.copy, env=env, check=True)
+    config.write_text(config_text(run.module, run.selected_tests_command()))
+    cosmic_ray_step("exec", str(config), str(session))
+    rerun = forget_selected_survivors(session)
+    config.write_text(config_text(run.module, run.all_tests_command()))
+    cosmic_ray_step("exec", str(config), str(session))
+    score = score_session(run.module, session, run.copy, env)
+    score.rerun_with_all_tests = rerun
     score.seconds = time.monotonic() - started
     return score
 
@@ -217,11 +293,12 @@ def warm_server(copy: Path, env: dict[str, str]) -> Iterator[Path]:
 
 def report(scores: list[ModuleScore]) -> None:
     print(f"{'module':<12}{'mutants':>8}{'in ann.':>8}{'killed':>8}{'survived':>9}"
-          f"{'score':>8}{'min':>7}")
+          f"{'score':>8}{'re-run':>8}{'min':>7}")
     for s in scores:
         value = "-" if s.score is None else f"{s.score:.0%}"
         print(f"{s.module:<12}{s.mutants:>8}{s.in_annotations:>8}{s.killed:>8}"
-              f"{len(s.survivors):>9}{value:>8}{s.seconds / 60:>7.1f}")
+              f"{len(s.survivors):>9}{value:>8}{s.rerun_with_all_tests:>8}"
+              f"{s.seconds / 60:>7.1f}")
     for s in scores:
         if s.survivors:
             print(f"\nsurvivors in te_sweep/{s.module}.py:")
@@ -245,7 +322,7 @@ def mutate_in_copy(copy: Path, pending: "queue.Queue[str]", scores: list[ModuleS
                 module = pending.get_nowait()
             except queue.Empty:
                 return
-            score = mutate_module(module, copy, env, socket_path)
+            score = mutate_module(ModuleRun(module, copy, socket_path), env)
             scores.append(score)
             print(f"  {module}: {score.killed} of {score.killed + len(score.survivors)} killed "
                   f"({score.seconds / 60:.1f} min)", flush=True)
@@ -282,7 +359,8 @@ def main() -> None:
         json.dumps([{**asdict(s), "score": s.score} for s in scores], indent=2))
     report(scores)
     if args.keep:
-        shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
+        shutil.copytree(workdir, args.keep, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.sock"))
     shutil.rmtree(workdir, ignore_errors=True)
 
 
