@@ -133,7 +133,8 @@ def test_the_schemas_name_every_column_once_and_require_the_identity_ones(one_of
 def statuses(tmp_path_factory):
     """Two seeds, the baseline of seed 22 censored, and a trial that ended in each way a run
     can end without a result: pruned by ASHA, failed (Tune's ERROR, or TERMINATED with an
-    error.txt and no report), still running."""
+    error.txt and no report), still running; one that diverged; and the runs whose error.txt
+    is left from an earlier failure that Tune retried (running again, or completed since)."""
     sweep = HandSweep(tmp_path_factory.mktemp("statuses") / "hand", num_samples=4, repeats=2)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
     sweep.trial("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.7]), "TERMINATED")
@@ -150,6 +151,14 @@ def statuses(tmp_path_factory):
                 error_txt="RuntimeError: worker died\n")
     sweep.trial("running", trial_config("te", 22, "c0001"), run([0.5, 0.6], te=0.1)[:1],
                 "RUNNING")
+    lost = "RuntimeError: the node was lost\n"  # an error.txt left by an earlier failure
+    sweep.trial("retried", trial_config("te", 22, "c0004"), run([0.5, 0.6], te=0.1)[:1],
+                "RUNNING", error_txt=lost)  # failed, retried, running again
+    sweep.trial("recovered", trial_config("te", 11, "c0005"), run([0.5, 0.9], te=0.1),
+                "TERMINATED", error_txt=lost)  # failed, retried, then reached the target
+    sweep.trial("empty", trial_config("te", 22, "c0006"), [], "TERMINATED")
+    sweep.trial("diverged", trial_config("te", 11, "c0007"),
+                [report(1, 0.3, "diverged", te=0.1, train_loss=None)], "TERMINATED")
     sweep.save_state()
     trials, _, configs, summary = sweep.export()
     return {t["trial_id"]: t for t in trials}, {c["config_id"]: c for c in configs}, summary
@@ -196,3 +205,45 @@ def test_only_finished_runs_make_a_configuration_complete(statuses):
     assert by_config["c0000"]["status"] == "complete"
     assert by_config["c0001"]["status"] == "pruned"  # one run pruned, the other running
     assert by_config["c0002"]["status"] == by_config["c0003"]["status"] == "error"
+
+
+def test_an_error_left_by_a_retried_failure_does_not_make_a_run_failed(statuses):
+    by_id, _, _ = statuses
+    assert by_id["retried"]["status"] == "unfinished" and by_id["retried"]["error"] is None
+    recovered = by_id["recovered"]
+    assert recovered["status"] == "complete" and recovered["error"] is None
+    assert recovered["paired_baseline"] == "b11" and recovered["censored"] is False
+
+
+def test_a_run_that_ended_without_a_report_or_an_error_is_unfinished(statuses):
+    by_id, _, _ = statuses
+    row = by_id["empty"]
+    assert row["status"] == "unfinished" and row["epochs_run"] == 0 and row["error"] is None
+    assert row["finished_at"] is None and row["te_overhead"] is None
+
+
+def test_a_diverged_run_is_censored_and_paired_as_missing_the_target(statuses):
+    by_id, _, _ = statuses
+    row = by_id["diverged"]
+    assert row["status"] == "diverged" and row["censored"] is True
+    assert row["objective_epochs"] == MAX_EPOCHS + 1
+    assert row["paired_kind"] == "te_censored"
+    assert row["paired_speedup_epochs"] == pytest.approx(BASELINE_FRAC / (MAX_EPOCHS + 1))
+
+
+def test_a_censored_run_counts_at_max_epochs_plus_one_for_an_odd_max_epochs(tmp_path):
+    """max_epochs 5: + 1 gives 6 where `^ 1` gives 4 and `| 1` gives 5 (at 4 all three
+    agree)."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    five = trial_config("te", 11, "c0000")
+    five["trial"] = {**five["trial"], "max_epochs": 5}
+    baseline = trial_config("baseline", 11)
+    baseline["trial"] = {**baseline["trial"], "max_epochs": 5}
+    sweep.trial("b11", baseline, run([0.5, 0.9]), "TERMINATED")
+    censored = [report(e, 0.5) for e in range(1, 5)] + [report(5, 0.5, "censored")]
+    sweep.trial("t11", five, censored, "TERMINATED")
+    sweep.save_state()
+    trials, _, _, _ = sweep.export()
+    row = next(t for t in trials if t["trial_id"] == "t11")
+    assert row["objective_epochs"] == 6
+    assert row["paired_speedup_epochs"] == pytest.approx(BASELINE_FRAC / 6)
