@@ -4,6 +4,7 @@ number, state, parameters, distributions, values, user attributes and times agre
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import optuna
@@ -11,7 +12,7 @@ import pytest
 
 from te_sweep.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED, CONFIG_UNFINISHED
 from te_sweep.optuna_db import (METRIC_NAMES, STUDY_NAME, USER_ATTRS, frozen_trials,
-                                optuna_db_bytes)
+                                optuna_db_bytes, study_file_bytes)
 from te_sweep.space import space_from_text
 
 SPACE = space_from_text(
@@ -97,3 +98,14 @@ def test_a_sweep_with_no_finished_configuration_writes_an_empty_study(tmp_path):
     path = tmp_path / "empty.db"
     path.write_bytes(optuna_db_bytes([config(0, CONFIG_UNFINISHED)], SPACE))
     assert study_in(path).trials == []
+
+
+def test_times_are_stored_to_the_microsecond(tmp_path):
+    trials = frozen_trials(CONFIGS, SPACE)
+    for k, trial in enumerate(trials):
+        trial.datetime_start = dt.datetime(2026, 12, 1, 10, 0, k, 123456)
+        trial.datetime_complete = dt.datetime(2026, 12, 1, 11, 0, k, 654321)
+    path = tmp_path / "times.db"
+    path.write_bytes(study_file_bytes(trials))
+    assert [(t.datetime_start, t.datetime_complete) for t in study_in(path).trials] == [
+        (t.datetime_start, t.datetime_complete) for t in trials]
