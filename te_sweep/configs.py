@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from te_sweep.outcome import FINAL_STATUSES, STATUS_ERROR, STATUS_PRUNED
+from te_sweep.outcome import FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STATUS_PRUNED
 from te_sweep.reporting import Role
 from te_sweep.space import SearchSpace
 from te_sweep.statistics import Comparison, Pair, Run, compare, holm
@@ -86,7 +86,7 @@ def _categorical_type(choices: tuple) -> pa.DataType:
 
 def run_of(row: dict[str, Any]) -> Run:
     """A trial row as one side of a pair: fractional epochs to target, seconds to it."""
-    reached = row["status"] == "complete"
+    reached = row["status"] == STATUS_COMPLETE
     return Run(row["epochs_to_target_frac"] if reached else None,
                row["seconds_to_target"] if reached else None)
 
