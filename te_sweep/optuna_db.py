@@ -131,12 +131,8 @@ def insert_trials(db: sqlite3.Connection, study_id: int, trials: list[Any]) -> N
 
 
 def sqlite_time(moment: datetime | None) -> str | None:
-    """A time as SQLAlchemy's SQLite DateTime stores Optuna's: naive UTC text, microseconds
-    always written."""
-    utc = naive_utc(moment)
-    return None if utc is None else utc.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def naive_utc(moment: datetime | None) -> datetime | None:
-    """How Optuna's RDB storage keeps a time: naive, in UTC (models.TrialModel)."""
-    return None if moment is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+    """A time as Optuna's RDB storage keeps it in SQLite (SQLAlchemy's DateTime): naive UTC
+    text, microseconds always written."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -51,6 +51,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from select_tests import ALL_TESTS  # tools/: the marker its `run` prints when it selects all
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SCORE = 0.90
 TIMEOUT_S = 60.0  # per mutant (a run takes 2-15 s): a mutant that loops forever counts as killed
@@ -62,7 +64,6 @@ PROPERTY_EXAMPLES_ENV, PROPERTY_EXAMPLES = "TE_SWEEP_PROPERTY_EXAMPLES", "15"
 WARM_RUNNER = Path("tools") / "warm_pytest.py"
 # Each mutant first meets only the tests that run its lines (tools/select_tests.py).
 SELECTOR = Path("tools") / "select_tests.py"
-ALL_TESTS_MARKER = "select_tests: all tests"  # select_tests.ALL_TESTS
 # Mutants per module as last counted (TESTING.md): the longest modules start first, so that the
 # workers finish together.
 MUTANTS_HINT = {"te": 1185, "export": 438, "configs": 332, "statistics": 308, "train": 229,
@@ -191,9 +192,12 @@ def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]
     return spans
 
 
+def in_spans(position: tuple[int, int], spans: list) -> bool:
+    return any(start <= position < end for start, end in spans)
+
+
 def in_annotation(item: dict, spans: list) -> bool:
-    line, column = item["mutations"][0]["start_pos"]
-    return any(start <= (line, column) < end for start, end in spans)
+    return in_spans(tuple(item["mutations"][0]["start_pos"]), spans)
 
 
 def score_session(module: str, session: Path, cwd: Path, env: dict[str, str]) -> ModuleScore:
@@ -225,7 +229,7 @@ def skip_annotation_mutants(session: Path, module_source: str) -> int:
     with contextlib.closing(sqlite3.connect(session)) as db, db:
         jobs = [job for job, line, column in db.execute(
             "SELECT job_id, start_pos_row, start_pos_col FROM mutation_specs")
-            if any(start <= (line, column) < end for start, end in spans)]
+            if in_spans((line, column), spans)]
         db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, diff, "
                        "job_id) VALUES ('SKIPPED', 'in a type annotation', 'INCOMPETENT', '', ?)",
                        [(job,) for job in jobs])
@@ -237,7 +241,7 @@ def forget_selected_survivors(session: Path) -> int:
     all of the module's): the next exec runs those again; returns how many."""
     with contextlib.closing(sqlite3.connect(session)) as db, db:
         dropped = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED' AND "
-                             "instr(coalesce(output, ''), ?) = 0", (ALL_TESTS_MARKER,))
+                             "instr(coalesce(output, ''), ?) = 0", (ALL_TESTS,))
         return dropped.rowcount
 
 
