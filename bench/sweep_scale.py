@@ -43,8 +43,8 @@ Targets: suggestion p95 < 0.2 s at 10,000 finished trials; overhead per trial at
 --quick: N = 100 and 1,000 and an export of 1,000 x 50. The full run takes about two hours on
 2 cores (10,000 trials at 48 / 36 s: the trials' own time; run nothing else meanwhile, the
 numbers move with any other load) and writes about 12 GB (1 MiB final checkpoints: 10,000 x
-1 MiB, plus the export's synthesised 860 MB); everything is under --workdir (a temporary directory by default), which
-is deleted at the end unless --keep.
+1 MiB, plus the export's synthesised 860 MB); everything is under --workdir (a temporary
+directory by default), which is deleted at the end unless --keep.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ def test_pareto_flags_for_dominated_tied_and_equal_points():
     # weakly dominated: the same overhead in more epochs, or the same epochs at more overhead
     assert pareto_flags([(4.0, 0.1), (5.0, 0.1)]) == [True, False]
     assert pareto_flags([(5.0, 0.1), (5.0, 0.2), (4.0, 0.3)]) == [True, False, True]
+    assert pareto_flags([]) == [] and pareto_flags([(1.0, 1.0)]) == [True]
 
 
 def test_equal_values_are_equal_however_they_were_computed():
@@ -110,7 +111,6 @@ def test_a_control_still_running_is_not_compared_yet():
         [row("control", s, 2.0, "c0000", status="running", lr_scale=0.7) for s in SEEDS[3:]]
     r = rows_by_id(baselines() + runs + controls)["c0000"]
     assert r["control_speedup_mean"] == pytest.approx(4.0 / 5.0)
-    assert pareto_flags([]) == [] and pareto_flags([(1.0, 1.0)]) == [True]
 
 
 def test_only_complete_configurations_are_on_the_front():

@@ -77,10 +77,7 @@ def test_non_finite_loss_ends_the_trial_as_diverged(blocks_npz):
 
 
 def test_baseline_has_no_feedback_and_no_te_cost(blocks_npz):
-    cfg = blocks_trial(blocks_npz, te_scale=0.0)
-    data = load_device_data(cfg.dataset, None, torch.device("cpu"))
-    from te_sweep.config import resolve
-    trainer = Trainer(resolve(cfg), data, torch.device("cpu"))
+    trainer = baseline_trainer(blocks_npz)
     assert trainer.feedback is None
     record = trainer.train_epoch()
     assert record["te_time_s"] == 0.0
