@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from te_sweep.config import TrialConfig
 from te_sweep.data import load_device_data, train_batches
 from te_sweep.metrics import METRIC_NAMES
-from te_sweep.train import Trainer, run_trial
+from te_sweep.train import Trainer, make_cuda_deterministic, resolve_device, run_trial
 
 TIME_KEYS = {"epoch_time_s", "te_time_s", "eval_time_s", "elapsed_s"}
 
@@ -197,3 +197,35 @@ def test_a_cpu_trial_leaves_torchs_determinism_settings_alone(blocks_npz, monkey
     run_trial(blocks_trial(blocks_npz, max_epochs=1, te_scale=0.0), lambda r: None)
     assert not torch.are_deterministic_algorithms_enabled()
     assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+
+
+def test_make_cuda_deterministic_sets_torch_to_deterministic_warning_only(monkeypatch):
+    """The CUDA settings as documented: cuDNN deterministic and not benchmarking, cuBLAS's
+    fixed workspace, torch's deterministic algorithms on but warning, not failing, on an
+    operation that has no deterministic CUDA version (a trial must not die of one)."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    try:
+        make_cuda_deterministic()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_resolve_device_auto_is_cuda_when_there_is_one_and_names_are_kept():
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("meta") == torch.device("meta")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_cpu_evaluation_batches_follow_the_networks_largest_activation(tmp_path):
+    """A 28 x 28 image set on the Fashion-MNIST network: 83 images per evaluation pass on the
+    CPU (data.eval_batch_size), not the GPU's 500, which page-faulted (BENCHMARKS.md)."""
+    from conftest import write_blocks_npz
+    npz = write_blocks_npz(tmp_path / "28.npz", n_train=8, n_test=8, size=28)
+    assert baseline_trainer(npz).eval_batch == 83
