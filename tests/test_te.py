@@ -250,6 +250,22 @@ def test_result_dtype_float64_if_either_input_is():
     assert transfer_entropy(t, t).dtype == torch.float32
 
 
+
+@pytest.mark.parametrize("transitions, counting", [
+    (1, torch.float32), (2**24 - 1, torch.float32), (2**24, torch.float64),
+    (2**25, torch.float64)])
+def test_layer_pairs_count_in_float32_only_below_2_24_transitions(transitions, counting):
+    """float32 holds every integer below 2**24 exactly, so a float32 product counts exactly
+    over fewer transitions; from 2**24 on the counts run in float64 (a float64 result always
+    does). Checked on the shapes alone: a window of 2**24 samples is an expanded view here."""
+    def window(dtype: torch.dtype) -> torch.Tensor:
+        return torch.zeros(1, 3, dtype=dtype).expand(transitions + 1, 3)
+    assert te_module._dtypes(window(torch.float32), window(torch.bool)) == (torch.float32,
+                                                                            counting)
+    assert te_module._dtypes(window(torch.float32), window(torch.float64)) == (torch.float64,
+                                                                               torch.float64)
+
+
 @pytest.mark.parametrize(
     "source,target,fn,match",
     [
