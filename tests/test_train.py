@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -182,7 +183,11 @@ def test_the_lr_control_scales_only_the_last_layers_step(blocks_npz, scale):
 def test_the_start_value_is_measured_on_the_target_metrics_split(tmp_path, metric):
     from conftest import write_blocks_npz
     noisy = write_blocks_npz(tmp_path / "noisy.npz", flip=0.3)  # class shares differ by split
-    trainer = baseline_trainer(noisy, target_metric=metric)
+    # The name as parsed from a space file or the command line: an equal string, but not the
+    # literal's object (a comparison by identity would take the wrong split).
+    read_metric = json.loads(json.dumps(metric))
+    assert read_metric == metric and read_metric is not metric
+    trainer = baseline_trainer(noisy, target_metric=read_metric)
     on_train = trainer.evaluate(trainer.data.train_x, trainer.data.train_y)[1]
     on_test = trainer.evaluate(trainer.data.test_x, trainer.data.test_y)[1]
     assert on_train != on_test  # else this test could not tell the splits apart
