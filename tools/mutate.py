@@ -22,13 +22,18 @@ again against all of the module's test files, and that verdict is the one counte
 selection saves time and cannot change a score. Mutants inside type annotations are not run
 (annotation_spans).
 
-    .venv/bin/python tools/mutate.py [MODULE ...] [--jobs N] [--keep DIR]
+    .venv/bin/python tools/mutate.py [MODULE ...] [--jobs N] [--keep DIR] [--survivors-of DIR]
 
 MODULE: te, feedback, ... (default: all of MODULES). Prints, per module, the mutants, how many
 were killed, the score, how many ran again with all tests, and each survivor (line and the
 edit); writes the same as JSON to
 mutation-results.json (kept with --keep DIR, beside the copies and their sessions). All
 modules: about 3,000 mutants, TESTING.md says how long they took.
+
+--survivors-of DIR takes the sessions an earlier run kept with --keep DIR and runs only their
+survivors again, against all of each module's tests as they are now: the check that new tests
+kill what they were written for, in minutes instead of the module's whole run. It refuses a
+module whose source changed since that run (the mutants' positions would no longer match).
 """
 
 from __future__ import annotations
@@ -245,6 +250,39 @@ def forget_selected_survivors(session: Path) -> int:
         return dropped.rowcount
 
 
+def earlier_session(kept: Path, module: str) -> Path:
+    """The session of `module` in a run kept with --keep (one of its repo copies)."""
+    found = sorted(kept.glob(f"repo*/mutate-{module}.sqlite"))
+    if not found:
+        raise SystemExit(f"--survivors-of {kept}: no session of {module} there "
+                         f"(expected repo*/mutate-{module}.sqlite); run the module in full")
+    return found[0]
+
+
+def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleScore:
+    """The earlier run's session with its survivors' verdicts dropped, executed again against
+    all of the module's tests: every other verdict stands, as the module has not changed."""
+    started = time.monotonic()
+    previous = earlier_session(kept, run.module)
+    original = previous.with_name(f"mutate-{run.module}-original.py")
+    if original.read_text() != (run.copy / run.module_file).read_text():
+        raise SystemExit(f"te_sweep/{run.module}.py changed since the run in {kept}: its "
+                         "mutants no longer match the source; run the module in full")
+    config, session = run.path(".toml"), run.path(".sqlite")
+    shutil.copyfile(previous, session)
+    with contextlib.closing(sqlite3.connect(session)) as db, db:
+        rerun = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+    config.write_text(config_text(run.module, run.all_tests_command()))
+    done = cosmic_ray("exec", str(config), str(session), cwd=run.copy, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"cosmic-ray exec failed for {run.module}:\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    score = score_session(run.module, session, run.copy, env)
+    score.rerun_with_all_tests = rerun
+    score.seconds = time.monotonic() - started
+    return score
+
+
 def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     """Init, baseline (all tests, unmutated), then exec twice: every mutant against the tests
     that run its lines (tools/select_tests.py), then the survivors of that against all of
@@ -315,7 +353,8 @@ def report(scores: list[ModuleScore]) -> None:
           + ("met" if not below else f"NOT met by {', '.join(below)}; see TESTING.md"))
 
 
-def mutate_in_copy(copy: Path, pending: "queue.Queue[str]", scores: list[ModuleScore]) -> None:
+def mutate_in_copy(copy: Path, pending: "queue.Queue[str]", scores: list[ModuleScore],
+                   survivors_of: Path | None) -> None:
     """One worker: its own copy of the tree and warm server, modules from `pending` until none
     is left. A copy per worker, because cosmic-ray writes each mutant into the copy's files:
     two modules mutated in one copy would each be tested against the other's mutants."""
@@ -333,7 +372,9 @@ def mutate_in_copy(copy: Path, pending: "queue.Queue[str]", scores: list[ModuleS
                 module = pending.get_nowait()
             except queue.Empty:
                 return
-            score = mutate_module(ModuleRun(module, copy, socket_path), env)
+            run = ModuleRun(module, copy, socket_path)
+            score = (rerun_survivors(run, env, survivors_of) if survivors_of
+                     else mutate_module(run, env))
             scores.append(score)
             print(f"  {module}: {score.killed} of {score.killed + len(score.survivors)} killed "
                   f"({score.seconds / 60:.1f} min)", flush=True)
@@ -346,6 +387,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="modules mutated at once, each in its own copy [default: cores]")
     parser.add_argument("--keep", type=Path, help="keep the copies (and sessions) here")
+    parser.add_argument("--survivors-of", type=Path, metavar="DIR",
+                        help="run again only the survivors of a run kept with --keep DIR")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -353,6 +396,11 @@ def main() -> None:
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: must be at least 1")
     modules = args.modules or list(MODULES)
+    if args.survivors_of:
+        for module in modules:  # before any work: a missing session is an input error
+            if not list(args.survivors_of.glob(f"repo*/mutate-{module}.sqlite")):
+                parser.error(f"--survivors-of {args.survivors_of}: no session of {module} "
+                             "there; run it in full, or keep a run with --keep DIR")
     workdir = Path(tempfile.mkdtemp(prefix="te-sweep-mutate-"))
     pending: queue.Queue[str] = queue.Queue()
     for module in sorted(modules, key=lambda m: -MUTANTS_HINT.get(m, 0)):  # longest first
@@ -362,7 +410,8 @@ def main() -> None:
           flush=True)
     scores: list[ModuleScore] = []
     with ThreadPoolExecutor(jobs) as pool:
-        for done in [pool.submit(mutate_in_copy, workdir / f"repo{k}", pending, scores)
+        for done in [pool.submit(mutate_in_copy, workdir / f"repo{k}", pending, scores,
+                                 args.survivors_of)
                      for k in range(jobs)]:
             done.result()
     scores.sort(key=lambda s: modules.index(s.module))
