@@ -300,3 +300,205 @@ def test_paper_mixing_from_a_drop(drop, mixed):
     spread = 3.0 * drop / 4 if drop >= TE_DROP_FLOOR else 0.0  # te_every 4: a quarter per step
     assert paper_mixing(before, now, 3.0, 4, mask)[0, 0].item() == \
         pytest.approx(min(1.0, spread), rel=1e-6, abs=0)
+
+
+def test_a_drop_of_exactly_the_floor_counts():
+    """The floor is inclusive: a TE drop of at least TE_DROP_FLOOR mixes (authors' code)."""
+    before = torch.tensor([[TE_DROP_FLOOR]], dtype=torch.float64)
+    now = torch.zeros(1, 1, dtype=torch.float64)  # the drop is the floor itself, exactly
+    t = paper_mixing(before, now, 1.0, 1, torch.tensor([[True]]))
+    assert t[0, 0].item() == TE_DROP_FLOOR
+
+
+def test_the_pair_and_shuffle_streams_are_apart_from_the_seeds_own_stream():
+    """The seed also seeds weights and batch order (torch.manual_seed(seed), a generator
+    seeded with it): the pair draw and the effective TE's shuffles must be other streams, and
+    different seeds must give different ones."""
+    masks, shuffles = [], []
+    for seed in range(4):
+        fb = feedback(pair_fraction=0.1, seed=seed, te_estimator="effective")
+        own = torch.Generator().manual_seed(seed)
+        own_draw = torch.zeros(fb.mask.numel(), dtype=torch.bool)
+        own_draw[torch.randperm(fb.mask.numel(), generator=own)[:int(fb.mask.sum())]] = True
+        assert not torch.equal(fb.mask, own_draw.view_as(fb.mask))
+        shuffle_state = fb.state_dict()["shuffles"]
+        assert not torch.equal(shuffle_state, torch.Generator().manual_seed(seed).get_state())
+        assert all(not torch.equal(fb.mask, m) for m in masks)
+        assert all(not torch.equal(shuffle_state, s) for s in shuffles)
+        masks.append(fb.mask)
+        shuffles.append(shuffle_state)
+
+
+def test_the_effective_estimator_removes_the_plugin_bias():
+    """Independent samples: the plug-in TE is mostly its upward bias; the effective TE (minus
+    the TE with the source shuffled) is much closer to 0."""
+    rng = np.random.default_rng(4)
+    batches = [(random_batch(10, 120, rng), random_batch(10, 10, rng)) for _ in range(3)]
+    means = {}
+    for estimator in ("plugin", "effective"):
+        fb = feedback(window=30, te_estimator=estimator)
+        for z, logits in batches:
+            fb.observe(z, logits)
+        means[estimator] = fb.epoch_stats()["te_mean"]
+    assert means["plugin"] > 0.01
+    assert abs(means["effective"]) < means["plugin"] / 2
+
+
+@pytest.mark.parametrize("mode, estimator", [("grad", "plugin"), ("grad", "effective"),
+                                             ("paper", "plugin")])
+def test_a_config_read_from_yaml_acts_like_one_built_in_code(mode, estimator):
+    """The CLI reads configs with yaml: its strings are equal to, not the same objects as,
+    the literals in the code, and must select the same mode, hidden rule and estimator."""
+    import yaml
+
+    text = f"{{mode: {mode}, te_estimator: {estimator}, hidden_rule: two_sided}}"
+    read = yaml.safe_load(text)
+    assert read["mode"] is not mode  # the premise: another string object
+    rng = np.random.default_rng(6)
+    batches = [(random_batch(10, 120, rng), 3 * random_batch(10, 10, rng)) for _ in range(4)]
+    results = []
+    for cfg in (TrialConfig(mode=mode, te_estimator=estimator, hidden_rule="two_sided",
+                            window=20, te_scale=3.0),
+                TrialConfig(**read, window=20, te_scale=3.0)):
+        model = fashion_model()
+        fb = TEFeedback(resolve(cfg), model, 10, CPU)
+        for z, logits in batches:
+            fb.observe(z, logits)
+            model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
+            fb.apply(model.last_fc)
+        results.append((model.last_fc.weight.detach().clone(),
+                        model.last_fc.weight.grad.clone(), fb.epoch_stats()))
+    (w_code, g_code, stats_code), (w_yaml, g_yaml, stats_yaml) = results
+    assert torch.equal(w_code, w_yaml) and torch.equal(g_code, g_yaml)
+    del stats_code["te_time_s"], stats_yaml["te_time_s"]
+    assert stats_code == stats_yaml
+    assert (stats_code["te_factor_mean"] is None) == (mode == "paper")
+    if mode == "grad":  # the feedback acted: on the gradient, or on the weights
+        assert not torch.equal(g_code, torch.ones_like(g_code))
+    else:
+        assert not torch.equal(w_code, fashion_model().last_fc.weight.detach())
+
+
+def test_pairs_are_redrawn_from_the_second_epoch_on():
+    """Epoch 0 trains on the subset drawn with the trial; each later epoch draws a new one."""
+    fixed, redraw = feedback(pair_fraction=0.2), feedback(pair_fraction=0.2, redraw_pairs=True)
+    redraw.start_epoch(0)
+    assert torch.equal(redraw.mask, fixed.mask)
+    seen = [redraw.mask.clone()]
+    for epoch in (1, 2):
+        redraw.start_epoch(epoch)
+        assert all(not torch.equal(redraw.mask, m) for m in seen)
+        seen.append(redraw.mask.clone())
+
+
+def test_a_unit_exactly_at_the_threshold_is_on():
+    """Both hidden rules compare with >=: a unit at the threshold counts 1."""
+    z = torch.tensor([[1.0, -1.0, 0.999]]).repeat(5, 1)  # the default threshold is 1
+    for rule, expected in (("two_sided", [True, True, False]),
+                           ("one_sided", [True, False, False])):
+        fb = feedback(window=50, hidden_rule=rule)
+        fb.source = RingBuffer(50, 3, CPU)
+        fb.observe(z, torch.zeros(5, 10))
+        assert fb.source.data[:5].tolist() == [expected] * 5
+
+
+def constant_batches(n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Silent units and flat logits: every series is constant, so every TE is 0."""
+    return [(torch.zeros(10, 120), torch.zeros(10, 10)) for _ in range(n)]
+
+
+def negative_te_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Data whose one sampled pair (seed 0, pair_fraction 1e-6) gets a negative effective TE."""
+    rng = np.random.default_rng(0)
+    return [(random_batch(10, 120, rng), random_batch(10, 10, rng)) for _ in range(3)]
+
+
+def test_a_zero_te_is_no_feedback_in_either_mode():
+    """With every TE 0 the factors are all 1 / T is 0: nothing changes, and no step counts
+    as active."""
+    model = fashion_model()
+    for mode in ("grad", "paper"):
+        fb = feedback(model, mode=mode, window=20)
+        for z, logits in constant_batches(4):
+            fb.observe(z, logits)
+            weight = model.last_fc.weight.detach().clone()
+            grad = torch.randn_like(weight)
+            model.last_fc.weight.grad = grad.clone()
+            fb.apply(model.last_fc)
+            assert torch.equal(model.last_fc.weight.grad, grad)
+            assert torch.equal(model.last_fc.weight.detach(), weight)
+        assert fb.te_count == 3 and (fb.factor is not None or fb.pending is not None)
+        assert fb.epoch_stats()["te_active_fraction"] == 0.0
+
+
+def test_a_factor_above_one_is_feedback():
+    """A negative effective TE gives a factor above 1: it raises the gradient, and the step
+    counts as active."""
+    model = fashion_model()
+    fb = feedback(model, window=30, te_estimator="effective", pair_fraction=1e-6)
+    for z, logits in negative_te_batches():
+        fb.observe(z, logits)
+    assert float(fb.factor.min()) == 1.0 and float(fb.factor.max()) > 1.0  # the premise
+    grad = torch.ones_like(model.last_fc.weight)
+    model.last_fc.weight.grad = grad.clone()
+    fb.apply(model.last_fc)
+    assert float(model.last_fc.weight.grad.max()) > 1.0
+    assert fb.epoch_stats()["te_active_fraction"] == pytest.approx(1 / 3)
+
+
+def test_epoch_stats_of_one_step_and_of_no_step():
+    """A one-step epoch whose feedback acted is all active; an epoch without steps reports
+    zeros instead of dividing by 0."""
+    model = fashion_model()
+    fb = feedback(model, window=10, te_scale=5.0)
+    rng = np.random.default_rng(0)
+    fb.observe(random_batch(10, 120, rng), random_batch(10, 10, rng))
+    model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
+    fb.apply(model.last_fc)
+    stats = fb.epoch_stats()
+    assert stats["te_active_fraction"] == 1.0
+    assert stats["te_factor_mean"] == pytest.approx(float(fb.factor.mean()))
+    empty = fb.epoch_stats()
+    assert empty["te_active_fraction"] == 0.0 and empty["te_factor_mean"] == 0.0
+
+
+@pytest.mark.parametrize("data, estimator, active", [
+    ("random", "plugin", True), ("constant", "plugin", False),
+    ("negative", "effective", True)])
+def test_a_restored_feedback_acts_at_once_and_continues_identically(data, estimator, active):
+    """Resuming from a checkpoint: the very next apply() uses the restored factor (and counts
+    as active exactly when the original would), and the next recompute sees the restored
+    window and shuffle stream."""
+    batches = {"random": lambda: [(random_batch(10, 120, np.random.default_rng(2)),
+                                   random_batch(10, 10, np.random.default_rng(3)))] * 4,
+               "constant": lambda: constant_batches(4),
+               "negative": lambda: negative_te_batches() + negative_te_batches()[:1]}[data]()
+    pair_fraction = 1e-6 if data == "negative" else 0.3
+    model_a, model_b = fashion_model(), fashion_model()
+    a = feedback(model_a, window=30, pair_fraction=pair_fraction, te_estimator=estimator)
+    for z, logits in batches[:3]:
+        a.observe(z, logits)
+    a.epoch_stats()
+    b = feedback(model_b, window=30, pair_fraction=pair_fraction, te_estimator=estimator,
+                 seed=9)  # another mask and shuffle stream, both restored
+    b.load_state_dict(a.state_dict())
+    for fb, model in ((a, model_a), (b, model_b)):
+        model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
+        fb.apply(model.last_fc)
+        assert fb.active_steps.item() == active
+    torch.testing.assert_close(model_b.last_fc.weight.grad, model_a.last_fc.weight.grad)
+    z, logits = batches[3]
+    a.observe(z, logits)
+    b.observe(z, logits)
+    assert a.te_count == b.te_count == 1
+    assert torch.equal(a.factor, b.factor)
+
+
+def test_a_checkpoint_without_shuffle_state_still_loads():
+    """Checkpoints written before the effective estimator have no "shuffles" entry."""
+    a = feedback(window=30, te_estimator="effective")
+    state = a.state_dict()
+    del state["shuffles"]
+    b = feedback(window=30, te_estimator="effective")
+    b.load_state_dict(state)
+    assert torch.equal(b.state_dict()["shuffles"], a.state_dict()["shuffles"])

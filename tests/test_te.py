@@ -177,7 +177,15 @@ def test_popcount_fallback_matches_numpy_path(monkeypatch):
     np.testing.assert_array_equal(te_module._popcount_rows(packed).numpy(), expected)
 
 
-def test_strided_inputs():
+@pytest.fixture(params=list(CpuKernel))
+def each_cpu_kernel(request):
+    """Each CPU layer-pair kernel in turn, not only the one this machine measures faster."""
+    set_cpu_layer_kernel(request.param)
+    yield request.param
+    set_cpu_layer_kernel(None)
+
+
+def test_strided_inputs(each_cpu_kernel):
     # Column slices, transposed (column-major) and expanded inputs read like contiguous ones.
     rng = np.random.default_rng(8)
     src, tgt = random_columns(rng, 301, 12)
@@ -279,6 +287,8 @@ def test_layer_pairs_count_in_float32_only_below_2_24_transitions(transitions, c
         (torch.zeros(10, 3), torch.zeros(10, 4), transfer_entropy, r"same number of columns.*\(10, 3\).*\(10, 4\)"),
         (torch.zeros(10), torch.zeros(10), transfer_entropy, r"2-D.*ndim=1.*reshape\(-1, 1\)"),
         (torch.zeros(10, 2), torch.zeros(10, 2, 1), transfer_entropy_all_pairs, "target must be a 2-D.*ndim=3"),
+        (torch.zeros(10, 2), torch.zeros(10, 2, device="meta"), transfer_entropy, "same device.*cpu and meta"),
+        (torch.zeros(10, 2, device="meta"), torch.zeros(10, 3), transfer_entropy_all_pairs, "same device.*meta and cpu"),
     ],
 )
 def test_validation_errors(source, target, fn, match):
