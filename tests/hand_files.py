@@ -80,18 +80,23 @@ class HandSweep:
         self.states: list[dict] = []
 
     def trial(self, trial_id: str, config: dict, lines: list[dict], tune_status: str,
-              raw_tail: str = "", error_txt: str | None = None) -> None:
+              raw_tail: str = "", error_txt: str | None = None, dirname: str | None = None,
+              state_key: str = "custom_dirname") -> None:
         """One trial's directory; `raw_tail` is appended to result.json as it is, and
-        `error_txt` (a traceback) written as Tune writes a failed trial's error.txt."""
-        directory = self.root / f"{config['role']}_{trial_id}"
+        `error_txt` (a traceback) written as Tune writes a failed trial's error.txt.
+        The directory is named as te-sweep's trial_dirname names it (role_trialid) unless
+        `dirname` is given (Tune's own names end in a time, not the trial id); the state
+        names it under `state_key` (older Tune versions: "relative_logdir")."""
+        directory = self.root / (dirname or f"{config['role']}_{trial_id}")
         directory.mkdir()
         (directory / "params.json").write_text(json.dumps(config))
         if error_txt is not None:
             (directory / "error.txt").write_text(error_txt)
         text = "".join(json.dumps(line) + "\n" for line in lines) + raw_tail
         (directory / "result.json").write_text(text)
-        self.states.append({"trial_id": trial_id, "status": tune_status,
-                            "custom_dirname": directory.name, "relative_logdir": None})
+        state = {"trial_id": trial_id, "status": tune_status, "custom_dirname": None,
+                 "relative_logdir": None}
+        self.states.append({**state, state_key: directory.name})
 
     def save_state(self, stamp: str = "2026-12-01_10-00-00") -> Path:
         path = self.root / f"experiment_state-{stamp}.json"

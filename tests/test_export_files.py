@@ -10,12 +10,14 @@ column of a row and every status.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pyarrow.parquet as pq
 import pytest
 
 from hand_files import MAX_EPOCHS, SEEDS, HandSweep, report, run, trial_config
+from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, read_sweep_files
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,67 @@ def test_a_report_line_cut_short_by_a_crash_is_dropped(tmp_path):
     assert [e["epoch"] for e in epochs if e["trial_id"] == "t11"] == [1]
     assert next(t for t in trials if t["trial_id"] == "t11")["status"] == "unfinished"
     assert summary["partial"]
+
+
+def reports_read(files: SweepFiles) -> list[tuple[str, int, float]]:
+    """(trial id, epoch, train_acc) of every report read, in the table's order."""
+    rows = files.results.select([TRIAL_COLUMN, "epoch", "train_acc"]).to_pylist()
+    return [(files.trials[r[TRIAL_COLUMN]].trial_id, r["epoch"], r["train_acc"]) for r in rows]
+
+
+def test_trials_are_found_by_the_directory_their_experiment_state_names(tmp_path):
+    """A trial's directory is the one the newest experiment state names (custom_dirname, or
+    relative_logdir where Tune left custom_dirname empty), whatever its name ends in; a
+    directory the state does not name yet (a trial started after the last save) is known
+    by its name's last "_" part, as te-sweep's trial_dirname ends in the trial id."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED",
+                dirname="train_ab12_00000_0_seed=11_2026-12-01_10-00-00")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6], te=0.1), "TERMINATED",
+                dirname="train_ab12_00001_1_seed=11_2026-12-01_10-00-05",
+                state_key="relative_logdir")
+    sweep.save_state()
+    sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
+    files = read_sweep_files(sweep.root)
+    assert [(t.trial_id, t.tune_status, t.config["role"]) for t in files.trials] == [
+        ("b11", "TERMINATED", "baseline"), ("t11", "TERMINATED", "te"), ("t22", None, "te")]
+    assert reports_read(files) == [("b11", 1, 0.5), ("b11", 2, 0.9), ("t11", 1, 0.6),
+                                   ("t22", 1, 0.7)]
+
+
+@pytest.mark.parametrize("odd_line", ["\n", "\n\n", "not json\n", '{"epoch": 2, "train\n'])
+def test_a_line_that_is_not_a_report_is_skipped_and_the_rest_is_read(tmp_path, odd_line):
+    """A blank line, or a line pyarrow cannot parse, in the middle of a result.json: the
+    per-line path reads every file instead, each report still under its own trial, the
+    reports after the odd line included."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    later = "".join(json.dumps(line) + "\n" for line in run([0.5, 0.6, 0.9], te=0.1)[1:])
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.5], te=0.1), "TERMINATED",
+                raw_tail=odd_line + later)
+    sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7, 0.8], te=0.1), "TERMINATED")
+    sweep.save_state()
+    assert reports_read(read_sweep_files(sweep.root)) == [
+        ("b11", 1, 0.5), ("b11", 2, 0.9), ("t11", 1, 0.5), ("t11", 2, 0.6), ("t11", 3, 0.9),
+        ("t22", 1, 0.7), ("t22", 2, 0.8)]
+
+
+def test_a_whole_last_line_without_its_newline_is_dropped_too(tmp_path):
+    """A crash can stop a write right before the newline: the line parses, but it was not
+    finished, so it is dropped like any cut-short line (here shorter than the line before,
+    so that no slice by a wrong bound keeps it by chance)."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.5], te=0.1), "RUNNING",
+                raw_tail='{"epoch": 2, "train_acc": 0.9}')
+    sweep.save_state()
+    assert reports_read(read_sweep_files(sweep.root)) == [("t11", 1, 0.5)]
+
+
+def test_one_epoch_reported_twice_is_the_only_row_left_its_last_report(tmp_path):
+    """The deduplication holds for the smallest tables too: two reports of one epoch (a
+    restore right after the first report) leave one row, the later one."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("t11", trial_config("te", 11, "c0000"),
+                [report(1, 0.5, te=0.1), report(1, 0.6, te=0.1)], "RUNNING")
+    sweep.save_state()
+    assert reports_read(read_sweep_files(sweep.root)) == [("t11", 1, 0.6)]

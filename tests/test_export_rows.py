@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hand_files import MAX_EPOCHS, HandSweep, report, run, trial_config
+from te_sweep.tune_files import error_line
 
 UTC = dt.timezone.utc
 STARTED = 1_700_000_000.1234567  # Unix seconds, below the microsecond
@@ -247,3 +248,27 @@ def test_a_censored_run_counts_at_max_epochs_plus_one_for_an_odd_max_epochs(tmp_
     row = next(t for t in trials if t["trial_id"] == "t11")
     assert row["objective_epochs"] == 6
     assert row["paired_speedup_epochs"] == pytest.approx(BASELINE_FRAC / 6)
+
+
+CHAINED = ("Failure # 1 (occurred at 2026-12-01_10-00-00)\n"
+           "Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n"
+           "KeyError: 'lr'\n\n"
+           "The above exception was the direct cause of the following exception:\n\n"
+           "Traceback (most recent call last):\n  File \"y.py\", line 9, in g\n"
+           "ValueError: bad lr\nwhile building the optimizer of epoch 3\n")
+
+
+@pytest.mark.parametrize("text, line", [
+    (CHAINED, "ValueError: bad lr"),  # the last exception, not the note printed after it
+    ("Traceback (most recent call last):\n  File \"x.py\"\nValueError: bad lr\n",
+     "ValueError: bad lr"),
+    ("\nthe worker was killed by the OOM killer\n  \n",  # no exception line: the last line
+     "the worker was killed by the OOM killer"),
+    ("\n \n", None)])
+def test_a_failed_runs_error_is_the_last_exception_line_of_its_error_txt(tmp_path, text, line):
+    """The `error` column: of a chained traceback the exception that ended the trial, even
+    with a note (Python's add_note) after it; without any exception line the last
+    non-blank line; nothing for a blank file."""
+    path = tmp_path / "error.txt"
+    path.write_text(text)
+    assert error_line(path) == line

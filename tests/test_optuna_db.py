@@ -109,3 +109,14 @@ def test_times_are_stored_to_the_microsecond(tmp_path):
     path.write_bytes(study_file_bytes(trials))
     assert [(t.datetime_start, t.datetime_complete) for t in study_in(path).trials] == [
         (t.datetime_start, t.datetime_complete) for t in trials]
+
+
+def test_trial_ids_are_the_ones_optunas_add_trials_gives(both):
+    """Each trial's storage id (what optuna-dashboard's URLs and `storage.get_trial(id)` use)
+    is the one `add_trials` gives it in the empty study: 1, 2, ... in trial-number order."""
+    ids = [[study._storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+            for t in study.trials] for study in both]
+    assert ids[0] == ids[1] == [1, 2, 3, 4]
+    ours = both[0]
+    assert [ours._storage.get_trial(i).user_attrs["config_id"] for i in ids[0]] == [
+        "c0000", "c0001", "c0003", "c0004"]
