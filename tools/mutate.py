@@ -270,6 +270,7 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
                          "mutants no longer match the source; run the module in full")
     config, session = run.path(".toml"), run.path(".sqlite")
     shutil.copyfile(previous, session)
+    shutil.copyfile(original, run.path("-original.py"))  # so that this run can be re-run too
     with contextlib.closing(sqlite3.connect(session)) as db, db:
         rerun = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
     config.write_text(config_text(run.module, run.all_tests_command()))
