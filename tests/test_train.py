@@ -228,7 +228,9 @@ def test_make_cuda_deterministic_sets_torch_to_deterministic_warning_only(monkey
 
 
 def test_resolve_device_auto_is_cuda_when_there_is_one_and_names_are_kept():
-    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    best = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto") == best
+    assert resolve_device(json.loads('"auto"')) == best  # as read from a file: another object
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("meta") == torch.device("meta")
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
