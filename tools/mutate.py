@@ -250,20 +250,27 @@ def forget_selected_survivors(session: Path) -> int:
         return dropped.rowcount
 
 
-def earlier_session(kept: Path, module: str) -> Path:
-    """The session of `module` in a run kept with --keep (one of its repo copies)."""
-    found = sorted(kept.glob(f"repo*/mutate-{module}.sqlite"))
-    if not found:
-        raise SystemExit(f"--survivors-of {kept}: no session of {module} there "
-                         f"(expected repo*/mutate-{module}.sqlite); run the module in full")
-    return found[0]
+def earlier_session(kept: Path, module: str) -> Path | None:
+    """The session of `module` in a run kept with --keep (in one of its repo copies), with the
+    module's source it mutated beside it."""
+    found = [session for session in sorted(kept.glob(f"repo*/mutate-{module}.sqlite"))
+             if session.with_name(f"mutate-{module}-original.py").exists()]
+    return found[0] if found else None
+
+
+def cosmic_ray_step(module: str, *step: str, cwd: Path, env: dict[str, str]) -> None:
+    """One cosmic-ray command (init, baseline, exec) of a module's run; stops on a failure."""
+    done = cosmic_ray(*step, cwd=cwd, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"cosmic-ray {step[0]} failed for {module}:\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleScore:
     """The earlier run's session with its survivors' verdicts dropped, executed again against
     all of the module's tests: every other verdict stands, as the module has not changed."""
     started = time.monotonic()
-    previous = earlier_session(kept, run.module)
+    previous = earlier_session(kept, run.module)  # main() checked that there is one
     original = previous.with_name(f"mutate-{run.module}-original.py")
     if original.read_text() != (run.copy / run.module_file).read_text():
         raise SystemExit(f"te_sweep/{run.module}.py changed since the run in {kept}: its "
@@ -274,10 +281,7 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
     with contextlib.closing(sqlite3.connect(session)) as db, db:
         rerun = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
     config.write_text(config_text(run.module, run.all_tests_command()))
-    done = cosmic_ray("exec", str(config), str(session), cwd=run.copy, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"cosmic-ray exec failed for {run.module}:\n"
-                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
     score = score_session(run.module, session, run.copy, env)
     score.rerun_with_all_tests = rerun
     score.seconds = time.monotonic() - started
@@ -293,24 +297,21 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     source = (run.copy / run.module_file).read_text()
     run.path("-original.py").write_text(source)
 
-    def cosmic_ray_step(*step: str) -> None:
-        done = cosmic_ray(*step, cwd=run.copy, env=env)
-        if done.returncode != 0:
-            raise SystemExit(f"cosmic-ray {step[0]} failed for {run.module}:\n"
-                             f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    def step(*args: str) -> None:
+        cosmic_ray_step(run.module, *args, cwd=run.copy, env=env)
 
     config.write_text(config_text(run.module, run.all_tests_command()))
-    cosmic_ray_step("init", str(config), str(session))
+    step("init", str(config), str(session))
     skip_annotation_mutants(session, source)
-    cosmic_ray_step("baseline", str(config))
+    step("baseline", str(config))
     subprocess.run([sys.executable, str(run.copy / SELECTOR), "map", str(run.module_file),
                     str(run.path("-coverage.json")), *PYTEST_OPTIONS.split(), "--",
                     *MODULES[run.module]], cwd=run.copy, env=env, check=True)
     config.write_text(config_text(run.module, run.selected_tests_command()))
-    cosmic_ray_step("exec", str(config), str(session))
+    step("exec", str(config), str(session))
     rerun = forget_selected_survivors(session)
     config.write_text(config_text(run.module, run.all_tests_command()))
-    cosmic_ray_step("exec", str(config), str(session))
+    step("exec", str(config), str(session))
     score = score_session(run.module, session, run.copy, env)
     score.rerun_with_all_tests = rerun
     score.seconds = time.monotonic() - started
@@ -399,7 +400,7 @@ def main() -> None:
     modules = args.modules or list(MODULES)
     if args.survivors_of:
         for module in modules:  # before any work: a missing session is an input error
-            if not list(args.survivors_of.glob(f"repo*/mutate-{module}.sqlite")):
+            if earlier_session(args.survivors_of, module) is None:
                 parser.error(f"--survivors-of {args.survivors_of}: no session of {module} "
                              "there; run it in full, or keep a run with --keep DIR")
     workdir = Path(tempfile.mkdtemp(prefix="te-sweep-mutate-"))
