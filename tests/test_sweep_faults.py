@@ -96,6 +96,27 @@ def newest_checkpoint_epochs(sweep_dir: Path) -> list[int]:
     return epochs
 
 
+def newest_checkpointed_reports(sweep_dir: Path) -> list[dict]:
+    """Each trial's last report, as saved in its newest checkpoint (written at once to the
+    storage, unlike result.json; see newest_checkpoint_epochs). A file deleted between the
+    listing and the read (its trial has saved a newer one) is skipped."""
+    import io
+
+    import torch
+
+    found = []
+    for trial_dir in sweep_dir.glob("*/"):
+        files = sorted(trial_dir.glob(f"{PREFIX}*{SUFFIX}"))
+        try:
+            payload = files[-1].read_bytes() if files else None
+        except FileNotFoundError:
+            continue
+        if payload:
+            saved = torch.load(io.BytesIO(payload), weights_only=False, map_location="cpu")
+            found.append(saved["reported"][-1])
+    return found
+
+
 def launch_process(space: Path, storage: Path, name: str, *extra: object) -> SweepProcess:
     return SweepProcess([TE_SWEEP, "launch", space, "--storage", storage, "--name", name, *extra])
 
@@ -196,9 +217,9 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
                           "--shared-storage",
                           "--num-samples", 3, "--repeats", 1, "--max-concurrent", 4)
 
-    def running_on_doomed_node() -> bool:
-        return any(r and r[-1]["node_id"] == doomed.node_id and r[-1]["epoch"] >= 2
-                   and r[-1]["trial_status"] == "running" for r in reports(sweep).values())
+    def running_on_doomed_node() -> bool:  # with epochs left to train after the removal
+        return any(r["node_id"] == doomed.node_id and 2 <= r["epoch"] <= 5
+                   for r in newest_checkpointed_reports(sweep))
 
     wait_for(running_on_doomed_node, "trial two epochs into its run on the doomed node", proc)
     cluster.remove_node(doomed)
