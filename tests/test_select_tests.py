@@ -2,7 +2,9 @@
 
 Its one duty is never to leave out a test that runs the edited code: checked on a small
 package measured by real coverage.py and pytest, and on hand-made maps for each way a line
-can run (in a function, at import time, in a function called at import, never).
+can run (in a function, at import time, in a function called at import, never). A mutant's
+tests run fastest first (a killed one stops at the cheapest failure); a listed test pytest can
+no longer find is never counted as a kill.
 """
 
 from __future__ import annotations
@@ -60,14 +62,18 @@ TESTS = textwrap.dedent('''\
 ''')
 
 
+def write_package(root: Path, module: str = MODULE) -> None:
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "mod.py").write_text(module)
+    (root / "test_mod.py").write_text(TESTS)
+
+
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> dict:
     """The map of pkg/mod.py built by real coverage.py over real pytest runs of TESTS."""
     root = tmp_path_factory.mktemp("selection")
-    (root / "pkg").mkdir()
-    (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "mod.py").write_text(MODULE)
-    (root / "test_mod.py").write_text(TESTS)
+    write_package(root)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("PYTHONPATH", str(root))
@@ -88,11 +94,16 @@ def test_each_line_maps_to_the_tests_that_ran_it(measured):
     assert lines[str(line_of("    return 2 * x"))] == ["test_mod.py::test_double"]
     assert str(line_of("    return x - 1")) not in lines  # never run
     assert line_of("LIMIT = 3") in measured["import"]
+    assert sorted(measured["seconds"]) == ["test_mod.py::test_double",
+                                           "test_mod.py::test_halve[2]",
+                                           "test_mod.py::test_halve[4]"]
+    assert all(0 < seconds < 60 for seconds in measured["seconds"].values())
 
 
 def test_a_mutant_meets_exactly_the_tests_that_run_its_line(measured):
-    def tests(text: str) -> list[str] | None:
-        return select_tests.tests_for(measured, MODULE, {line_of(text)})
+    def tests(text: str) -> list[str] | None:  # in name order (their order is by seconds)
+        found = select_tests.tests_for(measured, MODULE, {line_of(text)})
+        return None if found is None else sorted(found)
 
     assert tests("    return x / 2") == ["test_mod.py::test_halve[2]",
                                          "test_mod.py::test_halve[4]"]
@@ -104,7 +115,62 @@ def test_a_mutant_meets_exactly_the_tests_that_run_its_line(measured):
     assert tests("def halve(x):") is None  # a signature is evaluated at import
     both = select_tests.tests_for(measured, MODULE, {line_of("    return x / 2"),
                                                         line_of("    return x - 1")})
-    assert both == ["test_mod.py::test_halve[2]", "test_mod.py::test_halve[4]"]
+    assert sorted(both) == ["test_mod.py::test_halve[2]", "test_mod.py::test_halve[4]"]
+
+
+def test_a_mutants_tests_run_fastest_first():
+    source = "def f(x):\n    return x + 1\n"
+    coverage_map = {"lines": {"2": ["t.py::slow", "t.py::fast", "t.py::untimed", "t.py::a"]},
+                    "import": [1], "seconds": {"t.py::slow": 3.7, "t.py::fast": 0.01,
+                                               "t.py::a": 0.01}}
+    assert select_tests.tests_for(coverage_map, source, {2}) == [
+        "t.py::a", "t.py::fast", "t.py::slow", "t.py::untimed"]  # ties by name, untimed last
+
+
+def run_against(root: Path, measured: dict, mutated: str, seconds: dict[str, float],
+                capfd) -> tuple[int, list[str], list[str]]:
+    """select_tests.run on pkg/mod.py mutated to `mutated`, with the measured map but the
+    given seconds: its exit code, what it said (its marker lines) and the tests pytest ran, in
+    order (no warm server is listening: warm_pytest runs pytest itself)."""
+    write_package(root, mutated)
+    (root / "original.py").write_text(MODULE)
+    (root / "map.json").write_text(json.dumps({**measured, "seconds": seconds}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("PYTHONPATH", str(root))
+        code = select_tests.run(root / "map.json", root / "original.py", Path("pkg/mod.py"),
+                                str(root / "no-server.sock"),
+                                ["-v", "-p", "no:cacheprovider", "-p", "no:randomly"],
+                                ["test_mod.py"])
+    lines = capfd.readouterr().out.splitlines()
+    said = [line for line in lines if line.startswith("select_tests:")]
+    ran = [line.split()[0] for line in lines if line.endswith("]")
+           and ("PASSED" in line or "FAILED" in line)]
+    return code, said, ran
+
+
+def test_an_import_time_mutant_meets_every_measured_test_fastest_first(tmp_path, measured,
+                                                                       capfd):
+    code, said, ran = run_against(
+        tmp_path, measured, MODULE.replace("LIMIT = 3", "LIMIT = 1"),
+        {"test_mod.py::test_double": 0.5, "test_mod.py::test_halve[2]": 0.2,
+         "test_mod.py::test_halve[4]": 0.1}, capfd)
+    assert said == [select_tests.EVERY_MEASURED]  # not ALL_TESTS: a survivor runs again
+    assert ran == ["test_mod.py::test_halve[4]", "test_mod.py::test_halve[2]",
+                   "test_mod.py::test_double"]
+    assert code == 1  # double(2) is 0 once LIMIT is 1
+
+
+def test_a_listed_test_that_no_longer_exists_is_not_a_kill(tmp_path, measured, capfd):
+    # A map whose ids name a test the files no longer have: pytest says "not found" (exit 4);
+    # the mutant then meets the files themselves, and the survivor is counted as one.
+    code, said, ran = run_against(
+        tmp_path, measured, MODULE.replace("LIMIT = 3", "LIMIT = 30"),
+        {"test_mod.py::test_gone": 0.1}, capfd)
+    assert code == 0
+    assert said == [select_tests.EVERY_MEASURED, select_tests.ALL_TESTS]
+    assert ran == ["test_mod.py::test_double", "test_mod.py::test_halve[2]",
+                   "test_mod.py::test_halve[4]"]
 
 
 def test_a_statement_over_several_lines_counts_every_one_of_them():
