@@ -41,11 +41,13 @@ sweep: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
-# Mutation testing of the modules whose numbers users read (not CI: hours on 2 cores);
-# per-module scores and survivors, in a copy of the tree. See TESTING.md.
+# Mutation testing of the modules whose numbers users read (not CI: an hour or more on 2
+# cores); per-module scores and survivors, in a copy of the tree. See TESTING.md.
+# MUTATE_ARGS passes options on, e.g. make mutate MUTATE_ARGS="--keep /tmp/mutation-run".
+MUTATE_ARGS ?=
 mutate: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutate]'
-	$(BIN)/python tools/mutate.py
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 # Benchmarks (not tests): the CPU set, about 5 minutes; see BENCHMARKS.md.
 # On a GPU machine add: $(BIN)/python bench/gpu.py

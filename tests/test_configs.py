@@ -172,3 +172,19 @@ def test_a_categorical_parameter_keeps_its_type_in_configs_parquet(choices, arro
 
 CATEGORICAL = {pa.bool_(): "redraw_pairs", pa.int64(): "te_every", pa.float64(): "te_scale",
                pa.string(): "te_estimator"}
+
+
+def test_the_rows_do_not_depend_on_the_order_of_the_trials():
+    """trials.parquet's row order is Tune's, not a promise: baselines, TE runs and LR controls
+    sharing seeds, in any order, give the same configurations. (A role test that let a TE run
+    or a control stand in for the baseline of its seed depends on which row comes last.)"""
+    trials = (baselines() + configuration("c0000", [4.0, 5.0, None, 4.5, 5.5, 3.0])
+              + configuration("c0001", [6.5, 7.0, 5.0, 6.0, 8.0, 6.0])
+              + [row("control", s, 4.0 + 0.3 * k, "c0000", lr_scale=0.7)
+                 for k, s in enumerate(SEEDS)])
+    forward = config_rows("s", trials, SPACE, len(SEEDS))
+    assert forward[0]["speedups"][0] == pytest.approx(6.0 / 4.0)  # against the baseline
+    assert forward[0]["control_speedup_mean"] is not None
+    for order in (trials[::-1], trials[len(SEEDS):] + trials[:len(SEEDS)],
+                  sorted(trials, key=lambda t: (t["seed"], t["role"]))):
+        assert config_rows("s", order, SPACE, len(SEEDS)) == forward
