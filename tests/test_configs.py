@@ -3,6 +3,7 @@ flag and the configuration's status, each on a case whose answer is known by han
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -188,3 +189,25 @@ def test_the_rows_do_not_depend_on_the_order_of_the_trials():
     for order in (trials[::-1], trials[len(SEEDS):] + trials[:len(SEEDS)],
                   sorted(trials, key=lambda t: (t["seed"], t["role"]))):
         assert config_rows("s", order, SPACE, len(SEEDS)) == forward
+
+
+def test_a_significant_p_with_an_interval_reaching_below_1_does_not_beat_the_baselines():
+    """The sign-flip p is one-sided, the interval two-sided: 10 seeds 1.22x faster and 2 seeds
+    1.35x slower give p = 0.049 but an interval from 0.99. Both must hold for the verdict."""
+    seeds = range(200, 212)
+    ratios = [math.exp(0.2)] * 10 + [math.exp(-0.3)] * 2
+    trials = [row("baseline", s, 6.0) for s in seeds] + \
+        [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, ratios)]
+    r = rows_by_id(trials, repeats=12)["c0000"]
+    assert r["p_holm"] == r["p_value"] == pytest.approx(0.0486, abs=1e-4)
+    assert r["speedup_ci_low"] == pytest.approx(0.9917, abs=1e-4)
+    assert r["beats_baselines"] is False
+
+
+def test_a_configuration_with_no_baseline_yet_counts_no_censored_pairs():
+    """No seed of the configuration has a finished baseline: no pair at all, so no pair of any
+    kind, censored or not (not one of each)."""
+    runs = configuration("c0000", [None, 4.0, None, 5.0, 6.0, 3.0])
+    r = rows_by_id(runs + [row("baseline", s, 6.0, status="running") for s in SEEDS])["c0000"]
+    assert r["pair_kinds"] == [] and r["speedups"] == [] and r["speedup_mean"] is None
+    assert (r["censored_te"], r["censored_baseline"], r["censored_both"]) == (0, 0, 0)
