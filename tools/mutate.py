@@ -44,6 +44,7 @@ import contextlib
 import json
 import os
 import queue
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -290,9 +291,10 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
 
 
 def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
-    """Init, baseline (all tests, unmutated), then exec twice: every mutant against the tests
-    that run its lines (tools/select_tests.py), then the survivors of that against all of
-    the module's test files. Only the second verdict of a survivor counts."""
+    """Init, baseline (all tests, unmutated), the coverage map and a second baseline (every
+    measured test, fastest first), then exec twice: every mutant against the tests that run
+    its lines (tools/select_tests.py), then the survivors of that against all of the
+    module's test files. Only the second verdict of a survivor counts."""
     started = time.monotonic()
     config, session = run.path(".toml"), run.path(".sqlite")
     source = (run.copy / run.module_file).read_text()
@@ -308,6 +310,16 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     subprocess.run([sys.executable, str(run.copy / SELECTOR), "map", str(run.module_file),
                     str(run.path("-coverage.json")), *PYTEST_OPTIONS.split(), "--",
                     *MODULES[run.module]], cwd=run.copy, env=env, check=True)
+    # The unmutated module against every measured test fastest first (select_tests.py with
+    # no edit): a failure there is a test that needs another test to have run before it, and
+    # would count every mutant as killed.
+    ordered = subprocess.run(shlex.split(run.selected_tests_command()), cwd=run.copy, env=env,
+                             capture_output=True, text=True)
+    if ordered.returncode != 0:
+        raise SystemExit(f"{run.module}'s tests fail on the unmutated module when run fastest "
+                         f"first (exit {ordered.returncode}): one depends on another running "
+                         "before it; run them in that order to find it:\n"
+                         f"{ordered.stdout[-2000:]}")
     config.write_text(config_text(run.module, run.selected_tests_command()))
     step("exec", str(config), str(session))
     rerun = forget_selected_survivors(session)
