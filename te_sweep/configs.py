@@ -18,16 +18,15 @@ from typing import Any
 import pyarrow as pa
 
 from te_sweep.outcome import FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STATUS_PRUNED
+from te_sweep.param_columns import param_field
 from te_sweep.reporting import Role
-from te_sweep.space import SearchSpace
+from te_sweep.space import Param, SearchSpace
 from te_sweep.statistics import Comparison, Pair, Run, compare, holm
 
 CONFIGS_FILE = "configs.parquet"
 SIGNIFICANCE = 0.05  # family-wise, over the configurations (Holm)
 CONFIG_COMPLETE, CONFIG_PRUNED, CONFIG_ERROR, CONFIG_UNFINISHED = (
     "complete", "pruned", "error", "unfinished")
-
-_ARROW = {"float": pa.float64(), "int": pa.int64()}
 
 BASE_FIELDS = [
     pa.field("sweep_id", pa.string(), nullable=False),
@@ -68,20 +67,8 @@ STAT_FIELDS = [
 
 
 def configs_schema(space: SearchSpace) -> pa.Schema:
-    params = [pa.field(f"param_{name}", _ARROW.get(p.kind, pa.string()) if p.kind != "categorical"
-                       else _categorical_type(p.choices)) for name, p in space.params.items()]
-    return pa.schema(BASE_FIELDS + params + STAT_FIELDS)
-
-
-def _categorical_type(choices: tuple) -> pa.DataType:
-    kinds = {type(c) for c in choices}
-    if kinds <= {bool}:
-        return pa.bool_()
-    if kinds <= {int}:
-        return pa.int64()
-    if kinds <= {int, float}:
-        return pa.float64()
-    return pa.string()
+    """The searched settings' columns have the settings' own types (param_columns.py)."""
+    return pa.schema(BASE_FIELDS + [param_field(name) for name in space.params] + STAT_FIELDS)
 
 
 def run_of(row: dict[str, Any]) -> Run:
@@ -137,7 +124,8 @@ def config_rows(sweep_id: str, trials: list[dict[str, Any]], space: SearchSpace,
         rows.append({
             "sweep_id": sweep_id, "config_id": config_id, "status": status,
             "repeats": len(ended),
-            **{f"param_{name}": runs[0][f"param_{name}"] for name in space.params},
+            **{f"param_{name}": searched_value(p, runs[0][f"param_{name}"])
+               for name, p in space.params.items()},
             **_stat_columns(pairs, stats),
             "objective_epochs": _mean([r["objective_epochs"] for r in ended])
             if status == CONFIG_COMPLETE else None,
@@ -154,6 +142,19 @@ def config_rows(sweep_id: str, trials: list[dict[str, Any]], space: SearchSpace,
         })
     _add_verdicts(rows)
     return rows
+
+
+def searched_value(param: Param, recorded: Any) -> Any:
+    """The value the search chose for a configuration whose runs recorded `recorded`.
+
+    A null choice (`batch_size: {choices: [null, 64]}`: the preset's own) is recorded in
+    trials.parquet as the value the preset filled in, which is not among the choices; every
+    listed choice is recorded as itself. So configs.parquet (and optuna.db, built from it)
+    names the configuration as the space file does. A preset value that is also listed makes
+    the two choices one training run, and the row says the listed value."""
+    if param.kind == "categorical" and None in param.choices and recorded not in param.choices:
+        return None
+    return recorded
 
 
 def _stat_columns(pairs: list[Pair], c: Comparison | None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from te_sweep.outcome import (FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STA
                               STATUS_UNFINISHED, outcome_of)
 from te_sweep.reporting import RUNNING, Role
 from te_sweep.optuna_db import OPTUNA_FILE, optuna_db_bytes
+from te_sweep.param_columns import param_field
 from te_sweep.space import space_from_text
 from te_sweep.statistics import Pair
 from te_sweep.storage import SweepDir
@@ -52,12 +53,6 @@ class ExportError(InputError):
 
 
 # ----------------------------------------------------------------------------- schemas
-def _arrow_type(annotation: str) -> pa.DataType:
-    base = annotation.replace(" | None", "")
-    return {"str": pa.string(), "int": pa.int64(), "float": pa.float64(),
-            "bool": pa.bool_()}[base]
-
-
 UTC_TIME = pa.timestamp("us", tz="UTC")
 
 
@@ -71,8 +66,8 @@ def utc_time(unix_seconds: float | None) -> dt.datetime | None:
     return UNIX_EPOCH + dt.timedelta(microseconds=round(unix_seconds * 1e6))
 
 
-PARAM_FIELDS = [pa.field(f"param_{f.name}", _arrow_type(f.type))
-                for f in dataclasses.fields(TrialConfig) if f.name != "seed"]  # `seed` column
+PARAM_FIELDS = [param_field(f.name) for f in dataclasses.fields(TrialConfig)
+                if f.name != "seed"]  # `seed` column
 
 TRIAL_FIELDS = [
     pa.field("sweep_id", pa.string(), nullable=False),

@@ -31,18 +31,18 @@ MAX_EPOCHS, TARGET = 4, 0.8
 SEEDS = (11, 22)
 
 
-def manifest(num_samples: int, repeats: int) -> dict:
+def manifest(num_samples: int, repeats: int, space_text: str = SPACE_TEXT) -> dict:
     return {"format": 1, "sweep_id": "s1", "name": "hand", "created": "2026-12-01T00:00:00+00:00",
-            "space_path": "space.yaml", "space_text": SPACE_TEXT,
+            "space_path": "space.yaml", "space_text": space_text,
             "options": {"num_samples": num_samples, "repeats": repeats, "seed": 0},
             "versions": {"te-sweep": "test"}, "git_revision": None}
 
 
 def trial_config(role: str, seed: int, config_id: str | None = None,
-                 te_scale: float = 1.0) -> dict:
+                 te_scale: float = 1.0, **settings: object) -> dict:
     trial = {"dataset": "fashion-mnist", "subset": 1000, "max_epochs": MAX_EPOCHS,
              "target_metric": "train_acc", "target": TARGET, "device": "cpu", "seed": seed,
-             "te_scale": 0.0 if role == "baseline" else te_scale}
+             "te_scale": 0.0 if role == "baseline" else te_scale, **settings}
     return {"role": role, "config_id": config_id, "threads": 1, "trial": trial}
 
 
@@ -73,10 +73,12 @@ def run(accuracies: list[float], te: float = 0.0) -> list[dict]:
 class HandSweep:
     """A sweep directory filled trial by trial, then exported and read back."""
 
-    def __init__(self, root: Path, num_samples: int, repeats: int) -> None:
+    def __init__(self, root: Path, num_samples: int, repeats: int,
+                 space_text: str = SPACE_TEXT) -> None:
         self.root = root
         root.mkdir(parents=True)
-        (root / "te_sweep.json").write_text(json.dumps(manifest(num_samples, repeats)))
+        (root / "te_sweep.json").write_text(json.dumps(manifest(num_samples, repeats,
+                                                                space_text)))
         self.states: list[dict] = []
 
     def trial(self, trial_id: str, config: dict, lines: list[dict], tune_status: str,

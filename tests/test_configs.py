@@ -211,3 +211,18 @@ def test_a_configuration_with_no_baseline_yet_counts_no_censored_pairs():
     r = rows_by_id(runs + [row("baseline", s, 6.0, status="running") for s in SEEDS])["c0000"]
     assert r["pair_kinds"] == [] and r["speedups"] == [] and r["speedup_mean"] is None
     assert (r["censored_te"], r["censored_baseline"], r["censored_both"]) == (0, 0, 0)
+
+
+def test_a_null_choice_is_the_configurations_value_and_the_table_builds():
+    """`batch_size: {choices: [null, 64]}` (the preset's own, 100, or 64): trials.parquet
+    records what ran (100, 64); configs.parquet names the configurations as the space does
+    (null, 64), in the setting's own type."""
+    space = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
+                            "search:\n  batch_size: {choices: [null, 64]}\n", Path("s.yaml"))
+    schema = configs_schema(space)
+    assert schema.field("param_batch_size").type == pa.int64()
+    trials = [{**t, "param_batch_size": size}
+              for size, config_id in ((100, "c0000"), (64, "c0001"))
+              for t in configuration(config_id, [5.0] * 6)] + baselines()
+    table = pa.Table.from_pylist(config_rows("s", trials, space, len(SEEDS)), schema=schema)
+    assert table.column("param_batch_size").to_pylist() == [None, 64]

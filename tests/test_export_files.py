@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import os
 
+import optuna
 import pyarrow.parquet as pq
 import pytest
 
-from hand_files import MAX_EPOCHS, SEEDS, HandSweep, report, run, trial_config
+from hand_files import MAX_EPOCHS, SEEDS, SPACE_TEXT, HandSweep, report, run, trial_config
 from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, read_sweep_files
 
 
@@ -181,3 +182,28 @@ def test_one_epoch_reported_twice_is_the_only_row_left_its_last_report(tmp_path)
                 [report(1, 0.5, te=0.1), report(1, 0.6, te=0.1)], "RUNNING")
     sweep.save_state()
     assert reports_read(read_sweep_files(sweep.root)) == [("t11", 1, 0.6)]
+
+
+def test_a_searched_setting_with_a_null_choice_exports(tmp_path):
+    """`batch_size: {choices: [null, 64]}`: one configuration keeps the preset's batch size
+    (100 for fashion-mnist), one sets 64. trials.parquet says what ran; configs.parquet and
+    optuna.db name the configurations as the space file does."""
+    space = SPACE_TEXT.replace("  te_scale: {low: 0.1, high: 4.0}\n",
+                               "  batch_size: {choices: [null, 64]}\n")
+    sweep = HandSweep(tmp_path / "hand", num_samples=2, repeats=1, space_text=space)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8]), "TERMINATED")
+    sweep.trial("t1", trial_config("te", 11, "c0000", batch_size=None), run([0.6, 0.8], te=0.1),
+                "TERMINATED")
+    sweep.trial("t2", trial_config("te", 11, "c0001", batch_size=64), run([0.8], te=0.1),
+                "TERMINATED")
+    sweep.save_state()
+    trials, _, configs, _ = sweep.export()
+    assert pq.read_schema(tmp_path / "hand" / "configs.parquet").field(
+        "param_batch_size").type == "int64"
+    assert {t["trial_id"]: t["param_batch_size"] for t in trials if t["role"] == "te"} == \
+        {"t1": 100, "t2": 64}
+    assert [(c["config_id"], c["param_batch_size"]) for c in configs] == \
+        [("c0000", None), ("c0001", 64)]
+    study = optuna.load_study(study_name=None,
+                              storage=f"sqlite:///{tmp_path / 'hand' / 'optuna.db'}")
+    assert [t.params["batch_size"] for t in study.trials] == [None, 64]
