@@ -226,3 +226,31 @@ def test_a_null_choice_is_the_configurations_value_and_the_table_builds():
               for t in configuration(config_id, [5.0] * 6)] + baselines()
     table = pa.Table.from_pylist(config_rows("s", trials, space, len(SEEDS)), schema=schema)
     assert table.column("param_batch_size").to_pylist() == [None, 64]
+
+
+def test_the_front_of_many_configurations_is_found():
+    """300 configurations (more than CPython's cached small ints, so loop bounds are compared
+    by value): on the line epochs + 100 * overhead = 10 every point is on the front; the
+    same points each moved 0.5 epochs later are all dominated."""
+    line = [(4.0 + 0.02 * k, (6.0 - 0.02 * k) / 100) for k in range(300)]
+    later = [(e + 0.5, o) for e, o in line]
+    flags = pareto_flags(line + later)
+    assert flags == [True] * 300 + [False] * 300
+
+
+def test_a_configuration_whose_runs_ended_each_way_is_complete():
+    """One run reached the target, one was censored, one diverged: every run has ended, so
+    the configuration is complete (its statuses are all three final ones at once)."""
+    runs = [row("te", SEEDS[0], 4.0, "c0000"), row("te", SEEDS[1], None, "c0000"),
+            row("te", SEEDS[2], None, "c0000", status="diverged")]
+    r = rows_by_id(baselines() + runs, repeats=3)["c0000"]
+    assert r["status"] == CONFIG_COMPLETE and r["repeats"] == 3
+    assert r["te_overhead"] == pytest.approx(0.05) and r["pareto"] is True
+
+
+def test_an_unfinished_configuration_has_no_objectives_yet():
+    runs = configuration("c0000", [4.0, 5.0, 4.5], overhead=0.1)  # 3 of 6 seeds so far
+    r = rows_by_id(baselines() + runs)["c0000"]
+    assert r["status"] == CONFIG_UNFINISHED
+    assert r["objective_epochs"] is None and r["te_overhead"] is None
+    assert r["te_mean"] == pytest.approx(0.01)  # what the runs so far measured is shown

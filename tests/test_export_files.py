@@ -207,3 +207,21 @@ def test_a_searched_setting_with_a_null_choice_exports(tmp_path):
     study = optuna.load_study(study_name=None,
                               storage=f"sqlite:///{tmp_path / 'hand' / 'optuna.db'}")
     assert [t.params["batch_size"] for t in study.trials] == [None, 64]
+
+
+def test_an_lr_control_is_exported_and_compared_with_its_configuration(tmp_path):
+    """A configuration's LR control (no TE, the last layer's lr scaled by 0.7) on the TE run's
+    seed: configs.parquet compares the TE run with it, as read back from Tune's files."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8]), "TERMINATED")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6, 0.8], te=0.1), "TERMINATED")
+    sweep.trial("k11", trial_config("control", 11, "c0000", te_scale=0.0, last_lr_scale=0.7),
+                run([0.5, 0.6, 0.7, 0.8]), "TERMINATED")
+    sweep.save_state()
+    trials, _, (config,), _ = sweep.export()
+    assert {t["trial_id"]: t["role"] for t in trials} == {"b11": "baseline", "t11": "te",
+                                                          "k11": "control"}
+    # TE reached 0.8 at epoch 2 exactly, the control at 4, the baseline at 3
+    assert config["speedup_mean"] == pytest.approx(3.0 / 2.0)
+    assert config["control_speedup_mean"] == pytest.approx(4.0 / 2.0)
+    assert config["control_last_lr_scale"] == pytest.approx(0.7)
