@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from te_sweep.checkpoints import PREFIX, SUFFIX
+from te_sweep.checkpoints import PREFIX, SUFFIX, TrialCheckpoints
 from sweep_helpers import TE_SWEEP, blocks_space, read_export
 
 FINAL = {"complete", "censored"}
@@ -100,20 +100,18 @@ def newest_checkpointed_reports(sweep_dir: Path) -> list[dict]:
     """Each trial's last report, as saved in its newest checkpoint (written at once to the
     storage, unlike result.json; see newest_checkpoint_epochs). A file deleted between the
     listing and the read (its trial has saved a newer one) is skipped."""
-    import io
+    import pyarrow.fs as pafs
 
-    import torch
+    from te_sweep.trainable import _load
 
     found = []
     for trial_dir in sweep_dir.glob("*/"):
-        files = sorted(trial_dir.glob(f"{PREFIX}*{SUFFIX}"))
         try:
-            payload = files[-1].read_bytes() if files else None
+            newest = TrialCheckpoints(pafs.LocalFileSystem(), str(trial_dir)).latest()
         except FileNotFoundError:
             continue
-        if payload:
-            saved = torch.load(io.BytesIO(payload), weights_only=False, map_location="cpu")
-            found.append(saved["reported"][-1])
+        if newest:
+            found.append(_load(newest[1])["reported"][-1])
     return found
 
 
