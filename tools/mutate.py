@@ -87,8 +87,6 @@ MODULES: dict[str, list[str]] = {
                    "tests/test_configs.py"],
     "configs": ["tests/test_configs.py", "tests/test_export_files.py"],
     "export": ["tests/test_export_files.py", "tests/test_export_rows.py"],
-    "param_columns": ["tests/test_configs.py", "tests/test_export_files.py",
-                      "tests/test_export_rows.py"],
     "optuna_db": ["tests/test_optuna_db.py"],
     "tune_files": ["tests/test_export_files.py", "tests/test_export_rows.py"],
     "searcher": ["tests/test_searcher.py", "tests/test_validation.py"],
