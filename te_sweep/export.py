@@ -7,7 +7,8 @@
 
 Sources: te-sweep's manifest (te_sweep.json) and Tune's files, read by tune_files.py (trial
 ids, statuses, configs, reports, errors). A crashed or interrupted sweep exports too: trials
-still running are `unfinished` and the schema metadata says `partial`. A trial restored from a
+still running are `unfinished` and the schema metadata says `partial` (is_partial: also when
+a trial ended in error, since `te-sweep resume` retries it). A trial restored from a
 checkpoint may have reported an epoch twice; the last report of each epoch wins, and each trial
 appears exactly once. Both files have explicit schemas (no null-typed columns) and are written
 atomically. The epochs table is built column by column from the parsed reports and every
@@ -228,6 +229,21 @@ def _add_pairs(rows: list[dict[str, Any]]) -> None:
                    paired_speedup_epochs=pair.speedup(row["param_max_epochs"] + 1))
 
 
+# ----------------------------------------------------------------------------- partial
+def expected_trials(options: dict[str, Any]) -> int:
+    """The TE runs and baselines a sweep asks for (its LR controls come on top)."""
+    return options.get("repeats", 1) * (1 + options["num_samples"])
+
+
+def is_partial(rows: list[dict[str, Any]], expected: int) -> bool:
+    """The tables are partial while `te-sweep resume` could still add to them: a TE run or
+    baseline asked for is missing, a trial has not ended, or one ended in error (resume
+    retries errored trials from their last checkpoint)."""
+    core = [r for r in rows if r["role"] in (Role.TE, Role.BASELINE)]
+    return len(core) < expected or any(r["status"] in (STATUS_UNFINISHED, STATUS_ERROR)
+                                       for r in rows)
+
+
 # ----------------------------------------------------------------------------- writing
 def _metadata(manifest: dict[str, Any], partial: bool) -> dict[bytes, bytes]:
     values = {
@@ -286,9 +302,8 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
     space = space_from_text(manifest["space_text"], Path(manifest["space_path"]),
                             check_trials=False)
     configs = config_rows(manifest["sweep_id"], rows, space, repeats)
-    expected = repeats * (1 + options["num_samples"])  # baselines and TE runs
-    core = [r for r in rows if r["role"] in (Role.TE, Role.BASELINE)]
-    partial = len(core) < expected or any(r["status"] == STATUS_UNFINISHED for r in rows)
+    expected = expected_trials(options)
+    partial = is_partial(rows, expected)
     meta = _metadata(manifest, partial)
     schema = configs_schema(space)
     files = {TRIALS_FILE: _parquet_bytes(pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA),

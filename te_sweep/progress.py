@@ -4,7 +4,9 @@ It stays the same size whether a sweep has 10 trials or 10,000, and does O(1) wo
 (Tune hands every callback the whole trial list at each call; it is never looked at):
   - counts of trials by state, kept incrementally;
   - the running trials (at most MAX_RUNNING_ROWS rows, the most recently reported first);
-  - the best few finished TE trials so far (BEST_ROWS), by epochs to target, then overhead.
+  - the best few finished TE trials so far (BEST_ROWS), by epochs to target, then overhead:
+    only complete and censored ones (a censored one behind every complete one); a diverged
+    or errored trial is never "best", though its objective is a number (max_epochs + 1).
 On a terminal this table is redrawn in place at most every TTY_REFRESH_S seconds, and failures
 are printed above it. In a log file (not a terminal) it prints one status line every
 LOG_STATUS_S seconds and one line per finished or failed trial, so a log grows by about one
@@ -23,6 +25,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 from te_sweep.console import cell
+from te_sweep.outcome import STATUS_CENSORED, STATUS_COMPLETE
 from te_sweep.reporting import RUNNING, Role
 
 MAX_RUNNING_ROWS = 8
@@ -31,6 +34,7 @@ ENDED_TUNE_STATUSES = (Trial.TERMINATED, Trial.ERROR)  # a restored trial that w
 BEST_ROWS = 5
 TTY_REFRESH_S = 2.0
 LOG_STATUS_S = 30.0
+BEST_STATES = (STATUS_COMPLETE, STATUS_CENSORED)  # never diverged, errored, pruned or running
 COLUMNS = ("trial", "role", "state", "epoch", "train_acc", "test_acc", "epochs_obj",
            "te_overhead", "node")
 
@@ -76,6 +80,15 @@ def render_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _best_key(row: dict[str, Any]) -> tuple:
+    """The order of the best rows: the TE runs that reached the target first, by epochs then
+    overhead; a censored one only behind all of them (its objective, max_epochs + 1, already
+    puts it there; the key does not rely on that)."""
+    return (row["state"] != STATUS_COMPLETE, row["epochs_obj"],
+            row["te_overhead"] if row["te_overhead"] is not None else float("inf"),
+            row["trial"])
+
+
 class LiveView(Callback):
     def __init__(self, echo: Callable[[str], None] | None = None, total: int | None = None,
                  tty: bool | None = None, clock: Callable[[], float] = time.monotonic,
@@ -108,6 +121,9 @@ class LiveView(Callback):
         # A sweep launched by an earlier te-sweep is resumed with the view it pickled: what
         # that version did not have takes its default.
         self.__dict__.update({"total_is_bound": False, "_restored_counted": False, **state})
+        # An older view may have kept a diverged trial among the best, under an older key.
+        self.best = sorted(((_best_key(row), row) for _, row in self.best
+                            if row["state"] in BEST_STATES), key=lambda pair: pair[0])
 
     # --- Tune callback hooks (each O(1) in the number of trials) -------------------------
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
@@ -150,6 +166,7 @@ class LiveView(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.pop(trial.trial_id, None)
+        self._drop_best(trial.trial_id)  # a trial that errored is never "best"
         self._set_state(trial.trial_id, State.ERROR)
         self._line(f"trial {trial.trial_id} failed: {error_line(trial.error_file, trial.path)}"
                    f" {self._progress()}")
@@ -164,7 +181,7 @@ class LiveView(Callback):
         state = State.PRUNED if status == RUNNING else status
         self._set_state(trial.trial_id, state)
         row = _row(trial, state, result)
-        if row["role"] == Role.TE and state != State.PRUNED and row["epochs_obj"] is not None:
+        if row["role"] == Role.TE and state in BEST_STATES and row["epochs_obj"] is not None:
             self._consider_best(row)
         return state, row
 
@@ -184,13 +201,15 @@ class LiveView(Callback):
         self._maybe_draw()
 
     def _consider_best(self, row: dict[str, Any]) -> None:
-        key = (row["epochs_obj"], row["te_overhead"] if row["te_overhead"] is not None
-               else float("inf"), row["trial"])
+        key = _best_key(row)
         if len(self.best) == BEST_ROWS and key >= self.best[-1][0]:
             return
         self.best.append((key, row))
         self.best.sort(key=lambda pair: pair[0])
         del self.best[BEST_ROWS:]
+
+    def _drop_best(self, trial_id: str) -> None:
+        self.best = [(key, row) for key, row in self.best if row["trial"] != trial_id]
 
     # --- output ---------------------------------------------------------------------------
     def status_line(self) -> str:

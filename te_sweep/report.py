@@ -3,8 +3,9 @@
 report.html is one self-contained file: the figures are embedded as PNG data, the styles are
 inline, and nothing is fetched from a network, so it opens offline and can be mailed or
 archived. The same figures are written as figures/NAME.png beside it. It states in words what
-the sweep can and cannot conclude (summary.verdict, the estimator, the seeds, the censoring,
-the LR control), then shows the figures (figures.py) and the configurations table.
+the sweep can and cannot conclude (how the trials ended and the verdict, in the summary's
+words from outcome_words.py; the estimator, the seeds, the censoring, the LR control), then
+shows the figures (figures.py) and the configurations table.
 A tiny inline script counts the figures the browser decoded into the page's
 `data-figures-loaded` attribute, so a headless browser can check the page rendered.
 """
@@ -23,10 +24,10 @@ import pyarrow.parquet as pq
 
 from te_sweep.configs import CONFIGS_FILE
 from te_sweep.errors import InputError
-from te_sweep.export import EPOCHS_FILE, TRIALS_FILE
+from te_sweep.export import EPOCHS_FILE, TRIALS_FILE, expected_trials
+from te_sweep.outcome_words import PARTIAL_WORDS, outcome_sentences
 from te_sweep.space import SearchSpace, space_from_text
 from te_sweep.storage import SweepDir
-from te_sweep.summary import verdict
 
 REPORT_FILE, FIGURES_DIR = "report.html", "figures"
 TABLE_ROWS = 50  # configurations listed in the report's table (best ranked)
@@ -106,7 +107,8 @@ def conclusions(t: Tables) -> list[str]:
     options = json.loads(t.metadata.get("options", "{}"))
     estimators = sorted({r.get("param_te_estimator") or "plugin" for r in t.trials
                          if r["role"] == "te"})
-    lines = [verdict(t.configs)]
+    expected = expected_trials(options) if "num_samples" in options else None
+    lines = outcome_sentences(t.trials, t.configs, expected)
     repeats = options.get("repeats")
     if repeats:
         lines.append(f"Each configuration was trained on {repeats} seeds, each paired with a "
@@ -129,7 +131,7 @@ def conclusions(t: Tables) -> list[str]:
         lines.append(f"{len(controls)} configurations have LR controls; {len(beyond)} of them "
                      "reached the target faster than their control (interval above 1).")
     if t.metadata.get("partial") == "true":
-        lines.append("The sweep did not finish: these tables are partial.")
+        lines.append(f"These tables are partial: {PARTIAL_WORDS}.")
     return lines
 
 

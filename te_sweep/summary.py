@@ -1,13 +1,17 @@
 """The end-of-sweep summary: the baselines, the configurations ranked by the lower bound of
-their paired speedup's interval, the plain verdict, and where the files are."""
+their paired speedup's interval, how the trials ended and the plain verdict
+(outcome_words.py, the same sentences as report.html's), and where the files are."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from te_sweep.configs import SIGNIFICANCE
 from te_sweep.console import cell, counts
+from te_sweep.outcome import STATUS_ERROR
+from te_sweep.outcome_words import PARTIAL_WORDS, outcome_sentences, verdict
 from te_sweep.reporting import Role
+
+__all__ = ["print_summary", "verdict"]  # verdict: the report's and the tests' name for it
 
 TOP = 5
 
@@ -22,38 +26,17 @@ def _interval(row: dict[str, Any], prefix: str = "speedup") -> str:
     return "-" if low is None else f"[{low:.3f}, {high:.3f}]"
 
 
-def verdict(configs: list[dict[str, Any]]) -> str:
-    """One sentence a reader can quote: what the sweep shows about speed."""
-    estimated = [c for c in configs if c["speedup_ci_low"] is not None]
-    winners = [c for c in configs if c["beats_baselines"]]
-    if not estimated:
-        return "No configuration has a paired estimate yet (no TE run and baseline finished)."
-    if winners:
-        names = ", ".join(c["config_id"] for c in winners)
-        return (f"{len(winners)} of {len(estimated)} configurations reached the target faster "
-                f"than their paired baselines, beyond chance over all configurations tried "
-                f"(Holm-adjusted p < {SIGNIFICANCE}): {names}.")
-    repeats = max(c["repeats"] for c in estimated)
-    floor = 0.5 ** repeats
-    why = (f" With {repeats} seeds per configuration even a speedup on every seed has "
-           f"p = {floor:.3g}, so none can; 5 or more seeds (--repeats) can show one."
-           if floor >= SIGNIFICANCE else "")
-    return (f"No configuration is shown to reach the target faster than its baselines: "
-            f"none has a Holm-adjusted p < {SIGNIFICANCE} with its interval above 1 "
-            f"({len(estimated)} configurations).{why}")
-
-
 def print_summary(export: dict[str, Any], searched: list[str],
                   echo: Callable[[str], None]) -> None:
     rows, configs = export["rows"], export["configs"]
-    partial = "; PARTIAL: the sweep did not finish" if export["partial"] else ""
+    partial = f"; PARTIAL: {PARTIAL_WORDS}" if export["partial"] else ""
     echo(f"{len(rows)} trials ({counts([r['status'] for r in rows])}){partial}")
     baselines = [r for r in rows if r["role"] == Role.BASELINE]
     echo("baselines (te_scale 0), epochs to target per seed: " + ", ".join(
         f"seed {r['seed']}: {cell(r['epochs_to_target_frac'], '{:.2f}')} ({r['status']})"
         for r in baselines) if baselines else "no baselines")
     for r in rows:
-        if r["status"] == "error":
+        if r["status"] == STATUS_ERROR:
             echo(f"  {r['role']} trial {r['trial_id']} failed: {r['error']}")
     ranked = sorted((c for c in configs if c["rank"] is not None), key=lambda c: c["rank"])
     echo(f"{len(configs)} configurations ({counts([c['status'] for c in configs])}); ranked by "
@@ -69,6 +52,7 @@ def print_summary(export: dict[str, Any], searched: list[str],
              f"{c['prob_te_faster']:.2f}, p_holm {cell(c['p_holm'], '{:.3g}')}"
              f"{f', {censored} censored pairs' if censored else ''}{control}; "
              f"overhead {cell(c['te_overhead'], '{:.2%}')}; {_params(c, searched)}")
-    echo(verdict(configs))
+    for sentence in outcome_sentences(rows, configs, export.get("expected")):
+        echo(sentence)
     for path in export["paths"]:
         echo(f"wrote {path}")
