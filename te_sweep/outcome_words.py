@@ -53,9 +53,9 @@ def verdict(configs: list[dict[str, Any]]) -> str:
                 f"tried (Holm-adjusted p < {SIGNIFICANCE}): {names}.")
     pairs = max(len(c["seeds"]) - c["censored_both"] for c in estimated)
     floor = 0.5 ** pairs
-    why = (f" With at most {pairs} paired seeds in a configuration's estimate, even a speedup "
-           f"on every one has p = {floor:.3g}, so none can; 5 or more seeds (--repeats) can "
-           "show one." if floor >= SIGNIFICANCE else "")
+    why = (f" With at most {_plural(pairs, 'paired seed')} in a configuration's estimate, "
+           f"even a speedup on every one has p = {floor:.3g}, so none can; 5 or more seeds "
+           "(--repeats) can show one." if floor >= SIGNIFICANCE else "")
     scope = _plural(len(estimated), "configuration") + (f"{which}, {without} without"
                                                         if without else "")
     return (f"No configuration is shown to reach the target faster than its baselines: "
@@ -65,6 +65,15 @@ def verdict(configs: list[dict[str, Any]]) -> str:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _be(count: int) -> str:
+    """'1 of 6 trials is', '2 of 6 trials are': the verb agrees with the count."""
+    return "is" if count == 1 else "are"
+
+
+def _have(count: int) -> str:
+    return "has" if count == 1 else "have"
 
 
 def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]],
@@ -139,10 +148,10 @@ def _not_finished(trials: list[dict[str, Any]], expected: int | None) -> str | N
     missing = max(0, expected - core) if expected is not None else 0
     parts = []
     if unfinished:
-        parts.append(f"{unfinished} of {len(trials)} trials are unfinished")
+        parts.append(f"{unfinished} of {len(trials)} trials {_be(unfinished)} unfinished")
     if missing:
-        parts.append(f"{missing} of the {expected} TE runs and baselines asked for have not "
-                     "started")
+        parts.append(f"{missing} of the {expected} TE runs and baselines asked for "
+                     f"{_have(missing)} not started")
     if not parts:
         return None
     return (f"The sweep has not finished (it is still running, or was stopped): "
@@ -187,12 +196,13 @@ def _no_estimate(te: list[dict[str, Any]],
                   if t["status"] != STATUS_COMPLETE and b["status"] != STATUS_COMPLETE)
     parts = []
     if no_result:
-        parts.append(f"{len(no_result)} have no result ({counts(no_result)})")
+        parts.append(f"{len(no_result)} {_have(len(no_result))} no result "
+                     f"({counts(no_result)})")
     if ended - len(pairs):
         parts.append(f"{ended - len(pairs)} ended but the baseline of their seed did not")
     if neither:
-        parts.append(f"{neither} were paired with the baseline of their seed but neither run "
-                     "reached the target")
+        parts.append(f"{neither} {'was' if neither == 1 else 'were'} paired with the "
+                     "baseline of their seed but neither run reached the target")
     if not parts:  # configs.parquet older than trials.parquet: nothing to say but the fact
         return "No configuration has a paired estimate."
     listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]

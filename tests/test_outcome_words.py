@@ -231,7 +231,7 @@ def test_no_baseline_ended(tmp_path):
     ended = sweep_of(tmp_path, {11: STATUS_ERROR, 22: STATUS_ERROR, 33: STATUS_UNFINISHED},
                      {"c0000": all_seeds(REACH_1)})
     assert_told(ended, [
-        "The sweep has not finished (it is still running, or was stopped): 1 of 6 trials are "
+        "The sweep has not finished (it is still running, or was stopped): 1 of 6 trials is "
         "unfinished, so their pairs are not formed yet; `te-sweep resume` continues a stopped "
         "sweep.",
         "2 of 6 trials ended in error (2 of 3 baselines)" + RESUME_TAIL,
@@ -253,7 +253,7 @@ def test_a_sweep_still_running(tmp_path):
         "their pairs are not formed yet; `te-sweep resume` continues a stopped sweep.",
         "No configuration is shown to reach the target faster than its baselines: none has a "
         "Holm-adjusted p < 0.05 with its interval above 1 (1 configuration with a paired "
-        "estimate, 1 without). With at most 1 paired seeds in a configuration's estimate, "
+        "estimate, 1 without). With at most 1 paired seed in a configuration's estimate, "
         "even a speedup on every one has p = 0.5, so none can; 5 or more seeds (--repeats) "
         "can show one.",
     ])
@@ -264,7 +264,7 @@ def test_a_sweep_still_running(tmp_path):
 def test_a_sweep_stopped_before_any_te_run(tmp_path):
     ended = sweep_of(tmp_path, {11: REACH_2, 22: STATUS_UNFINISHED}, {}, num_samples=2)
     assert_told(ended, [
-        "The sweep has not finished (it is still running, or was stopped): 1 of 2 trials are "
+        "The sweep has not finished (it is still running, or was stopped): 1 of 2 trials is "
         "unfinished and 4 of the 6 TE runs and baselines asked for have not started, so "
         "their pairs are not formed yet; `te-sweep resume` continues a stopped sweep.",
         "No configuration has a paired estimate: no TE run has started yet.",
@@ -313,6 +313,20 @@ def test_configs_older_than_the_trials_still_say_no_estimate():
     assert outcome_sentences(trials, [config(None)]) == [
         "No configuration has a paired estimate."]
     assert verdict([]) == "No configuration has a paired estimate."
+
+
+def test_counts_of_one_take_the_singular():
+    trials = [row("baseline", 1, STATUS_DIVERGED), row("baseline", 2, STATUS_CENSORED),
+              row("te", 1, STATUS_CENSORED, "c0000"), row("te", 2, STATUS_ERROR, "c0000")]
+    assert outcome_sentences(trials, [config(None)], expected=5) == [
+        "The sweep has not finished (it is still running, or was stopped): 1 of the 5 TE runs "
+        "and baselines asked for has not started, so their pairs are not formed yet; "
+        "`te-sweep resume` continues a stopped sweep.",
+        "1 of 4 trials ended in error (1 of 2 TE runs)" + RESUME_TAIL,
+        "1 of 4 trials diverged (1 of 2 baselines)" + DIVERGED_TAIL,
+        "No configuration has a paired estimate: of the 2 TE runs, 1 has no result (1 error) "
+        "and 1 was paired with the baseline of their seed but neither run reached the target.",
+    ]
 
 
 def test_the_p_floor_counts_only_the_pairs_in_the_estimate():
