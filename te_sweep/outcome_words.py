@@ -84,15 +84,19 @@ def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]
     started; None when unknown."""
     te = [r for r in trials if r["role"] == Role.TE and r["config_id"]]
     pairs = _pairs(te, trials)
+    # While trials are unfinished or not started, "all" and "every" speak of those so far.
+    so_far = " so far" if (_missing(trials, expected) or
+                           any(r["status"] == STATUS_UNFINISHED for r in trials)) else ""
     found = [
         _not_finished(trials, expected),
         _status_sentence(trials, STATUS_ERROR, "ended in error",
-                         "; `te-sweep resume` retries them."),
+                         "; `te-sweep resume` retries them.", so_far),
         _status_sentence(trials, STATUS_DIVERGED, "diverged",
                          ": their training loss became non-finite before they reached the "
-                         "target; in a pair a diverged run counts as one that missed it."),
+                         "target; in a pair a diverged run counts as one that missed it.",
+                         so_far),
         _no_baseline(trials),
-        _all_censored_both(pairs),
+        _all_censored_both(pairs, so_far),
     ]
     estimated = any(c["speedup_ci_low"] is not None for c in configs)
     found.append(verdict(configs) if estimated else _no_estimate(te, pairs))
@@ -125,7 +129,7 @@ def _of_roles(rows: list[dict[str, Any]], status: str) -> list[str]:
 
 
 def _status_sentence(trials: list[dict[str, Any]], status: str, verb: str,
-                     tail: str) -> str | None:
+                     tail: str, so_far: str) -> str | None:
     """'All TE runs diverged (6 of 6; also 1 of 3 baselines)...' when every TE run has the
     status, else '2 of 9 trials diverged (2 of 6 TE runs)...': a mixed sweep never reads
     'all'."""
@@ -136,16 +140,21 @@ def _status_sentence(trials: list[dict[str, Any]], status: str, verb: str,
     if te and all(r["status"] == status for r in te):
         others = _of_roles([r for r in trials if r["role"] != Role.TE], status)
         also = f"; also {', '.join(others)}" if others else ""
-        return f"All TE runs {verb} ({len(te)} of {len(te)}{also}){tail}"
+        return f"All TE runs{so_far} {verb} ({len(te)} of {len(te)}{also}){tail}"
     return (f"{len(hit)} of {len(trials)} trials {verb} "
             f"({', '.join(_of_roles(trials, status))}){tail}")
+
+
+def _missing(trials: list[dict[str, Any]], expected: int | None) -> int:
+    """The TE runs and baselines asked for that have no row: not started yet."""
+    core = sum(1 for r in trials if r["role"] in (Role.TE, Role.BASELINE))
+    return max(0, expected - core) if expected is not None else 0
 
 
 def _not_finished(trials: list[dict[str, Any]], expected: int | None) -> str | None:
     """The sweep is still running or was stopped: trials unfinished, or never started."""
     unfinished = sum(1 for r in trials if r["status"] == STATUS_UNFINISHED)
-    core = sum(1 for r in trials if r["role"] in (Role.TE, Role.BASELINE))
-    missing = max(0, expected - core) if expected is not None else 0
+    missing = _missing(trials, expected)
     parts = []
     if unfinished:
         parts.append(f"{unfinished} of {len(trials)} trials {_be(unfinished)} unfinished")
@@ -172,17 +181,18 @@ def _no_baseline(trials: list[dict[str, Any]]) -> str | None:
             "with one.")
 
 
-def _all_censored_both(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str | None:
+def _all_censored_both(pairs: list[tuple[dict[str, Any], dict[str, Any]]],
+                       so_far: str) -> str | None:
     """Every pair formed has both runs censored: the target or max_epochs is out of reach."""
     if not pairs or any(te["status"] != STATUS_CENSORED or base["status"] != STATUS_CENSORED
                         for te, base in pairs):
         return None
     first = pairs[0][0]
-    return (f"Every pair was censored on both sides ({len(pairs)} of {len(pairs)}): neither "
-            f"the TE run nor its baseline reached the target ({first['param_target_metric']} "
-            f">= {first['param_target']:g}) within max_epochs ({first['param_max_epochs']}), "
-            "so no pair says anything about speed; a higher max_epochs or a lower target is "
-            "needed.")
+    return (f"Every pair{so_far} was censored on both sides ({len(pairs)} of {len(pairs)}): "
+            f"neither the TE run nor its baseline reached the target "
+            f"({first['param_target_metric']} >= {first['param_target']:g}) within max_epochs "
+            f"({first['param_max_epochs']}), so no pair says anything about speed; a higher "
+            "max_epochs or a lower target is needed.")
 
 
 def _no_estimate(te: list[dict[str, Any]],

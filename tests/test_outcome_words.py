@@ -226,6 +226,22 @@ def test_pairs_censored_on_both_sides_but_not_all(tmp_path):
     ])
 
 
+def test_every_pair_so_far_censored_on_both_sides(tmp_path):
+    """A second configuration not started yet: 'every pair so far', never 'every pair'."""
+    ended = sweep_of(tmp_path, all_seeds(STATUS_CENSORED), {"c0000": all_seeds(STATUS_CENSORED)},
+                     num_samples=2)
+    assert_told(ended, [
+        "The sweep has not finished (it is still running, or was stopped): 3 of the 9 TE runs "
+        "and baselines asked for have not started, so their pairs are not formed yet; "
+        "`te-sweep resume` continues a stopped sweep.",
+        "Every pair so far was censored on both sides (3 of 3): neither the TE run nor its "
+        "baseline reached the target (train_acc >= 0.8) within max_epochs (4), so no pair "
+        "says anything about speed; a higher max_epochs or a lower target is needed.",
+        "No configuration has a paired estimate: of the 3 TE runs, 3 were paired with the "
+        "baseline of their seed but neither run reached the target.",
+    ])
+
+
 def test_no_baseline_ended(tmp_path):
     """Baselines errored and unfinished: TE runs that ended have nothing to pair with."""
     ended = sweep_of(tmp_path, {11: STATUS_ERROR, 22: STATUS_ERROR, 33: STATUS_UNFINISHED},
@@ -327,6 +343,16 @@ def test_counts_of_one_take_the_singular():
         "No configuration has a paired estimate: of the 2 TE runs, 1 has no result (1 error) "
         "and 1 was paired with the baseline of their seed but neither run reached the target.",
     ]
+
+
+def test_all_te_runs_so_far_while_a_trial_is_unfinished():
+    trials = [row("baseline", 1, STATUS_UNFINISHED), row("te", 1, STATUS_DIVERGED, "c0000"),
+              row("te", 2, STATUS_DIVERGED, "c0001")]
+    assert outcome_sentences(trials, [config(None)])[1] == (
+        "All TE runs so far diverged (2 of 2)" + DIVERGED_TAIL)
+    trials[0]["status"] = STATUS_COMPLETE
+    assert outcome_sentences(trials, [config(0.4)])[0] == (
+        "All TE runs diverged (2 of 2)" + DIVERGED_TAIL)
 
 
 def test_the_p_floor_counts_only_the_pairs_in_the_estimate():
