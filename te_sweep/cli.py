@@ -242,17 +242,71 @@ ADDRESS_OPTION = click.option("--address", default=None,
 
 
 def _finish_sweep(prepared: Any) -> None:
-    from te_sweep.report import write_report
-    from te_sweep.summary import print_summary
+    """Run the sweep, print its summary, write its report, and exit with a code that tells
+    what happened (exit_codes.py): a stop by a signal or by the driver itself, trials in
+    error, or a sweep that ended with trials unfinished."""
+    from te_sweep.stopping import Phase, StopController, SweepStopped
     from te_sweep.sweep import run_sweep
 
-    export = run_sweep(prepared, click.echo)
+    where = prepared.sweep_dir.uri
+    resume_line = f"continue it with: te-sweep resume {where}"
+    with StopController(click.echo) as stop:
+        try:
+            export = run_sweep(prepared, click.echo, stop=stop)
+        except SweepStopped as stopped:
+            if stop.phase is Phase.SETUP:
+                ran = "nothing was run" + ("" if prepared.resume else ", nothing was kept")
+                later = (f"; {resume_line}" if prepared.resume
+                         else "; launch it again when you are ready")
+                click.echo(f"sweep stopped ({stopped.cause.name}) before it started: "
+                           f"{ran}{later}", err=True)
+            else:
+                click.echo(f"sweep stopped ({stopped.cause.name}) while exporting: the tables "
+                           f"were not written (te-sweep export {where} writes them); "
+                           f"{resume_line}", err=True)
+            raise click.exceptions.Exit(stopped.cause.code) from None
+        try:
+            _summarise(prepared, export, skip_report=stop.hurried, stop=stop)
+        except SweepStopped as stopped:
+            click.echo(f"sweep stopped ({stopped.cause.name}) after its tables were written: "
+                       f"report.html was not (te-sweep report {where} writes it)"
+                       + (f"; {resume_line}" if export["partial"] else ""), err=True)
+            raise click.exceptions.Exit(stopped.cause.code) from None
+    raise click.exceptions.Exit(_sweep_exit(export, stop.cause, resume_line))
+
+
+def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: Any) -> None:
+    from te_sweep.report import write_report
+    from te_sweep.stopping import Phase
+    from te_sweep.summary import print_summary
+
     print_summary(export, list(prepared.space.params), click.echo)
+    if skip_report:
+        click.echo(f"report.html not written (stopped at once); te-sweep report "
+                   f"{prepared.sweep_dir.uri} writes it")
+        return
+    stop.enter(Phase.REPORT)
     click.echo(f"wrote {write_report(prepared.sweep_dir)[0]} (figures beside it)")
-    if export["partial"]:  # interrupted (Ctrl-C): finished trials are saved and exported
-        click.echo(f"sweep interrupted; continue it with: te-sweep resume "
-                   f"{prepared.sweep_dir.uri}", err=True)
-        raise click.exceptions.Exit(130)
+
+
+def _sweep_exit(export: dict[str, Any], cause: Any, resume_line: str) -> int:
+    """The exit code of a sweep that was exported, and the line that explains it (stderr)."""
+    from te_sweep.exit_codes import ExitCode
+    from te_sweep.outcome import STATUS_ERROR
+
+    errored = sum(row["status"] == STATUS_ERROR for row in export["rows"])
+    if cause is not None:  # stopped: finished trials are saved and exported
+        click.echo(f"sweep stopped ({cause.name}); {resume_line}", err=True)
+        return int(cause.code)
+    if errored:
+        click.echo(f"{errored} of {len(export['rows'])} trials ended in error (each trial's "
+                   f"error.txt holds its traceback); after fixing the cause, {resume_line}",
+                   err=True)
+        return int(ExitCode.TRIALS_FAILED)
+    if export["partial"]:
+        click.echo(f"the sweep ended with trials unfinished; {resume_line}", err=True)
+        return int(ExitCode.FAILURE)
+    return int(ExitCode.OK)
 
 
 @cli.command()

@@ -39,7 +39,8 @@ def is_uri(storage: str) -> bool:
 def check_storage(storage: str) -> None:
     """Refuse, without touching the storage, a location te-sweep could not use: an unknown
     URI scheme, a URI missing its '//' (which would silently become a local folder), a
-    local path that is a file, or a local directory this user cannot create or write."""
+    local path that is a file or lies under one, or a local directory this user cannot create
+    or write."""
     def refuse(problem: str) -> None:
         raise InputError(f"Invalid value for '--storage': {problem}")
 
@@ -58,7 +59,10 @@ def check_storage(storage: str) -> None:
     existing = path
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not _can_write_in(existing):
+    if not existing.is_dir():
+        refuse(f"{existing} is a file, so {storage} cannot be created inside it; give a path "
+               "whose parent is a directory")
+    if not _can_write_in(existing):
         refuse(f"{existing} is not writable by this user, so {storage} cannot be created or "
                "written; choose a directory you can write")
 
@@ -116,6 +120,10 @@ class SweepDir:
     def uri(self) -> str:
         return f"{self.storage.rstrip('/')}/{self.name}"
 
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """The sweep's filesystem and its directory's path on it (local, or a URI's store)."""
+        return self._fs()
+
     def _fs(self) -> tuple[pafs.FileSystem, str]:
         if is_uri(self.storage):
             with reaching(self.uri):
@@ -131,12 +139,14 @@ class SweepDir:
         with reaching(self.uri):
             return fs.get_file_info(root).type != pafs.FileType.NotFound
 
-    def is_empty(self) -> bool:
+    def is_empty(self, ignoring: tuple[str, ...] = ()) -> bool:
+        """Whether the directory is missing or holds nothing but the files named `ignoring`."""
         fs, root = self._fs()
         with reaching(self.uri):
             if fs.get_file_info(root).type == pafs.FileType.NotFound:
                 return True
-            return not fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+            found = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+            return all(info.base_name in ignoring for info in found)
 
     def has_file(self, filename: str) -> bool:
         fs, root = self._fs()
@@ -161,6 +171,11 @@ class SweepDir:
             tmp = Path(folder) / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
             tmp.write_bytes(data)
             os.replace(tmp, Path(folder) / name)
+
+    def delete_file(self, filename: str) -> None:
+        fs, root = self._fs()
+        with reaching(self.file_uri(filename)):
+            fs.delete_file(f"{root}/{filename}")
 
     def local_path(self) -> Path | None:
         return None if is_uri(self.storage) else Path(self.uri)
@@ -193,9 +208,32 @@ class SweepDir:
 
     # --- the manifest ------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest, naming where the sweep is now (see `located`); None if there is none."""
         if not self.has_file(MANIFEST):
             return None
-        return json.loads(self.read_bytes(MANIFEST))
+        return self.located(json.loads(self.read_bytes(MANIFEST)))
+
+    def located(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """`manifest` with this directory as the sweep's storage and name. A sweep directory
+        moved or renamed after its launch (to other storage, or archived) still holds the
+        launch's location in its manifest; where the directory is now is what resume and export
+        must use (Tune's own files are found relative to it)."""
+        options = manifest.get("options")
+        if not isinstance(options, dict) or "storage" not in options:
+            return manifest  # a manifest that records no location (hand-made)
+        return {**manifest, "name": self.name,
+                "options": {**options, "storage": self.storage, "name": self.name}}
+
+    def record_location(self) -> str | None:
+        """Rewrite the manifest if it records another location than this directory (the sweep
+        was moved); returns the location it recorded then, or None if nothing changed."""
+        recorded = json.loads(self.read_bytes(MANIFEST))
+        located = self.located(recorded)
+        if located == recorded:
+            return None
+        self.write_manifest(located)
+        before = recorded["options"]
+        return f"{before['storage'].rstrip('/')}/{before.get('name') or recorded.get('name')}"
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.write_bytes(MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())

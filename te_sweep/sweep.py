@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from te_sweep.checkpoints import KEEP_CHOICES
+from te_sweep.claim import CLAIM_FILE, LEASE_FILE, SweepClaim
 from te_sweep.errors import ConfigError, InputError, TESweepError
+from te_sweep.exit_codes import ExitCode
 from te_sweep.provenance import git_revision, package_versions
 from te_sweep.samplers import SAMPLER_CHOICES, SamplerName, grid_size
 from te_sweep.space import SearchSpace, SpaceError, load_space, space_from_text
-from te_sweep.storage import SweepDir, check_storage, is_uri, normalize_storage
+from te_sweep.stopping import Phase, StopController, SweepStopped
+from te_sweep.storage import MANIFEST, SweepDir, check_storage, is_uri, normalize_storage
 
 SCHEDULERS = ("none", "asha")
 LOCAL_ADDRESS = "local"  # RAY_ADDRESS=local means a local Ray, not a cluster
@@ -43,6 +46,7 @@ LOGICAL_GPUS_ENV = "TE_SWEEP_LOGICAL_GPUS"
 LOGICAL_CPUS_ENV = "TE_SWEEP_LOGICAL_CPUS"
 MAX_FAILURES = 3  # a trial is retried from its last checkpoint this many times
 MANIFEST_FORMAT = 1
+CLAIM_FILES = (CLAIM_FILE, LEASE_FILE)  # a driver's claim is not a sweep's content
 
 
 class SweepStateError(InputError):
@@ -120,14 +124,21 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
     options = replace(options, storage=normalize_storage(options.storage),
                       name=options.name or default_name(space))
     sweep_dir = SweepDir(options.storage, options.name)
+    SweepClaim.refuse_if_held(sweep_dir)
     _check_local_resources(options)
     check_sampler(space, options)
     check_trial_device(space, options)
     check_cluster_storage(options.storage, options.address, options.shared_storage)
     check_cluster_reachable(options.address)
+    return decide_launch(space, options, sweep_dir)
+
+
+def decide_launch(space: SearchSpace, options: SweepOptions, sweep_dir: SweepDir) -> PreparedSweep:
+    """A new sweep, or (with --resume-if-exists) the one already at `sweep_dir`. Decided again
+    under the driver's claim (claimed_sweep): another driver may have started it meanwhile."""
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
     if manifest is None:
-        if not sweep_dir.is_empty():
+        if not sweep_dir.is_empty(ignoring=CLAIM_FILES):
             raise SweepStateError(f"Invalid value for '--name': {sweep_dir.uri} exists and holds "
                                   "files that are not a te-sweep sweep; choose another --name "
                                   "or --storage")
@@ -136,6 +147,12 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
         raise SweepStateError(f"Invalid value for '--name': {sweep_dir.uri} already holds sweep "
                               f"{manifest['sweep_id']} (space {manifest['space_path']}); choose "
                               "another --name, or pass --resume-if-exists to continue it")
+    if manifest["space_text"] != space.text and \
+            Path(manifest["space_path"]).resolve() == space.path.resolve():
+        raise SweepStateError(f"Invalid value for '--resume-if-exists': {space.path} has changed "
+                              f"since sweep {sweep_dir.uri} was launched from it; restore it as "
+                              f"it was (the sweep's {MANIFEST} holds its text), or choose "
+                              "another --name")
     if manifest["space_text"] != space.text:
         raise SweepStateError(f"Invalid value for '--resume-if-exists': {sweep_dir.uri} holds a "
                               f"sweep of a different space file ({manifest['space_path']}); "
@@ -148,6 +165,7 @@ def prepare_resume(path: str, address: str | None = None,
                    shared_storage: bool = False) -> PreparedSweep:
     """All checks of `te-sweep resume STORAGE/NAME`, before Ray starts."""
     sweep_dir = SweepDir.from_path(path)
+    SweepClaim.refuse_if_held(sweep_dir)
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
     if manifest is None:
         raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} holds no te-sweep "
@@ -333,6 +351,28 @@ def configure_tune() -> None:
 
 
 @contextmanager
+def signals_blocked_in_children() -> Iterator[None]:
+    """Start a private Ray's processes (GCS, raylet, and the workers they start) with SIGTERM
+    and SIGHUP blocked, as Ray itself blocks SIGINT in them.
+
+    Why: a batch scheduler or a closed terminal signals every process of the job or the
+    process group, not only the driver. The driver then stops the sweep in order (stopping.py),
+    which needs Ray running until the trials are saved and Tune's state written; a GCS killed
+    at once by the same signal would leave the driver waiting a minute for it and exiting
+    without tables. A child inherits the signal mask of the thread that starts it; the driver's
+    own mask is restored at once, and a signal that came meanwhile is delivered then.
+    """
+    import signal
+
+    blocked = {signal.SIGTERM, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
 def ray_session(address: str | None,
                 echo: Callable[[str], None] = print) -> Iterator[str]:
     """Connect to a cluster (--address, else RAY_ADDRESS) or start a private local Ray."""
@@ -355,8 +395,9 @@ def ray_session(address: str | None,
         where = f"cluster at {address}"
     else:
         temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")
-        ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir,
-                 num_cpus=local_cpus(), num_gpus=local_gpus(), **quiet)
+        with signals_blocked_in_children():
+            ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir,
+                     num_cpus=local_cpus(), num_gpus=local_gpus(), **quiet)
         where = "local single-node Ray"
     route_tune_logs(echo)  # Tune's warnings as one line each; tracebacks stay on disk
     try:
@@ -440,23 +481,105 @@ def build_tuner(prepared: PreparedSweep, callbacks: list,
     )
 
 
+@contextmanager
+def claimed_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
+                  stop: StopController | None = None) -> Iterator[PreparedSweep]:
+    """Hold the sweep's claim (claim.py) for the whole run: a second driver is refused.
+
+    What prepare_launch decided is decided again under the claim, since another driver may
+    have started this sweep between the two; a refusal then leaves the storage as it was.
+    """
+    command = "resume" if prepared.resume else "launch"
+    lost = (lambda why: stop.request_stop("claim lost", ExitCode.FAILURE, f"Error: {why}; "
+                                          "stopping this driver, the other one runs the sweep")
+            ) if stop else None
+    claim = SweepClaim(prepared.sweep_dir, command, on_lost=lost).acquire()
+    try:
+        if not prepared.resume:
+            prepared = decide_launch(prepared.space, prepared.options, prepared.sweep_dir)
+    except BaseException:
+        claim.release(remove_dir_if_created=True)
+        raise
+    if claim.took_over is not None:
+        echo(f"took over sweep {prepared.sweep_dir.uri} from {claim.took_over.describe()}, "
+             "which ended without releasing it")
+    try:
+        yield prepared
+    finally:
+        claim.release()
+
+
 def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
               trainable: Callable[[dict], None] | None = None,
-              parts: tuple[Any, Any] | None = None) -> dict[str, Any]:
-    """Run (or continue) the sweep to its end, export it, return the export summary."""
-    from te_sweep.checkpoints import KeepCheckpoints
+              parts: tuple[Any, Any] | None = None,
+              stop: StopController | None = None) -> dict[str, Any]:
+    """Run (or continue) the sweep to its end, or until `stop` stops it, then export it and
+    return the export summary. Holds the sweep's claim throughout."""
     from te_sweep.export import export_sweep
+
+    with claimed_sweep(prepared, echo, stop) as prepared:
+        fresh = not prepared.resume
+        if fresh:
+            prepared.sweep_dir.write_manifest(new_manifest(prepared))
+        try:
+            _run_tune(prepared, echo, trainable, parts, stop)
+        except SweepStopped:
+            if fresh and not _tune_started(prepared.sweep_dir):
+                _forget_launch(prepared.sweep_dir)  # nothing ran: leave the storage as found
+                raise
+            if stop is None or stop.phase is not Phase.TUNE:
+                raise
+        if stop is not None:
+            stop.enter(Phase.EXPORT)
+        return export_sweep(prepared.sweep_dir)
+
+
+def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
+              trainable: Callable[[dict], None] | None, parts: tuple[Any, Any] | None,
+              stop: StopController | None) -> None:
+    from te_sweep.checkpoints import KeepCheckpoints
     from te_sweep.progress import LiveView
     from te_sweep.retention import CheckpointRetention
 
     opts = prepared.options
-    if not prepared.resume:
-        prepared.sweep_dir.write_manifest(new_manifest(prepared))
     with ray_session(opts.address, echo) as where:
         verb = "resuming" if prepared.resume else "launching"
         echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
              f"{concurrency_policy(prepared).describe()}")
+        if prepared.resume:  # a moved sweep's manifest; damaged checkpoints (workers can't say)
+            from te_sweep.checkpoint_check import check_resumed_checkpoints, trainable_loader
+
+            moved_from = prepared.sweep_dir.record_location()
+            if moved_from:
+                echo(f"{prepared.sweep_dir.uri} was launched as {moved_from}; its {MANIFEST} "
+                     "now records where it is")
+            for line in check_resumed_checkpoints(prepared.sweep_dir, trainable_loader(trainable)):
+                echo(line)
         callbacks = [LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
                      CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints))]
-        build_tuner(prepared, callbacks, trainable, parts).fit()
-    return export_sweep(prepared.sweep_dir)
+        tuner = build_tuner(prepared, callbacks, trainable, parts)
+        if stop is not None:
+            stop.enter(Phase.TUNE)
+        try:
+            tuner.fit()
+        except BaseException as err:
+            # A second stop raises SweepStopped from a signal handler wherever Tune is; inside
+            # Ray's compiled code that surfaces as another exception (a SystemError "returned a
+            # result with an exception set"). After a second stop, whatever ends fit is it.
+            if stop is not None and stop.hurried and not isinstance(err, SweepStopped):
+                raise SweepStopped(stop.cause) from None  # type: ignore[arg-type]
+            raise
+
+
+def _tune_started(sweep_dir: SweepDir) -> bool:
+    from ray.tune import Tuner
+
+    return bool(Tuner.can_restore(sweep_dir.uri))
+
+
+def _forget_launch(sweep_dir: SweepDir) -> None:
+    """Remove what a launch stopped before Tune began wrote: its manifest (the claim file goes
+    with the claim's release), so the same --name can be launched again."""
+    from te_sweep.storage import MANIFEST
+
+    sweep_dir.delete_file(MANIFEST)
