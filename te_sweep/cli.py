@@ -275,11 +275,19 @@ def _finish_sweep(prepared: Any) -> None:
     raise click.exceptions.Exit(_sweep_exit(export, stop.cause, resume_line))
 
 
+def echo_damaged(export: dict[str, Any]) -> None:
+    """One line per file the export skipped as unreadable (export_sweep's "damaged")."""
+    for path in export.get("damaged", []):
+        click.echo(f"skipped {path}: it cannot be read (cut short by a full disk or a crash?); "
+                   "the tables are marked partial", err=True)
+
+
 def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: Any) -> None:
     from te_sweep.report import write_report
     from te_sweep.stopping import Phase
     from te_sweep.summary import print_summary
 
+    echo_damaged(export)
     print_summary(export, list(prepared.space.params), click.echo)
     if skip_report:
         click.echo(f"report.html not written (stopped at once); te-sweep report "
@@ -343,6 +351,7 @@ def export(sweep_dir: str, out: Path | None) -> None:
 
     _check_out_dir(out)
     result = export_sweep(SweepDir.from_path(sweep_dir), out)
+    echo_damaged(result)
     state = "partial sweep" if result["partial"] else "complete sweep"
     click.echo(f"{len(result['rows'])} trials ({state})")
     for path in result["paths"]:

@@ -303,7 +303,9 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
                             check_trials=False)
     configs = config_rows(manifest["sweep_id"], rows, space, repeats)
     expected = expected_trials(options)
-    partial = is_partial(rows, expected)
+    # A file that could not be read (a full disk, a crash) was skipped: the tables say less
+    # than the sweep holds, so they are partial whatever the trials' states.
+    partial = is_partial(rows, expected) or bool(sweep_files.damaged)
     meta = _metadata(manifest, partial)
     schema = configs_schema(space)
     files = {TRIALS_FILE: _parquet_bytes(pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA),
@@ -317,4 +319,5 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
     for name, data in files.items():
         target.write_bytes(name, data)
     return {"rows": rows, "configs": configs, "partial": partial, "expected": expected,
-            "paths": [target.file_uri(name) for name in files]}
+            "paths": [target.file_uri(name) for name in files],
+            "damaged": [str(path) for path in sweep_files.damaged]}

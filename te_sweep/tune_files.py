@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class SweepFiles:
 
     trials: list[TrialFiles]
     results: pa.Table
+    damaged: list[Path] = field(default_factory=list)  # files skipped as unreadable
 
     def offsets(self) -> np.ndarray:
         """results rows of trial i are offsets[i]:offsets[i + 1]."""
@@ -75,16 +76,29 @@ def error_line(path: Path) -> str | None:
     return (exception_lines or lines or [None])[-1]
 
 
-def experiment_state(root: Path) -> dict[str, tuple[str, str]]:
-    """trial_id -> (Tune status, trial directory name), from the newest experiment state.
+def _trial_jsons(path: Path) -> list[str] | None:
+    """The per-trial JSON texts of an experiment state file, or None if it cannot be read (cut
+    short by a full disk or a crash while Tune rewrote it)."""
+    try:
+        return [pair[0] for pair in json.loads(path.read_bytes())["trial_data"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def experiment_state(root: Path, damaged: list[Path] | None = None) -> dict[str, tuple[str, str]]:
+    """trial_id -> (Tune status, trial directory name), from the newest readable experiment
+    state; each unreadable newer one is added to `damaged`.
 
     Newest by the UTC time in the file name (one file per driver session), not by
     modification time, which a copy (a URI mirror, rsync without -t) does not keep.
     """
-    states = sorted(root.glob(STATE_GLOB), key=lambda p: p.name)
-    if not states:
-        return {}
-    trial_jsons = [pair[0] for pair in json.loads(states[-1].read_bytes())["trial_data"]]
+    trial_jsons = None
+    for path in sorted(root.glob(STATE_GLOB), key=lambda p: p.name, reverse=True):
+        trial_jsons = _trial_jsons(path)
+        if trial_jsons is not None:
+            break
+        if damaged is not None:
+            damaged.append(path)
     if not trial_jsons:
         return {}
     # Each trial's state is a JSON text of ~5 KB; pyarrow parses them all at once, one per
@@ -161,9 +175,19 @@ def _last_report_per_epoch(table: pa.Table) -> pa.Table:
     return table.filter(pa.concat_arrays([changes, pa.array([True])]))
 
 
+def _read_params(path: Path) -> dict[str, Any] | None:
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def read_sweep_files(root: Path) -> SweepFiles:
-    """Every trial of the experiment at `root`, each once, from Tune's files."""
-    state = experiment_state(root)
+    """Every trial of the experiment at `root`, each once, from Tune's files. A file that
+    cannot be read (a full disk, a crash) is skipped and listed in SweepFiles.damaged."""
+    damaged: list[Path] = []
+    state = experiment_state(root, damaged)
     by_dirname = {dirname: trial_id for trial_id, (_, dirname) in state.items()}
     found = {trial_id: TrialFiles(trial_id, status) for trial_id, (status, _) in state.items()}
     results_of: dict[str, bytes] = {}
@@ -173,10 +197,14 @@ def read_sweep_files(root: Path) -> SweepFiles:
         result_file = directory / RESULT_FILE
         lines = _complete_lines(result_file.read_bytes()) if result_file.is_file() else b""
         trial_id = by_dirname.get(directory.name) or directory.name.rpartition("_")[2]
+        config = _read_params(directory / PARAMS_FILE)
+        if config is None:
+            damaged.append(directory / PARAMS_FILE)
+            continue
         trial = found.setdefault(trial_id, TrialFiles(trial_id, None))
-        trial.config = json.loads((directory / PARAMS_FILE).read_text())
+        trial.config = config
         trial.error = error_line(directory / ERROR_FILE)
         results_of[trial_id] = lines
     trials = [found[t] for t in sorted(found)]
     table = _parse_results([results_of.get(t.trial_id, b"") for t in trials])
-    return SweepFiles(trials, _last_report_per_epoch(table))
+    return SweepFiles(trials, _last_report_per_epoch(table), damaged)

@@ -1,0 +1,101 @@
+"""A storage that fills up mid-sweep: a real tmpfs mounted by the test (as root, as CI runs),
+filled by another writer while a real `te-sweep launch` runs; then space is freed and the sweep
+resumed. Also the export and resume of a sweep whose files a full disk already cut short."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from sweep_helpers import blocks_space, read_export
+from test_sweep_faults import finished_lines, launch_process, wait_for
+from test_sweep_signals import assert_each_trial_once
+from te_sweep.disk_guard import DiskGuard
+from te_sweep.exit_codes import ExitCode
+
+TMPFS_SIZE = "96M"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 96 MiB tmpfs of its own: needs root (CI runs as root), skipped otherwise."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root: the disk-full tests run as root (CI does)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(disk)],
+                   check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Another writer takes all but `leave` bytes of the disk."""
+    ballast = disk / "ballast"
+    free = shutil.disk_usage(disk).free
+    with open(ballast, "wb") as out:
+        os.posix_fallocate(out.fileno(), 0, max(0, free - leave))
+    return ballast
+
+
+def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes(capsys, tmp_path,
+                                                                      small_disk):
+    space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
+    sweep = small_disk / "filling"
+    proc = launch_process(space, small_disk, "filling", "--num-samples", 4, "--repeats", 1,
+                          "--max-concurrent", 2)
+    wait_for(lambda: bool(finished_lines(proc)), "finished trial", proc)
+    needed = DiskGuard(sweep, 2, lambda line: None).needed()
+    ballast = fill(small_disk, needed - 2**20)  # a clean stop would no longer fit
+    code, output = proc.finish()
+    assert code == ExitCode.FAILURE, output
+    assert output.count(f"Error: the storage of {sweep} is nearly full") == 1, output
+    assert f"continue it with: te-sweep resume {sweep}" in output
+    for noise in ("Traceback", "No space left", "Aborted"):
+        assert noise not in output, output
+    for state in sweep.glob("experiment_state-*.json"):  # nothing cut short
+        json.loads(state.read_bytes())["trial_data"]
+    for params in sweep.glob("*/params.json"):
+        json.loads(params.read_bytes())
+    trials, _, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"true" and trials
+
+    ballast.unlink()  # space freed
+    resumed = run_cli(capsys, "resume", sweep)
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert_each_trial_once(sweep, 5, 6)
+
+
+def test_files_cut_short_are_skipped_by_export_and_refused_by_resume(capsys, tmp_path):
+    """What a full disk leaves when nothing stops the sweep in time (seen with Ray Tune): the
+    experiment state and a finished trial's params.json cut short."""
+    space = blocks_space(tmp_path, max_epochs=2, n_train=400)
+    result = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "cut",
+                     "--num-samples", 2, "--repeats", 1)
+    assert result.code == 0, result.out + result.err
+    sweep = tmp_path / "cut"
+    (state,) = sweep.glob("experiment_state-*.json")
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    params = sorted(sweep.glob("te_*/params.json"))[0]
+    params.write_bytes(b"")
+
+    exported = run_cli(capsys, "export", sweep)
+    assert exported.code == 0, exported.err
+    assert f"skipped {state}: it cannot be read" in exported.err
+    assert f"skipped {params}: it cannot be read" in exported.err
+    assert "(partial sweep)" in exported.out
+    trials, _, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"true"
+    assert params.parent.name.rpartition("_")[2] not in {t["trial_id"] for t in trials}
+
+    refused = run_cli(capsys, "resume", sweep)
+    assert refused.code == ExitCode.BAD_INPUT and refused.err.count("\n") == 1, refused.err
+    assert f"experiment state {state} cannot be read" in refused.err
+    assert f"te-sweep export {sweep}" in refused.err
+    assert not list(sweep.glob("*.damaged")) and state.exists()  # nothing moved or rewritten
