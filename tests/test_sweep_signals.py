@@ -261,10 +261,15 @@ def test_outside_tune_a_signal_raises_where_the_driver_is_and_handlers_are_given
     lines: list[str] = []
     before = signal.getsignal(signal.SIGINT)
     with StopController(lines.append) as stop:
-        stop.enter(Phase.REPORT)  # a finished sweep writing its report: Ctrl-C stops it
+        stop.enter(Phase.EXPORT)  # a sweep that ended by itself, writing its tables
         with pytest.raises(SweepStopped) as stopped:
             deliver(signal.SIGINT)
         assert stopped.value.cause.code == ExitCode.INTERRUPTED
+    with StopController(lines.append) as stop:
+        stop.enter(Phase.REPORT)  # ... or its report
+        with pytest.raises(SweepStopped) as stopped:
+            deliver(signal.SIGTERM)
+        assert stopped.value.cause.code == ExitCode.TERMINATED
         assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1"
     assert signal.getsignal(signal.SIGINT) is before  # no handler of Tune's or ours left
     assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
@@ -336,3 +341,37 @@ def test_a_stop_requested_from_another_thread_reaches_tune_with_its_own_code():
     assert tune.stopped == 1 and stop.cause is not None
     assert (stop.cause.name, stop.cause.code) == ("disk full", ExitCode.FAILURE)
     assert lines == ["Error: disk full"]
+
+
+# --- the exit code of an exported sweep ---------------------------------------------------
+def exported(*statuses: str, partial: bool = False) -> dict:
+    return {"rows": [{"status": s} for s in statuses], "partial": partial}
+
+
+@pytest.mark.parametrize("statuses, partial, code, line", [
+    (("complete", "censored", "diverged"), False, ExitCode.OK, None),
+    (("complete", "error", "error"), True, ExitCode.TRIALS_FAILED,
+     "2 of 3 trials ended in error"),
+    (("error",), True, ExitCode.TRIALS_FAILED, "1 of 1 trials ended in error"),
+    (("complete", "unfinished"), True, ExitCode.FAILURE, "the sweep ended with trials unfinished"),
+])
+def test_an_exported_sweep_exits_with_what_happened(capsys, statuses, partial, code, line):
+    from te_sweep.cli import _sweep_exit
+
+    assert _sweep_exit(exported(*statuses, partial=partial), None, "RESUME") == code
+    err = capsys.readouterr().err
+    if line is None:
+        assert err == ""
+    else:
+        assert err.count("\n") == 1 and line in err and "RESUME" in err
+
+
+def test_a_stopped_sweep_exits_with_its_cause_even_with_errored_trials(capsys):
+    from te_sweep.cli import _sweep_exit
+    from te_sweep.stopping import StopCause
+
+    cause = StopCause("disk full", ExitCode.FAILURE, "Error: ...")
+    assert _sweep_exit(exported("error", "complete", partial=True), cause, "RESUME") == 1
+    assert capsys.readouterr().err == "sweep stopped (disk full); RESUME\n"
+    cause = StopCause("SIGTERM", ExitCode.TERMINATED, "...")
+    assert _sweep_exit(exported("complete"), cause, "RESUME") == 143
