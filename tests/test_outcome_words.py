@@ -27,6 +27,7 @@ from te_sweep.outcome import (STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED,
                               STATUS_UNFINISHED)
 from te_sweep.outcome_words import failed_trials, outcome_sentences, verdict
 from te_sweep.progress import BEST_ROWS, LiveView
+from te_sweep.reporting import RUNNING
 from te_sweep.report import write_report
 from te_sweep.storage import SweepDir
 from te_sweep.summary import print_summary
@@ -355,6 +356,16 @@ def test_all_te_runs_so_far_while_a_trial_is_unfinished():
         "All TE runs diverged (2 of 2)" + DIVERGED_TAIL)
 
 
+def test_a_sweep_with_no_trial_yet():
+    assert outcome_sentences([], [], expected=4) == [
+        "The sweep has not finished (it is still running, or was stopped): 4 of the 4 TE runs "
+        "and baselines asked for have not started, so their pairs are not formed yet; "
+        "`te-sweep resume` continues a stopped sweep.",
+        "No baseline has started yet, so no TE run can be paired with one.",
+        "No configuration has a paired estimate: no TE run has started yet.",
+    ]
+
+
 def test_the_p_floor_counts_only_the_pairs_in_the_estimate():
     """Five seeds of which two pairs missed on both sides: three enter, p >= 1/8."""
     assert verdict([config(0.9, seeds=5, censored_both=2)]).endswith(
@@ -410,19 +421,22 @@ def best_ids(view: LiveView) -> list[str]:
 
 
 def test_a_diverged_trial_is_never_best():
-    """max_epochs 4: a diverged or censored run's objective is 5, with the least overhead."""
+    """max_epochs 4: a diverged or censored run's objective is 5; the diverged one and a
+    pruned one have the least overhead, the pruned one the least objective."""
     view = LiveView(Lines(), total=4, tty=False)
     ended(view, "x7", STATUS_DIVERGED, 5.0, overhead=0.0)
+    ended(view, "x8", RUNNING, 1.0, overhead=0.0)  # stopped by ASHA while running: pruned
     assert view.best == [] and "best" not in view.status_line()
     ended(view, "cen", STATUS_CENSORED, 5.0, overhead=0.05)
     ended(view, "com", STATUS_COMPLETE, 3.5, overhead=0.09)
     assert best_ids(view) == ["com", "cen"]
-    assert view.status_line() == ("trials: 3 of 4 started (1 censored, 1 complete, "
-                                  "1 diverged); best com: epochs_obj 3.5000, overhead 0.0900")
+    assert view.status_line() == ("trials: 4 of 4 started (1 censored, 1 complete, "
+                                  "1 diverged, 1 pruned); best com: epochs_obj 3.5000, "
+                                  "overhead 0.0900")
     table = view.render()
     assert table[:2] == ["no trial running", "best so far:"] and len(table) == 5
     assert table[2].startswith("com ") and table[3].startswith("cen ")
-    assert "x7" not in "".join(table)
+    assert "x7" not in "".join(table) and "x8" not in "".join(table)
 
 
 def test_a_censored_trial_ranks_behind_every_complete_one_whatever_its_number():
