@@ -12,12 +12,17 @@ follow the same protocol:
     the storage lags the driver's by up to a sync period, so after a restart the storage may
     hold none, some or all of the earlier lines. Replaying makes it hold all of them; the
     export keeps the last report of each epoch, and a replayed report is identical to the
-    first, so nothing is lost and nothing is counted twice.
+    first, so nothing is lost and nothing is counted twice;
+  - a checkpoint that fails its integrity check is moved aside and the trial continues from
+    the previous one, or from its first epoch (checkpoints.py): never retried as is. The line
+    saying so goes to the worker's stderr (its log); the driver, which alone reaches the
+    sweep's console, checks the same files before a resume (checkpoint_check.py).
 Torch-free: the trainable passes how its payload is written and read.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any, Callable
 
@@ -36,8 +41,10 @@ class TrialSession:
         self._dump = dump
         self.checkpoints = TrialCheckpoints.of_current_trial()
         self.checkpoints.discard_partial()
-        newest = self.checkpoints.latest()
-        saved = load(newest[1]) if newest else {}
+        restored = self.checkpoints.restore(load)
+        for line in restored.lines(self.checkpoints.trial_name):
+            print(line, file=sys.stderr, flush=True)
+        saved = restored.newest[1] if restored.newest else {}
         self.state: Any = saved.get("state")  # the trainable's own, None on a first start
         self.started_at: float = saved.get("started_at", time.time())
         self.reported: list[dict[str, Any]] = saved.get("reported", [])

@@ -295,3 +295,91 @@ def test_a_cluster_that_grows_mid_sweep_is_used_at_full_width(tmp_path, cluster)
     assert "plus a queue of 8 for the autoscaler" in lines[0]
     warnings = [line for line in lines if "no trial could start" in line]
     assert len(warnings) == 1 and "--gpus-per-trial" in warnings[0]
+
+
+# epochs.parquet's columns that differ between two runs of one trial: times, and the ids of
+# the sweep, the trial and the Ray node (new in every Ray session), which say nothing of training
+NOT_TRAINING = {"epoch_time_s", "te_time_s", "eval_time_s", "elapsed_s", "finished_at",
+                "sweep_id", "trial_id", "node_id"}
+
+
+def records_by_run(sweep: Path) -> dict[tuple, list[dict]]:
+    """(role, seed, params) -> the run's per-epoch records without times or ids."""
+    trials, epochs, _ = read_export(sweep)
+    key_of = {t["trial_id"]: (t["role"], t["seed"], tuple(sorted(
+        (k, v) for k, v in t.items() if k.startswith("param_")))) for t in trials}
+    runs: dict[tuple, list[dict]] = {key: [] for key in key_of.values()}
+    for row in epochs:
+        runs[key_of[row["trial_id"]]].append(
+            {k: v for k, v in row.items() if k not in NOT_TRAINING})
+    return runs
+
+
+def wait_until_written_out(sweep_dir: Path, quiet_s: float) -> None:
+    """After a kill -9 of the driver's process group: wait until no checkpoint file has been
+    written for `quiet_s` (longer than an epoch). Ray's workers are not in that group; one
+    finishing its epoch before it notices its raylet is gone would save a newer checkpoint
+    (and delete the older one) after the test damaged it."""
+    def snapshot() -> set[tuple[str, int]]:
+        return {(str(p), p.stat().st_mtime_ns) for p in sweep_dir.glob(f"*/{PREFIX}*")
+                if p.exists()}
+
+    deadline = time.monotonic() + WAIT_S
+    before, quiet_since = snapshot(), time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        assert time.monotonic() < deadline, "checkpoints still written long after the kill"
+        time.sleep(0.2)
+        now = snapshot()
+        if now != before:
+            before, quiet_since = now, time.monotonic()
+
+
+def checkpoint_epochs(trial_dir: Path) -> list[int]:
+    """The epochs of a trial directory's checkpoint files, oldest first."""
+    return sorted(int(p.name[len(PREFIX):-len(SUFFIX)])
+                  for p in trial_dir.glob(f"{PREFIX}*{SUFFIX}"))
+
+
+def test_a_truncated_checkpoint_is_moved_aside_and_its_trial_trains_as_if_never_killed(
+        capsys, tmp_path):
+    """kill -9 mid-trial, truncate that trial's newest checkpoint, resume: one line names the
+    file, no retry of it, and the trial's records equal those of an uninterrupted sweep."""
+    from te_sweep.checkpoints import checkpoint_name
+
+    space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
+    options = ("--num-samples", 2, "--repeats", 1, "--max-concurrent", 1, "--seed", 5)
+    reference = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "reference",
+                        *options)
+    assert reference.code == 0, reference.out + reference.err
+    sweep = tmp_path / "damaged"
+    proc = launch_process(space, tmp_path, "damaged", *options)
+    wait_for(lambda: any(2 <= e < 6 for e in newest_checkpoint_epochs(sweep)),
+             "trial two epochs into its run", proc)
+    proc.kill()
+    wait_until_written_out(sweep, quiet_s=10)
+    trial_dir, epochs = next((d, checkpoint_epochs(d)) for d in sweep.glob("*/")
+                             if any(1 <= e < 6 for e in checkpoint_epochs(d)))
+    newest = trial_dir / checkpoint_name(epochs[-1])
+    size = newest.stat().st_size
+    with newest.open("r+b") as file:
+        file.truncate(size // 2)
+    then = (f"the trial falls back to {checkpoint_name(epochs[-2])} and restarts from epoch "
+            f"{epochs[-2] + 1}" if len(epochs) > 1 else "the trial restarts from epoch 1")
+
+    resumed = run_cli(capsys, "resume", sweep)
+    assert resumed.code == 0, resumed.out + resumed.err
+    line = (f"trial {trial_dir.name}: checkpoint {newest} is damaged ({size // 2} of {size} "
+            f"bytes; truncated); moved aside to {newest}.damaged, {then}")
+    assert line in resumed.out_lines, resumed.out
+    assert (trial_dir / f"{newest.name}.damaged").stat().st_size == size // 2
+    assert not (trial_dir / "error.txt").exists()  # no attempt ever read the damaged file
+    trials, epochs_rows, meta = read_export(sweep)
+    assert meta[b"te_sweep.partial"] == b"false" and len(trials) == 3
+    assert all(t["status"] in FINAL for t in trials), trials
+    ids = [e["trial_id"] for e in epochs_rows]
+    assert len(set(zip(ids, (e["epoch"] for e in epochs_rows)))) == len(epochs_rows) == 3 * 6
+    damaged_run = records_by_run(sweep)
+    expected = records_by_run(tmp_path / "reference")
+    damaged_trial = next(t for t in trials if trial_dir.name.endswith(t["trial_id"]))
+    assert damaged_trial["epochs_run"] == 6
+    assert damaged_run == expected
