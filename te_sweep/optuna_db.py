@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from te_sweep.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 from te_sweep.space import SearchSpace
@@ -48,6 +48,20 @@ def study_file_bytes(trials: list[Any]) -> bytes:
         return path.read_bytes()
 
 
+@contextlib.contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Optuna's INFO lines off for the block (its verbosity as it was, after): export and
+    report print their own lines, and Optuna's name a temporary file the user never sees."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
 @functools.cache
 def empty_study() -> tuple[bytes, int]:
     """The file of the sweep's study before any trial, and the study's id in it: made once per
@@ -57,8 +71,9 @@ def empty_study() -> tuple[bytes, int]:
     with tempfile.TemporaryDirectory(prefix="te-sweep-optuna-") as tmp:
         path = Path(tmp) / OPTUNA_FILE
         storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
-        study = optuna.create_study(study_name=STUDY_NAME, storage=storage,
-                                    directions=["minimize"] * len(METRIC_NAMES))
+        with optuna_quiet():  # not "A new study created in RDB": it is a scratch file
+            study = optuna.create_study(study_name=STUDY_NAME, storage=storage,
+                                        directions=["minimize"] * len(METRIC_NAMES))
         with warnings.catch_warnings():  # "experimental since 3.2": stable enough to use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRIC_NAMES)

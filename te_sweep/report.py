@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from te_sweep.configs import CONFIGS_FILE
@@ -58,7 +59,13 @@ def read_tables(sweep_dir: SweepDir) -> Tables:
                           f"{sweep_dir.uri}` first (launch and resume write them at their end)")
 
     def table(name: str) -> Any:
-        return pq.read_table(io.BytesIO(sweep_dir.read_bytes(name)))
+        try:
+            return pq.read_table(io.BytesIO(sweep_dir.read_bytes(name)))
+        except (pa.ArrowException, OSError) as err:  # truncated, empty, overwritten
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ReportError(f"{sweep_dir.file_uri(name)} is not a readable Parquet file "
+                              f"({first}); write it again with `te-sweep export "
+                              f"{sweep_dir.uri}`") from None
 
     trials = table(TRIALS_FILE)
     metadata = {k.decode().removeprefix("te_sweep."): v.decode()

@@ -548,8 +548,10 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
              f"{concurrency_policy(prepared).describe()}")
         if prepared.resume:  # a moved sweep's manifest; damaged checkpoints (workers can't say)
             from te_sweep.checkpoint_check import check_resumed_checkpoints, trainable_loader
+            from te_sweep.relocate import relocate_search_state
 
             moved_from = prepared.sweep_dir.record_location()
+            relocate_search_state(prepared.sweep_dir)  # Tune's, for trials not created yet
             if moved_from:
                 echo(f"{prepared.sweep_dir.uri} was launched as {moved_from}; its {MANIFEST} "
                      "now records where it is")

@@ -11,8 +11,10 @@ line, each distinct one at most once per REPEAT_S seconds, except the trial-fail
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
-from typing import Callable
+from typing import Callable, TextIO
 
 TUNE_LOGGERS = ("ray.tune", "ray.train", "ray.air")
 INSUFFICIENT_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manager"
@@ -21,6 +23,8 @@ INSUFFICIENT_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manag
 SAID_BY_TE_SWEEP = ("Trial task failed for trial", "Trials did not complete")
 MAX_CHARS = 300
 REPEAT_S = 300.0
+# Ray colours a "(raylet)" prefix unless this is "0"; it reads it each time it prints a line.
+RAY_COLOR_ENV, RAY_COLOR_OFF = "RAY_COLOR_PREFIX", "0"
 
 
 def one_line(record: logging.LogRecord) -> str:
@@ -58,8 +62,19 @@ class OneLineHandler(logging.Handler):
             self.handleError(record)
 
 
+def plain_ray_lines(stream: TextIO | None = None) -> None:
+    """Ray's own "(raylet)" lines without colour codes when `stream` (stdout, where Ray prints
+    them) is not a terminal; a value the user set for RAY_COLOR_PREFIX is kept."""
+    stream = stream or sys.stdout
+    isatty = getattr(stream, "isatty", None)
+    if not (isatty and isatty()):
+        os.environ.setdefault(RAY_COLOR_ENV, RAY_COLOR_OFF)
+
+
 def route_tune_logs(echo: Callable[[str], None]) -> OneLineHandler:
-    """Send Tune's warnings and errors through `echo`, one line each; returns the handler."""
+    """Send Tune's warnings and errors through `echo`, one line each; returns the handler.
+    Ray's "(raylet)" lines, which it prints itself, lose their colour codes in a log file."""
+    plain_ray_lines()
     handler = OneLineHandler(echo)
     for name in TUNE_LOGGERS:
         log = logging.getLogger(name)

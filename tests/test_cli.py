@@ -519,3 +519,96 @@ def test_python_dash_m_runs_the_same_cli():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.startswith("Error: Invalid value for '--window': 1")
+
+
+RAYLET_LINE_DRIVER = """
+import os
+import sys
+import time
+from pathlib import Path
+import ray
+from te_sweep.sweep import ray_session
+
+with ray_session(None, print):
+    @ray.remote(max_retries=0)
+    def die():
+        os._exit(1)  # the raylet tells the driver that this worker died
+
+    try:
+        ray.get(die.remote())
+    except ray.exceptions.WorkerCrashedError:
+        pass
+    deadline = time.monotonic() + 60  # Ray prints the raylet's line from a thread of its own
+    while "(raylet)" not in Path(sys.argv[1]).read_text() and time.monotonic() < deadline:
+        sys.stdout.flush()
+        time.sleep(0.2)
+"""
+
+
+def test_raylet_lines_in_a_log_file_have_no_colour_codes(tmp_path: Path):
+    """A sweep driver whose stdout is a file: Ray's "(raylet)" line arrives plain."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_COLOR_PREFIX"}
+    log = tmp_path / "sweep.log"
+    with log.open("w") as out:
+        done = subprocess.run([sys.executable, "-c", RAYLET_LINE_DRIVER, log], stdout=out,
+                              stderr=subprocess.STDOUT, env=env, timeout=240)
+    text = log.read_text()
+    assert done.returncode == 0, text
+    raylet = [line for line in text.splitlines() if "(raylet)" in line]
+    assert raylet and raylet[0].startswith("(raylet) A worker died"), text
+    assert "\x1b[" not in text, text
+
+
+def test_a_moved_sweep_resumes_and_exports_where_it_is_now(capsys, tmp_path: Path):
+    """A sweep killed mid-way (kill -9 of its process group), then its directory moved to
+    other storage under another name: resume runs it there, records the new location in
+    te_sweep.json, and the export's options name it; nothing is written at the old place."""
+    import signal
+    import time
+
+    import pyarrow.parquet as pq
+
+    from sweep_helpers import TE_SWEEP, blocks_space, read_export
+    from test_sweep_faults import wait_until_written_out
+
+    space = blocks_space(tmp_path, max_epochs=4)
+    old = tmp_path / "launched" / "first"
+    args = [TE_SWEEP, "launch", space, "--storage", old.parent, "--name", old.name,
+            "--num-samples", 1, "--repeats", 1, "--max-concurrent", 1]
+    launch = subprocess.Popen([str(a) for a in args], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list(old.glob("*/checkpoint-epoch-*.pt")):
+        assert launch.poll() is None and time.monotonic() < deadline, "no trial checkpointed"
+        time.sleep(0.2)
+    os.killpg(launch.pid, signal.SIGKILL)
+    launch.wait()
+    wait_until_written_out(old, quiet_s=10)  # a worker that outlived the kill by an epoch
+    new = tmp_path / "archive" / "renamed"
+    new.parent.mkdir()
+    old.rename(new)
+    launched = (new / "te_sweep.json").read_text()
+    partial = run_main(capsys, "export", new)  # reads only: the manifest stays as launched
+    assert partial.code == 0, partial.err
+    options = json.loads(read_export(new)[2][b"te_sweep.options"])
+    assert (options["storage"], options["name"]) == (str(new.parent), "renamed")
+    assert (new / "te_sweep.json").read_text() == launched
+
+    resumed = run_main(capsys, "resume", new)
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert (f"{new} was launched as {old}; its te_sweep.json now records where it is"
+            in resumed.out_lines), resumed.out
+    manifest = json.loads((new / "te_sweep.json").read_text())
+    assert (manifest["name"], manifest["options"]["storage"], manifest["options"]["name"]) == \
+        ("renamed", str(new.parent), "renamed")
+    assert not old.exists()
+    exported = run_main(capsys, "export", new)
+    assert exported.code == 0, exported.err
+    trials, epochs, meta = read_export(new)
+    assert len(trials) == 2 and {t["status"] for t in trials} <= {"complete", "censored"}
+    assert len(epochs) == sum(t["epochs_run"] for t in trials)
+    options = json.loads(meta[b"te_sweep.options"])
+    assert (options["storage"], options["name"]) == (str(new.parent), "renamed")
+    assert meta[b"te_sweep.sweep_name"] == b"renamed"
+    assert pq.read_table(new / "configs.parquet").num_rows == 1
+    assert not old.exists()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +187,73 @@ def test_a_grid_hands_out_every_combination_once_per_seed(tmp_path):
     restored = SweepSearcher.__new__(SweepSearcher)
     restored.restore(str(tmp_path / "searcher.pkl"))
     assert len(restored.study.trials) == 4
+
+
+# ------------------------------------------------------------------ issue 17: smaller ones
+def test_storage_under_a_file_names_the_file_not_permissions(capsys, tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    line = refused(run_cli(capsys, "launch", SMOKE, "--storage", blocker / "results"))
+    assert line == (f"Error: Invalid value for '--storage': {blocker} is a file, so "
+                    f"{blocker}/results cannot be created inside it; give a path whose parent "
+                    "is a directory")
+    assert blocker.read_text() == "mine"
+
+
+def exported_hand_sweep(root: Path) -> Path:
+    """A small finished sweep's directory, its tables written by `te-sweep export`."""
+    from hand_files import HandSweep, run, trial_config
+
+    sweep = HandSweep(root, num_samples=1, repeats=1)
+    sweep.trial("b1", trial_config("baseline", 11), run([0.5, 0.6, 0.7, 0.85]), "TERMINATED")
+    sweep.trial("t1", trial_config("te", 11, "c1"), run([0.5, 0.6, 0.81], te=0.1),
+                "TERMINATED")
+    sweep.save_state()
+    sweep.export()
+    return root
+
+
+@pytest.mark.parametrize("table, damage", [
+    ("trials.parquet", lambda data: data[:len(data) // 2]),
+    ("epochs.parquet", lambda data: b""),
+    ("configs.parquet", lambda data: data[:-1]),
+])
+def test_report_of_a_damaged_parquet_file_names_it(capsys, tmp_path, table, damage):
+    sweep = exported_hand_sweep(tmp_path / "hand")
+    path = sweep / table
+    path.write_bytes(damage(path.read_bytes()))
+    line = refused(run_cli(capsys, "report", sweep))
+    assert re.fullmatch(rf"Error: {re.escape(str(path))} is not a readable Parquet file "
+                        rf"\([^()]+\); write it again with `te-sweep export "
+                        rf"{re.escape(str(sweep))}`", line), line
+    assert not (sweep / "report.html").exists()
+
+
+def test_export_and_report_print_no_optuna_line(tmp_path):
+    """The real console script (Optuna's logging set up afresh, as a user's shell gets it)."""
+    sweep = exported_hand_sweep(tmp_path / "hand")
+    te_sweep = Path(sys.executable).parent / "te-sweep"
+    for command in ("export", "report"):
+        done = subprocess.run([te_sweep, command, sweep], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", done.stderr
+        assert all(line.startswith(("wrote ", "2 trials")) for line in
+                   done.stdout.splitlines()), done.stdout
+
+
+def test_resume_if_exists_with_an_edited_space_file_says_it_changed(capsys, tmp_path):
+    space_file = tmp_path / "smoke.yaml"
+    space_file.write_text(SMOKE.read_text())
+    sweep = tmp_path / "results" / "mine"
+    sweep.mkdir(parents=True)
+    launched = SMOKE.read_text().replace("max_epochs:", "max_epochs: 7 #", 1)
+    (sweep / "te_sweep.json").write_text(json.dumps(
+        {"sweep_id": "abc123", "space_path": str(space_file), "space_text": launched,
+         "options": {"storage": str(tmp_path / "results"), "name": "mine"}}))
+    line = refused(run_cli(capsys, "launch", space_file, "--storage", tmp_path / "results",
+                           "--name", "mine", "--resume-if-exists"))
+    assert line == (f"Error: Invalid value for '--resume-if-exists': {space_file} has changed "
+                    f"since sweep {sweep} was launched from it; restore it as it was (the "
+                    "sweep's te_sweep.json holds its text), or choose another --name")
+    assert sorted(p.name for p in sweep.iterdir()) == ["te_sweep.json"]
