@@ -26,7 +26,6 @@ from te_sweep.outcome import (FINAL_STATUSES, STATUS_CENSORED, STATUS_COMPLETE,
 from te_sweep.reporting import Role
 
 ROLE_NOUNS = {Role.TE: "TE runs", Role.BASELINE: "baselines", Role.CONTROL: "LR controls"}
-PARTIAL_WORDS = "not every trial asked for has ended with a result"
 
 
 def failed_trials(export: dict[str, Any]) -> int:
@@ -101,6 +100,35 @@ def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]
     estimated = any(c["speedup_ci_low"] is not None for c in configs)
     found.append(verdict(configs) if estimated else _no_estimate(te, pairs))
     return [s for s in found if s]
+
+
+def partial_sentence(trials: list[dict[str, Any]], expected: int | None,
+                     damaged: list[str] | None = None) -> str:
+    """Why the tables are marked partial (export.is_partial, or a file the export skipped):
+    trials in error, unfinished, or not started, and files that could not be read. Without
+    the list of skipped files (the report has only the tables) and with no other cause in
+    the rows, a skipped file is the cause left: it is said so."""
+    errors = sum(1 for r in trials if r["status"] == STATUS_ERROR)
+    unfinished = sum(1 for r in trials if r["status"] == STATUS_UNFINISHED)
+    missing = _missing(trials, expected)
+    parts = []
+    if errors:
+        parts.append(f"{_plural(errors, 'trial')} ended in error")
+    if unfinished:
+        parts.append(f"{unfinished} {_be(unfinished)} unfinished")
+    if missing:
+        parts.append(f"{missing} asked for {_have(missing)} not started")
+    if damaged:
+        parts.append(f"{_plural(len(damaged), 'file')} of the sweep could not be read")
+    elif damaged is None and not parts:
+        parts.append("a file of the sweep could not be read when they were exported")
+    return f"These tables are partial: {_listed(parts)}." if parts else \
+        "These tables are partial."
+
+
+def _listed(parts: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 # ----------------------------------------------------------------------------- the facts
@@ -215,5 +243,4 @@ def _no_estimate(te: list[dict[str, Any]],
                      "baseline of their seed but neither run reached the target")
     if not parts:  # configs.parquet older than trials.parquet: nothing to say but the fact
         return "No configuration has a paired estimate."
-    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
-    return f"No configuration has a paired estimate: of the {len(te)} TE runs, {listed}."
+    return f"No configuration has a paired estimate: of the {len(te)} TE runs, {_listed(parts)}."

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from te_sweep.configs import CONFIGS_FILE
 from te_sweep.errors import InputError
 from te_sweep.export import EPOCHS_FILE, TRIALS_FILE, expected_trials
-from te_sweep.outcome_words import PARTIAL_WORDS, outcome_sentences
+from te_sweep.outcome_words import outcome_sentences, partial_sentence
 from te_sweep.space import SearchSpace, space_from_text
 from te_sweep.storage import SweepDir
 
@@ -138,7 +138,7 @@ def conclusions(t: Tables) -> list[str]:
         lines.append(f"{len(controls)} configurations have LR controls; {len(beyond)} of them "
                      "reached the target faster than their control (interval above 1).")
     if t.metadata.get("partial") == "true":
-        lines.append(f"These tables are partial: {PARTIAL_WORDS}.")
+        lines.append(partial_sentence(t.trials, expected))
     return lines
 
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from te_sweep.console import cell, counts
 from te_sweep.outcome import STATUS_ERROR
-from te_sweep.outcome_words import PARTIAL_WORDS, outcome_sentences, verdict
+from te_sweep.outcome_words import outcome_sentences, partial_sentence, verdict
 from te_sweep.reporting import Role
 
 __all__ = ["print_summary", "verdict"]  # verdict: the report's and the tests' name for it
@@ -29,7 +29,7 @@ def _interval(row: dict[str, Any], prefix: str = "speedup") -> str:
 def print_summary(export: dict[str, Any], searched: list[str],
                   echo: Callable[[str], None]) -> None:
     rows, configs = export["rows"], export["configs"]
-    partial = f"; PARTIAL: {PARTIAL_WORDS}" if export["partial"] else ""
+    partial = "; PARTIAL (why: below)" if export["partial"] else ""
     echo(f"{len(rows)} trials ({counts([r['status'] for r in rows])}){partial}")
     baselines = [r for r in rows if r["role"] == Role.BASELINE]
     echo("baselines (te_scale 0), epochs to target per seed: " + ", ".join(
@@ -54,5 +54,7 @@ def print_summary(export: dict[str, Any], searched: list[str],
              f"overhead {cell(c['te_overhead'], '{:.2%}')}; {_params(c, searched)}")
     for sentence in outcome_sentences(rows, configs, export.get("expected")):
         echo(sentence)
+    if export["partial"]:
+        echo(partial_sentence(rows, export.get("expected"), export.get("damaged", [])))
     for path in export["paths"]:
         echo(f"wrote {path}")

@@ -25,7 +25,7 @@ from sweep_helpers import Lines
 from te_sweep.export import export_sweep
 from te_sweep.outcome import (STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_ERROR,
                               STATUS_UNFINISHED)
-from te_sweep.outcome_words import failed_trials, outcome_sentences, verdict
+from te_sweep.outcome_words import failed_trials, outcome_sentences, partial_sentence, verdict
 from te_sweep.progress import BEST_ROWS, LiveView
 from te_sweep.reporting import RUNNING
 from te_sweep.report import write_report
@@ -65,9 +65,10 @@ class Ended:
 
 
 def sweep_of(tmp_path: Path, baselines: dict[int, str], te: dict[str, dict[int, str]],
-             num_samples: int | None = None) -> Ended:
+             num_samples: int | None = None, cut_short: bool = False) -> Ended:
     """A hand-written sweep: one baseline per seed, TE runs per configuration and seed, each
-    of the given kind; exported, summarised and reported for real."""
+    of the given kind; exported, summarised and reported for real. `cut_short`: a newer
+    experiment state cut short by a full disk beside the good one (the export skips it)."""
     root = tmp_path / "hand"
     sweep = HandSweep(root, num_samples=len(te) if num_samples is None else num_samples,
                       repeats=len(baselines))
@@ -82,6 +83,8 @@ def sweep_of(tmp_path: Path, baselines: dict[int, str], te: dict[str, dict[int, 
                                                             te_scale=1.0 + n), lines, status,
                         error_txt=ERROR_TEXT if kind == STATUS_ERROR else None)
     sweep.save_state()
+    if cut_short:
+        (root / "experiment_state-2026-12-01_11-00-00.json").write_text('{"trial_data": [')
     sweep_dir = SweepDir(str(root.parent), root.name)
     export = export_sweep(sweep_dir)
     out = Lines()
@@ -93,18 +96,28 @@ def sweep_of(tmp_path: Path, baselines: dict[int, str], te: dict[str, dict[int, 
     return Ended(out.lines, items, export)
 
 
-def assert_told(ended: Ended, sentences: list[str]) -> None:
-    """The summary ends with exactly these sentences (then the 4 "wrote" lines), and the
-    report's conclusions begin with them, the seeds' sentence right after."""
+def assert_told(ended: Ended, sentences: list[str], partial: str | None = None) -> None:
+    """The summary ends with exactly these sentences, then the partial tables' sentence if
+    any, then the 4 "wrote" lines; the report's conclusions begin with the sentences, the
+    seeds' sentence right after, and end with the partial one. No partial sentence: the
+    tables are not partial and neither says they are."""
     assert ended.summary[-4:] == [f"wrote {p}" for p in ended.export["paths"]]
-    told = ended.summary[-4 - len(sentences):-4]
-    assert told == sentences, "\n".join(ended.summary)
-    before = ended.summary[-5 - len(sentences)]  # the configurations' header or a ranked one
+    said = sentences + ([partial] if partial else [])
+    told = ended.summary[-4 - len(said):-4]
+    assert told == said, "\n".join(ended.summary)
+    before = ended.summary[-5 - len(said)]  # the configurations' header or a ranked one
     assert before.startswith(("  ", "no configurations")) or "configurations (" in before
     assert ended.report[:len(sentences)] == sentences, ended.report
     assert ended.report[len(sentences)].startswith("Each configuration was trained on")
+    assert ended.export["partial"] is (partial is not None)
+    assert ended.summary[0].endswith("; PARTIAL (why: below)") is (partial is not None)
+    if partial:
+        assert ended.report[-1] == partial
     for text in ended.summary + ended.report:
         assert FALSE_SENTENCE not in text
+        assert partial or "partial" not in text.lower()
+    meta = pq.read_schema(Path(ended.export["paths"][0].removeprefix("file://"))).metadata
+    assert meta[b"te_sweep.partial"] == (b"true" if partial else b"false")
 
 
 def all_seeds(kind: str) -> dict[int, str]:
@@ -120,7 +133,6 @@ NO_WINNER_2 = ("No configuration is shown to reach the target faster than its ba
 DIVERGED_TAIL = (": their training loss became non-finite before they reached the target; in "
                  "a pair a diverged run counts as one that missed it.")
 RESUME_TAIL = "; `te-sweep resume` retries them."
-PARTIAL_LINE = "These tables are partial: not every trial asked for has ended with a result."
 
 
 # ------------------------------------------------------------------ every way trials end
@@ -135,7 +147,6 @@ def test_all_te_runs_diverged_beside_censored_baselines(tmp_path):
         "baseline of their seed but neither run reached the target.",
     ])
     assert not ended.export["partial"] and failed_trials(ended.export) == 0
-    assert PARTIAL_LINE not in ended.report
     assert ended.summary[0] == "9 trials (2 censored, 7 diverged)"
 
 
@@ -162,13 +173,9 @@ def test_all_te_runs_errored(tmp_path):
         "All TE runs ended in error (6 of 6)" + RESUME_TAIL,
         "No configuration has a paired estimate: of the 6 TE runs, 6 have no result "
         "(6 error).",
-    ])
+    ], partial="These tables are partial: 6 trials ended in error.")
     assert ended.export["partial"] and failed_trials(ended.export) == 6
-    assert ended.summary[0] == ("9 trials (3 complete, 6 error); PARTIAL: not every trial "
-                                "asked for has ended with a result")
-    assert ended.report[-1] == PARTIAL_LINE
-    meta = pq.read_schema(tmp_path / "hand" / "trials.parquet").metadata
-    assert meta[b"te_sweep.partial"] == b"true"
+    assert ended.summary[0] == "9 trials (3 complete, 6 error); PARTIAL (why: below)"
 
 
 def test_every_trial_errored(tmp_path):
@@ -179,7 +186,7 @@ def test_every_trial_errored(tmp_path):
         "with one.",
         "No configuration has a paired estimate: of the 3 TE runs, 3 have no result "
         "(3 error).",
-    ])
+    ], partial="These tables are partial: 6 trials ended in error.")
     assert failed_trials(ended.export) == 6
 
 
@@ -195,7 +202,7 @@ def test_some_trials_errored(tmp_path):
         "estimate, 1 without). With at most 2 paired seeds in a configuration's estimate, "
         "even a speedup on every one has p = 0.25, so none can; 5 or more seeds (--repeats) "
         "can show one.",
-    ])
+    ], partial="These tables are partial: 4 trials ended in error.")
     assert ended.export["partial"] and failed_trials(ended.export) == 4
     assert [line for line in ended.summary if "failed:" in line] == [
         f"  {role} trial {trial} failed: RuntimeError: worker died"
@@ -240,7 +247,7 @@ def test_every_pair_so_far_censored_on_both_sides(tmp_path):
         "says anything about speed; a higher max_epochs or a lower target is needed.",
         "No configuration has a paired estimate: of the 3 TE runs, 3 were paired with the "
         "baseline of their seed but neither run reached the target.",
-    ])
+    ], partial="These tables are partial: 3 asked for have not started.")
 
 
 def test_no_baseline_ended(tmp_path):
@@ -256,7 +263,7 @@ def test_no_baseline_ended(tmp_path):
         "can be paired with one.",
         "No configuration has a paired estimate: of the 3 TE runs, 3 ended but the baseline "
         "of their seed did not.",
-    ])
+    ], partial="These tables are partial: 2 trials ended in error and 1 is unfinished.")
 
 
 def test_a_sweep_still_running(tmp_path):
@@ -273,9 +280,8 @@ def test_a_sweep_still_running(tmp_path):
         "estimate, 1 without). With at most 1 paired seed in a configuration's estimate, "
         "even a speedup on every one has p = 0.5, so none can; 5 or more seeds (--repeats) "
         "can show one.",
-    ])
+    ], partial="These tables are partial: 2 are unfinished and 9 asked for have not started.")
     assert ended.export["partial"] and failed_trials(ended.export) == 0
-    assert ended.report[-1] == PARTIAL_LINE
 
 
 def test_a_sweep_stopped_before_any_te_run(tmp_path):
@@ -285,7 +291,7 @@ def test_a_sweep_stopped_before_any_te_run(tmp_path):
         "unfinished and 4 of the 6 TE runs and baselines asked for have not started, so "
         "their pairs are not formed yet; `te-sweep resume` continues a stopped sweep.",
         "No configuration has a paired estimate: no TE run has started yet.",
-    ])
+    ], partial="These tables are partial: 1 is unfinished and 4 asked for have not started.")
 
 
 def test_a_finished_sweep_with_no_winner(tmp_path):
@@ -296,7 +302,6 @@ def test_a_finished_sweep_with_no_winner(tmp_path):
     assert_told(ended, [NO_WINNER_2])
     assert not ended.export["partial"] and failed_trials(ended.export) == 0
     assert ended.summary[0] == "9 trials (9 complete)"
-    assert PARTIAL_LINE not in ended.report
 
 
 def test_a_finished_sweep_with_a_winner(tmp_path):
@@ -307,6 +312,19 @@ def test_a_finished_sweep_with_a_winner(tmp_path):
         "1 of 1 configurations reached the target faster than their paired baselines, beyond "
         "chance over all configurations tried (Holm-adjusted p < 0.05): c0000."])
     assert ended.export["configs"][0]["speedup_ci_low"] == pytest.approx(2.0)
+
+
+def test_a_file_the_export_skipped_makes_the_tables_partial(tmp_path):
+    """Every trial ended, but a state file could not be read: the summary counts the skipped
+    file (the export lists it); the report, which has only the tables, says a file was."""
+    ended = sweep_of(tmp_path, all_seeds(REACH_2), {"c0000": all_seeds(REACH_2)},
+                     cut_short=True)
+    assert len(ended.export["damaged"]) == 1 and ended.export["partial"]
+    assert ended.summary[-6:-4] == [
+        NO_WINNER_2.replace("(2 configurations)", "(1 configuration)"),
+        "These tables are partial: 1 file of the sweep could not be read."]
+    assert ended.report[-1] == ("These tables are partial: a file of the sweep could not be "
+                                "read when they were exported.")
 
 
 # ------------------------------------------------------------------ the rows alone
@@ -364,6 +382,23 @@ def test_a_sweep_with_no_trial_yet():
         "No baseline has started yet, so no TE run can be paired with one.",
         "No configuration has a paired estimate: no TE run has started yet.",
     ]
+
+
+def test_why_the_tables_are_partial():
+    trials = [row("baseline", 1, STATUS_ERROR), row("te", 1, STATUS_UNFINISHED, "c0000")]
+    assert partial_sentence(trials, 3, ["s/b1/result.json", "s/state.json"]) == (
+        "These tables are partial: 1 trial ended in error, 1 is unfinished, 1 asked for has "
+        "not started and 2 files of the sweep could not be read.")
+    done = [row("baseline", 1, STATUS_COMPLETE), row("te", 1, STATUS_COMPLETE, "c0000")]
+    assert partial_sentence(done, 2, ["s/state.json"]) == (
+        "These tables are partial: 1 file of the sweep could not be read.")
+    # The report has no list of skipped files: with no other cause, a skipped file is it.
+    assert partial_sentence(done, 2) == (
+        "These tables are partial: a file of the sweep could not be read when they were "
+        "exported.")
+    assert partial_sentence(trials, 2) == (
+        "These tables are partial: 1 trial ended in error and 1 is unfinished.")
+    assert partial_sentence(done, 2, []) == "These tables are partial."
 
 
 def test_the_p_floor_counts_only_the_pairs_in_the_estimate():
