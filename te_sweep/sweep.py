@@ -14,6 +14,7 @@ own temporary directory, so it never attaches to another Ray running on the mach
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -184,11 +185,37 @@ def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any], address: str
         raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} has nothing to "
                               "restore (the sweep never started running, or Ray's experiment "
                               "state is missing); launch it again under a new --name")
+    check_experiment_state(sweep_dir)
     known = set(SweepOptions.__dataclass_fields__)
     saved = {k: v for k, v in manifest["options"].items() if k in known}
     options = SweepOptions(**{**saved, "address": address, "shared_storage": shared_storage})
     space = load_space_from_manifest(manifest)
     return PreparedSweep(space, options, sweep_dir, resume=True)
+
+
+def check_experiment_state(sweep_dir: SweepDir) -> None:
+    """Refuse to continue from an experiment state Tune could not finish writing (a full disk
+    or a crash mid-write): Tune would fail on it, or an older one would not know the trials
+    started since, which would then be trained and counted twice."""
+    import pyarrow.fs as pafs
+
+    from te_sweep.tune_files import STATE_GLOB
+
+    fs, root = sweep_dir.filesystem()
+    prefix, suffix = STATE_GLOB.split("*")
+    names = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(root))
+                   if info.base_name.startswith(prefix) and info.base_name.endswith(suffix))
+    if not names:
+        return
+    try:
+        json.loads(sweep_dir.read_bytes(names[-1]))["trial_data"]
+    except (ValueError, KeyError, TypeError):
+        raise SweepStateError(
+            f"Invalid value for 'SWEEP_DIR': Tune's newest experiment state "
+            f"{sweep_dir.file_uri(names[-1])} cannot be read (cut short by a full disk or a "
+            "crash while it was written), so the sweep cannot be continued without training "
+            f"some trials twice; `te-sweep export {sweep_dir.uri}` still writes the tables of "
+            "every finished trial, and a new --name runs the rest") from None
 
 
 def load_space_from_manifest(manifest: dict[str, Any]) -> SearchSpace:
@@ -563,7 +590,8 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
         if stop is not None:
             stop.enter(Phase.TUNE)
         try:
-            tuner.fit()
+            with _disk_guard(prepared, stop):
+                tuner.fit()
         except BaseException as err:
             # A second stop raises SweepStopped from a signal handler wherever Tune is; inside
             # Ray's compiled code that surfaces as another exception (a SystemError "returned a
@@ -571,6 +599,21 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
             if stop is not None and stop.hurried and not isinstance(err, SweepStopped):
                 raise SweepStopped(stop.cause) from None  # type: ignore[arg-type]
             raise
+
+
+def _disk_guard(prepared: PreparedSweep, stop: StopController | None) -> Any:
+    """While Tune runs, a sweep on a local or NFS path stops cleanly before its disk fills
+    (disk_guard.py); a URI has no free space to watch."""
+    from contextlib import nullcontext
+
+    from te_sweep.disk_guard import DiskGuard
+
+    local = prepared.sweep_dir.local_path()
+    if stop is None or local is None:
+        return nullcontext()
+    policy = concurrency_policy(prepared)
+    return DiskGuard(local, policy.fixed or policy.limit(),
+                     lambda line: stop.request_stop("disk full", ExitCode.FAILURE, line))
 
 
 def _tune_started(sweep_dir: SweepDir) -> bool:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from te_sweep.exit_codes import ExitCode
 from conftest import run_cli
 from sweep_helpers import blocks_space, read_export
 from te_sweep.export import EPOCHS_SCHEMA, TRIALS_SCHEMA
@@ -187,11 +188,15 @@ def test_failing_trials_end_as_errors_with_their_message(capsys, tmp_path):
                   "  max_epochs: 1\n" + GOOD_SEARCH)
     result = run_cli(capsys, "launch", space, "--num-samples", 1, "--repeats", 1,
                      "--storage", tmp_path, "--name", "broken")
-    assert result.code == 0, result.err  # the sweep ran; its trials failed
-    trials, epochs, meta = read_export(tmp_path / "broken")
+    assert result.code == ExitCode.TRIALS_FAILED == 3, result.err  # ran; its trials failed
+    sweep = tmp_path / "broken"
+    assert result.err == (f"2 of 2 trials ended in error (each trial's error.txt holds its "
+                          f"traceback); after fixing the cause, continue it with: te-sweep "
+                          f"resume {sweep}\n")
+    trials, epochs, meta = read_export(sweep)
     assert [t["status"] for t in trials] == ["error", "error"]
     assert all("usps" in t["error"] and "DataSourceError" in t["error"] for t in trials)
-    assert epochs == [] and meta[b"te_sweep.partial"] == b"false"
+    assert epochs == [] and meta[b"te_sweep.partial"] == b"true"  # resume retries them
     assert "2 error" in result.out
 
 
