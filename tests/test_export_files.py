@@ -225,3 +225,44 @@ def test_an_lr_control_is_exported_and_compared_with_its_configuration(tmp_path)
     assert config["speedup_mean"] == pytest.approx(3.0 / 2.0)
     assert config["control_speedup_mean"] == pytest.approx(4.0 / 2.0)
     assert config["control_last_lr_scale"] == pytest.approx(0.7)
+
+
+def test_unreadable_files_are_skipped_named_and_the_newest_readable_state_is_used(tmp_path):
+    """What a full disk leaves: the newest experiment state cut short (the one before it is
+    read instead, its statuses used), an empty one before that, and a trial's params.json
+    cut short (that trial is left out). Each is listed as damaged; the tables are partial."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6, 0.9], te=0.1), "RUNNING")
+    good = sweep.save_state("2026-12-01_10-00-00")
+    sweep.states[1]["status"] = "TERMINATED"
+    cut = sweep.save_state("2026-12-01_12-00-00")
+    cut.write_bytes(cut.read_bytes()[:40])
+    empty = sweep.save_state("2026-12-01_11-00-00")
+    empty.write_bytes(b"")
+    files = read_sweep_files(sweep.root)
+    assert files.damaged == [cut, empty]  # newest first, until a readable one
+    assert [(t.trial_id, t.tune_status) for t in files.trials] == [("b11", "TERMINATED"),
+                                                                    ("t11", "RUNNING")]
+    assert good.exists()
+
+    sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
+    (sweep.root / "te_t22" / "params.json").write_text('{"role": "te", "se')
+    trials, _, _, summary = sweep.export()
+    assert {t["trial_id"] for t in trials} == {"b11", "t11"}
+    assert summary["partial"] is True
+    assert summary["damaged"] == [str(cut), str(empty), str(sweep.root / "te_t22" / "params.json")]
+
+
+def test_a_skipped_file_alone_makes_the_tables_partial(tmp_path):
+    """Every trial the state names finished, but a directory's params.json cannot be read:
+    the tables may be missing a trial, so they say partial."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6, 0.9], te=0.1), "TERMINATED")
+    sweep.save_state()
+    assert sweep.export()[3]["partial"] is False
+    sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
+    (sweep.root / "te_t22" / "params.json").write_bytes(b"")
+    trials, _, _, summary = sweep.export()
+    assert len(trials) == 2 and summary["partial"] is True
