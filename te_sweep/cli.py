@@ -300,9 +300,9 @@ def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: A
 def _sweep_exit(export: dict[str, Any], cause: Any, resume_line: str) -> int:
     """The exit code of a sweep that was exported, and the line that explains it (stderr)."""
     from te_sweep.exit_codes import ExitCode
-    from te_sweep.outcome import STATUS_ERROR
+    from te_sweep.outcome_words import failed_trials
 
-    errored = sum(row["status"] == STATUS_ERROR for row in export["rows"])
+    errored = failed_trials(export)
     if cause is not None:  # stopped: finished trials are saved and exported
         click.echo(f"sweep stopped ({cause.name}); {resume_line}", err=True)
         return int(cause.code)
