@@ -194,28 +194,38 @@ def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any], address: str
 
 
 def check_experiment_state(sweep_dir: SweepDir) -> None:
-    """Refuse to continue from an experiment state Tune could not finish writing (a full disk
-    or a crash mid-write): Tune would fail on it, or an older one would not know the trials
-    started since, which would then be trained and counted twice."""
+    """Refuse to continue a sweep none of whose experiment states Tune could restore from (each
+    cut short by a full disk or a crash mid-write). A newest one cut short with a readable one
+    before it is continued from that one (state_fallback.py; local and NFS storage only)."""
     import pyarrow.fs as pafs
 
+    from te_sweep.state_fallback import newest_readable
     from te_sweep.tune_files import STATE_GLOB
 
-    fs, root = sweep_dir.filesystem()
-    prefix, suffix = STATE_GLOB.split("*")
-    names = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(root))
-                   if info.base_name.startswith(prefix) and info.base_name.endswith(suffix))
-    if not names:
-        return
-    try:
-        json.loads(sweep_dir.read_bytes(names[-1]))["trial_data"]
-    except (ValueError, KeyError, TypeError):
-        raise SweepStateError(
-            f"Invalid value for 'SWEEP_DIR': Tune's newest experiment state "
-            f"{sweep_dir.file_uri(names[-1])} cannot be read (cut short by a full disk or a "
-            "crash while it was written), so the sweep cannot be continued without training "
-            f"some trials twice; `te-sweep export {sweep_dir.uri}` still writes the tables of "
-            "every finished trial, and a new --name runs the rest") from None
+    local = sweep_dir.local_path()
+    if local is not None:
+        damaged, readable = newest_readable(local)
+        if not damaged or readable is not None:
+            return
+        newest = sweep_dir.file_uri(f"{STATE_GLOB.split('*')[0]}{damaged[0]}.json")
+    else:
+        fs, root = sweep_dir.filesystem()
+        prefix, suffix = STATE_GLOB.split("*")
+        names = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(root))
+                       if info.base_name.startswith(prefix) and info.base_name.endswith(suffix))
+        if not names:
+            return
+        try:
+            json.loads(sweep_dir.read_bytes(names[-1]))["trial_data"]
+            return
+        except (ValueError, KeyError, TypeError):
+            newest = sweep_dir.file_uri(names[-1])
+    raise SweepStateError(
+        f"Invalid value for 'SWEEP_DIR': Tune's newest experiment state {newest} cannot be "
+        "read (cut short by a full disk or a crash while it was written) and no earlier one "
+        "can, so there is nothing to continue from without training trials twice; "
+        f"`te-sweep export {sweep_dir.uri}` still writes the tables of every finished trial, "
+        "and a new --name runs the rest")
 
 
 def load_space_from_manifest(manifest: dict[str, Any]) -> SearchSpace:
@@ -576,7 +586,11 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
         if prepared.resume:  # a moved sweep's manifest; damaged checkpoints (workers can't say)
             from te_sweep.checkpoint_check import check_resumed_checkpoints, trainable_loader
             from te_sweep.relocate import relocate_search_state
+            from te_sweep.state_fallback import fall_back
 
+            local = prepared.sweep_dir.local_path()
+            for line in fall_back(local) if local else []:  # a state cut short: the one before
+                echo(line)
             moved_from = prepared.sweep_dir.record_location()
             relocate_search_state(prepared.sweep_dir)  # Tune's, for trials not created yet
             if moved_from:

@@ -85,6 +85,11 @@ def _trial_jsons(path: Path) -> list[str] | None:
         return None
 
 
+def state_is_readable(path: Path) -> bool:
+    """Whether Tune could restore from the experiment state file at `path`."""
+    return _trial_jsons(path) is not None
+
+
 def experiment_state(root: Path, damaged: list[Path] | None = None) -> dict[str, tuple[str, str]]:
     """trial_id -> (Tune status, trial directory name), from the newest readable experiment
     state; each unreadable newer one is added to `damaged`.

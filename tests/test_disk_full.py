@@ -99,3 +99,52 @@ def test_files_cut_short_are_skipped_by_export_and_refused_by_resume(capsys, tmp
     assert f"experiment state {state} cannot be read" in refused.err
     assert f"te-sweep export {sweep}" in refused.err
     assert not list(sweep.glob("*.damaged")) and state.exists()  # nothing moved or rewritten
+
+
+def test_a_newest_state_cut_short_is_continued_from_the_one_before(capsys, tmp_path):
+    """Two driver sessions, both killed; the second's experiment state cut short: resume
+    continues from the first's, the second's new trials are set aside and trained again, and
+    every trial is exported once."""
+    from test_sweep_faults import newest_checkpoint_epochs
+    from te_sweep.state_fallback import SET_ASIDE_PREFIX
+    from te_sweep.tune_files import experiment_state
+
+    space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
+    sweep = tmp_path / "twice"
+    first = launch_process(space, tmp_path, "twice", "--num-samples", 4, "--repeats", 1,
+                           "--max-concurrent", 2)
+    wait_for(lambda: bool(finished_lines(first)) and any(
+        1 <= e < 6 for e in newest_checkpoint_epochs(sweep)), "a trial midway", first)
+    first.kill()
+    (first_state,) = sweep.glob("experiment_state-*.json")
+    known = {dirname for _, dirname in experiment_state(sweep).values()}
+
+    from test_sweep_faults import TE_SWEEP, SweepProcess, wait_until_written_out
+
+    second = SweepProcess([TE_SWEEP, "resume", sweep])
+
+    def a_new_trial_saved_by_the_second_session() -> bool:
+        states = sorted(sweep.glob("experiment_state-*.json"))
+        new = [d for d in sweep.glob("*_*/checkpoint-epoch-*.pt") if d.parent.name not in known]
+        return len(states) == 2 and bool(new)
+
+    wait_for(a_new_trial_saved_by_the_second_session, "a trial of the second session", second)
+    second.kill()
+    wait_until_written_out(sweep, quiet_s=5)  # its workers outlive it by up to an epoch
+    second_state = sorted(sweep.glob("experiment_state-*.json"))[-1]
+    new_dirs = sorted(d.name for d in sweep.iterdir() if d.is_dir() and d.name not in known)
+    assert second_state != first_state and new_dirs
+    second_state.write_bytes(second_state.read_bytes()[:100])  # cut short
+
+    resumed = run_cli(capsys, "resume", sweep)
+    assert resumed.code == 0, resumed.out + resumed.err
+    stamp = second_state.name[len("experiment_state-"):-len(".json")]
+    assert (f"Tune's experiment state {second_state} cannot be read (cut short by a full disk "
+            "or a crash)") in resumed.out
+    aside = sweep / f"{SET_ASIDE_PREFIX}-{stamp}"
+    assert f"are moved to {aside} and will be trained again" in resumed.out
+    assert sorted(d.name for d in aside.iterdir()) == new_dirs
+    assert (sweep / (second_state.name + ".damaged")).exists()
+    trials = assert_each_trial_once(sweep, 5, 6)
+    runs = [(t["role"], t["config_id"], t["seed"]) for t in trials]
+    assert len(set(runs)) == 5  # the set-aside trials were trained again, not added twice

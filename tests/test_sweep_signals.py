@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,11 +24,22 @@ from te_sweep.claim import CLAIM_FILE, LEASE_FILE, Holder, SweepClaim, SweepHeld
 from te_sweep.exit_codes import ExitCode
 from te_sweep.storage import SweepDir
 
-RAY_TEMP = Path("/tmp")  # where a private local Ray makes its te-sweep-ray-* directory
+RAY_TEMP_DIR = re.compile(r"/tmp/te-sweep-ray-[A-Za-z0-9_]+")  # a private local Ray's
 
 
-def ray_temp_dirs() -> set[Path]:
-    return set(RAY_TEMP.glob("te-sweep-ray-*"))
+def ray_temp_dir_of(pid: int) -> Path:
+    """The temporary directory of the private Ray that the driver `pid` started: named in the
+    command line of its children (the GCS server, the raylet)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        found = RAY_TEMP_DIR.search(command) if parent == pid else None
+        if found:
+            return Path(found.group(0))
+    raise AssertionError(f"no Ray process started by {pid}")
 
 
 def one_done_one_midway(sweep: Path, proc) -> bool:
@@ -49,11 +61,12 @@ def assert_each_trial_once(sweep: Path, count: int, epochs_each: int) -> list[di
 def test_sigterm_to_the_process_group_stops_cleanly_and_resume_finishes(capsys, tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "termed"
-    before = ray_temp_dirs()
     proc = launch_process(space, tmp_path, "termed", "--num-samples", 3, "--repeats", 1,
                           "--max-concurrent", 2)
     wait_for(lambda: one_done_one_midway(sweep, proc), "finished trial beside a running one",
              proc)
+    ray_temp = ray_temp_dir_of(proc.proc.pid)
+    assert ray_temp.is_dir()
     finished = {line.split()[1] for line in finished_lines(proc)}
     sent = time.monotonic()
     os.killpg(proc.proc.pid, signal.SIGTERM)  # as scancel or systemd: every process of the job
@@ -65,7 +78,7 @@ def test_sigterm_to_the_process_group_stops_cleanly_and_resume_finishes(capsys, 
     for noise in ("Traceback", "SIGTERM received at time", "Stop signal received",
                   "Failed to connect to GCS", "Aborted"):
         assert noise not in output, output
-    assert ray_temp_dirs() <= before  # the private Ray's processes and directory are gone
+    assert not ray_temp.exists()  # the private Ray's processes and directory are gone
     trials, _, meta = read_export(sweep)
     assert meta[b"te_sweep.partial"] == b"true"
     kept = {t["trial_id"] for t in trials if t["status"] in FINAL}
