@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,18 @@ class FakeTuneRun:
                                                                     self.stopped + 1))
 
 
+@contextmanager
+def stopping_in_tune(lines: list[str]):
+    """A StopController in Tune's phase, with Tune's stop handler installed as fit does."""
+    from te_sweep.stopping import Phase, StopController
+
+    tune = FakeTuneRun()
+    with StopController(lines.append) as stop:
+        stop.enter(Phase.TUNE)
+        tune.install()
+        yield stop, tune
+
+
 def deliver(signum: int) -> None:
     """Send `signum` to this process and let the main thread run its handler."""
     os.kill(os.getpid(), signum)
@@ -289,13 +302,10 @@ def test_outside_tune_a_signal_raises_where_the_driver_is_and_handlers_are_given
 
 
 def test_in_tune_the_first_signal_ends_tunes_loop_and_the_second_raises():
-    from te_sweep.stopping import Phase, StopController, SweepStopped
+    from te_sweep.stopping import SweepStopped
 
     lines: list[str] = []
-    tune = FakeTuneRun()
-    with StopController(lines.append) as stop:
-        stop.enter(Phase.TUNE)
-        tune.install()
+    with stopping_in_tune(lines) as (stop, tune):
         deliver(signal.SIGTERM)
         assert tune.stopped == 1 and stop.cause is not None
         assert stop.cause.code == ExitCode.TERMINATED and not stop.hurried
@@ -308,13 +318,10 @@ def test_in_tune_the_first_signal_ends_tunes_loop_and_the_second_raises():
 
 
 def test_while_exporting_a_stopped_sweep_only_a_third_signal_stops_the_tables():
-    from te_sweep.stopping import Phase, StopController, SweepStopped
+    from te_sweep.stopping import Phase, SweepStopped
 
     lines: list[str] = []
-    tune = FakeTuneRun()
-    with StopController(lines.append) as stop:
-        stop.enter(Phase.TUNE)
-        tune.install()
+    with stopping_in_tune(lines) as (stop, _):
         deliver(signal.SIGTERM)
         stop.enter(Phase.EXPORT)  # Tune ended its loop; the tables are being written
         deliver(signal.SIGTERM)
@@ -337,13 +344,8 @@ def test_a_signal_before_tune_starts_keeps_tune_from_starting():
 def test_a_stop_requested_from_another_thread_reaches_tune_with_its_own_code():
     import threading
 
-    from te_sweep.stopping import Phase, StopController
-
     lines: list[str] = []
-    tune = FakeTuneRun()
-    with StopController(lines.append) as stop:
-        stop.enter(Phase.TUNE)
-        tune.install()
+    with stopping_in_tune(lines) as (stop, tune):
         worker = threading.Thread(target=stop.request_stop,
                                   args=("disk full", ExitCode.FAILURE, "Error: disk full"))
         worker.start()
