@@ -1,0 +1,203 @@
+"""What a reader sees, against behaviour, on hand-built sweeps (issue 18, item 1): the verdict
+with Holm's adjustment mattering, the summary's ranked lines in their order and with their
+numbers, the report's sentences on censored pairs and LR controls, and the LR control's
+learning-rate scale.
+
+Each sweep is written as Tune's files by hand (hand_files.HandSweep) and goes through the real
+export, so the numbers checked are those configs.parquet, the summary and report.html carry.
+A run reaches train_acc 0.8 after a chosen fractional number of epochs (`reaching`), or is
+censored at max_epochs 4 (TE side then at 5 epochs)."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+from hand_files import MAX_EPOCHS, HandSweep, run, trial_config
+from sweep_helpers import Lines
+from te_sweep.report import write_report
+from te_sweep.storage import SweepDir
+from te_sweep.summary import print_summary, verdict
+
+SEEDS = (11, 22, 33, 44, 55, 66)  # six seeds: a sign-flip p can be 1/64, 2/64, 3/64
+CENSORED = None
+
+
+def reaching(epochs: float | None) -> list[float]:
+    """train_acc per epoch of a run whose fractional epochs to 0.8 are `epochs` (in (1, 4]),
+    by outcome.fractional_epochs: 0.75 the epoch before, then 0.75 + 0.05 / fraction; None:
+    a run that never reaches it in MAX_EPOCHS."""
+    if epochs is CENSORED:
+        return [0.3, 0.4, 0.5, 0.6][:MAX_EPOCHS]
+    last = math.ceil(epochs)
+    assert 2 <= last <= MAX_EPOCHS
+    fraction = epochs - (last - 1)
+    return [0.3, 0.5][:last - 2] + [0.75, 0.75 + 0.05 / fraction]
+
+
+def hand_sweep(root: Path, baselines: dict[int, float | None],
+               configs: dict[str, tuple[float, float, dict[int, float | None]]],
+               controls: dict[str, tuple[float, dict[int, float | None]]] | None = None,
+               ) -> tuple[dict, list[str], list[str]]:
+    """Export a hand-written sweep, print its summary and write its report. `configs`:
+    config_id -> (te_scale, TE seconds per 1 s epoch, {seed: epochs to target});
+    `controls`: config_id -> (last_lr_scale, {seed: epochs}). Returns (the export, the
+    summary's lines, the report's conclusions as plain text)."""
+    controls = controls or {}
+    sweep = HandSweep(root, num_samples=len(configs), repeats=len(baselines))
+    for seed, epochs in baselines.items():
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(epochs)),
+                    "TERMINATED")
+    for config_id, (scale, te, runs) in configs.items():
+        for seed, epochs in runs.items():
+            sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id,
+                                                            te_scale=scale),
+                        run(reaching(epochs), te=te), "TERMINATED")
+    for config_id, (lr_scale, runs) in controls.items():
+        scale = configs[config_id][0]
+        for seed, epochs in runs.items():
+            config = trial_config("control", seed, config_id, te_scale=scale,
+                                  last_lr_scale=lr_scale)
+            config["trial"]["te_scale"] = 0.0
+            sweep.trial(f"{config_id}_ctl_{seed}", config, run(reaching(epochs)),
+                        "TERMINATED")
+    sweep.save_state()
+    sweep_dir = SweepDir(str(root.parent), root.name)
+    from te_sweep.export import export_sweep
+    export = export_sweep(sweep_dir)
+    out = Lines()
+    print_summary(export, ["te_scale"], out)
+    write_report(sweep_dir)
+    page = (root / "report.html").read_text()
+    section = page.split("What this sweep can and cannot conclude</h2>")[1].split("</ul>")[0]
+    items = [html.unescape(i) for i in re.findall(r"<li>(.*?)</li>", section)]
+    return export, out.lines, items
+
+
+# The verdict sweep. Baselines reach the target after 4 epochs on five seeds and 2 on the
+# sixth. Paired speedups (baseline / TE epochs; a censored TE run counts 5 epochs):
+#   c0000 2, 2, 2, 2, 2, 1.6      every seed faster: p = 1/64, Holm x3 = 0.047: a winner
+#   c0001 0.8, 2, 2, 2, 2, 1.6    one small loss: p = 2/64 < 0.05, Holm x2 = 0.0625, the
+#                                 interval above 1: Holm alone keeps it from the verdict
+#   c0002 2.67, 3.2, 3.2, 1.14, 3.2, 0.4   p = 3/64 < 0.05, but the interval reaches below 1
+#                                 (and its Holm p, 0.0625, is above 0.05 too)
+# Their means rank c0000, c0002, c0001; their intervals' lower ends c0000, c0001, c0002.
+VERDICT_BASELINES = dict(zip(SEEDS, (4.0, 4.0, 4.0, 4.0, 4.0, 2.0)))
+VERDICT_CONFIGS = {
+    "c0000": (1.0, 0.1, dict(zip(SEEDS, (2.0, 2.0, 2.0, 2.0, 2.0, 1.25)))),
+    "c0001": (2.0, 0.2, dict(zip(SEEDS, (CENSORED, 2.0, 2.0, 2.0, 2.0, 1.25)))),
+    "c0002": (3.0, 0.05, dict(zip(SEEDS, (1.5, 1.25, 1.25, 3.5, 1.25, CENSORED)))),
+}
+SPEEDUPS = {"c0000": [2.0] * 5 + [1.6], "c0001": [0.8] + [2.0] * 4 + [1.6],
+            "c0002": [4 / 1.5, 3.2, 3.2, 4 / 3.5, 3.2, 0.4]}
+
+
+@pytest.fixture(scope="module")
+def verdict_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], list]:
+    return hand_sweep(tmp_path_factory.mktemp("verdict") / "hand", VERDICT_BASELINES,
+                      VERDICT_CONFIGS)
+
+
+def by_id(export: dict) -> dict[str, dict]:
+    return {c["config_id"]: c for c in export["configs"]}
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
+def test_the_hand_built_speedups_are_the_intended_ones(verdict_sweep):
+    """The premise of the verdict tests: the exported pairs, p-values and intervals."""
+    configs = by_id(verdict_sweep[0])
+    for config_id, speedups in SPEEDUPS.items():
+        assert configs[config_id]["speedups"] == pytest.approx(speedups)
+        assert configs[config_id]["speedup_mean"] == pytest.approx(geometric_mean(speedups))
+    assert [configs[i]["p_value"] for i in SPEEDUPS] == pytest.approx([1 / 64, 2 / 64, 3 / 64])
+    assert configs["c0000"]["speedup_ci_low"] > 1
+    assert configs["c0001"]["speedup_ci_low"] > 1
+    assert configs["c0002"]["speedup_ci_low"] < 1
+
+
+def test_holm_keeps_a_raw_p_below_005_out_of_the_verdict(verdict_sweep):
+    """beats_baselines needs Holm's p < 0.05 and the interval above 1: c0001's raw p (1/32)
+    is below 0.05 with its interval above 1, but Holm's 2 x 1/32 is not."""
+    configs = by_id(verdict_sweep[0])
+    assert [configs[i]["p_holm"] for i in SPEEDUPS] == pytest.approx(
+        [3 / 64, 4 / 64, 4 / 64])  # 3 x 1/64; 2 x 2/64; max(2 x 2/64, 3/64)
+    assert {i: configs[i]["beats_baselines"] for i in SPEEDUPS} == {
+        "c0000": True, "c0001": False, "c0002": False}
+
+
+def test_the_verdict_sentence_names_exactly_the_winner(verdict_sweep):
+    export, summary, report = verdict_sweep
+    sentence = ("1 of 3 configurations reached the target faster than their paired baselines, "
+                "beyond chance over all configurations tried (Holm-adjusted p < 0.05): c0000.")
+    assert verdict(export["configs"]) == sentence
+    assert sentence in summary
+    assert sentence in report
+
+
+def test_the_summary_ranks_by_the_intervals_lower_end_not_the_mean(verdict_sweep):
+    export, summary, _ = verdict_sweep
+    configs = by_id(export)
+    means = {i: geometric_mean(s) for i, s in SPEEDUPS.items()}
+    assert sorted(means, key=means.get, reverse=True) == ["c0000", "c0002", "c0001"]
+    ranked = [line for line in summary if re.match(r"  \d+\. c\d{4}:", line)]
+    assert [line.split(":")[0].strip() for line in ranked] == [
+        "1. c0000", "2. c0001", "3. c0002"]
+    assert [configs[i]["rank"] for i in ("c0000", "c0001", "c0002")] == [1, 2, 3]
+
+
+def test_each_ranked_line_carries_its_configurations_numbers(verdict_sweep):
+    """Mean, interval, seeds, P(TE faster), Holm's p, censored pairs, overhead (TE seconds
+    per second of the rest of the epoch: 0.1 / 0.9, 0.2 / 0.8, 0.05 / 0.95), the parameter."""
+    export, summary, _ = verdict_sweep
+    configs = by_id(export)
+
+    def interval(config_id: str) -> str:
+        c = configs[config_id]
+        return f"[{c['speedup_ci_low']:.3f}, {c['speedup_ci_high']:.3f}]"
+
+    expected = [
+        f"  1. c0000: x{geometric_mean(SPEEDUPS['c0000']):.3f} {interval('c0000')} over 6 "
+        "seeds, P(TE faster) 1.00, p_holm 0.0469; overhead 11.11%; te_scale=1",
+        f"  2. c0001: x{geometric_mean(SPEEDUPS['c0001']):.3f} {interval('c0001')} over 6 "
+        "seeds, P(TE faster) 0.83, p_holm 0.0625, 1 censored pairs; overhead 25.00%; "
+        "te_scale=2",
+        f"  3. c0002: x{geometric_mean(SPEEDUPS['c0002']):.3f} {interval('c0002')} over 6 "
+        "seeds, P(TE faster) 0.83, p_holm 0.0625, 1 censored pairs; overhead 5.26%; "
+        "te_scale=3",
+    ]
+    assert [line for line in summary if re.match(r"  \d+\. c\d{4}:", line)] == expected
+    # the intervals printed are the bootstrap's, within the pairs' range of speedups
+    for config_id, speedups in SPEEDUPS.items():
+        c = configs[config_id]
+        assert min(speedups) <= c["speedup_ci_low"] < c["speedup_mean"] < c["speedup_ci_high"] \
+            <= max(speedups)
+
+
+def test_a_holm_p_below_005_with_an_interval_reaching_below_1_is_no_winner(tmp_path):
+    """One configuration (Holm's p is its p): 10 seeds 4/3 x faster and 2 seeds at 0.6 x (TE
+    censored, baseline at 3 epochs) give p = 0.0486 but an interval from 0.956. The verdict
+    needs both; with six seeds and a few configurations the two rarely disagree, so this one
+    has twelve."""
+    seeds = tuple(range(1, 13))
+    baselines = {s: (4.0 if s <= 10 else 3.0) for s in seeds}
+    runs = {s: (3.0 if s <= 10 else CENSORED) for s in seeds}
+    export, summary, report = hand_sweep(tmp_path / "hand", baselines,
+                                         {"c0000": (1.0, 0.1, runs)})
+    c = by_id(export)["c0000"]
+    assert c["p_holm"] == c["p_value"] == pytest.approx(199 / 4096)
+    assert c["speedup_ci_low"] == pytest.approx(0.956, abs=1e-3)
+    assert c["beats_baselines"] is False
+    sentence = ("No configuration is shown to reach the target faster than its baselines: "
+                "none has a Holm-adjusted p < 0.05 with its interval above 1 "
+                "(1 configuration).")
+    assert verdict(export["configs"]) == sentence
+    assert sentence in summary
+    assert sentence in report
