@@ -18,9 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from hand_files import MAX_EPOCHS, HandSweep, run, trial_config
+from hand_files import MAX_EPOCHS, SPACE_TEXT, HandSweep, report, run, trial_config
 from sweep_helpers import Lines
+from te_sweep.concurrency import ConcurrencyPolicy
+from te_sweep.config import TrialConfig, resolve
+from te_sweep.export import export_sweep
 from te_sweep.report import write_report
+from te_sweep.reporting import tune_result
+from te_sweep.searcher import SweepSearcher
+from te_sweep.space import space_from_text
 from te_sweep.storage import SweepDir
 from te_sweep.summary import print_summary, verdict
 
@@ -68,7 +74,6 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
                         "TERMINATED")
     sweep.save_state()
     sweep_dir = SweepDir(str(root.parent), root.name)
-    from te_sweep.export import export_sweep
     export = export_sweep(sweep_dir)
     out = Lines()
     print_summary(export, ["te_scale"], out)
@@ -201,3 +206,35 @@ def test_a_holm_p_below_005_with_an_interval_reaching_below_1_is_no_winner(tmp_p
     assert verdict(export["configs"]) == sentence
     assert sentence in summary
     assert sentence in report
+
+
+# --- the LR control's learning-rate scale ----------------------------------------------------
+
+def test_the_lr_controls_scale_is_the_mean_factor_over_seeds_and_epochs():
+    """README (--lr-control): a control's last-layer learning rate is scaled by the mean factor
+    the configuration's feedback applied to that layer's gradients. Each TE run's last report
+    (reporting.tune_result, from its epochs' te_factor_mean) goes to the searcher as Tune hands
+    it over; the factors differ so that the mean over epochs is not the last epoch's and the
+    mean over the three seeds is not their median."""
+    # per seed, te_factor_mean of epochs 1, 2 (complete at epoch 2): run means 0.7, 0.6, 0.2
+    epoch_factors = [(0.9, 0.5), (0.8, 0.4), (0.3, 0.1)]
+    run_means = [statistics.fmean(f) for f in epoch_factors]
+    assert statistics.fmean(run_means) != pytest.approx(statistics.median(run_means))
+    cfg = resolve(TrialConfig(dataset="fashion-mnist", max_epochs=4, target_metric="train_acc",
+                              target=0.8, mode="grad", device="cpu"))
+    policy = ConcurrencyPolicy.for_sweep(10_000, None, 1.0, 0.0, total_trials=10_000)
+    search = SweepSearcher(space_from_text(SPACE_TEXT, Path("s.yaml")), seed=3, repeats=3,
+                           configs=1, threads=1, concurrency=policy, sampler="nsga2",
+                           lr_control=True)
+    handed = {f"t{i}": search.suggest(f"t{i}") for i in range(6)}  # 3 baselines, 3 TE runs
+    te_runs = [tid for tid, c in handed.items() if c and c["role"] == "te"]
+    assert len(te_runs) == 3
+    for tid, (first, second) in zip(te_runs, epoch_factors):
+        records = [report(1, 0.5, te=0.1, te_factor_mean=first),
+                   report(2, 0.9, te=0.1, te_factor_mean=second)]
+        result = tune_result(cfg, records, "te", {}, "cpu", 1.7e9, 0.1)
+        assert result["trial_status"] == "complete"
+        search.on_trial_complete(tid, result)
+    controls = [search.suggest(f"c{i}") for i in range(3)]
+    assert [c["role"] for c in controls] == ["control"] * 3
+    assert [c["trial"]["last_lr_scale"] for c in controls] == pytest.approx([0.5] * 3)
