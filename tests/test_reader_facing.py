@@ -65,13 +65,11 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
                                                             te_scale=scale),
                         run(reaching(epochs), te=te), "TERMINATED")
     for config_id, (lr_scale, runs) in controls.items():
-        scale = configs[config_id][0]
         for seed, epochs in runs.items():
-            config = trial_config("control", seed, config_id, te_scale=scale,
-                                  last_lr_scale=lr_scale)
-            config["trial"]["te_scale"] = 0.0
-            sweep.trial(f"{config_id}_ctl_{seed}", config, run(reaching(epochs)),
-                        "TERMINATED")
+            sweep.trial(f"{config_id}_ctl_{seed}",
+                        trial_config("control", seed, config_id, te_scale=0.0,
+                                     last_lr_scale=lr_scale),
+                        run(reaching(epochs)), "TERMINATED")
     sweep.save_state()
     sweep_dir = SweepDir(str(root.parent), root.name)
     export = export_sweep(sweep_dir)
@@ -238,3 +236,58 @@ def test_the_lr_controls_scale_is_the_mean_factor_over_seeds_and_epochs():
     controls = [search.suggest(f"c{i}") for i in range(3)]
     assert [c["role"] for c in controls] == ["control"] * 3
     assert [c["trial"]["last_lr_scale"] for c in controls] == pytest.approx([0.5] * 3)
+
+
+# --- LR controls in the summary and the report -----------------------------------------------
+# Three seeds, baselines at 4 epochs, every TE run at 2. Speedups against the LR control
+# (control epochs / TE epochs; with 3 pairs the interval is [lowest, highest]):
+#   c0000 1.5, 1.5, 1.5        faster than its control
+#   c0001 0.8, 1.25, 1.6       a mean above 1 (1.17) but an interval from 0.8: not shown faster
+#   c0002 0.625, 0.8, 0.625    its control was faster
+#   c0003 no LR control (as a paper-mode configuration has none)
+CONTROL_SEEDS = (11, 22, 33)
+CONTROL_SPEEDUPS = {"c0000": [1.5] * 3, "c0001": [0.8, 1.25, 1.6],
+                    "c0002": [0.625, 0.8, 0.625]}
+
+
+@pytest.fixture(scope="module")
+def control_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], list]:
+    te_runs = dict.fromkeys(CONTROL_SEEDS, 2.0)
+    configs = {f"c000{n}": (1.0 + n, 0.1, te_runs) for n in range(4)}
+    controls = {config_id: (0.7 - 0.1 * n, {seed: 2.0 * s for seed, s in
+                                            zip(CONTROL_SEEDS, speedups)})
+                for n, (config_id, speedups) in enumerate(CONTROL_SPEEDUPS.items())}
+    return hand_sweep(tmp_path_factory.mktemp("controls") / "hand",
+                      dict.fromkeys(CONTROL_SEEDS, 4.0), configs, controls)
+
+
+def test_the_report_counts_the_configurations_faster_than_their_control(control_sweep):
+    _, _, report_items = control_sweep
+    assert ("3 configurations have LR controls; 1 of them reached the target faster than "
+            "their control (interval above 1).") in report_items
+
+
+def test_each_configurations_control_speedup_and_scale(control_sweep):
+    export, _, _ = control_sweep
+    configs = by_id(export)
+    for n, (config_id, speedups) in enumerate(CONTROL_SPEEDUPS.items()):
+        c = configs[config_id]
+        assert c["control_last_lr_scale"] == pytest.approx(0.7 - 0.1 * n)
+        assert c["control_speedup_mean"] == pytest.approx(geometric_mean(speedups))
+        assert (c["control_speedup_ci_low"], c["control_speedup_ci_high"]) == pytest.approx(
+            (min(speedups), max(speedups)))
+    assert configs["c0001"]["control_speedup_mean"] > 1  # the mean alone would say faster
+    c = configs["c0003"]
+    assert (c["control_speedup_mean"], c["control_speedup_ci_low"],
+            c["control_last_lr_scale"]) == (None, None, None)
+
+
+def test_the_summary_names_each_configurations_control_speedup(control_sweep):
+    export, summary, _ = control_sweep
+    ranked = {line.split(":")[0].split(". ")[1]: line for line in summary
+              if re.match(r"  \d+\. c\d{4}:", line)}
+    assert sorted(ranked) == ["c0000", "c0001", "c0002", "c0003"]
+    for config_id, speedups in CONTROL_SPEEDUPS.items():
+        assert (f", against its LR control x{geometric_mean(speedups):.3f} "
+                f"[{min(speedups):.3f}, {max(speedups):.3f}];") in ranked[config_id]
+    assert "LR control" not in ranked["c0003"]
