@@ -291,3 +291,47 @@ def test_the_summary_names_each_configurations_control_speedup(control_sweep):
         assert (f", against its LR control x{geometric_mean(speedups):.3f} "
                 f"[{min(speedups):.3f}, {max(speedups):.3f}];") in ranked[config_id]
     assert "LR control" not in ranked["c0003"]
+
+
+# --- censored pairs in the report ------------------------------------------------------------
+# Four seeds; the baseline of seed 44 never reaches the target. Pairs by kind:
+#   c0000 TE censored on 11; both censored on 44             te 1, baseline 0, both 1
+#   c0001 every TE run at 2 epochs: baseline censored on 44   te 0, baseline 1, both 0
+#   c0002 TE censored on 11 and 22; baseline censored on 44   te 2, baseline 1, both 0
+# so 3 + 2 pairs with one side censored, 1 with both: the three counts differ, so a count
+# of the wrong kind, or of two kinds, gives another number.
+CENSOR_SEEDS = (11, 22, 33, 44)
+CENSOR_CONFIGS = {
+    "c0000": (1.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, 2.0, 2.0, CENSORED)))),
+    "c0001": (2.0, 0.1, dict(zip(CENSOR_SEEDS, (2.0, 2.0, 2.0, 2.0)))),
+    "c0002": (3.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, CENSORED, 2.0, 2.0)))),
+}
+
+
+@pytest.fixture(scope="module")
+def censor_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], list]:
+    baselines = dict(zip(CENSOR_SEEDS, (4.0, 4.0, 4.0, CENSORED)))
+    return hand_sweep(tmp_path_factory.mktemp("censored") / "hand", baselines, CENSOR_CONFIGS)
+
+
+def test_the_pairs_are_of_the_intended_kinds(censor_sweep):
+    configs = by_id(censor_sweep[0])
+    assert {i: (c["censored_te"], c["censored_baseline"], c["censored_both"])
+            for i, c in configs.items()} == {"c0000": (1, 0, 1), "c0001": (0, 1, 0),
+                                             "c0002": (2, 1, 0)}
+
+
+def test_the_report_counts_censored_pairs_of_each_kind(censor_sweep):
+    _, _, report_items = censor_sweep
+    assert ("5 pairs had one side miss the target: they enter as bounds (the missing side at "
+            "max_epochs + 1); 1 pairs where both missed are left out of the estimates."
+            ) in report_items
+
+
+def test_the_summary_counts_each_configurations_censored_pairs(censor_sweep):
+    _, summary, _ = censor_sweep
+    ranked = {line.split(":")[0].split(". ")[1]: line for line in summary
+              if re.match(r"  \d+\. c\d{4}:", line)}
+    assert ", 2 censored pairs;" in ranked["c0000"]
+    assert ", 1 censored pairs;" in ranked["c0001"]
+    assert ", 3 censored pairs;" in ranked["c0002"]
