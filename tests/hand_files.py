@@ -112,3 +112,22 @@ class HandSweep:
                 ("trials.parquet", "epochs.parquet", "configs.parquet")}
         return (read["trials.parquet"].to_pylist(), read["epochs.parquet"].to_pylist(),
                 read["configs.parquet"].to_pylist(), summary)
+
+
+def read_out(sweep_dir: SweepDir, searched: list[str]) -> tuple[dict, list[str], list[str]]:
+    """Export a hand-written sweep, print its summary and write its report, as the end of a
+    real sweep does; returns the export, the summary's lines, and the report's "What this
+    sweep can and cannot conclude" items as text."""
+    import html
+    import re
+
+    from te_sweep.report import write_report
+    from te_sweep.summary import print_summary
+
+    export = export_sweep(sweep_dir)
+    lines: list[str] = []
+    print_summary(export, searched, lines.append)
+    write_report(sweep_dir)
+    page = (Path(sweep_dir.uri) / "report.html").read_text()
+    section = page.split("What this sweep can and cannot conclude</h2>")[1].split("</ul>")[0]
+    return export, lines, [html.unescape(i) for i in re.findall(r"<li>(.*?)</li>", section)]

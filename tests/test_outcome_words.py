@@ -10,27 +10,22 @@ Each case asserts the exact sentences, in order, in the summary's output and in 
 
 from __future__ import annotations
 
-import html
 import json
 import pickle
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from hand_files import HandSweep, report, run, trial_config
+from hand_files import HandSweep, read_out, report, run, trial_config
 from sweep_helpers import Lines
-from te_sweep.export import export_sweep
 from te_sweep.outcome import (STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_ERROR,
                               STATUS_UNFINISHED)
 from te_sweep.outcome_words import failed_trials, outcome_sentences, partial_sentence, verdict
 from te_sweep.progress import BEST_ROWS, LiveView
 from te_sweep.reporting import RUNNING
-from te_sweep.report import write_report
 from te_sweep.storage import SweepDir
-from te_sweep.summary import print_summary
 
 SEEDS = (11, 22, 33)
 FALSE_SENTENCE = "no TE run and baseline finished"
@@ -85,15 +80,8 @@ def sweep_of(tmp_path: Path, baselines: dict[int, str], te: dict[str, dict[int, 
     sweep.save_state()
     if cut_short:
         (root / "experiment_state-2026-12-01_11-00-00.json").write_text('{"trial_data": [')
-    sweep_dir = SweepDir(str(root.parent), root.name)
-    export = export_sweep(sweep_dir)
-    out = Lines()
-    print_summary(export, ["te_scale"], out)
-    write_report(sweep_dir)
-    page = (root / "report.html").read_text()
-    section = page.split("What this sweep can and cannot conclude</h2>")[1].split("</ul>")[0]
-    items = [html.unescape(i) for i in re.findall(r"<li>(.*?)</li>", section)]
-    return Ended(out.lines, items, export)
+    export, lines, items = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+    return Ended(lines, items, export)
 
 
 def assert_told(ended: Ended, sentences: list[str], partial: str | None = None) -> None:

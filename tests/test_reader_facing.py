@@ -10,7 +10,6 @@ censored at max_epochs 4 (TE side then at 5 epochs)."""
 
 from __future__ import annotations
 
-import html
 import math
 import re
 import statistics
@@ -18,17 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from hand_files import MAX_EPOCHS, SPACE_TEXT, HandSweep, report, run, trial_config
-from sweep_helpers import Lines
+from hand_files import MAX_EPOCHS, SPACE_TEXT, HandSweep, read_out, report, run, trial_config
 from te_sweep.concurrency import ConcurrencyPolicy
 from te_sweep.config import TrialConfig, resolve
-from te_sweep.export import export_sweep
-from te_sweep.report import write_report
 from te_sweep.reporting import tune_result
 from te_sweep.searcher import SweepSearcher
 from te_sweep.space import space_from_text
 from te_sweep.storage import SweepDir
-from te_sweep.summary import print_summary, verdict
+from te_sweep.summary import verdict
 
 SEEDS = (11, 22, 33, 44, 55, 66)  # six seeds: a sign-flip p can be 1/64, 2/64, 3/64
 CENSORED = None
@@ -73,15 +69,7 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
                                      last_lr_scale=lr_scale),
                         run(reaching(epochs)), "TERMINATED")
     sweep.save_state()
-    sweep_dir = SweepDir(str(root.parent), root.name)
-    export = export_sweep(sweep_dir)
-    out = Lines()
-    print_summary(export, ["te_scale"], out)
-    write_report(sweep_dir)
-    page = (root / "report.html").read_text()
-    section = page.split("What this sweep can and cannot conclude</h2>")[1].split("</ul>")[0]
-    items = [html.unescape(i) for i in re.findall(r"<li>(.*?)</li>", section)]
-    return export, out.lines, items
+    return read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
 
 
 # The verdict sweep. Baselines reach the target after 4 epochs on five seeds and 2 on the
