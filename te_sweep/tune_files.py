@@ -196,7 +196,7 @@ def read_sweep_files(root: Path) -> SweepFiles:
     by_dirname = {dirname: trial_id for trial_id, (_, dirname) in state.items()}
     found = {trial_id: TrialFiles(trial_id, status) for trial_id, (status, _) in state.items()}
     results_of: dict[str, bytes] = {}
-    for directory in root.iterdir():
+    for directory in sorted(root.iterdir()):  # the same order on every file system
         if not (directory / PARAMS_FILE).is_file():
             continue
         result_file = directory / RESULT_FILE

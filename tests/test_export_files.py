@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hand_files import MAX_EPOCHS, SEEDS, SPACE_TEXT, HandSweep, report, run, trial_config
-from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, read_sweep_files
+from te_sweep.tune_files import state_is_readable, TRIAL_COLUMN, SweepFiles, read_sweep_files
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +262,13 @@ def test_a_skipped_file_alone_makes_the_tables_partial(tmp_path):
     sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6, 0.9], te=0.1), "TERMINATED")
     sweep.save_state()
     assert sweep.export()[3]["partial"] is False
-    sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
-    (sweep.root / "te_t22" / "params.json").write_bytes(b"")
+    sweep.trial("t00", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
+    (sweep.root / "te_t00" / "params.json").write_bytes(b"")  # read before te_t11's
     trials, _, _, summary = sweep.export()
     assert len(trials) == 2 and summary["partial"] is True
+    assert {(t["trial_id"], t["role"], t["epochs_run"]) for t in trials} == {
+        ("b11", "baseline", 2), ("t11", "te", 2)}  # read on past the skipped one
+    (state,) = sweep.root.glob("experiment_state-*.json")
+    assert state_is_readable(state)
+    state.write_bytes(state.read_bytes()[:-2])
+    assert not state_is_readable(state)
