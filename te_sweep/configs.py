@@ -17,7 +17,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from te_sweep.outcome import FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STATUS_PRUNED
+# The CONFIG_* statuses are the `status` column's values; outcome.py holds the one rule that
+# gives them (configuration_status), shared with the searcher. Re-exported here for readers.
+from te_sweep.outcome import (CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED,  # noqa: F401
+                              CONFIG_UNFINISHED, FINAL_STATUSES, STATUS_COMPLETE,
+                              configuration_status)
 from te_sweep.param_columns import param_field
 from te_sweep.reporting import Role
 from te_sweep.space import Param, SearchSpace
@@ -25,8 +29,6 @@ from te_sweep.statistics import Comparison, Pair, Run, compare, holm
 
 CONFIGS_FILE = "configs.parquet"
 SIGNIFICANCE = 0.05  # family-wise, over the configurations (Holm)
-CONFIG_COMPLETE, CONFIG_PRUNED, CONFIG_ERROR, CONFIG_UNFINISHED = (
-    "complete", "pruned", "error", "unfinished")
 
 BASE_FIELDS = [
     pa.field("sweep_id", pa.string(), nullable=False),
@@ -83,17 +85,6 @@ def _pairs(runs: list[dict], partners: dict[int, dict]) -> list[Pair]:
             if r["seed"] in partners]
 
 
-def _status(runs: list[dict], repeats: int) -> str:
-    statuses = {r["status"] for r in runs}
-    if STATUS_ERROR in statuses:
-        return CONFIG_ERROR
-    if STATUS_PRUNED in statuses:
-        return CONFIG_PRUNED
-    if len(runs) < repeats or not statuses <= set(FINAL_STATUSES):
-        return CONFIG_UNFINISHED
-    return CONFIG_COMPLETE
-
-
 def _mean(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.fmean(present) if present else None
@@ -120,7 +111,7 @@ def config_rows(sweep_id: str, trials: list[dict[str, Any]], space: SearchSpace,
         stats = compare(pairs, censored_at) if pairs else None
         control = compare(_pairs(ended, controls[config_id]), censored_at) \
             if controls[config_id] else None
-        status = _status(runs, repeats)
+        status = configuration_status([r["status"] for r in runs], repeats)
         rows.append({
             "sweep_id": sweep_id, "config_id": config_id, "status": status,
             "repeats": len(ended),

@@ -21,6 +21,7 @@ export never import torch to do it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,9 @@ FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
 STATUS_PRUNED, STATUS_ERROR, STATUS_UNFINISHED = "pruned", "error", "unfinished"
 STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_PRUNED, STATUS_DIVERGED, STATUS_ERROR,
             STATUS_UNFINISHED)
+# A configuration's status from its TE runs (configuration_status).
+CONFIG_COMPLETE, CONFIG_PRUNED, CONFIG_ERROR, CONFIG_UNFINISHED = (
+    "complete", "pruned", "error", "unfinished")
 
 
 @dataclass
@@ -63,6 +67,25 @@ def trial_status(cfg: TrialConfig, records: list[dict[str, Any]]) -> str | None:
     if reached(cfg, last):
         return STATUS_COMPLETE
     return STATUS_CENSORED if last["epoch"] >= cfg.max_epochs else None
+
+
+def configuration_status(run_statuses: Collection[str], runs_expected: int) -> str:
+    """A configuration's status from how its TE runs ended, one per seed.
+
+    One rule for what the searcher tells Optuna and what configs.parquet says, so the study
+    and the table never disagree: an errored run makes the configuration an error whatever
+    the others did (its objectives would be a mean over fewer seeds), then a run stopped by
+    the scheduler makes it pruned; with fewer ended runs than seeds, or a run still going,
+    it is unfinished; otherwise complete (censored and diverged runs are results).
+    """
+    statuses = set(run_statuses)
+    if STATUS_ERROR in statuses:
+        return CONFIG_ERROR
+    if STATUS_PRUNED in statuses:
+        return CONFIG_PRUNED
+    if len(run_statuses) < runs_expected or not statuses <= set(FINAL_STATUSES):
+        return CONFIG_UNFINISHED
+    return CONFIG_COMPLETE
 
 
 def fractional_epochs(target: float, epoch: int, value: float,

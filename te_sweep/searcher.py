@@ -43,13 +43,14 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from te_sweep.concurrency import ConcurrencyPolicy
-from te_sweep.outcome import FINAL_STATUSES
+from te_sweep.outcome import (CONFIG_ERROR, CONFIG_PRUNED, FINAL_STATUSES, STATUS_ERROR,
+                              STATUS_PRUNED, configuration_status)
 from te_sweep.reporting import FACTOR_KEY, Role
 from te_sweep.samplers import make_sampler
 from te_sweep.space import SearchSpace
 
 OBJECTIVES = ("objective_epochs", "te_overhead")
-PRUNED, FAILED = "pruned", "error"  # a run's end besides FINAL_STATUSES
+PRUNED, FAILED = STATUS_PRUNED, STATUS_ERROR  # a run's end besides FINAL_STATUSES
 COMPLETE = "complete"  # a configuration told to Optuna with its values
 logger = logging.getLogger(__name__)
 
@@ -184,12 +185,12 @@ class SweepSearcher(Searcher):
         import optuna
 
         ends = list(configuration.ends.values())
-        statuses = {end.status for end in ends}
-        if FAILED in statuses:
+        status = configuration_status([end.status for end in ends], len(self.seeds))
+        if status == CONFIG_ERROR:
             state, told, values = optuna.trial.TrialState.FAIL, FAILED, None
-        elif PRUNED in statuses:
+        elif status == CONFIG_PRUNED:
             state, told, values = optuna.trial.TrialState.PRUNED, PRUNED, None
-        else:
+        else:  # every seed has ended (on_trial_complete), so CONFIG_COMPLETE
             state, told = optuna.trial.TrialState.COMPLETE, COMPLETE
             values = [statistics.fmean(end.values[i] for end in ends)
                       for i in range(len(OBJECTIVES))]
