@@ -32,7 +32,8 @@ import pyarrow.parquet as pq
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
-from te_sweep.configs import CONFIGS_FILE, config_rows, configs_schema, run_of
+from te_sweep.configs import (CONFIG_COMPLETE, CONFIGS_FILE, config_rows, configs_schema,
+                              run_of)
 from te_sweep.objectives import censored_score, te_overhead_of
 from te_sweep.outcome import (FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STATUS_PRUNED,
                               STATUS_UNFINISHED, outcome_of)
@@ -230,17 +231,22 @@ def _add_pairs(rows: list[dict[str, Any]]) -> None:
 
 
 # ----------------------------------------------------------------------------- partial
-def expected_trials(options: dict[str, Any]) -> int:
-    """The TE runs and baselines a sweep asks for (its LR controls come on top)."""
-    return options.get("repeats", 1) * (1 + options["num_samples"])
+def expected_trials(options: dict[str, Any], configs: list[dict[str, Any]] | None = None) -> int:
+    """The trials a sweep asks for: a baseline per seed, a TE run per configuration and seed,
+    and with `--lr-control` an LR control per seed of each configuration whose runs all ended
+    (configs.parquet's status complete) with a gradient factor (grad mode), as the searcher
+    queues them. Without `configs` the controls are not counted."""
+    repeats = options.get("repeats", 1)
+    controls = sum(1 for c in configs or [] if c["status"] == CONFIG_COMPLETE
+                   and c["te_factor_mean"] is not None) if options.get("lr_control") else 0
+    return repeats * (1 + options["num_samples"] + controls)
 
 
 def is_partial(rows: list[dict[str, Any]], expected: int) -> bool:
-    """The tables are partial while `te-sweep resume` could still add to them: a TE run or
-    baseline asked for is missing, a trial has not ended, or one ended in error (resume
+    """The tables are partial while `te-sweep resume` could still add to them: a trial asked
+    for is missing (expected_trials), a trial has not ended, or one ended in error (resume
     retries errored trials from their last checkpoint)."""
-    core = [r for r in rows if r["role"] in (Role.TE, Role.BASELINE)]
-    return len(core) < expected or any(r["status"] in (STATUS_UNFINISHED, STATUS_ERROR)
+    return len(rows) < expected or any(r["status"] in (STATUS_UNFINISHED, STATUS_ERROR)
                                        for r in rows)
 
 
@@ -302,7 +308,7 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
     space = space_from_text(manifest["space_text"], Path(manifest["space_path"]),
                             check_trials=False)
     configs = config_rows(manifest["sweep_id"], rows, space, repeats)
-    expected = expected_trials(options)
+    expected = expected_trials(options, configs)
     # A file that could not be read (a full disk, a crash) was skipped: the tables say less
     # than the sweep holds, so they are partial whatever the trials' states.
     partial = is_partial(rows, expected) or bool(sweep_files.damaged)

@@ -78,9 +78,9 @@ def _have(count: int) -> str:
 def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]],
                       expected: int | None = None) -> list[str]:
     """What happened to the sweep's trials, one sentence per fact, then the verdict (where a
-    configuration has an estimate) or why no configuration has one. `expected`: the TE runs
-    and baselines the sweep asks for (export.expected_trials), to tell how many never
-    started; None when unknown."""
+    configuration has an estimate) or why no configuration has one. `expected`: the trials
+    the sweep asks for (export.expected_trials), to tell how many never started; None when
+    unknown."""
     te = [r for r in trials if r["role"] == Role.TE and r["config_id"]]
     pairs = _pairs(te, trials)
     # While trials are unfinished or not started, "all" and "every" speak of those so far.
@@ -174,9 +174,8 @@ def _status_sentence(trials: list[dict[str, Any]], status: str, verb: str,
 
 
 def _missing(trials: list[dict[str, Any]], expected: int | None) -> int:
-    """The TE runs and baselines asked for that have no row: not started yet."""
-    core = sum(1 for r in trials if r["role"] in (Role.TE, Role.BASELINE))
-    return max(0, expected - core) if expected is not None else 0
+    """The trials asked for (export.expected_trials) that have no row: not started yet."""
+    return max(0, expected - len(trials)) if expected is not None else 0
 
 
 def _not_finished(trials: list[dict[str, Any]], expected: int | None) -> str | None:
@@ -187,7 +186,7 @@ def _not_finished(trials: list[dict[str, Any]], expected: int | None) -> str | N
     if unfinished:
         parts.append(f"{unfinished} of {len(trials)} trials {_be(unfinished)} unfinished")
     if missing:
-        parts.append(f"{missing} of the {expected} TE runs and baselines asked for "
+        parts.append(f"{missing} of the {expected} trials asked for "
                      f"{_have(missing)} not started")
     if not parts:
         return None

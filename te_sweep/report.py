@@ -114,7 +114,7 @@ def conclusions(t: Tables) -> list[str]:
     options = json.loads(t.metadata.get("options", "{}"))
     estimators = sorted({r.get("param_te_estimator") or "plugin" for r in t.trials
                          if r["role"] == "te"})
-    expected = expected_trials(options) if "num_samples" in options else None
+    expected = expected_trials(options, t.configs) if "num_samples" in options else None
     lines = outcome_sentences(t.trials, t.configs, expected)
     repeats = options.get("repeats")
     if repeats:

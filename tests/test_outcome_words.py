@@ -227,8 +227,8 @@ def test_every_pair_so_far_censored_on_both_sides(tmp_path):
     ended = sweep_of(tmp_path, all_seeds(STATUS_CENSORED), {"c0000": all_seeds(STATUS_CENSORED)},
                      num_samples=2)
     assert_told(ended, [
-        "The sweep has not finished (it is still running, or was stopped): 3 of the 9 TE runs "
-        "and baselines asked for have not started, so their pairs are not formed yet; "
+        "The sweep has not finished (it is still running, or was stopped): 3 of the 9 trials "
+        "asked for have not started, so their pairs are not formed yet; "
         "`te-sweep resume` continues a stopped sweep.",
         "Every pair so far was censored on both sides (3 of 3): neither the TE run nor its "
         "baseline reached the target (train_acc >= 0.8) within max_epochs (4), so no pair "
@@ -261,7 +261,7 @@ def test_a_sweep_still_running(tmp_path):
                       "c0001": {11: STATUS_UNFINISHED}}, num_samples=4)
     assert_told(ended, [
         "The sweep has not finished (it is still running, or was stopped): 2 of 6 trials are "
-        "unfinished and 9 of the 15 TE runs and baselines asked for have not started, so "
+        "unfinished and 9 of the 15 trials asked for have not started, so "
         "their pairs are not formed yet; `te-sweep resume` continues a stopped sweep.",
         "No configuration is shown to reach the target faster than its baselines: none has a "
         "Holm-adjusted p < 0.05 with its interval above 1 (1 configuration with a paired "
@@ -276,7 +276,7 @@ def test_a_sweep_stopped_before_any_te_run(tmp_path):
     ended = sweep_of(tmp_path, {11: REACH_2, 22: STATUS_UNFINISHED}, {}, num_samples=2)
     assert_told(ended, [
         "The sweep has not finished (it is still running, or was stopped): 1 of 2 trials is "
-        "unfinished and 4 of the 6 TE runs and baselines asked for have not started, so "
+        "unfinished and 4 of the 6 trials asked for have not started, so "
         "their pairs are not formed yet; `te-sweep resume` continues a stopped sweep.",
         "No configuration has a paired estimate: no TE run has started yet.",
     ], partial="These tables are partial: 1 is unfinished and 4 asked for have not started.")
@@ -342,8 +342,8 @@ def test_counts_of_one_take_the_singular():
     trials = [row("baseline", 1, STATUS_DIVERGED), row("baseline", 2, STATUS_CENSORED),
               row("te", 1, STATUS_CENSORED, "c0000"), row("te", 2, STATUS_ERROR, "c0000")]
     assert outcome_sentences(trials, [config(None)], expected=5) == [
-        "The sweep has not finished (it is still running, or was stopped): 1 of the 5 TE runs "
-        "and baselines asked for has not started, so their pairs are not formed yet; "
+        "The sweep has not finished (it is still running, or was stopped): 1 of the 5 trials "
+        "asked for has not started, so their pairs are not formed yet; "
         "`te-sweep resume` continues a stopped sweep.",
         "1 of 4 trials ended in error (1 of 2 TE runs)" + RESUME_TAIL,
         "1 of 4 trials diverged (1 of 2 baselines)" + DIVERGED_TAIL,
@@ -364,8 +364,8 @@ def test_all_te_runs_so_far_while_a_trial_is_unfinished():
 
 def test_a_sweep_with_no_trial_yet():
     assert outcome_sentences([], [], expected=4) == [
-        "The sweep has not finished (it is still running, or was stopped): 4 of the 4 TE runs "
-        "and baselines asked for have not started, so their pairs are not formed yet; "
+        "The sweep has not finished (it is still running, or was stopped): 4 of the 4 trials "
+        "asked for have not started, so their pairs are not formed yet; "
         "`te-sweep resume` continues a stopped sweep.",
         "No baseline has started yet, so no TE run can be paired with one.",
         "No configuration has a paired estimate: no TE run has started yet.",

@@ -10,6 +10,7 @@ censored at max_epochs 4 (TE side then at 5 epochs)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -326,3 +327,80 @@ def test_the_summary_counts_each_configurations_censored_pairs(censor_sweep):
     assert ", 2 censored pairs;" in ranked["c0000"]
     assert ", 1 censored pairs;" in ranked["c0001"]
     assert ", 3 censored pairs;" in ranked["c0002"]
+
+
+# --- export edge cases: LR controls not yet trained, a baseline not yet finished --------------
+
+def lr_control_sweep(root: Path, control_seeds: tuple[int, ...]) -> tuple[dict, list[str], list]:
+    """Two seeds with `--lr-control`: c0000 in grad mode (its runs report a gradient factor,
+    so the searcher queues a control per seed once both ended), c0001 in paper mode (no
+    factor, no controls), c0002 in grad mode with a run stopped by the scheduler (pruned: no
+    controls); LR controls of c0000 present for `control_seeds` only."""
+    seeds = (11, 22)
+    sweep = HandSweep(root, num_samples=3, repeats=len(seeds))
+    manifest = json.loads((root / "te_sweep.json").read_text())
+    manifest["options"]["lr_control"] = True
+    (root / "te_sweep.json").write_text(json.dumps(manifest))
+    for seed in seeds:
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)),
+                    "TERMINATED")
+        sweep.trial(f"g{seed}", trial_config("te", seed, "c0000", mode="grad"),
+                    run(reaching(2.0), te=0.1), "TERMINATED")
+        paper = [{**line, "te_factor_mean": None} for line in run(reaching(3.0), te=0.1)]
+        sweep.trial(f"p{seed}", trial_config("te", seed, "c0001", mode="paper"), paper,
+                    "TERMINATED")
+        stopped = run(reaching(2.0), te=0.1)[:1] if seed == 22 else run(reaching(2.0), te=0.1)
+        sweep.trial(f"s{seed}", trial_config("te", seed, "c0002", mode="grad"), stopped,
+                    "TERMINATED")
+    for seed in control_seeds:
+        sweep.trial(f"ctl{seed}", trial_config("control", seed, "c0000", te_scale=0.0,
+                                               last_lr_scale=0.99),
+                    run(reaching(3.0)), "TERMINATED")
+    sweep.save_state()
+    return read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+
+
+def test_lr_controls_not_yet_trained_make_the_tables_partial(tmp_path):
+    export, lines, report_items = lr_control_sweep(tmp_path / "hand", control_seeds=(11,))
+    assert export["expected"] == 2 * (1 + 3 + 1)  # baselines, 3 configurations, c0000's controls
+    assert export["partial"] is True
+    sentence = "These tables are partial: 1 asked for has not started."
+    assert sentence in lines and sentence in report_items
+
+
+def test_a_sweep_whose_lr_controls_all_ended_is_whole(tmp_path):
+    """Neither the paper-mode nor the pruned configuration has controls, and none are
+    missing for them."""
+    export, lines, _ = lr_control_sweep(tmp_path / "hand", control_seeds=(11, 22))
+    assert by_id(export)["c0002"]["status"] == "pruned"
+    assert export["expected"] == 10 and len(export["rows"]) == 10
+    assert export["partial"] is False
+    assert not any("partial" in line for line in lines)
+    by_config = by_id(export)
+    assert by_config["c0000"]["control_speedup_mean"] == pytest.approx(1.5)
+    assert by_config["c0001"]["control_speedup_mean"] is None
+
+
+def test_a_te_run_is_not_paired_with_a_baseline_that_has_not_finished(tmp_path):
+    """Seed 22's baseline is still running: its TE run has no pair yet (it is not counted as
+    a bound against a baseline that has not ended), the configuration's estimate rests on
+    seed 11 alone, and the tables are partial."""
+    root = tmp_path / "hand"
+    sweep = HandSweep(root, num_samples=1, repeats=2)
+    sweep.trial("b11", trial_config("baseline", 11), run(reaching(4.0)), "TERMINATED")
+    sweep.trial("b22", trial_config("baseline", 22), run(reaching(4.0))[:2], "RUNNING")
+    for seed in (11, 22):
+        sweep.trial(f"t{seed}", trial_config("te", seed, "c0000"), run(reaching(2.0), te=0.1),
+                    "TERMINATED")
+    sweep.save_state()
+    export, lines, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+    rows = {r["trial_id"]: r for r in export["rows"]}
+    assert rows["b22"]["status"] == "unfinished"
+    assert rows["t22"]["paired_baseline"] is None and rows["t22"]["paired_kind"] is None
+    assert rows["t22"]["paired_speedup_epochs"] is None
+    assert rows["t11"]["paired_baseline"] == "b11"
+    assert rows["t11"]["paired_speedup_epochs"] == pytest.approx(2.0)
+    config = export["configs"][0]
+    assert config["seeds"] == [11] and config["speedups"] == pytest.approx([2.0])
+    assert export["partial"] is True
+    assert "These tables are partial: 1 is unfinished." in lines
