@@ -42,8 +42,10 @@ test: install browser
 	$(BIN)/python -m pytest -q
 
 # Mutation testing of the modules whose numbers users read (not CI: an hour or more on 2
-# cores); per-module scores and survivors, in a copy of the tree. See TESTING.md.
-# MUTATE_ARGS passes options on, e.g. make mutate MUTATE_ARGS="--keep /tmp/mutation-run".
+# cores): cosmic-ray's operator mutants and the semantic mutants of
+# tools/semantic_mutants.toml, scored apart per module, in a copy of the tree. See TESTING.md.
+# MUTATE_ARGS passes options on, e.g. make mutate MUTATE_ARGS="--keep /tmp/mutation-run",
+# MUTATE_ARGS="--semantic-only" (minutes) or MUTATE_ARGS="--cosmic-ray-only summary".
 MUTATE_ARGS ?=
 mutate: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,mutate]'
