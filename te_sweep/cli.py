@@ -18,6 +18,7 @@ import click
 
 from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.config import HIDDEN_RULES, MODES, TARGET_METRICS, TE_ESTIMATORS, TrialConfig
+from te_sweep.cpu_threads import prefer_passive_waiting
 from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
 from te_sweep.samplers import AUTO_SAMPLER, SAMPLER_CHOICES
 
@@ -100,6 +101,7 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 @click.version_option(package_name="te-sweep")
 def cli() -> None:
     """Sweeps over transfer-entropy modulated CNN training."""
+    prefer_passive_waiting()  # before any command imports torch (cpu_threads.py)
 
 
 @cli.command()

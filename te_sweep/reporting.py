@@ -12,6 +12,7 @@ import time
 from typing import Any, Sequence
 
 from te_sweep.config import TrialConfig
+from te_sweep.cpu_threads import wait_policy
 from te_sweep.objectives import censored_score, te_overhead
 from te_sweep.outcome import summarize, trial_status
 
@@ -28,13 +29,15 @@ class Role:
 
 
 def placement() -> dict[str, Any]:
-    """Where this trial runs: Ray node id, host, the GPU ids Ray assigned."""
+    """Where this trial runs: Ray node id, host, the GPU ids Ray assigned, and how its CPU
+    threads wait (cpu_threads.py: "" is OpenMP's default, active waiting)."""
     import ray
 
     return {
         "node_id": ray.get_runtime_context().get_node_id(),
         "hostname": socket.gethostname(),
         "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
+        "omp_wait_policy": wait_policy(),
     }
 
 

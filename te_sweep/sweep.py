@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.claim import CLAIM_FILE, LEASE_FILE, SweepClaim
+from te_sweep.cpu_threads import prefer_passive_waiting, worker_env
 from te_sweep.errors import ConfigError, InputError, TESweepError
 from te_sweep.exit_codes import ExitCode
 from te_sweep.provenance import git_revision, package_versions
@@ -421,9 +422,10 @@ def ray_session(address: str | None,
     address = cluster_address(address)
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     temp_dir = None
+    prefer_passive_waiting()  # a local Ray's processes inherit it (cpu_threads.py)
     if address:
         try:
-            ray.init(address=address, **quiet)
+            ray.init(address=address, runtime_env={"env_vars": worker_env()}, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ClusterError(f"cannot connect to the Ray cluster at {address}: {first}; "

@@ -70,7 +70,7 @@ CPU_GEMM_COLUMNS = 16
 _BYTE_DTYPES = (torch.bool, torch.uint8, torch.int8)
 # The probe that picks the CPU layer-pair kernel: W-1 transitions x (1 + 3 * 10 destinations),
 # times 128 sources: the fashion-mnist feedback's shape at a window of 4096.
-_PROBE_T, _PROBE_D, _PROBE_S, _PROBE_REPEATS = 4095, 31, 128, 3
+_PROBE_T, _PROBE_D, _PROBE_S, _PROBE_REPEATS = 4095, 31, 128, 5
 
 
 class CpuKernel(str, enum.Enum):
@@ -97,10 +97,31 @@ def set_cpu_layer_kernel(kernel: CpuKernel | None) -> None:
     _cpu_kernel = kernel
 
 
+def measured_cpu_kernel() -> CpuKernel | None:
+    """The CPU kernel this process chose, None before any layer pair was counted on a CPU
+    (a trial records it: trials.parquet's cpu_kernel)."""
+    return _cpu_kernel
+
+
 def _measure_cpu_kernels() -> tuple[CpuKernel, dict[CpuKernel, float]]:
-    """(the faster kernel, best seconds of each) on the probe; float when int8 is missing."""
+    """(the faster kernel, best seconds of each) on the probe; float when int8 is missing.
+
+    Measured on one thread: with several, OpenMP's active waiting beside a busy neighbour made
+    both kernels take about 18 ms and the choice flip between processes (issue 19); on one
+    thread int8 took 0.09-0.13 ms and float 0.75-0.80 ms in every run, loaded or not, the
+    same order as with two threads waiting passively (0.17 and 1.5 ms).
+    """
     if not hasattr(torch, "_int_mm"):
         return CpuKernel.FLOAT, {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _time_cpu_kernels()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_cpu_kernels() -> tuple[CpuKernel, dict[CpuKernel, float]]:
     generator = torch.Generator().manual_seed(0)
     d = torch.rand(_PROBE_T, _PROBE_D, generator=generator) < 0.5
     y = torch.rand(_PROBE_T, _PROBE_S, generator=generator) < 0.5

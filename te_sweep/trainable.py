@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from te_sweep.config import TrialConfig, resolve
+from te_sweep.te import measured_cpu_kernel
 from te_sweep.train import Trainer, device_name, resolve_device, run_trial
 from te_sweep.trial_session import TrialSession
 
@@ -43,6 +44,8 @@ def train_function(config: dict[str, Any]) -> None:
                            _load, _dump)
 
     def end_epoch(trainer: Trainer) -> None:
+        kernel = measured_cpu_kernel()  # chosen at the TE's first count on a CPU
+        session.where["cpu_kernel"] = kernel.value if kernel else None
         session.end_epoch(trainer.epoch, trainer.records, trainer.state_dict(),
                           trainer.start_value)
 

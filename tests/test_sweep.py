@@ -17,7 +17,9 @@ from te_sweep.export import EPOCHS_SCHEMA, TRIALS_SCHEMA
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
+def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "unset below")  # restored after the test
+    monkeypatch.delenv("OMP_WAIT_POLICY")  # the user set none: trials wait passively
     result = run_cli(capsys, "launch", ROOT / "search_spaces" / "smoke.yaml", "--num-samples", 2,
                      "--repeats", 2, "--max-concurrent", 2, "--storage", tmp_path,
                      "--name", "smoke", "--seed", 7)
@@ -33,6 +35,9 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
     baselines = [t for t in trials if t["role"] == "baseline"]
     assert all(b["param_te_scale"] == 0.0 for b in baselines)
     assert len({b["seed"] for b in baselines}) == 2
+    # The CPU layer-pair kernel, chosen by one probe per process, is the same in every TE run.
+    measured_kernel = next(t["cpu_kernel"] for t in trials if t["role"] == "te")
+    assert measured_kernel in ("int8", "float")
     for t in trials:
         if t["role"] == "te":
             assert t["param_te_scale"] > 0
@@ -48,6 +53,8 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist):
         assert t["epochs_run"] == sum(e["trial_id"] == t["trial_id"] for e in epochs)
         assert t["param_dataset"] == "fashion-mnist" and t["param_window"] >= 2
         assert t["device_name"] == "cpu" and t["node_id"]
+        assert t["omp_wait_policy"] == "PASSIVE"  # cpu_threads.py, inherited from the driver
+        assert t["cpu_kernel"] == (None if t["role"] == "baseline" else measured_kernel), t
         assert t["started_at"] < t["finished_at"]
         assert sorted(p.name for p in (sweep / f"{t['role']}_{t['trial_id']}").iterdir()
                       if "checkpoint" in p.name) == [f"checkpoint-epoch-{t['epochs_run']:05d}.pt"]

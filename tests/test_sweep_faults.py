@@ -119,9 +119,12 @@ def launch_process(space: Path, storage: Path, name: str, *extra: object) -> Swe
     return SweepProcess([TE_SWEEP, "launch", space, "--storage", storage, "--name", name, *extra])
 
 
-def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
+def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster, monkeypatch):
     workers = [cluster.add_node(num_cpus=2, num_gpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
+    # The nodes started without it; a value the user set reaches the trials through the
+    # job's runtime environment (cpu_threads.worker_env), not through the nodes' own.
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     space = blocks_space(tmp_path, max_epochs=2)
     result = run_cli(capsys, "launch", space, "--address", cluster.address, "--shared-storage",
                      "--gpus-per-trial", 0.5, "--num-samples", 2, "--repeats", 2,
@@ -133,6 +136,7 @@ def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster):
     for t in trials:
         assert t["gpu_ids"] in ("0", "1"), t  # a (logical) GPU assigned by Ray
         assert t["device_name"] == "cpu"  # no real CUDA here: the trial falls back
+        assert t["omp_wait_policy"] == "ACTIVE"
 
 
 def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
