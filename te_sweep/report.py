@@ -5,7 +5,12 @@ inline, and nothing is fetched from a network, so it opens offline and can be ma
 archived. The same figures are written as figures/NAME.png beside it. It states in words what
 the sweep can and cannot conclude (how the trials ended and the verdict, in the summary's
 words from outcome_words.py; the estimator, the seeds, the censoring, the LR control), then
-shows the figures (figures.py) and the configurations table.
+shows the figures (figures.py) and the configurations table. A figure that the data cannot
+support (parameter importance from too few configurations) is replaced by the sentence saying
+why. On the Pareto and parameter figures the best configurations' points carry an HTML image
+map: hovering one shows which configuration it is. The table scrolls sideways inside the page.
+The page is written in the same few seconds at 4 or 10,000 configurations
+(bench/report_scale.py): only the learning curves' epochs are read as rows.
 A tiny inline script counts the figures the browser decoded into the page's
 `data-figures-loaded` attribute, so a headless browser can check the page rendered.
 """
@@ -45,10 +50,17 @@ class ReportError(InputError):
 @dataclass
 class Tables:
     trials: list[dict[str, Any]]
-    epochs: list[dict[str, Any]]
+    epochs: pa.Table  # epochs.parquet as read: rows only where needed (epoch_rows)
     configs: list[dict[str, Any]]
     metadata: dict[str, str]
     space: SearchSpace
+
+    def epoch_rows(self, trial_ids: set[str]) -> list[dict[str, Any]]:
+        """The epochs of these trials as rows (a 10,000-trial sweep has ~100,000 epochs)."""
+        import pyarrow.compute as pc
+
+        mask = pc.is_in(self.epochs["trial_id"], pa.array(sorted(trial_ids), pa.string()))
+        return self.epochs.filter(mask).to_pylist()
 
 
 def read_tables(sweep_dir: SweepDir) -> Tables:
@@ -71,12 +83,20 @@ def read_tables(sweep_dir: SweepDir) -> Tables:
     metadata = {k.decode().removeprefix("te_sweep."): v.decode()
                 for k, v in (trials.schema.metadata or {}).items()}
     space = space_from_text(metadata["space"], Path(metadata["space_path"]), check_trials=False)
-    return Tables(trials.to_pylist(), table(EPOCHS_FILE).to_pylist(),
-                  table(CONFIGS_FILE).to_pylist(), metadata, space)
+    return Tables(trials.to_pylist(), table(EPOCHS_FILE), table(CONFIGS_FILE).to_pylist(),
+                  metadata, space)
 
 
-def figure_makers(t: Tables) -> list[tuple[str, str, Callable[[], Any]]]:
-    """(file name, caption, function making the figure), in the report's order."""
+HOVER = " Hover a point to see its configuration (the {n} best ranked and the front)."
+IMPORTANCE_CAPTION = ("Parameter importance for each objective (Optuna's PED-ANOVA): how much "
+                      "each parameter's values differ between the best 10% of the "
+                      "configurations and all. The scores are shares (they sum to 1), so one "
+                      "parameter leads even where none matters.")
+
+
+def figure_makers(t: Tables) -> list[tuple[str, str, Callable[[], Any] | str]]:
+    """(file name, caption, function making the figure), in the report's order; in place of
+    the function, the sentence saying why a figure is not shown."""
     from te_sweep import figures
 
     baseline = next((r for r in t.trials if r["role"] == "baseline"), None) or \
@@ -88,25 +108,59 @@ def figure_makers(t: Tables) -> list[tuple[str, str, Callable[[], Any]]]:
          "seed, with its 95% bootstrap interval.",
          lambda: figures.speedup_intervals(t.configs)),
         ("pareto", "The two objectives Optuna minimised, per configuration, with the "
-         "Pareto front and the baselines.", lambda: figures.pareto_front(t.configs, t.trials)),
-        ("parameters", "Paired speedup against each searched parameter.",
+         "Pareto front and the baselines." + HOVER.format(n=figures.NAMED_POINTS),
+         lambda: figures.pareto_front(t.configs, t.trials)),
+        ("parameters", "Paired speedup, with its 95% interval, against each searched "
+         "parameter." + HOVER.format(n=figures.NAMED_POINTS),
          lambda: figures.speedup_by_parameter(t.configs, t.space)),
         ("curves", "Learning curves of the best configurations beside their paired "
-         "baselines.", lambda: figures.learning_curves(t.configs, t.trials, t.epochs,
-                                                       target_metric, target)),
-        ("importance", "Parameter importance for each objective (Optuna's PED-ANOVA).",
-         lambda: figures.importances(t.configs, t.space)),
-        ("timeline", "When each trial ran, and where.", lambda: figures.timeline(t.trials)),
+         "baselines.", lambda: figures.learning_curves(
+             t.configs, t.trials, t.epoch_rows(figures.curve_trial_ids(t.configs, t.trials)),
+             target_metric, target)),
+        ("importance", IMPORTANCE_CAPTION,
+         figures.importance_withheld(t.configs, t.space)
+         or (lambda: figures.importances(t.configs, t.space))),
+        ("timeline", "When the trials ran, and where: how many at once by role, and how many "
+         "on each node (or GPU) over time.", lambda: figures.timeline(t.trials)),
     ]
+
+
+DPI = 110  # of the PNGs; the image maps' pixel coordinates are at this resolution
 
 
 def png_bytes(figure: Any) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=DPI)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def image_map(name: str, figure: Any) -> str:
+    """An HTML <map> naming the figure's named points (figures.point_areas), or "" when it
+    names none; call after saving the figure, when its axes' limits are final."""
+    from te_sweep.figures import point_areas
+
+    areas = "".join(f'<area shape="circle" coords="{a.x:g},{a.y:g},{a.radius:g}" '
+                    f'title="{html.escape(a.title)}" alt="{html.escape(a.title)}">'
+                    for a in point_areas(figure, DPI))
+    return f'<map name="{name}-points">{areas}</map>' if areas else ""
+
+
+def figure_html(name: str, caption: str, data: bytes, areas: str) -> str:
+    """One figure: the PNG inline (at its own pixel size, so the image map's coordinates
+    hold), its image map and caption."""
+    encoded = base64.b64encode(data).decode()
+    usemap = f' usemap="#{name}-points"' if areas else ""
+    return (f'<figure id="{name}"><img alt="{html.escape(caption)}"{usemap} '
+            f'src="data:image/png;base64,{encoded}">{areas}'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def withheld_html(name: str, reason: str) -> str:
+    """A figure not shown: the sentence saying why, where it would be."""
+    return f'<figure id="{name}"><p class="withheld">{html.escape(reason)}</p></figure>'
 
 
 def conclusions(t: Tables) -> list[str]:
@@ -157,13 +211,16 @@ def configs_table(configs: list[dict[str, Any]], space: SearchSpace) -> str:
     head = "".join(f"<th>{html.escape(c.removeprefix('param_'))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(c.get(col))}</td>" for col in columns)
                    + "</tr>" for c in ranked[:TABLE_ROWS])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f'<div class="table-scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
 img{{max-width:100%}} table{{border-collapse:collapse;font-size:0.8em}}
+img[usemap]{{max-width:none}} .table-scroll{{overflow-x:auto;max-width:100%}}
+.withheld{{font-style:italic}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} figure{{margin:1.5em 0}}
 </style></head>
 <body data-figures="{count}" data-figures-loaded="0">
@@ -191,15 +248,19 @@ def write_report(sweep_dir: SweepDir, out: Path | None = None) -> list[str]:
     """Write report.html and figures/*.png (into the sweep, or `out`); return their paths."""
     tables = read_tables(sweep_dir)
     target = SweepDir(str(out.resolve().parent), out.resolve().name) if out else sweep_dir
-    figure_html, paths = [], []
+    parts, paths = [], []
     for name, caption, make in figure_makers(tables):
-        data = png_bytes(make())
-        target.write_bytes(f"{FIGURES_DIR}/{name}.png", data)
-        paths.append(target.file_uri(f"{FIGURES_DIR}/{name}.png"))
-        encoded = base64.b64encode(data).decode()
-        figure_html.append(f'<figure id="{name}"><img alt="{html.escape(caption)}" '
-                           f'src="data:image/png;base64,{encoded}">'
-                           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        png = f"{FIGURES_DIR}/{name}.png"
+        if isinstance(make, str):  # not shown: no PNG, not even last report's
+            parts.append(withheld_html(name, make))
+            if target.has_file(png):
+                target.delete_file(png)
+            continue
+        figure = make()
+        data = png_bytes(figure)
+        target.write_bytes(png, data)
+        paths.append(target.file_uri(png))
+        parts.append(figure_html(name, caption, data, image_map(name, figure)))
     meta = tables.metadata
     page = PAGE.format(
         title=html.escape(f"te-sweep report: {meta.get('sweep_name', '?')}"),
@@ -208,7 +269,7 @@ def write_report(sweep_dir: SweepDir, out: Path | None = None) -> list[str]:
                           f"{len(tables.trials)} trials, {len(tables.configs)} "
                           "configurations."),
         conclusions="".join(f"<li>{html.escape(line)}</li>" for line in conclusions(tables)),
-        figures="\n".join(figure_html), count=len(figure_html),
+        figures="\n".join(parts), count=len(paths),
         rows=min(TABLE_ROWS, len(tables.configs)), total=len(tables.configs),
         table=configs_table(tables.configs, tables.space))
     target.write_bytes(REPORT_FILE, page.encode())
