@@ -117,6 +117,8 @@ def cli() -> None:
               help="metric compared with --target [default: train_acc, as in the paper]")
 @click.option("--target", type=float, help="accuracy that ends the trial [default: the "
               "paper's for the preset, e.g. 0.97]")
+@click.option("--other-split-every", type=int, help="evaluate the split the target does not "
+              "read every N epochs and at the last (the target's: every epoch) [default: 5]")
 @click.option("--lr", type=float, help="SGD learning rate [default: the preset's]")
 @click.option("--momentum", type=float, help="SGD momentum [default: the preset's]")
 @click.option("--weight-decay", type=float, help="L2 penalty [default: the preset's]")

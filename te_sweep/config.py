@@ -35,6 +35,8 @@ class TrialConfig:
     max_epochs: int = 10  # epochs at most
     target_metric: str = "train_acc"  # "train_acc" (the paper's) or "test_acc"
     target: float | None = None  # accuracy in (0, 1] that ends the trial; None: the paper's
+    other_split_every: int = 5  # the split the target does not read is evaluated every this
+    #                             many epochs and at the trial's last; the target's, every epoch
     # --- optimiser (None: the preset's) ----------------------------------------------------
     lr: float | None = None  # SGD learning rate
     momentum: float | None = None  # SGD momentum in [0, 1)
@@ -149,6 +151,9 @@ def validate(cfg: TrialConfig) -> None:
     _check(cfg.subset is None or cfg.subset >= 1, "subset",
            f"{cfg.subset} is not a positive count; give the number of training images to use")
     _check(cfg.max_epochs >= 1, "max_epochs", f"{cfg.max_epochs} must be at least 1")
+    _check(cfg.other_split_every >= 1, "other_split_every",
+           f"{cfg.other_split_every} must be at least 1 (epochs; 1 evaluates both splits "
+           "every epoch)")
     _check(cfg.target_metric in TARGET_METRICS, "target_metric",
            f"{cfg.target_metric!r} is not one of {', '.join(TARGET_METRICS)}")
     _check(cfg.target is None or (_finite(cfg.target) and 0 < cfg.target <= 1), "target",

@@ -144,6 +144,8 @@ BAD_VALUES = [
                  id="prob-threshold-1"),
     pytest.param(["--te-every", "0"], "--te-every", "0 ", "must be at least 1 (steps)",
                  id="te-every-0"),
+    pytest.param(["--other-split-every", "0"], "--other-split-every", "0 ",
+                 "1 evaluates both splits every epoch", id="other-split-every-0"),
     pytest.param(["--epochs", "0"], "--epochs", "0 ", "must be at least 1", id="epochs-0"),
     pytest.param(["--target", "1.5"], "--target", "1.5", "give e.g. 0.97", id="target-1.5"),
     pytest.param(["--subset", "0"], "--subset", "0 ",
@@ -392,11 +394,14 @@ def test_json_records(capsys, blocks_npz, tmp_path):
     assert isinstance(records, list) and len(records) == 2
     for record in records:
         assert tuple(record) == METRIC_NAMES
-        assert 0.0 <= record["train_acc"] <= 1.0 and 0.0 <= record["test_acc"] <= 1.0
+        assert 0.0 <= record["train_acc"] <= 1.0
+    # The test split is evaluated at the last epoch only (other_split_every 5): null before.
+    assert records[0]["test_acc"] is None and 0.0 <= records[1]["test_acc"] <= 1.0
     assert [r["epoch"] for r in records] == [1, 2] == epoch_numbers(table)
     for record, row in zip(records, table.rows):  # the table prints the same numbers
         assert row["train_acc"] == f"{record['train_acc']:.4f}"
-        assert row["test_acc"] == f"{record['test_acc']:.4f}"
+        assert row["test_acc"] == ("-" if record["test_acc"] is None
+                                   else f"{record['test_acc']:.4f}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocks.npz", "records.json"]
 
 
@@ -443,7 +448,9 @@ def test_te_run_prints_live_table(capsys, blocks_npz):
     for row in table.rows:
         assert float(row["te_time_s"]) > 0  # the feedback ran
         assert row["te_mean"] != "-" and float(row["te_mean"]) >= 0
-        assert 0 <= float(row["test_acc"]) <= 1
+        assert 0 <= float(row["train_acc"]) <= 1
+    assert table.rows[0]["test_acc"] == "-"  # evaluated at the last epoch only
+    assert 0 <= float(table.rows[-1]["test_acc"]) <= 1
     status_ok(table)
     complete = float(table.rows[-1]["train_acc"]) >= 0.97
     assert table.status.startswith("status: complete; target reached at epoch 2" if complete

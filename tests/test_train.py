@@ -277,3 +277,51 @@ def test_one_batch_epoch_reports_that_batchs_loss_and_the_first_groups_lr(blocks
     expected = F.cross_entropy(replay.model(x), y).item()
     assert record["train_loss"] == pytest.approx(expected, rel=1e-5)
     assert record["lr"] == 0.05
+
+
+# --- the evaluation schedule (other_split_every) ------------------------------------------------
+
+def evaluated_epochs(records: list[dict], metric: str) -> list[int]:
+    return [r["epoch"] for r in records if r[metric] is not None]
+
+
+def test_the_other_split_is_evaluated_on_its_schedule_and_at_the_last_epoch(blocks_npz):
+    """Censored at epoch 7 with other_split_every 3: the test split at 3, 6 and 7 (the last),
+    null in between, its loss with it; the target's split every epoch."""
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=7, target=1.0, lr=1e-5,
+                                    other_split_every=3), lambda r: None)
+    assert result.status == "censored"
+    assert evaluated_epochs(result.records, "train_acc") == [1, 2, 3, 4, 5, 6, 7]
+    assert evaluated_epochs(result.records, "test_acc") == [3, 6, 7]
+    assert evaluated_epochs(result.records, "test_loss") == [3, 6, 7]
+
+
+def test_a_trial_ending_at_its_target_evaluates_the_other_split_there(blocks_npz):
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=8, target=0.9,
+                                    other_split_every=4), lambda r: None)
+    assert result.status == "complete" and result.epochs_run not in (4, 8)
+    assert evaluated_epochs(result.records, "test_acc") == [
+        e for e in range(1, result.epochs_run + 1) if e % 4 == 0 or e == result.epochs_run]
+
+
+def test_with_test_acc_as_target_the_training_split_is_the_scheduled_one(blocks_npz):
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=5, target=1.0, lr=1e-5,
+                                    target_metric="test_acc", other_split_every=2),
+                       lambda r: None)
+    assert evaluated_epochs(result.records, "test_acc") == [1, 2, 3, 4, 5]
+    assert evaluated_epochs(result.records, "train_acc") == [2, 4, 5]
+
+
+def test_the_schedule_changes_no_trained_number(blocks_npz):
+    """Evaluation draws no random numbers and changes no weight: evaluating the other split
+    every epoch or at the end trains the same model, to the same values."""
+    def run(every: int) -> list[dict]:
+        return without_times(run_trial(blocks_trial(blocks_npz, max_epochs=3, target=1.0,
+                                                    lr=0.005, other_split_every=every),
+                                       lambda r: None).records)
+    each, last = run(1), run(5)
+    assert evaluated_epochs(each, "test_acc") == [1, 2, 3]
+    assert evaluated_epochs(last, "test_acc") == [3]
+    assert [r["train_acc"] for r in each] == [r["train_acc"] for r in last]
+    assert [r["train_loss"] for r in each] == [r["train_loss"] for r in last]
+    assert each[-1] == last[-1]
