@@ -12,7 +12,8 @@ map: hovering one shows which configuration it is. The table scrolls sideways in
 The page is written in the same few seconds at 4 or 10,000 configurations
 (bench/report_scale.py): only the learning curves' epochs are read as rows.
 A tiny inline script counts the figures the browser decoded into the page's
-`data-figures-loaded` attribute, so a headless browser can check the page rendered.
+`data-figures-loaded` attribute, and says in `data-wider-than-window` whether anything runs
+off the window's right edge, so a headless browser can check the page rendered.
 """
 
 from __future__ import annotations
@@ -149,13 +150,15 @@ def image_map(name: str, figure: Any) -> str:
 
 
 def figure_html(name: str, caption: str, data: bytes, areas: str) -> str:
-    """One figure: the PNG inline (at its own pixel size, so the image map's coordinates
-    hold), its image map and caption."""
+    """One figure: the PNG inline, its image map and caption. A mapped PNG keeps its own
+    pixel size, so the map's coordinates hold, and scrolls sideways in a narrow window."""
     encoded = base64.b64encode(data).decode()
-    usemap = f' usemap="#{name}-points"' if areas else ""
-    return (f'<figure id="{name}"><img alt="{html.escape(caption)}"{usemap} '
-            f'src="data:image/png;base64,{encoded}">{areas}'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    img = f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}"'
+    if areas:
+        img = f'<div class="figure-scroll">{img} usemap="#{name}-points">{areas}</div>'
+    else:
+        img += ">"
+    return f'<figure id="{name}">{img}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
 def withheld_html(name: str, reason: str) -> str:
@@ -219,7 +222,7 @@ PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}}
 img{{max-width:100%}} table{{border-collapse:collapse;font-size:0.8em}}
-img[usemap]{{max-width:none}} .table-scroll{{overflow-x:auto;max-width:100%}}
+img[usemap]{{max-width:none}} .table-scroll,.figure-scroll{{overflow-x:auto;max-width:100%}}
 .withheld{{font-style:italic}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} figure{{margin:1.5em 0}}
 </style></head>
@@ -238,6 +241,8 @@ window.addEventListener("load", function () {{
   var loaded = Array.prototype.filter.call(document.images,
       function (img) {{ return img.complete && img.naturalWidth > 0; }}).length;
   document.body.setAttribute("data-figures-loaded", String(loaded));
+  var page = document.documentElement;
+  document.body.setAttribute("data-wider-than-window", String(page.scrollWidth > page.clientWidth));
 }});
 </script>
 </body></html>
