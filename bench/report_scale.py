@@ -216,10 +216,11 @@ def _spearman(a: list[float], b: list[float]) -> float:
 def importance_stability(sizes: list[int], draws: int, effect: float) -> None:
     """How stable PED-ANOVA's importances are at n complete configurations: over `draws`
     independent synthetic sweeps of n configurations (te_scale alone sets the epochs, up to
-    `effect` faster; pair_fraction alone the overhead), the share of draws whose top parameter is the true one
-    for each objective, and the mean Spearman correlation of the epochs importances between
-    pairs of draws (1: the same ranking every time). figures.MIN_IMPORTANCE_CONFIGS holds the
-    conclusion."""
+    `effect` faster; pair_fraction alone the overhead), the share of draws whose top
+    parameter is the true one for each objective, the mean Spearman correlation of the epochs
+    importances between pairs of draws (1: the same ranking every time; high at tiny n, where
+    the one top configuration, not the data, decides), the mean top score and the spread of
+    te_scale's. figures.MIN_IMPORTANCE_CONFIGS holds the conclusion."""
     import itertools
     import warnings
 
