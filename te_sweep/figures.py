@@ -435,7 +435,9 @@ def _running_by_role(ax: Any, timed: Timed) -> None:
     ax.set_ylabel("trials running")
     ax.set_xlim(edges[0], edges[-1])
     ax.set_ylim(0, max(1, int(below.max())) * 1.05)
-    ax.legend(fontsize=7, loc="upper right")
+    # above the axes, not on them: at full occupancy the steps fill the whole area
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3,
+              frameon=False, borderaxespad=0.2)
 
 
 def place_counts(timed: Timed, times: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -477,6 +479,6 @@ def timeline(trials: Rows) -> Figure:
         2, 1, figsize=(7, 2.6 + height), sharex=True, layout="constrained",
         gridspec_kw={"height_ratios": (2.0, height)})
     _running_by_role(top, timed)
-    top.set_title("Trials over time: running at once by role, and on each node")
+    fig.suptitle("Trials over time: running at once by role, and on each node")
     _running_by_place(fig, bottom, timed)
     return fig
