@@ -2,9 +2,13 @@
 configurations, timed.
 
 Why: the report is written at the end of every sweep and re-run by hand; at 2,000
-configurations it once took 53 s (issue 18), most of it drawing figures of every point and
-turning every Parquet row into a Python dict. The target is under 20 s at 10,000
-configurations (30,000 TE runs, 3 seeds) on 2 cores.
+configurations it once took 53 s (issue 18). The target is under 20 s at 10,000
+configurations (30,000 TE runs, 3 seeds) on 2 cores. Measured here (2-core Xeon, AVX-512,
+load about 7 from other work, 2026-12-06), `te-sweep report` on this synthetic sweep: 52 s
+before (profile: 40 s in the timeline's one barh per trial and in drawing those 30,000
+patches, 5 s in PED-ANOVA), 8.4 s after (4.1 s of CPU; about 4 s of it write_report in a warm
+process): running counts instead of bars, one NaN-broken line for 10,000 error bars, only
+the drawn learning curves' epochs read as rows.
 
 How: write_sweep() synthesises trials.parquet, epochs.parquet and configs.parquet in the
 exported schemas (export.TRIALS_SCHEMA, EPOCHS_SCHEMA, configs.configs_schema, the same

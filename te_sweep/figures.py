@@ -4,11 +4,12 @@ Each function takes rows of configs.parquet / trials.parquet / epochs.parquet (l
 dicts, as `pyarrow.Table.to_pylist()` gives them) and returns a matplotlib Figure; report.py
 only arranges them. A figure with nothing to show says so in its own area instead of failing,
 so a report of a crashed or tiny sweep still renders. Every figure stays the same size and
-draws in about the same time at 4 or 10,000 configurations: no per-trial artists, no label
-per point. The Pareto and parameter figures record which configuration each of their best
-points is (`named_points`), so report.py can let a reader hover a point to see it
-(`point_areas`: the points' pixel centres in the saved PNG). Matplotlib is imported with the
-Agg backend: no display is needed.
+draws in at most about a second at 10,000 configurations: no artist or label per trial or per
+point (one barh per trial made the timeline alone take 40 s there). The Pareto and
+parameter figures record which configuration each of their best points is (`named_points`),
+so report.py can let a reader hover a point to see it (`point_areas`: the points' pixel
+centres in the saved PNG). Matplotlib is imported with the Agg backend: no display is
+needed.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ shows the figures (figures.py) and the configurations table. A figure that the d
 support (parameter importance from too few configurations) is replaced by the sentence saying
 why. On the Pareto and parameter figures the best configurations' points carry an HTML image
 map: hovering one shows which configuration it is. The table scrolls sideways inside the page.
-The page is written in the same few seconds at 4 or 10,000 configurations
-(bench/report_scale.py): only the learning curves' epochs are read as rows.
+The page of 10,000 configurations is written in seconds (bench/report_scale.py): only the
+learning curves' epochs are read as rows.
 A tiny inline script counts the figures the browser decoded into the page's
 `data-figures-loaded` attribute, and says in `data-wider-than-window` whether anything runs
 off the window's right edge, so a headless browser can check the page rendered.

@@ -20,6 +20,7 @@ from sweep_helpers import standin_space, standin_sweep
 from te_sweep import figures
 from te_sweep.report import TABLE_ROWS, figure_makers, read_tables, write_report
 from te_sweep.standin import StandIn
+from te_sweep.storage import SweepDir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from report_scale import write_sweep  # noqa: E402  (the synthesiser the benchmark times)
@@ -144,10 +145,14 @@ def small(tmp_path_factory):
     return root, (root / "report.html").read_text()
 
 
-def test_importance_is_replaced_by_the_reason_below_the_minimum(small, tmp_path):
+def tables_of(root: Path):
+    return read_tables(SweepDir(str(root.parent), root.name))
+
+
+def test_importance_is_replaced_by_the_reason_below_the_minimum(small):
     root, page = small
-    reason = figures.importance_withheld(pq.read_table(root / "configs.parquet").to_pylist(),
-                                         read_tables(write_sweep(tmp_path / "s", 4)).space)
+    tables = tables_of(root)
+    reason = figures.importance_withheld(tables.configs, tables.space)
     assert reason.startswith("Parameter importance is not shown: 4 configurations finished")
     assert f'<figure id="importance"><p class="withheld">{html.escape(reason)}</p></figure>' \
         in page
@@ -228,8 +233,8 @@ def test_nothing_runs_off_a_narrow_window_in_headless_chromium(small):
 
 def test_the_curves_get_exactly_their_trials_epochs(small):
     root, _ = small
-    tables = read_tables(write_sweep(root.parent / "again", 4))
+    tables = tables_of(root)
     ids = figures.curve_trial_ids(tables.configs, tables.trials)
     rows = tables.epoch_rows(ids)
-    every = pq.read_table(root.parent / "again" / "epochs.parquet").to_pylist()
+    every = pq.read_table(root / "epochs.parquet").to_pylist()
     assert rows == [e for e in every if e["trial_id"] in ids] and len(ids) == 3 + 3 * 3
