@@ -53,9 +53,17 @@ def _load_raw(dataset: str, root: str) -> RawDataset:
 
 
 def _images_to_device(images: np.ndarray, device: torch.device) -> Tensor:
-    """(N, H, W, C) uint8 host array -> (N, C, H, W) float32 in [0, 1] on the device."""
+    """(N, H, W, C) uint8 host array -> (N, C, H, W) float32 in [0, 1] on the device, in
+    channels-last memory order, whatever the array's strides.
+
+    Why explicit: for one-channel images both orders are the same bytes, and torch picks the
+    convolution and pooling kernels from the strides. A grey image array built with a new axis
+    has stride 0 there, which torch read as channels-first: the Fashion-MNIST test split (and
+    the whole training split, without --subset) ran max-pooling 3-8x slower than a subset of
+    the training split, whose copy had channels-last strides (issue 19, evaluation).
+    """
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)  # move as uint8: 4x less
-    return x.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    return x.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.channels_last).div_(255.0)
 
 
 def load_device_data(dataset: str, subset: int | None, device: torch.device,

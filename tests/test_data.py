@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from te_sweep.data import (EVAL_BATCH, eval_batch_size, eval_batches, load_device_data,
-                           train_batches)
+from te_sweep.data import (EVAL_BATCH, _images_to_device, eval_batch_size, eval_batches,
+                           load_device_data, train_batches)
 
 CPU = torch.device("cpu")
 
@@ -70,3 +71,17 @@ def test_real_fashion_mnist_on_the_device(fashion_mnist):
     assert data.test_x.shape == (10000, 1, 28, 28)
     assert float(data.train_x.min()) >= 0 and float(data.train_x.max()) <= 1
     assert torch.bincount(data.train_y).tolist() == [100] * 10
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_split_is_channels_last_whatever_the_arrays_strides(channels):
+    """A grey array built with a new axis has stride 0 there, which torch reads as
+    channels-first and pools 3-8x slower (data._images_to_device): every split gets the
+    channels-last strides, with the same values."""
+    grey = np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5)
+    images = grey[..., None] if channels == 1 else np.stack([grey] * channels, axis=-1)
+    x = _images_to_device(images, torch.device("cpu"))
+    assert x.shape == (2, channels, 4, 5) and x.dtype == torch.float32
+    assert x.stride() == (4 * 5 * channels, 1, 5 * channels, channels)
+    expected = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2) / 255.0
+    assert torch.equal(x, expected.float())
