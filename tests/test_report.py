@@ -183,6 +183,7 @@ def test_the_table_scrolls_inside_the_page(small):
     table = page.split("<h2>Configurations</h2>")[1]
     assert '<div class="table-scroll"><table>' in table and "</table></div>" in table
     assert table.count("<tr>") == 1 + min(TABLE_ROWS, 4)
+    assert "<p>The 4 best ranked of 4, by the lower end" in table
 
 
 def test_a_point_of_the_pareto_figure_names_its_configuration(small):
