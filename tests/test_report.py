@@ -239,3 +239,22 @@ def test_the_curves_get_exactly_their_trials_epochs(small):
     rows = tables.epoch_rows(ids)
     every = pq.read_table(root / "epochs.parquet").to_pylist()
     assert rows == [e for e in every if e["trial_id"] in ids] and len(ids) == 3 + 3 * 3
+
+
+def test_the_plug_in_caveat_follows_the_te_runs_estimator_not_the_controls(small):
+    """LR controls carry the default (plug-in) estimator whatever the TE runs used: a sweep
+    of effective-TE runs gets no plug-in caveat."""
+    from te_sweep.report import conclusions
+
+    root, _ = small
+    tables = tables_of(root)
+    te = [t for t in tables.trials if t["role"] == "te"]
+    for t in te:
+        t["param_te_estimator"] = "effective"
+    control = {**te[0], "trial_id": "control-0", "role": "control",
+               "param_te_estimator": "plugin"}
+    tables.trials.append(control)
+    caveat = "With the plug-in TE (the paper's)"
+    assert not any(line.startswith(caveat) for line in conclusions(tables))
+    te[0]["param_te_estimator"] = "plugin"
+    assert any(line.startswith(caveat) for line in conclusions(tables))
