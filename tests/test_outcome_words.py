@@ -500,3 +500,40 @@ def test_a_view_pickled_with_a_diverged_best_drops_it_on_resume():
     assert best_ids(restored) == ["com", "cen"]
     assert json.dumps([key for key, _ in restored.best]) == \
         '[[false, 3.5, 0.01, "com"], [true, 5.0, 0.01, "cen"]]'
+
+
+# ------------------------------------------------------------------ the summary's ranked part
+def test_the_summary_lists_top_ranked_baselines_only_and_the_seeds_paired(tmp_path):
+    """Semantic mutants of summary.py (tools/semantic_mutants.toml): 7 configurations, 6 with
+    an estimate, so exactly TOP = 5 ranked lines and a count of all 7; LR controls beside the
+    baselines, which the baselines' line must not list; the baseline of seed 33 errored, so
+    each estimate has 2 paired seeds though 3 TE runs ended ("over 2 seeds", not 3)."""
+    from te_sweep.summary import TOP
+
+    root = tmp_path / "hand"
+    sweep = HandSweep(root, num_samples=7, repeats=3)
+    for seed in SEEDS:
+        kind = REACH_2 if seed != 33 else STATUS_ERROR
+        lines, status = lines_of(kind, 0.0)
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), lines, status,
+                    error_txt=ERROR_TEXT if kind == STATUS_ERROR else None)
+        lines, status = lines_of(REACH_1, 0.0)
+        sweep.trial(f"l{seed}", trial_config("control", seed, "c0000"), lines, status)
+    for n in range(7):
+        for seed in SEEDS:
+            kind = REACH_1 if n < 6 else STATUS_ERROR
+            lines, status = lines_of(kind, 0.1)
+            sweep.trial(f"c{n}_{seed}", trial_config("te", seed, f"c000{n}", te_scale=0.5 + 0.5 * n),
+                        lines, status, error_txt=ERROR_TEXT if kind == STATUS_ERROR else None)
+    sweep.save_state()
+    export, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+    header = next(line for line in summary if "configurations (" in line)
+    assert header.startswith("7 configurations (6 complete, 1 error); ranked by"), header
+    ranked = [line for line in summary if line.startswith("  ") and ". c000" in line]
+    assert TOP == 5 and [line.split(".")[0].strip() for line in ranked] == \
+        ["1", "2", "3", "4", "5"], "\n".join(summary)
+    assert all(" over 2 seeds," in line for line in ranked), "\n".join(ranked)
+    baselines = next(line for line in summary if line.startswith("baselines (te_scale 0)"))
+    assert baselines == ("baselines (te_scale 0), epochs to target per seed: "
+                         "seed 11: 1.75 (complete), seed 22: 1.75 (complete), "
+                         "seed 33: - (error)"), baselines

@@ -121,10 +121,10 @@ MODULES: dict[str, list[str]] = {
 OPTIONAL_TESTS = {"tests/test_figures.py"}
 
 
-def test_files(module: str) -> list[str]:
-    """MODULES[module], less the optional files not (yet) in the tree."""
+def test_files(module: str, root: Path = ROOT) -> list[str]:
+    """MODULES[module], less the optional files not (yet) in the tree at `root`."""
     return [name for name in MODULES[module]
-            if name not in OPTIONAL_TESTS or (ROOT / name).is_file()]
+            if name not in OPTIONAL_TESTS or (root / name).is_file()]
 
 
 @dataclass
@@ -191,12 +191,12 @@ class ModuleRun:
 
     def all_tests_command(self) -> str:
         return (f"{sys.executable} {self.copy / WARM_RUNNER} run {self.socket_path} "
-                f"{PYTEST_OPTIONS} {' '.join(test_files(self.module))}")
+                f"{PYTEST_OPTIONS} {' '.join(test_files(self.module, self.copy))}")
 
     def selected_tests_command(self) -> str:
         return (f"{sys.executable} {self.copy / SELECTOR} run {self.path('-coverage.json')} "
                 f"{self.path('-original.py')} {self.module_file} {self.socket_path} "
-                f"{PYTEST_OPTIONS} -- {' '.join(test_files(self.module))}")
+                f"{PYTEST_OPTIONS} -- {' '.join(test_files(self.module, self.copy))}")
 
 
 def cosmic_ray(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -342,7 +342,7 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     step("baseline", str(config))
     subprocess.run([sys.executable, str(run.copy / SELECTOR), "map", str(run.module_file),
                     str(run.path("-coverage.json")), *PYTEST_OPTIONS.split(), "--",
-                    *test_files(run.module)], cwd=run.copy, env=env, check=True)
+                    *test_files(run.module, run.copy)], cwd=run.copy, env=env, check=True)
     # The unmutated module against every measured test fastest first (select_tests.py with
     # no edit): a failure there is a test that needs another test to have run before it, and
     # would count every mutant as killed.

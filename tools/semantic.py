@@ -148,6 +148,7 @@ def run_module(module: str, mutants: Sequence[Mutant], copy: Path, test_command:
             path.write_text(original)
         score.mutants += 1
         if passed:
+            print(f"    survived: {m.label}: {m.why}", flush=True)
             score.survivors.append({"number": m.number, "line": m.line(original),
                                     "kind": m.kind, "why": m.why, "text": m.text,
                                     "replacement": m.replacement})
