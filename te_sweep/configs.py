@@ -29,11 +29,12 @@ from te_sweep.statistics import Comparison, Pair, Run, compare, holm
 
 CONFIGS_FILE = "configs.parquet"
 SIGNIFICANCE = 0.05  # family-wise, over the configurations (Holm)
+MIN_RANKED_PAIRS = 2  # nothing is ranked on a single seed
 
 BASE_FIELDS = [
     pa.field("sweep_id", pa.string(), nullable=False),
     pa.field("config_id", pa.string(), nullable=False),
-    pa.field("rank", pa.int64()),  # 1 = highest speedup_ci_low; null without an estimate
+    pa.field("rank", pa.int64()),  # 1 = highest speedup_ci_low; null: not rankable
     pa.field("status", pa.string(), nullable=False),  # complete, pruned, error, unfinished
     pa.field("repeats", pa.int64()),  # TE runs that ended (a final status)
 ]
@@ -165,13 +166,22 @@ def _stat_columns(pairs: list[Pair], c: Comparison | None) -> dict[str, Any]:
     }
 
 
+def is_rankable(row: dict[str, Any]) -> bool:
+    """Ranked only with all its runs ended (status complete) and at least MIN_RANKED_PAIRS
+    informative pairs: one pair's interval is a single speedup, and a configuration stopped
+    by the scheduler, errored or unfinished has not had all its seeds' say."""
+    informative = sum(1 for s in row["speedups"] if s is not None)
+    return (row["status"] == CONFIG_COMPLETE and row["speedup_ci_low"] is not None
+            and informative >= MIN_RANKED_PAIRS)
+
+
 def _add_verdicts(rows: list[dict[str, Any]]) -> None:
     """Holm over the configurations, the verdict, the rank by ci_low, the Pareto flags."""
     for row, p_holm in zip(rows, holm([r["p_value"] for r in rows])):
         row["p_holm"] = p_holm
         row["beats_baselines"] = (p_holm is not None and p_holm < SIGNIFICANCE
                                   and row["speedup_ci_low"] > 1)
-    ranked = sorted((r for r in rows if r["speedup_ci_low"] is not None),
+    ranked = sorted((r for r in rows if is_rankable(r)),
                     key=lambda r: (-r["speedup_ci_low"], -r["speedup_mean"], r["config_id"]))
     for row in rows:
         row["rank"] = None

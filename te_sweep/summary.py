@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from te_sweep.configs import MIN_RANKED_PAIRS
 from te_sweep.console import cell, counts
 from te_sweep.outcome import STATUS_ERROR
 from te_sweep.outcome_words import outcome_sentences, partial_sentence, verdict
@@ -14,6 +15,7 @@ from te_sweep.reporting import Role
 __all__ = ["print_summary", "verdict"]  # verdict: the report's and the tests' name for it
 
 TOP = 5
+UNRANKED_NAMED = 10  # configurations named in the "not ranked" line
 
 
 def _params(row: dict[str, Any], names: list[str]) -> str:
@@ -52,6 +54,11 @@ def print_summary(export: dict[str, Any], searched: list[str],
              f"{c['prob_te_faster']:.2f}, p_holm {cell(c['p_holm'], '{:.3g}')}"
              f"{f', {censored} censored pairs' if censored else ''}{control}; "
              f"overhead {cell(c['te_overhead'], '{:.2%}')}; {_params(c, searched)}")
+    unranked = [c["config_id"] for c in configs if c["rank"] is None]
+    if unranked:
+        echo(f"  not ranked ({len(unranked)}: not complete, or fewer than "
+             f"{MIN_RANKED_PAIRS} informative pairs): {', '.join(unranked[:UNRANKED_NAMED])}"
+             f"{', ...' if len(unranked) > UNRANKED_NAMED else ''}")
     for sentence in outcome_sentences(rows, configs, export.get("expected")):
         echo(sentence)
     if export["partial"]:

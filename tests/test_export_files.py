@@ -79,7 +79,8 @@ def test_the_configuration_row_counts_censoring_and_leaves_both_censored_out(ful
     assert row["speedup_mean"] == pytest.approx(3.0 / te_frac)
     assert row["objective_epochs"] == pytest.approx((te_frac + MAX_EPOCHS + 1) / 2)
     assert row["p_value"] == pytest.approx(0.5)  # one informative pair: 1 of 2 sign patterns
-    assert row["beats_baselines"] is False and row["rank"] == 1 and row["pareto"] is True
+    # One informative pair: an estimate, but never a rank (nothing is ranked on one seed).
+    assert row["beats_baselines"] is False and row["rank"] is None and row["pareto"] is True
 
 
 def test_fewer_trials_than_asked_is_partial_even_when_all_ended(tmp_path):

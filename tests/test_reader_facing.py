@@ -404,3 +404,41 @@ def test_a_te_run_is_not_paired_with_a_baseline_that_has_not_finished(tmp_path):
     assert config["seeds"] == [11] and config["speedups"] == pytest.approx([2.0])
     assert export["partial"] is True
     assert "These tables are partial: 1 is unfinished." in lines
+
+
+# --- what is ranked -----------------------------------------------------------------------------
+
+def test_only_complete_configurations_with_two_informative_pairs_are_ranked(tmp_path):
+    """Baselines of seeds 22 and 33 miss the target. c0000 and c0003: every TE run reaches it
+    (three informative pairs each: ranked, c0000 first); c0001: far faster on its seeds, but
+    one run was stopped by the scheduler (pruned: not ranked, however good its estimate);
+    c0002: its runs of seeds 22 and 33 miss it too, so one informative pair is left (not
+    ranked: nothing is ranked on one seed)."""
+    seeds = (11, 22, 33)
+    root = tmp_path / "hand"
+    sweep = HandSweep(root, num_samples=4, repeats=len(seeds))
+    for seed, epochs in {11: 4.0, 22: CENSORED, 33: CENSORED}.items():
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(epochs)),
+                    "TERMINATED")
+    runs = {"c0000": {11: 2.0, 22: 2.0, 33: 3.0}, "c0001": {11: 1.25, 22: 1.25, 33: 2.0},
+            "c0002": {11: 2.0, 22: CENSORED, 33: CENSORED},
+            "c0003": {11: 3.0, 22: 2.5, 33: 4.0}}
+    for config_id, per_seed in runs.items():
+        for seed, epochs in per_seed.items():
+            lines = run(reaching(epochs), te=0.1)
+            if config_id == "c0001" and seed == 33:
+                lines = lines[:1]  # stopped by the scheduler after epoch 1
+            sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id), lines,
+                        "TERMINATED")
+    sweep.save_state()
+    export, lines, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+    configs = by_id(export)
+    assert configs["c0001"]["status"] == "pruned" and configs["c0001"]["speedup_ci_low"] > 2
+    assert sum(s is not None for s in configs["c0002"]["speedups"]) == 1
+    assert configs["c0002"]["speedup_ci_low"] > configs["c0003"]["speedup_ci_low"]
+    assert {c: configs[c]["rank"] for c in runs} == {"c0000": 1, "c0001": None, "c0002": None,
+                                                     "c0003": 2}
+    ranked = [line.split(":")[0].strip() for line in lines if re.match(r"\s+\d+\. c\d{4}:", line)]
+    assert ranked == ["1. c0000", "2. c0003"]
+    assert ("  not ranked (2: not complete, or fewer than 2 informative pairs): c0001, c0002"
+            in lines)
