@@ -147,10 +147,11 @@ def test_trials_are_found_by_the_directory_their_experiment_state_names(tmp_path
                                    ("t22", 1, 0.7)]
 
 
-@pytest.mark.parametrize("odd_line", ["\n", "\n\n", "not json\n", '{"epoch": 2, "train\n'])
+@pytest.mark.parametrize("odd_line", ["\n", "\n\n", "not json\n", '{"epoch": 2, "train\n',
+                                      '{"trial_status": "running", "training_iteration": 9}\n'])
 def test_a_line_that_is_not_a_report_is_skipped_and_the_rest_is_read(tmp_path, odd_line):
-    """A blank line, or a line pyarrow cannot parse, in the middle of a result.json: the
-    per-line path reads every file instead, each report still under its own trial, the
+    """A blank line, a line pyarrow cannot parse, or a JSON line that is no epoch's report
+    (no `epoch`), in the middle of a result.json: the per-line path reads every file instead, each report still under its own trial, the
     reports after the odd line included."""
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")

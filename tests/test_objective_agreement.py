@@ -120,6 +120,9 @@ def test_the_values_are_the_hand_computed_ones(agreed):
                 if r[-1]["role"] == "te"}
     first = by_start[0.6]
     assert first["epochs_to_target_frac"] == pytest.approx((0.8 - 0.6) / (0.85 - 0.6))
+    assert first["seconds_to_target"] == pytest.approx(2.0)  # training only, not evaluation
+    te_seconds = [t["seconds_to_target"] for t in trials.values() if t["role"] == "te"]
+    assert sorted(te_seconds, key=lambda v: (v is None, v)) == [2.0, 6.0, None]
     assert first["te_overhead"] == pytest.approx(0.3 / 1.7)
     te_objectives = sorted(t["objective_epochs"] for t in trials.values() if t["role"] == "te")
     assert te_objectives == pytest.approx([0.8, 2 + 0.1 / 0.2, 5.0])

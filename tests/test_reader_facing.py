@@ -434,6 +434,7 @@ def test_only_complete_configurations_with_two_informative_pairs_are_ranked(tmp_
     export, lines, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
     configs = by_id(export)
     assert configs["c0001"]["status"] == "pruned" and configs["c0001"]["speedup_ci_low"] > 2
+    assert configs["c0001"]["seeds"] == [11, 22]  # the stopped run is no pair, not a censored one
     assert sum(s is not None for s in configs["c0002"]["speedups"]) == 1
     assert configs["c0002"]["speedup_ci_low"] > configs["c0003"]["speedup_ci_low"]
     assert {c: configs[c]["rank"] for c in runs} == {"c0000": 1, "c0001": None, "c0002": None,

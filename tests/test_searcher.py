@@ -271,3 +271,18 @@ def test_asha_stops_te_runs_only_and_keeps_the_yardstick_out_of_its_rungs():
     asha.on_trial_remove(None, yardstick[0])
     asha.on_trial_complete(None, te[0], {"training_iteration": 2, "objective_epochs": 1.0})
     asha.on_trial_remove(None, te[1])
+
+
+def test_queued_lr_controls_go_out_before_a_new_configuration():
+    """Once a configuration's runs have ended, its controls are handed out next, before the
+    next configuration's runs: the controls need the seeds' factors only, and a sweep that
+    stops early still has each finished configuration's control."""
+    search = searcher(configs=2, repeats=2, lr_control=True)
+    handed = {f"t{i}": search.suggest(f"t{i}") for i in range(4)}  # 2 baselines, c0000's runs
+    te_runs = [tid for tid, c in handed.items() if c["role"] == "te"]
+    assert len(te_runs) == 2
+    for tid in te_runs:
+        search.on_trial_complete(tid, end("complete", 2.0, factor=0.9))
+    after = [search.suggest(f"n{i}") for i in range(4)]
+    assert [(c["role"], c["config_id"]) for c in after] == [
+        ("control", "c0000"), ("control", "c0000"), ("te", "c0001"), ("te", "c0001")]

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from te_sweep.config import TrialConfig
+from te_sweep.config import TrialConfig, resolve
 from te_sweep.data import load_device_data, train_batches
 from te_sweep.metrics import METRIC_NAMES
 from te_sweep.train import Trainer, make_cuda_deterministic, resolve_device, run_trial
@@ -325,3 +325,29 @@ def test_the_schedule_changes_no_trained_number(blocks_npz):
     assert [r["train_acc"] for r in each] == [r["train_acc"] for r in last]
     assert [r["train_loss"] for r in each] == [r["train_loss"] for r in last]
     assert each[-1] == last[-1]
+
+
+def test_a_resumed_trial_keeps_the_start_value_it_measured(blocks_npz):
+    """The start value is measured once, before the first epoch; a trial resumed from a
+    checkpoint keeps it, so its first-epoch crossing is placed the same way."""
+    cfg = resolve(blocks_trial(blocks_npz, max_epochs=3))
+    data = load_device_data(cfg.dataset, cfg.subset, torch.device("cpu"))
+    first = Trainer(cfg, data, torch.device("cpu"))
+    measured = first.measure_start()
+    first.train_epoch()
+    resumed = Trainer(cfg, data, torch.device("cpu"))
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.start_value == measured is not None
+
+
+def test_a_first_epoch_crossing_is_placed_from_the_start_value(blocks_npz):
+    """A target reached in the first epoch: the outcome interpolates from the untrained
+    model's value (outcome.fractional_epochs), not the whole epoch."""
+    cfg = blocks_trial(blocks_npz, max_epochs=3, target=0.4)
+    result = run_trial(cfg, lambda r: None)
+    assert result.epochs_to_target == 1
+    trainer = Trainer(resolve(cfg), load_device_data(cfg.dataset, None, torch.device("cpu")),
+                      torch.device("cpu"))
+    start, reached = trainer.measure_start(), result.records[0]["train_acc"]
+    assert start < 0.4 <= reached
+    assert result.epochs_to_target_frac == pytest.approx((0.4 - start) / (reached - start))

@@ -88,23 +88,24 @@ SERVER_START_S = 600.0  # generous: the imports take a minute on a busy 2-core m
 # module -> the test files that exercise it (fast ones: no Ray, no sweeps; a file's single test
 # where the rest of the file starts Ray). Files in OPTIONAL_TESTS count only where they exist.
 MODULES: dict[str, list[str]] = {
-    "te": ["tests/test_te.py", "tests/test_properties.py"],
+    "te": ["tests/test_te.py", "tests/test_properties.py", "tests/test_te_bias.py"],
     "feedback": ["tests/test_feedback.py", "tests/test_properties.py"],
     "outcome": ["tests/test_outcome.py", "tests/test_export_files.py",
                 "tests/test_objective_agreement.py"],
     "objectives": ["tests/test_outcome.py", "tests/test_export_files.py",
                    "tests/test_objective_agreement.py"],
     "statistics": ["tests/test_statistics.py", "tests/test_properties.py",
-                   "tests/test_configs.py"],
+                   "tests/test_configs.py", "tests/test_reader_facing.py"],
     "configs": ["tests/test_configs.py", "tests/test_export_files.py",
-                "tests/test_objective_agreement.py"],
+                "tests/test_objective_agreement.py", "tests/test_reader_facing.py"],
     "export": ["tests/test_export_files.py", "tests/test_export_rows.py",
-               "tests/test_outcome_words.py", "tests/test_objective_agreement.py"],
+               "tests/test_outcome_words.py", "tests/test_objective_agreement.py",
+               "tests/test_reader_facing.py"],
     "outcome_words": ["tests/test_outcome_words.py"],
     "optuna_db": ["tests/test_optuna_db.py"],
     "tune_files": ["tests/test_export_files.py", "tests/test_export_rows.py"],
     "searcher": ["tests/test_searcher.py", "tests/test_validation.py",
-                 "tests/test_objective_agreement.py"],
+                 "tests/test_objective_agreement.py", "tests/test_reader_facing.py"],
     "train": ["tests/test_train.py"],
     # What a reader sees last (issue 18). tests/test_reader_facing.py and
     # tests/test_outcome_words.py export hand-written sweeps, print their summary and write
@@ -113,7 +114,7 @@ MODULES: dict[str, list[str]] = {
     "reporting": ["tests/test_reader_facing.py", "tests/test_objective_agreement.py"],
     "report": ["tests/test_reader_facing.py", "tests/test_outcome_words.py",
                "tests/test_report.py::test_report_without_tables_exits_2",
-               "tests/test_figures.py"],
+               "tests/test_report_page.py", "tests/test_figures.py"],
     "figures": ["tests/test_reader_facing.py", "tests/test_outcome_words.py",
                 "tests/test_figures.py"],
 }
