@@ -172,5 +172,5 @@ def report(scores: Sequence[SemanticScore], cosmic: dict[str, str] | None = None
             print(f"\nsemantic survivor {s.module} #{v['number']} (line {v['line']}, "
                   f"{v['kind']}): {v['why']}")
     total = sum(s.mutants for s in scores)
-    print(f"\nsemantic mutants: {sum(s.killed for s in scores)} of {total} killed; every "
-          "survivor is killed by a test or explained in TESTING.md")
+    print(f"\nsemantic mutants: {sum(s.killed for s in scores)} of {total} killed (the target: "
+          "each survivor killed by a new test, or its reason given in TESTING.md)")
