@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: sweep test bench mutate install data browser clean
+.PHONY: sweep test lint bench mutate install data browser clean
 
 install: $(STAMP) data
 
@@ -37,6 +37,10 @@ browser:
 # Parquet tables, optuna.db and report.html.
 sweep: install
 	$(BIN)/te-sweep launch search_spaces/default.yaml --num-samples 4 --storage results
+
+# The linter (ruff, rules and line length in pyproject.toml); CI runs it before the tests.
+lint: install
+	$(BIN)/ruff check te_sweep tests tools bench
 
 test: install browser
 	$(BIN)/python -m pytest -q

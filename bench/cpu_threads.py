@@ -24,12 +24,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_line  # noqa: E402
+from machine import machine_line
 
 STEPS_CODE = """
 import json, statistics, sys, time, torch

@@ -37,8 +37,8 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
@@ -79,9 +79,9 @@ def make_torchvision_root(tmp: Path) -> Path:
     raw = tmp / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for name in IDX_FILES:
-        with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src:
-            with open(raw / name, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src, \
+                open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
     return tmp
 
 
@@ -156,7 +156,8 @@ def main() -> None:
 
     resident_name = "device-resident (train_batches)"
     loader_names = [n for n in paths if n != resident_name]
-    ratios = {n: statistics.median(r / d for r, d in zip(rates[resident_name], rates[n]))
+    ratios = {n: statistics.median(r / d for r, d in zip(rates[resident_name], rates[n],
+                                                         strict=True))
               for n in loader_names}
     print()
     print(f"{'data path':34s} {'images/s':>10s} {'ms/epoch':>9s} {'resident / this':>16s}")

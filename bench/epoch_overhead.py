@@ -62,7 +62,7 @@ def main() -> None:
     for name, runs in times.items():
         epoch = statistics.median(t for t, _ in runs)
         te = statistics.median(t for _, t in runs)
-        ratio = statistics.median(t / b for (t, _), b in zip(runs, baselines))
+        ratio = statistics.median(t / b for (t, _), b in zip(runs, baselines, strict=False))
         worst = max(worst, ratio)
         print(f"{name:30s} {epoch:12.2f} {te:10.3f} {te / epoch:9.2%} {ratio:7.3f}")
     verdict = "met" if worst <= target else "NOT met"

@@ -29,18 +29,18 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_line  # noqa: E402
+from machine import machine_line
 
-from te_sweep.config import TrialConfig, resolve  # noqa: E402
-from te_sweep.data import load_device_data  # noqa: E402
-from te_sweep.train import Trainer  # noqa: E402
+from te_sweep.config import TrialConfig, resolve
+from te_sweep.data import load_device_data
+from te_sweep.train import Trainer
 
 CPU = torch.device("cpu")
 
 
 def channels_first(x: torch.Tensor) -> torch.Tensor:
     """The same values with the strides torch read as channels-first (a stride-0 channel)."""
-    n, c, h, w = x.shape
+    _n, c, h, w = x.shape
     assert c == 1
     return x.as_strided(x.shape, (h * w, 0, w, 1))
 

@@ -44,13 +44,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_line  # noqa: E402
+from machine import machine_line
 
-from te_sweep.configs import CONFIGS_FILE, config_rows, configs_schema  # noqa: E402
-from te_sweep.export import (EPOCHS_FILE, EPOCHS_SCHEMA, TRIALS_FILE,  # noqa: E402
-                             TRIALS_SCHEMA, _metadata)
-from te_sweep.space import space_from_text  # noqa: E402
-from te_sweep.storage import SweepDir  # noqa: E402
+from te_sweep.configs import CONFIGS_FILE, config_rows, configs_schema
+from te_sweep.export import EPOCHS_FILE, EPOCHS_SCHEMA, TRIALS_FILE, TRIALS_SCHEMA, _metadata
+from te_sweep.space import space_from_text
+from te_sweep.storage import SweepDir
 
 SPACE_TEXT = """description: synthetic sweep for bench/report_scale.py
 fixed:

@@ -41,7 +41,8 @@ timing suggestions in a steady state of `--in-flight` running trials.
         [--samplers NAME ...] [--n N ...] [--check-determinism]
 
 --quick: N = 1000 only and the main samplers (4 minutes here); full: N = 1000 and 10000 and
-every variant (45 minutes on one core here, 50 with --check-determinism's extra sweeps). Run it pinned to one core on a shared machine.
+every variant (45 minutes on one core here, 50 with --check-determinism's extra sweeps). Run it
+pinned to one core on a shared machine.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -68,7 +70,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 from optuna.trial import TrialState, create_trial
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from te_sweep.samplers import make_sampler, nsga2_population_size, resolve_sampler  # noqa: E402
+from te_sweep.samplers import make_sampler, nsga2_population_size, resolve_sampler
 
 SPACE_FILE = Path(__file__).resolve().parent.parent / "search_spaces" / "default.yaml"
 SEARCHED = ("pair_fraction", "window", "threshold", "te_scale")
@@ -480,7 +482,7 @@ def main() -> None:
     print(f"hypervolume reference point {REF_POINT}; {hv_note}")
     print("auto resolves to: " + ", ".join(f"N={n}: {resolve_sampler('auto', n).value}"
                                             for n in sorted({*sizes, 100, 500, 501, 10000})))
-    print(f"make_sampler('nsga2') population: " + ", ".join(
+    print("make_sampler('nsga2') population: " + ", ".join(
         f"N={n}: {nsga2_population_size(n, args.in_flight)}" for n in sizes))
     print()
 

@@ -143,7 +143,7 @@ def run_sweep(tmp: Path, space: Path, n: int) -> Sweep:
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least-squares a + b*x."""
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    b = (sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    b = (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False))
          / sum((x - mx) ** 2 for x in xs))
     return my - b * mx, b
 
@@ -160,7 +160,7 @@ def main() -> None:
         args.n, args.repeats = [2], 1
     if min(args.n) < 2 or args.repeats < 1:
         parser.error("--n must be at least 2 and --repeats at least 1")
-    sizes = [1] + sorted(set(args.n))
+    sizes = [1, *sorted(set(args.n))]
     torch.set_num_threads(1)  # as a sweep trial with --cpus-per-trial 1
 
     te_times: list[tuple[float, float]] = []
@@ -213,7 +213,7 @@ def main() -> None:
     print(f"one trial's own time (median of {len(te_times)}): TE {t_te:.2f} s, baseline "
           f"{t_base:.2f} s, of which training + evaluation {c_te:.2f} s, {c_base:.2f} s; first "
           f"in-process run (reads the files, first optimiser) {cold:.2f} s")
-    print(f"sweeps: N=1 (1 TE trial), then N trials = 1 baseline + N-1 TE, --max-concurrent 1")
+    print("sweeps: N=1 (1 TE trial), then N trials = 1 baseline + N-1 TE, --max-concurrent 1")
     print()
     print(f"{'seconds':34s}" + "".join(f"{f'N={s.n}':>8s}" for s in sweeps)
           + f"{'per trial (slope)':>19s}")
@@ -238,7 +238,7 @@ def main() -> None:
               f"a / ({TARGET_S:g} - b) = {fixed / (TARGET_S - slope):.1f} trials")
     print(f"target: per-trial overhead b <= {TARGET_S:g} s: {slope:.2f} s, "
           f"{'met' if slope <= TARGET_S else 'NOT met'}")
-    for s, row in zip(sweeps[1:], table[1:]):
+    for s, row in zip(sweeps[1:], table[1:], strict=False):
         per_trial = row["overhead per trial = overhead / N"]
         print(f"target: overhead amortised over N={s.n} trials, (wall - own time) / N <= "
               f"{TARGET_S:g} s: {per_trial:.2f} s, {'met' if per_trial <= TARGET_S else 'NOT met'}")

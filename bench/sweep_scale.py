@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_line  # noqa: E402
+from machine import machine_line
 
 REPEATS = 1  # one run per configuration: N trials are N Optuna trials (the hardest case)
 SPACE = """description: sweep_scale benchmark space (stand-in trials)

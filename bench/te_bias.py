@@ -31,9 +31,9 @@ import pyinform
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_line  # noqa: E402
+from machine import machine_line
 
-from te_sweep.te import effective_transfer_entropy, transfer_entropy  # noqa: E402
+from te_sweep.te import effective_transfer_entropy, transfer_entropy
 
 W = 500
 RATES = [(0.5, 0.5), (0.1, 0.5), (0.05, 0.05), (0.02, 0.3), (0.01, 0.01), (0.3, 0.9)]

@@ -43,16 +43,15 @@ from pathlib import Path
 if "--omp-default" not in sys.argv:  # must precede the first torch import (libgomp reads it once)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np  # noqa: E402
-import pyinform  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pyinform
+import torch
 
-import te_sweep.te as te_module  # noqa: E402
-from te_sweep.te import (cpu_layer_kernel, transfer_entropy,  # noqa: E402
-                         transfer_entropy_all_pairs)
+import te_sweep.te as te_module
+from te_sweep.te import cpu_layer_kernel, transfer_entropy, transfer_entropy_all_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_line  # noqa: E402
+from machine import machine_line
 
 WINDOWS = (500, 4096)
 PAIR_COUNTS = (100, 1200, 10000)

@@ -8,7 +8,8 @@ each damaged newest checkpoint aside and prints one line naming it, so the user 
 trial restarts earlier than it had reached, and which file was damaged.
 
 Cost at 10,000 trials: one listing of the sweep directory and one read of the newest
-experiment state (the one before it if that one is unreadable); then, only for the trials that state does not show finished (the running or
+experiment state (the one before it if that one is unreadable); then, only for the trials
+that state does not show finished (the running or
 errored ones, dozens at most), one listing of the trial directory and a read of its newest
 checkpoint. A finished trial's final checkpoint is never read. When no experiment state can be
 read, every trial directory is checked: slower, never wrong.
@@ -17,8 +18,9 @@ read, every trial directory is checked: slower, never wrong.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs

@@ -38,8 +38,9 @@ import hashlib
 import re
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:  # pyarrow is imported where used: the CLI reads KEEP_CHOICES at start-up
     import pyarrow.fs as pafs
@@ -94,7 +95,7 @@ def verify_legacy(data: bytes, load: Loader) -> Any:
     (whatever the loader raises: a damaged pickle or zip raises many kinds of errors)."""
     try:
         return load(data)
-    except Exception as err:  # noqa: BLE001 - any failure to read it means it is damaged
+    except Exception as err:
         reason = " ".join(str(err).split())[:80] or type(err).__name__
         raise CheckpointDamaged(f"{len(data)} bytes, a legacy checkpoint without te-sweep's "
                                 f"header that cannot be loaded: {reason}") from None
@@ -159,7 +160,7 @@ class TrialCheckpoints:
     trial_path: str
 
     @classmethod
-    def of_current_trial(cls) -> "TrialCheckpoints":
+    def of_current_trial(cls) -> TrialCheckpoints:
         """The running Tune trial's directory on the sweep's storage (where result.json is)."""
         from ray import tune
 

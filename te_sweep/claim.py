@@ -22,6 +22,7 @@ Two mechanisms, by storage:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import fcntl
@@ -31,9 +32,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from te_sweep.errors import InputError, TESweepError
 from te_sweep.storage import SweepDir, is_uri
@@ -61,13 +63,13 @@ class Holder:
     renewed: float = 0.0  # URI leases: time.time() of the last renewal
 
     @classmethod
-    def of_this_process(cls, command: str) -> "Holder":
+    def of_this_process(cls, command: str) -> Holder:
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         return cls(socket.gethostname(), os.getpid(), command, now, uuid.uuid4().hex,
                    time.time())
 
     @classmethod
-    def parse(cls, text: bytes | str) -> "Holder | None":
+    def parse(cls, text: bytes | str) -> Holder | None:
         """The record in a claim file or lease, or None if there is none (or it is damaged:
         a half-written record is no claim, the lock decides)."""
         try:
@@ -166,7 +168,7 @@ class SweepClaim:
         finally:
             os.close(fd)  # a lock this probe took goes with it
 
-    def acquire(self) -> "SweepClaim":
+    def acquire(self) -> SweepClaim:
         if is_uri(self.sweep_dir.storage):
             self._acquire_lease()
         else:
@@ -189,12 +191,10 @@ class SweepClaim:
             self._fd = None
             if remove_dir_if_created and self._created_dir:
                 path.unlink(missing_ok=True)
-                try:
+                with contextlib.suppress(OSError):  # not empty: another file was put there
                     path.parent.rmdir()
-                except OSError:
-                    pass
 
-    def __enter__(self) -> "SweepClaim":
+    def __enter__(self) -> SweepClaim:
         return self.acquire()
 
     def __exit__(self, *exc: Any) -> None:
@@ -231,10 +231,8 @@ class SweepClaim:
         return _read_lease(self.sweep_dir)
 
     def _delete(self, filename: str) -> None:
-        try:
+        with contextlib.suppress(OSError, TESweepError):  # a lease left behind expires
             self.sweep_dir.delete_file(filename)
-        except (OSError, TESweepError):
-            pass  # a lease left behind expires by itself
 
     def _acquire_lease(self) -> None:
         current = self._read_lease()

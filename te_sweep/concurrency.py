@@ -58,7 +58,7 @@ class ConcurrencyPolicy:
     @classmethod
     def for_sweep(cls, max_concurrent: int | None, local_resources: dict[str, float] | None,
                   cpus_per_trial: float, gpus_per_trial: float,
-                  total_trials: int) -> "ConcurrencyPolicy":
+                  total_trials: int) -> ConcurrencyPolicy:
         """The policy of a sweep on a local Ray declaring `local_resources`, or on a cluster
         (`local_resources` None: its size is read from Ray while the sweep runs)."""
         policy = cls(cpus_per_trial, gpus_per_trial, max_concurrent, total_trials)

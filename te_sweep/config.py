@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from te_sweep.errors import ConfigError
 from te_sweep.presets import DEFAULT_NPZ_PRESET, PRESETS
@@ -61,7 +62,7 @@ class TrialConfig:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "TrialConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
         """Build from a mapping (a YAML/JSON file, a search-space sample); unknown keys fail."""
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
@@ -75,7 +76,7 @@ class TrialConfig:
         # dataclasses.asdict, cheap enough for an export of 10,000 trials).
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def replace(self, **changes: Any) -> "TrialConfig":
+    def replace(self, **changes: Any) -> TrialConfig:
         return dataclasses.replace(self, **changes)
 
     @property

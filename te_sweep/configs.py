@@ -19,9 +19,15 @@ import pyarrow as pa
 
 # The CONFIG_* statuses are the `status` column's values; outcome.py holds the one rule that
 # gives them (configuration_status), shared with the searcher. Re-exported here for readers.
-from te_sweep.outcome import (CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED,  # noqa: F401
-                              CONFIG_UNFINISHED, FINAL_STATUSES, STATUS_COMPLETE,
-                              configuration_status)
+from te_sweep.outcome import (  # noqa: F401
+    CONFIG_COMPLETE,
+    CONFIG_ERROR,
+    CONFIG_PRUNED,
+    CONFIG_UNFINISHED,
+    FINAL_STATUSES,
+    STATUS_COMPLETE,
+    configuration_status,
+)
 from te_sweep.param_columns import param_field
 from te_sweep.reporting import Role
 from te_sweep.space import Param, SearchSpace
@@ -177,7 +183,7 @@ def is_rankable(row: dict[str, Any]) -> bool:
 
 def _add_verdicts(rows: list[dict[str, Any]]) -> None:
     """Holm over the configurations, the verdict, the rank by ci_low, the Pareto flags."""
-    for row, p_holm in zip(rows, holm([r["p_value"] for r in rows])):
+    for row, p_holm in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         row["p_holm"] = p_holm
         row["beats_baselines"] = (p_holm is not None and p_holm < SIGNIFICANCE
                                   and row["speedup_ci_low"] > 1)
@@ -191,7 +197,7 @@ def _add_verdicts(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         row["pareto"] = None
     for row, flag in zip(complete, pareto_flags([(r["objective_epochs"], r["te_overhead"])
-                                                 for r in complete])):
+                                                 for r in complete]), strict=True):
         row["pareto"] = flag
 
 

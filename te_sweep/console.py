@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from te_sweep.metrics import EPOCH_METRICS
 
@@ -32,10 +33,10 @@ class EpochTable:
 
     def row(self, record: dict[str, Any]) -> None:
         if not self.started:
-            self.echo("  ".join(c.rjust(w) for c, w in zip(self.columns, self.widths)))
+            self.echo("  ".join(c.rjust(w) for c, w in zip(self.columns, self.widths, strict=True)))
             self.started = True
         cells = []
-        for column, width in zip(self.columns, self.widths):
+        for column, width in zip(self.columns, self.widths, strict=True):
             value = record.get(column)
             cells.append(cell(value, _FORMATS[column]).rjust(width))
         self.echo("  ".join(cells))

@@ -56,7 +56,7 @@ class DiskGuard:
         """Bytes a clean stop writes at most, measured from the files there now."""
         state = _newest_size(self.sweep_path, STATE_GLOB.split("*")[0], ".json")
         trial_dirs = (entry for entry in os.scandir(self.sweep_path) if entry.is_dir())
-        for _, entry in zip(range(SAMPLED_TRIALS), trial_dirs):
+        for _, entry in zip(range(SAMPLED_TRIALS), trial_dirs, strict=False):
             self._checkpoint_bytes = max(self._checkpoint_bytes,
                                          _newest_size(Path(entry.path), PREFIX, SUFFIX))
         return 2 * state + 2 * self.in_flight * self._checkpoint_bytes + RESERVE_SLACK
@@ -81,7 +81,7 @@ class DiskGuard:
             except OSError:  # the directory is being moved or is unreachable: try again later
                 continue
 
-    def __enter__(self) -> "DiskGuard":
+    def __enter__(self) -> DiskGuard:
         self._thread = threading.Thread(target=self._watch, name="te-sweep-disk-guard",
                                         daemon=True)
         self._thread.start()

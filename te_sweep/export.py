@@ -30,16 +30,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from te_sweep.config import TrialConfig, resolve
+from te_sweep.configs import CONFIG_COMPLETE, CONFIGS_FILE, config_rows, configs_schema, run_of
 from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
-from te_sweep.configs import (CONFIG_COMPLETE, CONFIGS_FILE, config_rows, configs_schema,
-                              run_of)
 from te_sweep.objectives import censored_score, te_overhead_of
-from te_sweep.outcome import (FINAL_STATUSES, STATUS_COMPLETE, STATUS_ERROR, STATUS_PRUNED,
-                              STATUS_UNFINISHED, outcome_of)
-from te_sweep.reporting import RUNNING, Role
 from te_sweep.optuna_db import OPTUNA_FILE, optuna_db_bytes
+from te_sweep.outcome import (
+    FINAL_STATUSES,
+    STATUS_COMPLETE,
+    STATUS_ERROR,
+    STATUS_PRUNED,
+    STATUS_UNFINISHED,
+    outcome_of,
+)
 from te_sweep.param_columns import param_field
+from te_sweep.reporting import RUNNING, Role
 from te_sweep.space import space_from_text
 from te_sweep.statistics import Pair
 from te_sweep.storage import SweepDir
@@ -143,26 +148,33 @@ def _trial_reports(files: SweepFiles) -> list[TrialReports]:
                for name in ("epoch_time_s", "eval_time_s", "te_time_s", "test_acc", "te_mean",
                             "te_factor_mean")}
     starts, ends = [int(o) for o in offsets[:-1]], [int(o) for o in offsets[1:]]
-    wanted = sorted({i for start, end in zip(starts, ends) for i in (end - 2, end - 1)
+    spans = list(zip(starts, ends, strict=True))
+    wanted = sorted({i for start, end in spans for i in (end - 2, end - 1)
                      if i >= start})  # each trial's last two rows
-    rows = dict(zip(wanted, table.take(pa.array(wanted, pa.int64())).to_pylist()))
+    rows = dict(zip(wanted, table.take(pa.array(wanted, pa.int64())).to_pylist(), strict=True))
     reports = []
-    for start, end in zip(starts, ends):
-        def total(name: str) -> float:
-            return sum(v or 0.0 for v in columns[name][start:end])
-
-        def mean(name: str) -> float | None:
-            present = [v for v in columns[name][start:end] if v is not None]
-            return sum(present) / len(present) if present else None
-
-        accuracies = [v for v in columns["test_acc"][start:end] if v is not None]
+    for start, end in spans:
+        trial = {name: values[start:end] for name, values in columns.items()}
+        accuracies = [v for v in trial["test_acc"] if v is not None]
         reports.append(TrialReports(
             last=rows.get(end - 1, {}) if end > start else {},
             previous=rows.get(end - 2) if end - 2 >= start else None, epochs_run=end - start,
-            train_seconds=total("epoch_time_s"), eval_seconds=total("eval_time_s"),
-            te_seconds=total("te_time_s"), best_test_acc=max(accuracies, default=None),
-            te_mean=mean("te_mean"), te_factor_mean=mean("te_factor_mean")))
+            train_seconds=_total(trial["epoch_time_s"]), eval_seconds=_total(trial["eval_time_s"]),
+            te_seconds=_total(trial["te_time_s"]), best_test_acc=max(accuracies, default=None),
+            te_mean=_mean_present(trial["te_mean"]),
+            te_factor_mean=_mean_present(trial["te_factor_mean"])))
     return reports
+
+
+def _total(values: list[float | None]) -> float:
+    """A trial's sum of a per-epoch time, a missing one as 0 (in epoch order)."""
+    return sum(v or 0.0 for v in values)
+
+
+def _mean_present(values: list[float | None]) -> float | None:
+    """The mean over the epochs that have the value; None when none has."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def _status(trial: TrialFiles, last: dict[str, Any]) -> str:
@@ -304,7 +316,7 @@ def export_sweep(sweep_dir: SweepDir, out: Path | None = None) -> dict[str, Any]
     else:
         sweep_files = read_sweep_files(root)
     rows = [_trial_row(manifest, trial, reports) for trial, reports
-            in zip(sweep_files.trials, _trial_reports(sweep_files))]
+            in zip(sweep_files.trials, _trial_reports(sweep_files), strict=True)]
     _add_pairs(rows)
     options = manifest["options"]
     repeats = options.get("repeats", 1)

@@ -46,8 +46,12 @@ from torch import Tensor, nn
 
 from te_sweep.config import TrialConfig
 from te_sweep.errors import ConfigError
-from te_sweep.te import (binarize_abs, binarize_prob, effective_transfer_entropy,
-                         transfer_entropy_all_pairs)
+from te_sweep.te import (
+    binarize_abs,
+    binarize_prob,
+    effective_transfer_entropy,
+    transfer_entropy_all_pairs,
+)
 from te_sweep.timing import DeviceTimer
 
 TE_DROP_FLOOR = 1e-8  # paper mode: TE drops below this count as no drop (authors' code)

@@ -23,16 +23,15 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import StepPatch  # noqa: E402
-from matplotlib.ticker import (FuncFormatter, LogLocator, MaxNLocator,  # noqa: E402
-                               NullFormatter)
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import StepPatch
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from te_sweep.configs import CONFIG_COMPLETE  # noqa: E402
-from te_sweep.reporting import Role  # noqa: E402
-from te_sweep.space import Param, SearchSpace  # noqa: E402
+from te_sweep.configs import CONFIG_COMPLETE
+from te_sweep.reporting import Role
+from te_sweep.space import Param, SearchSpace
 
 Rows = list[dict[str, Any]]
 BEST_CURVES = 3  # configurations whose learning curves are drawn
@@ -189,7 +188,7 @@ def speedup_intervals(configs: Rows) -> Figure:
     if not ranked:
         return _empty(fig, ax, "no configuration has a paired estimate")
     ys = list(range(len(ranked)))[::-1]
-    for y, c in zip(ys, ranked):
+    for y, c in zip(ys, ranked, strict=True):
         colour = "tab:green" if c["beats_baselines"] else "tab:blue"
         ax.plot([c["speedup_ci_low"], c["speedup_ci_high"]], [y, y], color=colour)
         ax.plot(c["speedup_mean"], y, "o", color=colour, markersize=4)
@@ -264,7 +263,7 @@ def speedup_by_parameter(configs: Rows, space: SearchSpace) -> Figure:
     named = {c["config_id"] for c in _best_named(estimated)}
     ys = [c["speedup_mean"] for c in estimated]
     alpha = 0.6 if len(estimated) <= CROWDED else 0.2
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         xs = _parameter_axis(ax, space.params[name], [c[f"param_{name}"] for c in estimated])
         _intervals(ax, xs, estimated, alpha)
         ax.plot(xs, ys, "o", markersize=3, color="tab:blue", alpha=alpha, linestyle="none")
@@ -272,7 +271,7 @@ def speedup_by_parameter(configs: Rows, space: SearchSpace) -> Figure:
         ax.set_xlabel(name)
         ax.set_ylabel("paired speedup")
         _name_points(fig, [NamedPoint(ax, x, c["speedup_mean"], describe(c))
-                           for x, c in zip(xs, estimated) if c["config_id"] in named])
+                           for x, c in zip(xs, estimated, strict=True) if c["config_id"] in named])
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.suptitle("Paired speedup against each searched parameter")
@@ -295,7 +294,7 @@ def learning_curves(configs: Rows, trials: Rows, epochs: Rows, target_metric: st
         if e[target_metric] is not None:
             curve[e["trial_id"]].append((e["epoch"], e[target_metric]))
     baseline_of = {t["seed"]: t["trial_id"] for t in trials if t["role"] == Role.BASELINE}
-    for ax, c in zip(axes[0], best):
+    for ax, c in zip(axes[0], best, strict=True):
         runs = [t for t in trials if t["role"] == Role.TE and t["config_id"] == c["config_id"]]
         for i, run in enumerate(sorted(runs, key=lambda t: t["seed"])):
             colour = f"C{i % 10}"
@@ -303,7 +302,7 @@ def learning_curves(configs: Rows, trials: Rows, epochs: Rows, target_metric: st
                                     (baseline_of.get(run["seed"]), "--")):
                 points = sorted(curve.get(trial_id, []))
                 if points:
-                    ax.plot(*zip(*points), style, color=colour, linewidth=1)
+                    ax.plot(*zip(*points, strict=True), style, color=colour, linewidth=1)
         ax.axhline(target, color="black", linewidth=0.8, linestyle=":")
         ax.set_title(f"{c['config_id']} (rank {c['rank']})", fontsize=9)
         ax.set_xlabel("epoch")
@@ -372,7 +371,7 @@ def importances(configs: Rows, space: SearchSpace) -> Figure:
         axes[1].axis("off")
         return _empty(fig, axes[0], reason)
     scores = importance_scores([c for c in configs if c["status"] == CONFIG_COMPLETE], space)
-    for ax, (key, objective) in zip(axes, OBJECTIVES):
+    for ax, (key, objective) in zip(axes, OBJECTIVES, strict=True):
         names = list(scores[key])[::-1]
         ax.barh(names, [scores[key][n] for n in names])
         ax.set_title(objective, fontsize=9)

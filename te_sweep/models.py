@@ -20,14 +20,12 @@ Deviations from the authors' published code (github.com/avmoldovan/CNN-TE), on p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
-import torch
 from torch import Tensor, nn
 
 # A conv stack spec: an int c is Conv3x3(-> c, padding 1), ("valid", c) is Conv3x3(-> c, no
 # padding), "M" is MaxPool2d(2).
-ConvSpec = list[Union[int, tuple[str, int], str]]
+ConvSpec = list[int | tuple[str, int] | str]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ depend on Ray.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def censored_score(epochs_to_target: float | None, max_epochs: int) -> float:

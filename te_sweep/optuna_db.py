@@ -18,9 +18,10 @@ import json
 import sqlite3
 import tempfile
 import warnings
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from te_sweep.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 from te_sweep.space import SearchSpace

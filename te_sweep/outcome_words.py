@@ -21,8 +21,14 @@ from typing import Any
 
 from te_sweep.configs import SIGNIFICANCE
 from te_sweep.console import counts
-from te_sweep.outcome import (FINAL_STATUSES, STATUS_CENSORED, STATUS_COMPLETE,
-                              STATUS_DIVERGED, STATUS_ERROR, STATUS_UNFINISHED)
+from te_sweep.outcome import (
+    FINAL_STATUSES,
+    STATUS_CENSORED,
+    STATUS_COMPLETE,
+    STATUS_DIVERGED,
+    STATUS_ERROR,
+    STATUS_UNFINISHED,
+)
 from te_sweep.reporting import Role
 
 ROLE_NOUNS = {Role.TE: "TE runs", Role.BASELINE: "baselines", Role.CONTROL: "LR controls"}

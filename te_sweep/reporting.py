@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from te_sweep.config import TrialConfig
 from te_sweep.cpu_threads import wait_policy

@@ -115,7 +115,7 @@ def grid_size(space: dict[str, Any]) -> int | None:
 
 
 def make_sampler(name: str, seed: int, total_trials: int, in_flight: int,
-                 space: dict[str, Any] | None = None) -> "BaseSampler":
+                 space: dict[str, Any] | None = None) -> BaseSampler:
     """A seeded sampler for a sweep of `total_trials` TE trials, with `in_flight` at once.
 
     Deterministic: the same arguments and the same order of asks and tells give the same

@@ -43,8 +43,14 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from te_sweep.concurrency import ConcurrencyPolicy
-from te_sweep.outcome import (CONFIG_ERROR, CONFIG_PRUNED, FINAL_STATUSES, STATUS_ERROR,
-                              STATUS_PRUNED, configuration_status)
+from te_sweep.outcome import (
+    CONFIG_ERROR,
+    CONFIG_PRUNED,
+    FINAL_STATUSES,
+    STATUS_ERROR,
+    STATUS_PRUNED,
+    configuration_status,
+)
 from te_sweep.reporting import FACTOR_KEY, Role
 from te_sweep.samplers import make_sampler
 from te_sweep.space import SearchSpace

@@ -445,5 +445,5 @@ def stratified_first(labels: np.ndarray, n: int) -> np.ndarray:
         for empty in np.flatnonzero(take == 0):
             take[int(take.argmax())] -= 1
             take[empty] = 1
-    picked = [np.flatnonzero(labels == c)[:k] for c, k in zip(classes, take)]
+    picked = [np.flatnonzero(labels == c)[:k] for c, k in zip(classes, take, strict=True)]
     return np.sort(np.concatenate(picked))

@@ -14,10 +14,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
@@ -52,9 +52,8 @@ class Param:
     step: float | int | None = None
     choices: tuple = ()
 
-    def to_optuna(self) -> "BaseDistribution":
-        from optuna.distributions import (CategoricalDistribution, FloatDistribution,
-                                          IntDistribution)
+    def to_optuna(self) -> BaseDistribution:
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
         if self.kind == "categorical":
             return CategoricalDistribution(self.choices)
         if self.kind == "int":
@@ -75,7 +74,7 @@ class SearchSpace:
     fixed: dict[str, Any]  # validated, typed values
     params: dict[str, Param]  # in file order
 
-    def optuna_space(self) -> dict[str, "BaseDistribution"]:
+    def optuna_space(self) -> dict[str, BaseDistribution]:
         return {name: p.to_optuna() for name, p in self.params.items()}
 
     def check_sampled(self, sampled: Mapping[str, Any]) -> None:
@@ -151,7 +150,7 @@ def space_from_text(text: str, path: Path, check_trials: bool = True) -> SearchS
         raise SpaceError(f"{path}: {key}: {message}")
 
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
         raise SpaceError(f"{path}: not valid YAML{yaml_problem(err)}; fix the syntax") from None
     if not isinstance(doc, dict):
@@ -220,7 +219,7 @@ def _load_param(name: Any, spec: Any, fixed: dict[str, Any], fail: Fail) -> Para
     if "choices" in spec:
         return _load_choices(name, spec["choices"], fixed, fail)
     field_type = FIELD_TYPES[name]
-    if "bool" in field_type or "float" not in field_type and "int" not in field_type:
+    if "bool" in field_type or ("float" not in field_type and "int" not in field_type):
         fail(key, f"`{name}` is not a numeric setting, so it cannot take a range; use "
              "{choices: [...]}")
     kind = "float" if "float" in field_type else "int"

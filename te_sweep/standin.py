@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.metrics import clean_record

@@ -22,8 +22,13 @@ import shutil
 from pathlib import Path
 
 from te_sweep.checkpoints import PREFIX
-from te_sweep.tune_files import (PARAMS_FILE, RESULT_FILE, STATE_GLOB, experiment_state,
-                                 state_is_readable)
+from te_sweep.tune_files import (
+    PARAMS_FILE,
+    RESULT_FILE,
+    STATE_GLOB,
+    experiment_state,
+    state_is_readable,
+)
 
 STATE_PREFIX, STATE_SUFFIX = STATE_GLOB.split("*")
 SESSION_FILES = ("experiment_state-{}.json", "search_gen_state-{}.json",

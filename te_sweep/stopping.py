@@ -29,10 +29,10 @@ import logging
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from te_sweep.exit_codes import ExitCode, exit_code_of_signal
 
@@ -100,7 +100,7 @@ class StopController:
         return self.signals >= 2
 
     # --- installing -------------------------------------------------------------------
-    def install(self) -> "StopController":
+    def install(self) -> StopController:
         """Take over the stop signals (main thread only), until `restore`."""
         self._tune_env = os.environ.get(TUNE_SIGINT_ENV)
         os.environ[TUNE_SIGINT_ENV] = "1"
@@ -119,7 +119,7 @@ class StopController:
             os.environ[TUNE_SIGINT_ENV] = self._tune_env
         logging.getLogger(TUNE_RUN_LOGGER).removeFilter(self._filter)
 
-    def __enter__(self) -> "StopController":
+    def __enter__(self) -> StopController:
         return self.install()
 
     def __exit__(self, *exc: Any) -> None:

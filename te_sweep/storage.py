@@ -14,11 +14,12 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -106,7 +107,7 @@ class SweepDir:
     name: str
 
     @classmethod
-    def from_path(cls, path: str) -> "SweepDir":
+    def from_path(cls, path: str) -> SweepDir:
         """STORAGE/NAME given as one path or URI (what resume and export take)."""
         if is_uri(path) and path.split("://", 1)[0].lower() not in URI_SCHEMES:
             raise InputError(f"Invalid value for 'SWEEP_DIR': {path!r} has a scheme te-sweep "

@@ -4,7 +4,8 @@ their paired speedup's interval, how the trials ended and the plain verdict
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from te_sweep.configs import MIN_RANKED_PAIRS
 from te_sweep.console import cell, counts

@@ -21,10 +21,11 @@ import shutil
 import socket
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from te_sweep.checkpoints import KEEP_CHOICES
 from te_sweep.claim import CLAIM_FILE, LEASE_FILE, SweepClaim

@@ -8,7 +8,7 @@ The quantity is Schreiber's TE with a binary alphabet, destination history k=1, 
 l=1, delay 1, log base 2 (bits), plug-in counts, no bias correction -- exactly what
 ``pyinform.transfer_entropy(source, target, k=1)`` computes::
 
-    TE(Y->X) = sum_{y, x', x} p(y_t, x_{t+1}, x_t) * log2[ p(x_{t+1} | x_t, y_t) / p(x_{t+1} | x_t) ]
+    TE(Y->X) = sum_{y,x',x} p(y_t, x_{t+1}, x_t) * log2[p(x_{t+1} | x_t, y_t) / p(x_{t+1} | x_t)]
 
 over the W-1 transitions of the window (cells with zero count contribute 0).
 
@@ -54,8 +54,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["transfer_entropy", "transfer_entropy_all_pairs", "effective_transfer_entropy",
-           "binarize_abs", "binarize_prob"]
+__all__ = [
+    "binarize_abs",
+    "binarize_prob",
+    "effective_transfer_entropy",
+    "transfer_entropy",
+    "transfer_entropy_all_pairs",
+]
 
 # float32 represents every integer up to 2**24 exactly, so 0/1 counts over fewer transitions are
 # exact in a float32 matrix product; beyond that (or for a float64 result) it runs in float64.

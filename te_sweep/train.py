@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from te_sweep.config import TrialConfig, resolve
-from te_sweep.data import (DeviceData, eval_batch_size, eval_batches, load_device_data,
-                           train_batches)
+from te_sweep.data import DeviceData, eval_batch_size, eval_batches, load_device_data, train_batches
 from te_sweep.feedback import TEFeedback
 from te_sweep.metrics import clean_record
 from te_sweep.models import build_model

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from te_sweep.checkpoints import TrialCheckpoints
 from te_sweep.config import TrialConfig

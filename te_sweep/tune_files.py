@@ -117,7 +117,7 @@ def experiment_state(root: Path, damaged: list[Path] | None = None) -> dict[str,
                                           unexpected_field_behavior="ignore")).to_pydict()
     return {trial_id: (status, custom or relative or "") for trial_id, status, custom, relative
             in zip(table["trial_id"], table["status"], table["custom_dirname"],
-                   table["relative_logdir"])}
+                   table["relative_logdir"], strict=True)}
 
 
 def _complete_lines(data: bytes) -> bytes:

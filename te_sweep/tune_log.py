@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 TUNE_LOGGERS = ("ray.tune", "ray.train", "ray.air")
 INSUFFICIENT_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manager"

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
 from conftest import write_blocks_npz
 
 TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")

@@ -12,12 +12,23 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-
 from hand_files import HandSweep, run, trial_config
-from te_sweep.checkpoint_check import (check_resumed_checkpoints, load_trainable_checkpoint,
-                                       trainable_loader)
-from te_sweep.checkpoints import (DAMAGED_SUFFIX, HEADER_BYTES, MAGIC, CheckpointDamaged,
-                                  KeepCheckpoints, TrialCheckpoints, checkpoint_name, seal)
+
+from te_sweep.checkpoint_check import (
+    check_resumed_checkpoints,
+    load_trainable_checkpoint,
+    trainable_loader,
+)
+from te_sweep.checkpoints import (
+    DAMAGED_SUFFIX,
+    HEADER_BYTES,
+    MAGIC,
+    CheckpointDamaged,
+    KeepCheckpoints,
+    TrialCheckpoints,
+    checkpoint_name,
+    seal,
+)
 from te_sweep.storage import SweepDir
 
 STATE = {"state": {"records": [1, 2, 3]}, "started_at": 1.0, "reported": [{"epoch": 3}]}
@@ -286,6 +297,7 @@ def test_a_worker_moves_a_damaged_checkpoint_aside_and_restarts_its_trial(tmp_pa
 
     from sweep_helpers import Lines, read_export
     from test_sweep_faults import wait_until_written_out
+
     from te_sweep.standin import StandIn
     from te_sweep.sweep import prepare_resume, run_sweep
 

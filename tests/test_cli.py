@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import Result, write_blocks_npz
 from conftest import run_cli as run_main
+
 from te_sweep.cli import train as train_command
 from te_sweep.metrics import METRIC_NAMES
 
@@ -73,7 +73,7 @@ def parse_run(result: Result) -> Table:
     for line in lines[2:-1]:
         cells = line.split()
         assert len(cells) == len(header), f"row {line!r} does not match header {header}"
-        rows.append(dict(zip(header, cells)))
+        rows.append(dict(zip(header, cells, strict=False)))
     return Table(lines[0], header, rows, lines[-1])
 
 
@@ -398,7 +398,7 @@ def test_json_records(capsys, blocks_npz, tmp_path):
     # The test split is evaluated at the last epoch only (other_split_every 5): null before.
     assert records[0]["test_acc"] is None and 0.0 <= records[1]["test_acc"] <= 1.0
     assert [r["epoch"] for r in records] == [1, 2] == epoch_numbers(table)
-    for record, row in zip(records, table.rows):  # the table prints the same numbers
+    for record, row in zip(records, table.rows, strict=False):  # the table prints the same numbers
         assert row["train_acc"] == f"{record['train_acc']:.4f}"
         assert row["test_acc"] == ("-" if record["test_acc"] is None
                                    else f"{record['test_acc']:.4f}")
@@ -574,7 +574,6 @@ def test_a_moved_sweep_resumes_and_exports_where_it_is_now(capsys, tmp_path: Pat
     import time
 
     import pyarrow.parquet as pq
-
     from sweep_helpers import TE_SWEEP, blocks_space, read_export
     from test_sweep_faults import wait_until_written_out
 

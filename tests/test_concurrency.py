@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from te_sweep.concurrency import (QUEUE_MAX, QUEUE_MIN, ConcurrencyPolicy, cluster_queue,
-                                  trials_held)
+from te_sweep.concurrency import QUEUE_MAX, QUEUE_MIN, ConcurrencyPolicy, cluster_queue, trials_held
 
 
 def local(cpus: float, gpus: float = 0.0, cpus_per_trial: float = 1.0,

@@ -9,8 +9,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from te_sweep.configs import (CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_UNFINISHED, config_rows,
-                              configs_schema, pareto_flags)
+from te_sweep.configs import (
+    CONFIG_COMPLETE,
+    CONFIG_ERROR,
+    CONFIG_UNFINISHED,
+    config_rows,
+    configs_schema,
+    pareto_flags,
+)
 from te_sweep.space import space_from_text
 
 SPACE = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
@@ -36,7 +42,7 @@ def baselines(epochs: float = 6.0) -> list[dict]:
 
 
 def configuration(config_id: str, epochs: list[float | None], overhead: float = 0.05) -> list:
-    return [row("te", s, e, config_id, overhead=overhead) for s, e in zip(SEEDS, epochs)]
+    return [row("te", s, e, config_id, overhead=overhead) for s, e in zip(SEEDS, epochs, strict=False)]
 
 
 def rows_by_id(trials: list[dict], repeats: int = len(SEEDS)) -> dict[str, dict]:
@@ -127,7 +133,7 @@ def test_only_complete_configurations_are_on_the_front():
 
 
 def test_an_errored_run_marks_its_configuration():
-    runs = configuration("c0000", [5.0] * 5) + [row("te", SEEDS[5], None, "c0000", "error")]
+    runs = [*configuration("c0000", [5.0] * 5), row("te", SEEDS[5], None, "c0000", "error")]
     r = rows_by_id(baselines() + runs)["c0000"]
     assert r["status"] == CONFIG_ERROR and r["repeats"] == 5 and r["pareto"] is None
 
@@ -145,8 +151,8 @@ def test_equal_lower_ends_are_ranked_by_the_mean():
     both have ci_low 0.9; the one with the higher geometric mean ranks first."""
     seeds = SEEDS[:3]
     base = [row("baseline", s, 6.0) for s in seeds]
-    lower = [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, (0.9, 1.0, 1.5))]
-    higher = [row("te", s, 6.0 / r, "c0001") for s, r in zip(seeds, (0.9, 1.2, 1.3))]
+    lower = [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, (0.9, 1.0, 1.5), strict=False)]
+    higher = [row("te", s, 6.0 / r, "c0001") for s, r in zip(seeds, (0.9, 1.2, 1.3), strict=False)]
     rows = rows_by_id(base + lower + higher, repeats=3)
     assert rows["c0000"]["speedup_ci_low"] == pytest.approx(rows["c0001"]["speedup_ci_low"])
     assert rows["c0001"]["speedup_mean"] > rows["c0000"]["speedup_mean"]
@@ -197,7 +203,7 @@ def test_a_significant_p_with_an_interval_reaching_below_1_does_not_beat_the_bas
     seeds = range(200, 212)
     ratios = [math.exp(0.2)] * 10 + [math.exp(-0.3)] * 2
     trials = [row("baseline", s, 6.0) for s in seeds] + \
-        [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, ratios)]
+        [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, ratios, strict=False)]
     r = rows_by_id(trials, repeats=12)["c0000"]
     assert r["p_holm"] == r["p_value"] == pytest.approx(0.0486, abs=1e-4)
     assert r["speedup_ci_low"] == pytest.approx(0.9917, abs=1e-4)

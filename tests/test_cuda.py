@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train import blocks_trial, without_times
 
 from te_sweep.timing import DeviceTimer
 from te_sweep.train import run_trial
-from test_train import blocks_trial, without_times
 
 CUDA = torch.cuda.is_available()
 pytestmark = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
@@ -45,9 +45,8 @@ def test_the_timer_times_its_own_devices_stream():
     device = torch.device("cuda", 1)
     a = torch.randn(4096, 4096, device=device)
     timer = DeviceTimer(device)
-    with torch.cuda.device(0):
-        with timer.region():
-            for _ in range(20):
-                a = a @ a.T / 4096
+    with torch.cuda.device(0), timer.region():
+        for _ in range(20):
+            a = a @ a.T / 4096
     seconds = timer.read_and_reset()
     assert seconds > 1e-3  # twenty 4096^2 products, not an idle stream's few microseconds

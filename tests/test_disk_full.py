@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 from sweep_helpers import blocks_space, read_export
 from test_sweep_faults import finished_lines, launch_process, wait_for
 from test_sweep_signals import assert_each_trial_once
+
 from te_sweep.disk_guard import DiskGuard
 from te_sweep.exit_codes import ExitCode
 
@@ -106,6 +106,7 @@ def test_a_newest_state_cut_short_is_continued_from_the_one_before(capsys, tmp_p
     continues from the first's, the second's new trials are set aside and trained again, and
     every trial is exported once."""
     from test_sweep_faults import newest_checkpoint_epochs
+
     from te_sweep.state_fallback import SET_ASIDE_PREFIX
     from te_sweep.tune_files import experiment_state
 

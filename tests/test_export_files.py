@@ -16,9 +16,9 @@ import os
 import optuna
 import pyarrow.parquet as pq
 import pytest
-
 from hand_files import MAX_EPOCHS, SEEDS, SPACE_TEXT, HandSweep, report, run, trial_config
-from te_sweep.tune_files import state_is_readable, TRIAL_COLUMN, SweepFiles, read_sweep_files
+
+from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, read_sweep_files, state_is_readable
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import datetime as dt
 
 import pyarrow.parquet as pq
 import pytest
-
 from hand_files import MAX_EPOCHS, HandSweep, report, run, trial_config
+
 from te_sweep.tune_files import error_line
 
 UTC = dt.timezone.utc

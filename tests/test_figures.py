@@ -73,7 +73,7 @@ def interval_lines(ax) -> list:
     """The interval plot's per-configuration lines (interval, then mean), without the line
     at 1."""
     return [line for line in ax.lines if line.get_xdata() is not None
-            and not (list(line.get_xdata()) == [1.0, 1.0])]
+            and list(line.get_xdata()) != [1.0, 1.0]]
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -96,7 +96,7 @@ def test_the_interval_figure_shows_the_best_ranked_top_down():
     ax = fig.axes[0]
     best = sorted((c for c in configs if c["rank"]), key=lambda c: c["rank"])
     best = best[:figures.MAX_INTERVALS]
-    ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels()), key=lambda p: -p[0])
+    ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels(), strict=False), key=lambda p: -p[0])
     assert [label.get_text() for _, label in ticks] == \
         [f"{c['config_id']} ({len(c['seeds'])} seeds)" for c in best]
     lines = interval_lines(ax)
@@ -104,7 +104,7 @@ def test_the_interval_figure_shows_the_best_ranked_top_down():
     by_y = {}
     for line in lines:
         by_y.setdefault(line.get_ydata()[0], []).append(line)
-    for (y, _), c in zip(ticks, best):
+    for (y, _), c in zip(ticks, best, strict=False):
         interval, mean = by_y[y]
         assert list(interval.get_xdata()) == [c["speedup_ci_low"], c["speedup_ci_high"]]
         assert list(mean.get_xdata()) == [c["speedup_mean"]]
@@ -145,7 +145,7 @@ def test_the_learning_curves_show_the_best_configurations_beside_their_seeds_bas
     assert len(fig.axes) == figures.BEST_CURVES
     assert [ax.get_title() for ax in fig.axes] == \
         [f"{c['config_id']} (rank {c['rank']})" for c in best]
-    for ax, c in zip(fig.axes, best):
+    for ax, c in zip(fig.axes, best, strict=False):
         drawn = [line for line in ax.lines if len(line.get_xdata()) == 3]
         solid = {trial_of[tuple(line.get_ydata())]: line for line in drawn
                  if line.get_linestyle() == "-"}
@@ -261,7 +261,7 @@ def test_the_parameter_figure_has_one_axis_per_searched_parameter():
     shown = [ax for ax in fig.axes if ax.axison]
     assert [ax.get_xlabel() for ax in shown] == list(SPACE.params)
     estimated = configs[:2]
-    for ax, name in zip(shown, SPACE.params):
+    for ax, name in zip(shown, SPACE.params, strict=False):
         param = SPACE.params[name]
         points = next(line for line in ax.lines if line.get_marker() == "o")
         values = [c[f"param_{name}"] for c in estimated]
@@ -358,10 +358,10 @@ def test_importance_is_drawn_from_the_minimum_and_finds_the_parameter_that_matte
     assert figures.importance_withheld(configs, SPACE) is None
     fig = figures.importances(configs, SPACE)
     scores = figures.importance_scores(configs, SPACE)
-    for ax, (key, title) in zip(fig.axes, figures.OBJECTIVES):
+    for ax, (key, title) in zip(fig.axes, figures.OBJECTIVES, strict=False):
         assert ax.get_title() == title
         names = [t.get_text() for t in ax.get_yticklabels()]
-        widths = {n: bar.get_width() for n, bar in zip(names, ax.patches)}
+        widths = {n: bar.get_width() for n, bar in zip(names, ax.patches, strict=False)}
         assert widths == pytest.approx(scores[key])
         assert sorted(names) == sorted(SPACE.params)
     assert max(scores["objective_epochs"], key=scores["objective_epochs"].get) == "te_scale"
@@ -375,7 +375,7 @@ def test_optunas_own_warnings_about_importance_are_not_hidden(monkeypatch):
 
     def warning_too(*args, **kwargs):
         warnings.warn("Target and region quantiles select the same set of trials.",
-                      UserWarning)
+                      UserWarning, stacklevel=2)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(optuna.importance, "get_param_importances", warning_too)

@@ -18,14 +18,24 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from hand_files import SPACE_TEXT, HandSweep
+
 from te_sweep.concurrency import ConcurrencyPolicy
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.configs import config_rows
-from te_sweep.outcome import (CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED, CONFIG_UNFINISHED,
-                              STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_ERROR,
-                              STATUS_PRUNED, STATUS_UNFINISHED, configuration_status)
+from te_sweep.outcome import (
+    CONFIG_COMPLETE,
+    CONFIG_ERROR,
+    CONFIG_PRUNED,
+    CONFIG_UNFINISHED,
+    STATUS_CENSORED,
+    STATUS_COMPLETE,
+    STATUS_DIVERGED,
+    STATUS_ERROR,
+    STATUS_PRUNED,
+    STATUS_UNFINISHED,
+    configuration_status,
+)
 from te_sweep.reporting import tune_result
 from te_sweep.searcher import OBJECTIVES, SweepSearcher
 from te_sweep.space import space_from_text
@@ -180,7 +190,7 @@ def test_the_study_and_the_table_give_a_configuration_the_same_status(statuses, 
     handed = {f"t{i}": search.suggest(f"t{i}") for i in range(search.max_trials())}
     runs = [(tid, c["trial"]["seed"]) for tid, c in handed.items() if c["role"] == "te"]
     rows = []
-    for (trial_id, seed), status in zip(runs, statuses):
+    for (trial_id, seed), status in zip(runs, statuses, strict=False):
         if status != STATUS_UNFINISHED:  # a run still going has not been heard of
             search.on_trial_complete(trial_id, *live_end(status))
         rows.append(table_row(status, seed))

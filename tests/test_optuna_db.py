@@ -11,8 +11,14 @@ import optuna
 import pytest
 
 from te_sweep.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED, CONFIG_UNFINISHED
-from te_sweep.optuna_db import (METRIC_NAMES, STUDY_NAME, USER_ATTRS, frozen_trials,
-                                optuna_db_bytes, study_file_bytes)
+from te_sweep.optuna_db import (
+    METRIC_NAMES,
+    STUDY_NAME,
+    USER_ATTRS,
+    frozen_trials,
+    optuna_db_bytes,
+    study_file_bytes,
+)
 from te_sweep.space import space_from_text
 
 SPACE = space_from_text(
@@ -58,7 +64,7 @@ def both(tmp_path_factory) -> tuple[optuna.Study, optuna.Study]:
                                     directions=["minimize"] * len(METRIC_NAMES))
     # The same trials through Optuna's own path, times included (read from our file).
     trials = frozen_trials(CONFIGS, SPACE)
-    for trial, written in zip(trials, study_in(ours).trials):
+    for trial, written in zip(trials, study_in(ours).trials, strict=False):
         trial.datetime_start, trial.datetime_complete = (written.datetime_start,
                                                          written.datetime_complete)
     reference.add_trials(trials)

@@ -6,8 +6,15 @@ import pytest
 
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.objectives import censored_score, te_overhead, te_overhead_of
-from te_sweep.outcome import (STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED,
-                              fractional_epochs, reached, summarize, trial_status)
+from te_sweep.outcome import (
+    STATUS_CENSORED,
+    STATUS_COMPLETE,
+    STATUS_DIVERGED,
+    fractional_epochs,
+    reached,
+    summarize,
+    trial_status,
+)
 
 CFG = resolve(TrialConfig(target=0.8, max_epochs=4, target_metric="train_acc"))
 

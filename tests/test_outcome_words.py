@@ -17,11 +17,16 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from hand_files import HandSweep, read_out, report, run, trial_config
 from sweep_helpers import Lines
-from te_sweep.outcome import (STATUS_CENSORED, STATUS_COMPLETE, STATUS_DIVERGED, STATUS_ERROR,
-                              STATUS_UNFINISHED)
+
+from te_sweep.outcome import (
+    STATUS_CENSORED,
+    STATUS_COMPLETE,
+    STATUS_DIVERGED,
+    STATUS_ERROR,
+    STATUS_UNFINISHED,
+)
 from te_sweep.outcome_words import failed_trials, outcome_sentences, partial_sentence, verdict
 from te_sweep.progress import BEST_ROWS, LiveView
 from te_sweep.reporting import RUNNING
@@ -526,7 +531,7 @@ def test_the_summary_lists_top_ranked_baselines_only_and_the_seeds_paired(tmp_pa
             sweep.trial(f"c{n}_{seed}", trial_config("te", seed, f"c000{n}", te_scale=0.5 + 0.5 * n),
                         lines, status, error_txt=ERROR_TEXT if kind == STATUS_ERROR else None)
     sweep.save_state()
-    export, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+    _export, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
     header = next(line for line in summary if "configurations (" in line)
     assert header.startswith("7 configurations (6 complete, 1 error); ranked by"), header
     ranked = [line for line in summary if line.startswith("  ") and ". c000" in line]

@@ -90,7 +90,7 @@ def test_swapping_te_and_baseline_inverts_every_paired_speedup(runs):
     swapped = [Pair(p.seed, p.baseline, p.te) for p in runs]
     forward = compare(runs, CENSORED_AT, resamples=RESAMPLES)
     backward = compare(swapped, CENSORED_AT, resamples=RESAMPLES)
-    for there, back in zip(forward.speedups, backward.speedups):
+    for there, back in zip(forward.speedups, backward.speedups, strict=False):
         assert (there is None) == (back is None)
         if there is not None:
             assert there * back == pytest.approx(1.0)

@@ -17,8 +17,8 @@ import statistics
 from pathlib import Path
 
 import pytest
-
 from hand_files import MAX_EPOCHS, SPACE_TEXT, HandSweep, read_out, report, run, trial_config
+
 from te_sweep.concurrency import ConcurrencyPolicy
 from te_sweep.config import TrialConfig, resolve
 from te_sweep.reporting import tune_result
@@ -40,7 +40,7 @@ def reaching(epochs: float | None) -> list[float]:
     last = math.ceil(epochs)
     assert 2 <= last <= MAX_EPOCHS
     fraction = epochs - (last - 1)
-    return [0.3, 0.5][:last - 2] + [0.75, 0.75 + 0.05 / fraction]
+    return [*[0.3, 0.5][:last - 2], 0.75, 0.75 + 0.05 / fraction]
 
 
 def hand_sweep(root: Path, baselines: dict[int, float | None],
@@ -59,7 +59,7 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
                     "TERMINATED")
     for config_id, (scale, te, runs) in configs.items():
         per_seed = te if isinstance(te, tuple) else (te,) * len(runs)
-        for (seed, epochs), seconds in zip(runs.items(), per_seed):
+        for (seed, epochs), seconds in zip(runs.items(), per_seed, strict=False):
             sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id,
                                                             te_scale=scale),
                         run(reaching(epochs), te=seconds), "TERMINATED")
@@ -81,11 +81,11 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
 #   c0002 2.67, 3.2, 3.2, 1.14, 3.2, 0.4   p = 3/64 < 0.05, but the interval reaches below 1
 #                                 (and its Holm p, 0.0625, is above 0.05 too)
 # Their means rank c0000, c0002, c0001; their intervals' lower ends c0000, c0001, c0002.
-VERDICT_BASELINES = dict(zip(SEEDS, (4.0, 4.0, 4.0, 4.0, 4.0, 2.0)))
+VERDICT_BASELINES = dict(zip(SEEDS, (4.0, 4.0, 4.0, 4.0, 4.0, 2.0), strict=False))
 VERDICT_CONFIGS = {
-    "c0000": (1.0, (0.1,) * 5 + (0.5,), dict(zip(SEEDS, (2.0, 2.0, 2.0, 2.0, 2.0, 1.25)))),
-    "c0001": (2.0, 0.2, dict(zip(SEEDS, (CENSORED, 2.0, 2.0, 2.0, 2.0, 1.25)))),
-    "c0002": (3.0, 0.05, dict(zip(SEEDS, (1.5, 1.25, 1.25, 3.5, 1.25, CENSORED)))),
+    "c0000": (1.0, (0.1,) * 5 + (0.5,), dict(zip(SEEDS, (2.0, 2.0, 2.0, 2.0, 2.0, 1.25), strict=False))),
+    "c0001": (2.0, 0.2, dict(zip(SEEDS, (CENSORED, 2.0, 2.0, 2.0, 2.0, 1.25), strict=False))),
+    "c0002": (3.0, 0.05, dict(zip(SEEDS, (1.5, 1.25, 1.25, 3.5, 1.25, CENSORED), strict=False))),
 }
 SPEEDUPS = {"c0000": [2.0] * 5 + [1.6], "c0001": [0.8] + [2.0] * 4 + [1.6],
             "c0002": [4 / 1.5, 3.2, 3.2, 4 / 3.5, 3.2, 0.4]}
@@ -219,7 +219,7 @@ def test_the_lr_controls_scale_is_the_mean_factor_over_seeds_and_epochs():
     handed = {f"t{i}": search.suggest(f"t{i}") for i in range(6)}  # 3 baselines, 3 TE runs
     te_runs = [tid for tid, c in handed.items() if c and c["role"] == "te"]
     assert len(te_runs) == 3
-    for tid, (first, second) in zip(te_runs, epoch_factors):
+    for tid, (first, second) in zip(te_runs, epoch_factors, strict=False):
         records = [report(1, 0.5, te=0.1, te_factor_mean=first),
                    report(2, 0.9, te=0.1, te_factor_mean=second)]
         result = tune_result(cfg, records, "te", {}, "cpu", 1.7e9, 0.1)
@@ -247,7 +247,7 @@ def control_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[
     te_runs = dict.fromkeys(CONTROL_SEEDS, 2.0)
     configs = {f"c000{n}": (1.0 + n, 0.1, te_runs) for n in range(4)}
     controls = {config_id: (0.7 - 0.1 * n, {seed: 2.0 * s for seed, s in
-                                            zip(CONTROL_SEEDS, speedups)})
+                                            zip(CONTROL_SEEDS, speedups, strict=False)})
                 for n, (config_id, speedups) in enumerate(CONTROL_SPEEDUPS.items())}
     return hand_sweep(tmp_path_factory.mktemp("controls") / "hand",
                       dict.fromkeys(CONTROL_SEEDS, 4.0), configs, controls)
@@ -275,7 +275,7 @@ def test_each_configurations_control_speedup_and_scale(control_sweep):
 
 
 def test_the_summary_names_each_configurations_control_speedup(control_sweep):
-    export, summary, _ = control_sweep
+    _export, summary, _ = control_sweep
     ranked = {line.split(":")[0].split(". ")[1]: line for line in summary
               if re.match(r"  \d+\. c\d{4}:", line)}
     assert sorted(ranked) == ["c0000", "c0001", "c0002", "c0003"]
@@ -294,15 +294,15 @@ def test_the_summary_names_each_configurations_control_speedup(control_sweep):
 # of the wrong kind, or of two kinds, gives another number.
 CENSOR_SEEDS = (11, 22, 33, 44)
 CENSOR_CONFIGS = {
-    "c0000": (1.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, 2.0, 2.0, CENSORED)))),
-    "c0001": (2.0, 0.1, dict(zip(CENSOR_SEEDS, (2.0, 2.0, 2.0, 2.0)))),
-    "c0002": (3.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, CENSORED, 2.0, 2.0)))),
+    "c0000": (1.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, 2.0, 2.0, CENSORED), strict=False))),
+    "c0001": (2.0, 0.1, dict(zip(CENSOR_SEEDS, (2.0, 2.0, 2.0, 2.0), strict=False))),
+    "c0002": (3.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, CENSORED, 2.0, 2.0), strict=False))),
 }
 
 
 @pytest.fixture(scope="module")
 def censor_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], list]:
-    baselines = dict(zip(CENSOR_SEEDS, (4.0, 4.0, 4.0, CENSORED)))
+    baselines = dict(zip(CENSOR_SEEDS, (4.0, 4.0, 4.0, CENSORED), strict=False))
     return hand_sweep(tmp_path_factory.mktemp("censored") / "hand", baselines, CENSOR_CONFIGS)
 
 

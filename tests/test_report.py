@@ -10,9 +10,9 @@ import subprocess
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import run_cli
 from sweep_helpers import standin_space, standin_sweep
+
 from te_sweep.standin import StandIn
 
 
@@ -33,7 +33,7 @@ def planted(tmp_path_factory):
 
 def test_no_effect_is_never_reported_as_a_speedup(tmp_path):
     space = standin_space(tmp_path, max_epochs=4, target=0.6)
-    _, export, out, _ = standin_sweep(space, tmp_path, "none", num_samples=4, repeats=3,
+    _, _export, _out, _ = standin_sweep(space, tmp_path, "none", num_samples=4, repeats=3,
                                       standin=StandIn(0.02, 4096), max_concurrent=6)
     configs = configs_of(tmp_path / "none")
     assert len(configs) == 4 and all(c["status"] == "complete" for c in configs)
@@ -52,7 +52,7 @@ def _summary(sweep) -> list[str]:
 
 
 def test_a_planted_effect_is_found(planted):
-    sweep, export, _ = planted
+    sweep, _export, _ = planted
     configs = configs_of(sweep)
     assert len(configs) == 2
     for c in configs:

@@ -21,7 +21,7 @@ from te_sweep.report import TABLE_ROWS, figure_makers, read_tables, write_report
 from te_sweep.storage import SweepDir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from report_scale import write_sweep  # noqa: E402  (the synthesiser the benchmark times)
+from report_scale import write_sweep
 
 
 @pytest.fixture(scope="module")

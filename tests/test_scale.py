@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-
 from sweep_helpers import Lines, standin_space, standin_sweep
+
 from te_sweep.checkpoints import KeepCheckpoints, TrialCheckpoints, checkpoint_name
 from te_sweep.progress import BEST_ROWS, LOG_STATUS_S, MAX_RUNNING_ROWS, LiveView
 
@@ -221,7 +221,7 @@ def test_a_resumed_view_counts_the_trials_that_ended_before_and_is_upgraded():
     ended = [Trial("t0", last_result=result(3, 3, 0.02, "complete")),
              Trial("t1", last_result=result(4, 5, 0.01, "censored")),
              Trial("t2"), Trial("t3")]
-    for trial, status in zip(ended, ("TERMINATED", "TERMINATED", "ERROR", "PENDING")):
+    for trial, status in zip(ended, ("TERMINATED", "TERMINATED", "ERROR", "PENDING"), strict=False):
         trial.status = status
     view.on_step_begin(0, ended)
     view.on_step_begin(1, ended)  # once per driver session, not per step

@@ -52,7 +52,7 @@ def test_optuna_is_told_the_mean_over_seeds_once_per_configuration():
     handed = {f"t{i}": search.suggest(f"t{i}") for i in range(search.max_trials())}
     te = [(tid, c) for tid, c in handed.items() if c["role"] == "te"]
     first = [tid for tid, c in te if c["config_id"] == "c0000"]
-    for tid, epochs in zip(first[:2], (2.0, 4.0)):
+    for tid, epochs in zip(first[:2], (2.0, 4.0), strict=False):
         search.on_trial_complete(tid, end("complete", epochs, overhead=0.1))
     assert search.study.trials[0].state == optuna.trial.TrialState.RUNNING  # 2 of 3 seeds
     search.on_trial_complete(first[2], end("censored", 5.0, overhead=0.4))

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-import select_tests  # noqa: E402  (tools/ is not a package)
+import select_tests
 
 MODULE = textwrap.dedent('''\
     LIMIT = 3

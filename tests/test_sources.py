@@ -172,9 +172,9 @@ def write_usps(root: Path, monkeypatch) -> dict:
     train_values[0, 17] = 1.0  # row 1, column 1 of the first image -> 255
     train_values[2, 255] = 0.0  # last pixel of the third image -> 127
     (root / "usps.bz2").write_bytes(bz2.compress("".join(
-        line(lab, v) for lab, v in zip([1, 10, 5, 2], train_values)).encode()))
+        line(lab, v) for lab, v in zip([1, 10, 5, 2], train_values, strict=False)).encode()))
     (root / "usps.t.bz2").write_bytes(bz2.compress("".join(
-        line(lab, v) for lab, v in zip([10, 3], np.zeros((2, 256)))).encode()))
+        line(lab, v) for lab, v in zip([10, 3], np.zeros((2, 256)), strict=False)).encode()))
     train = np.zeros((4, 16, 16, 1), np.uint8)
     train[0, 1, 1, 0], train[2, 15, 15, 0] = 255, 127  # (v + 1) / 2 * 255, truncated
     return {"train_images": train, "train_labels": [0, 9, 4, 1],
@@ -477,5 +477,5 @@ def test_fashion_mnist_directory_from_the_environment(tmp_path, monkeypatch, fas
     monkeypatch.setenv(FASHION_MNIST_ENV, str(copy))
     assert load_dataset("fashion-mnist", tmp_path / "unused").train.images.shape[0] == 60000
     (copy / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataSourceError, match="t10k-labels-idx1-ubyte.gz"):
+    with pytest.raises(DataSourceError, match=r"t10k-labels-idx1-ubyte\.gz"):
         load_dataset("fashion-mnist", tmp_path / "unused")

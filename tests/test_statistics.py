@@ -8,8 +8,17 @@ import math
 import numpy as np
 import pytest
 
-from te_sweep.statistics import (BOOTSTRAP_SEED, RESAMPLES, Pair, PairKind, Run,
-                                 bootstrap_interval, compare, holm, sign_flip_p_value)
+from te_sweep.statistics import (
+    BOOTSTRAP_SEED,
+    RESAMPLES,
+    Pair,
+    PairKind,
+    Run,
+    bootstrap_interval,
+    compare,
+    holm,
+    sign_flip_p_value,
+)
 
 CENSORED_AT = 11.0  # max_epochs 10 + 1
 

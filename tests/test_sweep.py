@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from te_sweep.exit_codes import ExitCode
 from conftest import run_cli
 from sweep_helpers import blocks_space, read_export
+
+from te_sweep.exit_codes import ExitCode
 from te_sweep.export import EPOCHS_SCHEMA, TRIALS_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
-from te_sweep.checkpoints import PREFIX, SUFFIX, TrialCheckpoints
 from sweep_helpers import TE_SWEEP, blocks_space, read_export
+
+from te_sweep.checkpoints import PREFIX, SUFFIX, TrialCheckpoints
 
 FINAL = {"complete", "censored"}
 WAIT_S = 240  # upper bound on waiting for a sweep state; the loops below end by themselves
@@ -381,7 +381,7 @@ def test_a_truncated_checkpoint_is_moved_aside_and_its_trial_trains_as_if_never_
     assert meta[b"te_sweep.partial"] == b"false" and len(trials) == 3
     assert all(t["status"] in FINAL for t in trials), trials
     ids = [e["trial_id"] for e in epochs_rows]
-    assert len(set(zip(ids, (e["epoch"] for e in epochs_rows)))) == len(epochs_rows) == 3 * 6
+    assert len(set(zip(ids, (e["epoch"] for e in epochs_rows), strict=False))) == len(epochs_rows) == 3 * 6
     damaged_run = records_by_run(sweep)
     expected = records_by_run(tmp_path / "reference")
     damaged_trial = next(t for t in trials if trial_dir.name.endswith(t["trial_id"]))

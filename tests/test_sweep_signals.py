@@ -15,11 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 from sweep_helpers import blocks_space, read_export
-from test_sweep_faults import FINAL, finished_lines, launch_process, newest_checkpoint_epochs, \
-    wait_for
+from test_sweep_faults import (
+    FINAL,
+    finished_lines,
+    launch_process,
+    newest_checkpoint_epochs,
+    wait_for,
+)
+
 from te_sweep import claim as claim_module
 from te_sweep.claim import CLAIM_FILE, LEASE_FILE, Holder, SweepClaim, SweepHeldError
 from te_sweep.exit_codes import ExitCode

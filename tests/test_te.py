@@ -10,9 +10,16 @@ import pytest
 import torch
 
 from te_sweep import te as te_module
-from te_sweep.te import (CpuKernel, binarize_abs, binarize_prob, cpu_layer_kernel,
-                         effective_transfer_entropy, set_cpu_layer_kernel, transfer_entropy,
-                         transfer_entropy_all_pairs)
+from te_sweep.te import (
+    CpuKernel,
+    binarize_abs,
+    binarize_prob,
+    cpu_layer_kernel,
+    effective_transfer_entropy,
+    set_cpu_layer_kernel,
+    transfer_entropy,
+    transfer_entropy_all_pairs,
+)
 
 # (source, target, expected TE in bits), from reference/te-method.md "Known test values".
 _ALT = [1 if t % 2 == 0 else 0 for t in range(101)]

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +178,7 @@ def test_a_grid_hands_out_every_combination_once_per_seed(tmp_path):
                                              (2.0, "plugin"), (2.0, "effective")}
     assert searcher.suggest("one-more") is SweepSearcher.FINISHED
     done = {"trial_status": "complete", "objective_epochs": 2.0, "te_overhead": 0.1}
-    for trial_id, config in zip((f"t{i}" for i in range(len(handed))), handed):
+    for trial_id in (f"t{i}" for i in range(len(handed))):
         searcher.on_trial_complete(trial_id, done)  # the last grid point too: no study.stop()
     states = [t.state.name for t in searcher.study.trials]
     assert states == ["COMPLETE"] * 4

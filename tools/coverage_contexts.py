@@ -15,8 +15,8 @@ import importlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import coverage
 import pytest

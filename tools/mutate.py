@@ -59,10 +59,10 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import semantic  # tools/: the semantic mutants' list and runner
 from select_tests import ALL_TESTS  # tools/: the marker its `run` prints when it selects all
@@ -405,7 +405,7 @@ def report(scores: list[ModuleScore]) -> None:
 COSMIC_RAY, SEMANTIC = "cosmic-ray", "semantic"  # the two kinds of task a worker takes
 
 
-def mutate_in_copy(copy: Path, pending: "queue.Queue[tuple[str, str]]",
+def mutate_in_copy(copy: Path, pending: queue.Queue[tuple[str, str]],
                    scores: list[ModuleScore], semantic_scores: list[semantic.SemanticScore],
                    survivors_of: Path | None) -> None:
     """One worker: its own copy of the tree and warm server, tasks (kind, module) from

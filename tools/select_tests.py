@@ -108,8 +108,8 @@ def enclosing_statement(tree: ast.Module, line: int) -> tuple[ast.AST | None, as
             if body[0].lineno <= line <= body[-1].end_lineno and (
                     function is None or node.lineno >= function.lineno):
                 function = node
-        if isinstance(node, ast.stmt) and (statement is None or node.lineno >= statement.lineno
-                                           and node.end_lineno <= statement.end_lineno):
+        if isinstance(node, ast.stmt) and (statement is None or (node.lineno >= statement.lineno
+                                           and node.end_lineno <= statement.end_lineno)):
             statement = node
     return function, statement
 

@@ -28,10 +28,11 @@ from __future__ import annotations
 import ast
 import subprocess
 import time
-import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+
+import tomllib
 
 LIST_FILE = Path(__file__).resolve().parent / "semantic_mutants.toml"
 FIELDS = ("module", "kind", "why", "text", "replacement")

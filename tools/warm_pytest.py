@@ -20,6 +20,7 @@ back to an ordinary `python -m pytest`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import json
@@ -66,10 +67,8 @@ def libraries_to_preload() -> list[str]:
 
 def preload(names: list[str]) -> None:
     for name in names:
-        try:
+        with contextlib.suppress(Exception):  # a library that fails here fails in its test
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a module that fails here will fail in the child too
-            pass
 
 
 def receive_request(connection: socket.socket) -> dict:
