@@ -443,3 +443,79 @@ def test_only_complete_configurations_with_two_informative_pairs_are_ranked(tmp_
     assert ranked == ["1. c0000", "2. c0003"]
     assert ("  not ranked (2: not complete, or fewer than 2 informative pairs): c0001, c0002"
             in lines)
+
+
+# --- the summary's lines for what a small sweep rarely has ---------------------------------------
+
+def ranked_lines(summary: list[str]) -> dict[str, str]:
+    return {line.split(":")[0].split(". ")[1]: line for line in summary
+            if re.match(r"  \d+\. c\d{4}:", line)}
+
+
+def test_censored_pairs_of_both_kinds_add_up(tmp_path):
+    """Two TE runs censored and one pair censored on both sides: 3 censored pairs (a sum, not
+    any other way of combining the three counts)."""
+    baselines = dict(zip(CENSOR_SEEDS, (4.0, 4.0, 4.0, CENSORED), strict=True))
+    configs = {"c0000": (1.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, CENSORED, 2.0, CENSORED),
+                                            strict=True))),
+               "c0001": (2.0, 0.1, dict.fromkeys(CENSOR_SEEDS, 2.0))}
+    export, summary, _ = hand_sweep(tmp_path / "hand", baselines, configs)
+    row = by_id(export)["c0000"]
+    assert (row["censored_te"], row["censored_baseline"], row["censored_both"]) == (2, 0, 1)
+    assert ", 3 censored pairs;" in ranked_lines(summary)["c0000"]
+
+
+@pytest.mark.parametrize("configs, named", [(10, 10), (12, 10)])
+def test_the_unranked_configurations_are_named_up_to_ten(tmp_path, configs, named):
+    """One seed: no configuration can be ranked, and the summary says which: ten by name,
+    then "..." when there are more."""
+    export, summary, _ = hand_sweep(
+        tmp_path / "hand", {11: 4.0},
+        {f"c{n:04d}": (0.1 + 0.25 * n, 0.1, {11: 2.0}) for n in range(configs)})
+    assert all(c["rank"] is None for c in export["configs"])
+    ids = ", ".join(f"c{n:04d}" for n in range(named))
+    more = ", ..." if configs > named else ""
+    assert (f"  not ranked ({configs}: not complete, or fewer than 2 informative pairs): "
+            f"{ids}{more}") in summary
+
+
+def test_a_searched_integer_or_choice_is_printed_as_it_is(tmp_path):
+    """Float settings print with %g; an integer (window) and a choice (mode) as they are."""
+    space = SPACE_TEXT.replace("search:\n  te_scale: {low: 0.1, high: 4.0}\n",
+                               "search:\n  window: {low: 100, high: 900}\n"
+                               "  mode: {choices: [grad, paper]}\n")
+    root = tmp_path / "hand"
+    sweep = HandSweep(root, num_samples=2, repeats=2, space_text=space)
+    for seed in (11, 22):
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)),
+                    "TERMINATED")
+        for config_id, window, mode in (("c0000", 300, "grad"), ("c0001", 700, "paper")):
+            sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id,
+                                                            window=window, mode=mode),
+                        run(reaching(2.0), te=0.1), "TERMINATED")
+    sweep.save_state()
+    _, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["window", "mode"])
+    lines = ranked_lines(summary)
+    assert lines["c0000"].endswith("; window=300 mode=grad")
+    assert lines["c0001"].endswith("; window=700 mode=paper")
+
+
+def test_only_errored_trials_get_a_failed_line(tmp_path):
+    """An errored TE run is named with its error; a pruned and an unfinished one are not."""
+    root = tmp_path / "hand"
+    sweep = HandSweep(root, num_samples=1, repeats=3)
+    for seed in (11, 22, 33):
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)),
+                    "TERMINATED")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run(reaching(2.0), te=0.1)[:1],
+                "ERROR", error_txt="Traceback (most recent call last):\nValueError: boom\n")
+    sweep.trial("t22", trial_config("te", 22, "c0000"), run(reaching(2.0), te=0.1)[:1],
+                "TERMINATED")  # stopped by the scheduler
+    sweep.trial("t33", trial_config("te", 33, "c0000"), run(reaching(2.0), te=0.1)[:1],
+                "RUNNING")
+    sweep.save_state()
+    export, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
+    assert sorted(r["status"] for r in export["rows"] if r["role"] == "te") == [
+        "error", "pruned", "unfinished"]
+    failed = [line for line in summary if " failed: " in line]
+    assert failed == ["  te trial t11 failed: ValueError: boom"]
