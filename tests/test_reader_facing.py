@@ -519,3 +519,32 @@ def test_only_errored_trials_get_a_failed_line(tmp_path):
         "error", "pruned", "unfinished"]
     failed = [line for line in summary if " failed: " in line]
     assert failed == ["  te trial t11 failed: ValueError: boom"]
+
+
+def test_the_report_counts_one_sided_censoring_without_both_sided(tmp_path):
+    """Three TE runs and one baseline miss the target, no pair on both sides: the report
+    says 4 such pairs (a sum over the two kinds), and 0 left out."""
+    seeds = (11, 22, 33, 44, 55)
+    baselines = dict(zip(seeds, (4.0, 4.0, 4.0, CENSORED, 4.0), strict=True))
+    configs = {"c0000": (1.0, 0.1, dict(zip(seeds, (CENSORED, CENSORED, CENSORED, 2.0, 2.0),
+                                            strict=True)))}
+    export, _, report_items = hand_sweep(tmp_path / "hand", baselines, configs)
+    row = by_id(export)["c0000"]
+    assert (row["censored_te"], row["censored_baseline"], row["censored_both"]) == (3, 1, 0)
+    assert ("4 pairs had one side miss the target: they enter as bounds (the missing side at "
+            "max_epochs + 1); 0 pairs where both missed are left out of the estimates."
+            ) in report_items
+
+
+def test_a_control_interval_starting_exactly_at_1_is_not_faster(tmp_path):
+    """Against its LR control the speedups are 1, 1.5 and 1.5: the interval's lower end is
+    exactly 1 (the bootstrap draws the tie three times in 27 in 3.7% of resamples, above the
+    2.5% percentile), which is not above 1."""
+    seeds = (11, 22, 33)
+    export, _, report_items = hand_sweep(
+        tmp_path / "hand", dict.fromkeys(seeds, 4.0),
+        {"c0000": (1.0, 0.1, dict.fromkeys(seeds, 2.0))},
+        {"c0000": (0.9, dict(zip(seeds, (2.0, 3.0, 3.0), strict=True)))})
+    assert by_id(export)["c0000"]["control_speedup_ci_low"] == 1.0
+    assert ("1 configurations have LR controls; 0 of them reached the target faster than "
+            "their control (interval above 1).") in report_items

@@ -162,3 +162,49 @@ def test_the_table_lists_the_best_ranked_first(tmp_path):
     rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>", table)
     assert [config_id for _, config_id in rows] == \
         [c["config_id"] for c in by_rank][:TABLE_ROWS]
+
+
+def test_the_table_shows_the_documented_fifty_and_its_columns_in_order(tmp_path):
+    """README: "the 50 best ranked configurations"; columns: rank, config_id, status, the
+    searched settings, then the statistics."""
+    sweep = write_sweep(tmp_path / "sweep", 60)
+    write_report(sweep)
+    root = Path(sweep.uri)
+    table = (root / "report.html").read_text().split("<h2>Configurations</h2>")[1]
+    assert table.count("<tr>") == 1 + 50
+    header = re.findall(r"<th>([^<]*)</th>", table)
+    searched = list(tables_of(root).space.params)
+    assert header[:3 + len(searched)] == ["rank", "config_id", "status", *searched]
+    assert header[3 + len(searched):5 + len(searched)] == ["speedup_mean", "speedup_ci_low"]
+    assert header[-1] == "control_speedup_mean"
+
+
+def test_the_curves_target_line_is_the_sweeps_target(small):
+    """The learning curves' dotted line sits at the trials' own target (0.75 here), not at
+    the fallback for a sweep without trials."""
+    root, _ = small
+    tables = tables_of(root)
+    target = next(t["param_target"] for t in tables.trials if t["role"] == "baseline")
+    assert target == 0.75
+    curves = {name: make for name, _, make in figure_makers(tables)}["curves"]()
+    lines = [line for ax in curves.axes for line in ax.lines
+             if line.get_linestyle() == ":" and len(set(line.get_ydata())) == 1]
+    assert lines and all(line.get_ydata()[0] == target for line in lines)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_an_unreadable_table_is_named_with_its_first_line_and_exits_2(capsys, tmp_path,
+                                                                       damage):
+    from conftest import run_cli
+
+    sweep = write_sweep(tmp_path / "sweep", 4)
+    path = Path(sweep.uri) / "configs.parquet"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] if damage == "truncated" else b"")
+    result = run_cli(capsys, "report", Path(sweep.uri))
+    assert result.code == 2
+    [line] = result.err.strip().splitlines()
+    assert line.startswith(f"Error: {path} is not a readable Parquet file (")
+    reason = line.split(" is not a readable Parquet file (")[1].split("); write it again")[0]
+    assert reason and reason not in ("ArrowInvalid", "OSError", "ArrowException")
+    assert "te-sweep export" in line
