@@ -208,3 +208,14 @@ def test_an_unreadable_table_is_named_with_its_first_line_and_exits_2(capsys, tm
     reason = line.split(" is not a readable Parquet file (")[1].split("); write it again")[0]
     assert reason and reason not in ("ArrowInvalid", "OSError", "ArrowException")
     assert "te-sweep export" in line
+
+
+def test_the_curves_follow_the_sweeps_target_metric(small):
+    """A sweep whose target is test_acc draws test_acc curves (the trials' own setting, not
+    the fallback for a sweep without trials)."""
+    root, _ = small
+    tables = tables_of(root)
+    for t in tables.trials:
+        t["param_target_metric"] = "test_acc"
+    curves = {name: make for name, _, make in figure_makers(tables)}["curves"]()
+    assert curves.axes[0].get_ylabel().startswith("test_acc")
