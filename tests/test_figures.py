@@ -467,3 +467,32 @@ def test_the_timeline_stays_readable_at_ten_thousand_trials():
 def test_a_timeline_without_times_says_so():
     fig = figures.timeline([trial("t", "te", 0, start=None, end=None)])
     assert fig.axes[0].texts[0].get_text() == "no trial has start and end times"
+
+
+def test_importance_needs_two_searched_parameters_and_the_documented_64():
+    """README documents the measured minimum, 64 complete configurations; two searched
+    parameters are enough to compare."""
+    assert figures.MIN_IMPORTANCE_CONFIGS == 64
+    two = space_from_text(SPACE_TEXT.split("  threshold")[0] + "  te_scale: {low: 0.05, "
+                          "high: 300.0, log: true}\n", Path("two.yaml"), check_trials=False)
+    assert list(two.params) == ["pair_fraction", "te_scale"]
+    assert figures.importance_withheld(importance_configs(64), two) is None
+
+
+@pytest.mark.parametrize("gpus, by_gpu", [(24, True), (25, False)])
+def test_the_heat_map_has_a_row_per_gpu_up_to_24_then_per_node(gpus, by_gpu):
+    trials = [trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"node-{i // 4:03d}",
+                    gpus=str(i % 4)) for i in range(gpus)]
+    labels = [t.get_text() for t in figures.timeline(trials).axes[1].get_yticklabels()]
+    assert all((" gpu " in label) == by_gpu for label in labels)
+    assert len(labels) == (gpus if by_gpu else math.ceil(gpus / 4))
+
+
+def test_the_heat_map_labels_every_kth_row_up_to_the_most_labels():
+    """100 nodes, at most 24 labels: every 5th row (ceil(100 / 24)), from the first."""
+    trials = [trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"{i:03d}-node-id",
+                    gpus="") for i in range(100)]
+    bottom = figures.timeline(trials).axes[1]
+    labels = [t.get_text() for t in bottom.get_yticklabels()]
+    assert labels == [f"{i:03d}-node" for i in range(0, 100, 5)]
+    assert list(bottom.get_yticks()) == list(range(0, 100, 5))
