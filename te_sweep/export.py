@@ -33,7 +33,7 @@ from te_sweep.config import TrialConfig, resolve
 from te_sweep.configs import CONFIG_COMPLETE, CONFIGS_FILE, config_rows, configs_schema, run_of
 from te_sweep.errors import InputError
 from te_sweep.metrics import EPOCH_METRICS
-from te_sweep.objectives import censored_score, te_overhead_of
+from te_sweep.objectives import censored_score, mean_of_present, te_overhead_of, total_of
 from te_sweep.optuna_db import OPTUNA_FILE, optuna_db_bytes
 from te_sweep.outcome import (
     FINAL_STATUSES,
@@ -159,22 +159,12 @@ def _trial_reports(files: SweepFiles) -> list[TrialReports]:
         reports.append(TrialReports(
             last=rows.get(end - 1, {}) if end > start else {},
             previous=rows.get(end - 2) if end - 2 >= start else None, epochs_run=end - start,
-            train_seconds=_total(trial["epoch_time_s"]), eval_seconds=_total(trial["eval_time_s"]),
-            te_seconds=_total(trial["te_time_s"]), best_test_acc=max(accuracies, default=None),
-            te_mean=_mean_present(trial["te_mean"]),
-            te_factor_mean=_mean_present(trial["te_factor_mean"])))
+            train_seconds=total_of(trial["epoch_time_s"]),
+            eval_seconds=total_of(trial["eval_time_s"]), te_seconds=total_of(trial["te_time_s"]),
+            best_test_acc=max(accuracies, default=None),
+            te_mean=mean_of_present(trial["te_mean"]),
+            te_factor_mean=mean_of_present(trial["te_factor_mean"])))
     return reports
-
-
-def _total(values: list[float | None]) -> float:
-    """A trial's sum of a per-epoch time, a missing one as 0 (in epoch order)."""
-    return sum(v or 0.0 for v in values)
-
-
-def _mean_present(values: list[float | None]) -> float | None:
-    """The mean over the epochs that have the value; None when none has."""
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
 
 
 def _status(trial: TrialFiles, last: dict[str, Any]) -> str:

@@ -21,8 +21,21 @@ def censored_score(epochs_to_target: float | None, max_epochs: int) -> float:
 
 def te_overhead(records: Sequence[dict[str, Any]]) -> float:
     """te_time_s / (epoch_time_s - te_time_s), summed over the trial's epochs."""
-    return te_overhead_of(sum(r["te_time_s"] or 0.0 for r in records),
-                          sum(r["epoch_time_s"] or 0.0 for r in records))
+    return te_overhead_of(total_of([r["te_time_s"] for r in records]),
+                          total_of([r["epoch_time_s"] for r in records]))
+
+
+def total_of(values: Sequence[float | None]) -> float:
+    """A trial's sum of a per-epoch time, in epoch order, a missing one as 0. The trainable
+    (live) and the export (from the files) both sum with this, so their values agree."""
+    return sum(v or 0.0 for v in values)
+
+
+def mean_of_present(values: Sequence[float | None]) -> float | None:
+    """The mean over the epochs that have the value (sum / count, in epoch order); None when
+    none has. Shared by the trainable and the export, as total_of."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
 
 
 def te_overhead_of(te_seconds: float, train_seconds: float) -> float:

@@ -14,7 +14,7 @@ from typing import Any
 
 from te_sweep.config import TrialConfig
 from te_sweep.cpu_threads import wait_policy
-from te_sweep.objectives import censored_score, te_overhead
+from te_sweep.objectives import censored_score, mean_of_present, te_overhead
 from te_sweep.outcome import summarize, trial_status
 
 RUNNING = "running"  # trial_status of a trial that goes on after this epoch
@@ -44,8 +44,7 @@ def placement() -> dict[str, Any]:
 
 def mean_factor(records: Sequence[dict[str, Any]]) -> float | None:
     """The mean over epochs of te_factor_mean (epochs have equal steps); None without it."""
-    factors = [r["te_factor_mean"] for r in records if r.get("te_factor_mean") is not None]
-    return sum(factors) / len(factors) if factors else None
+    return mean_of_present([r.get("te_factor_mean") for r in records])
 
 
 def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,

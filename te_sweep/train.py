@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from te_sweep.config import TrialConfig, resolve
+from te_sweep.config import TARGET_METRICS, TrialConfig, resolve
 from te_sweep.data import DeviceData, eval_batch_size, eval_batches, load_device_data, train_batches
 from te_sweep.feedback import TEFeedback
 from te_sweep.metrics import clean_record
@@ -85,9 +85,7 @@ class Trainer:
         """The target metric of the untrained model (outcome.py interpolates from it); one
         evaluation of the one split it needs. Uses no random numbers, so training after it is
         the same as without it."""
-        x, y = ((self.data.train_x, self.data.train_y) if self.cfg.target_metric == "train_acc"
-                else (self.data.test_x, self.data.test_y))
-        _, self.start_value = self.evaluate(x, y)
+        _, self.start_value = self.evaluate(*self._split(self.cfg.target_metric))
         return self.start_value
 
     def train_epoch(self, evaluate: bool = True) -> dict[str, Any]:
@@ -143,16 +141,22 @@ class Trainer:
         Why: evaluation was two thirds of a `make sweep` trial, mostly the 10,000-image test
         split, whose accuracy no objective reads (issue 19). Whether this epoch is the last is
         known once the target's split is evaluated (outcome.trial_status)."""
-        splits = {"train_acc": (self.data.train_x, self.data.train_y),
-                  "test_acc": (self.data.test_x, self.data.test_y)}
         target = self.cfg.target_metric
-        other = next(name for name in splits if name != target)
-        for name in (target, other):
-            if name == other and not self._other_split_due(record):
-                break
-            loss, record[name] = self.evaluate(*splits[name])
-            if name == "test_acc":
-                record["test_loss"] = loss
+        self._evaluate_split(record, target)
+        if self._other_split_due(record):
+            self._evaluate_split(record, next(m for m in TARGET_METRICS if m != target))
+
+    def _split(self, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels an accuracy metric (TARGET_METRICS) is measured on."""
+        if metric == "train_acc":
+            return self.data.train_x, self.data.train_y
+        return self.data.test_x, self.data.test_y
+
+    def _evaluate_split(self, record: dict[str, Any], metric: str) -> None:
+        """The metric's accuracy into the record, and the test split's loss with it."""
+        loss, record[metric] = self.evaluate(*self._split(metric))
+        if metric == "test_acc":
+            record["test_loss"] = loss
 
     def _other_split_due(self, record: dict[str, Any]) -> bool:
         """The other split is evaluated this epoch: on the schedule, or the trial ends here."""

@@ -93,7 +93,7 @@ MODULES: dict[str, list[str]] = {
     "outcome": ["tests/test_outcome.py", "tests/test_export_files.py",
                 "tests/test_objective_agreement.py"],
     "objectives": ["tests/test_outcome.py", "tests/test_export_files.py",
-                   "tests/test_objective_agreement.py"],
+                   "tests/test_objective_agreement.py", "tests/test_reader_facing.py"],
     "statistics": ["tests/test_statistics.py", "tests/test_properties.py",
                    "tests/test_configs.py", "tests/test_reader_facing.py"],
     "configs": ["tests/test_configs.py", "tests/test_export_files.py",
