@@ -548,3 +548,18 @@ def test_a_control_interval_starting_exactly_at_1_is_not_faster(tmp_path):
     assert by_id(export)["c0000"]["control_speedup_ci_low"] == 1.0
     assert ("1 configurations have LR controls; 0 of them reached the target faster than "
             "their control (interval above 1).") in report_items
+
+
+def test_the_trials_asked_for_count_each_complete_grad_configurations_controls():
+    """With --lr-control: a control per seed of each complete grad-mode configuration only
+    (not paper mode's, without a factor; not a pruned or errored one's)."""
+    from te_sweep.export import expected_trials
+
+    def row(status: str, factor: float | None) -> dict:
+        return {"status": status, "te_factor_mean": factor}
+
+    configs = [row("complete", 0.99), row("complete", None), row("complete", None),
+               row("pruned", 0.99), row("error", 0.99)]
+    options = {"repeats": 2, "num_samples": 4, "lr_control": True}
+    assert expected_trials(options, configs) == 2 * (1 + 4 + 1)
+    assert expected_trials({**options, "lr_control": False}, configs) == 2 * (1 + 4)
