@@ -578,6 +578,7 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
               trainable: Callable[[dict], None] | None, parts: tuple[Any, Any] | None,
               stop: StopController | None) -> None:
     from te_sweep.checkpoints import KeepCheckpoints
+    from te_sweep.disk_guard import DiskCheck
     from te_sweep.progress import LiveView
     from te_sweep.retention import CheckpointRetention
 
@@ -602,7 +603,7 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
             for line in check_resumed_checkpoints(prepared.sweep_dir, trainable_loader(trainable)):
                 echo(line)
         callbacks = [LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
-                     CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints))]
+                     CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints)), DiskCheck()]
         tuner = build_tuner(prepared, callbacks, trainable, parts)
         if stop is not None:
             stop.enter(Phase.TUNE)

@@ -44,6 +44,33 @@ def fill(disk: Path, leave: int) -> Path:
     return ballast
 
 
+def test_a_trial_report_makes_the_guard_read_the_disk_at_once(small_disk):
+    """A fast sweep can finish between two timed reads: each epoch a trial reports asks for
+    a read (DiskCheck), and only while a guard runs."""
+    import threading
+
+    from te_sweep.disk_guard import DiskCheck
+
+    sweep = small_disk / "reported"
+    sweep.mkdir()
+    stopped = threading.Event()
+    lines: list[str] = []
+
+    def stop(line: str) -> None:
+        lines.append(line)
+        stopped.set()
+
+    DiskCheck().on_trial_result(0, [], None, {})  # no guard running: nothing to ask
+    guard = DiskGuard(sweep, 2, stop, every_s=3600)  # no timed read within the test
+    with guard:
+        fill(small_disk, guard.needed() - 2**20)
+        DiskCheck().on_trial_result(0, [], None, {})
+        assert stopped.wait(60), "a reported epoch did not make the guard read the disk"
+    assert len(lines) == 1 and f"the storage of {sweep} is nearly full" in lines[0]
+    DiskCheck().on_trial_result(0, [], None, {})  # after the sweep: still nothing
+    assert len(lines) == 1
+
+
 def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes(capsys, tmp_path,
                                                                       small_disk):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
