@@ -1,11 +1,12 @@
 """Transfer-entropy feedback into training: the method of the paper, made cheap.
 
 A TEFeedback is attached to one trial. Each training step it
-  1. `observe(z, logits)` after the forward pass: binarises this batch's activations and
-     writes them into ring buffers on the device holding the most recent `window` samples
-     (one row per training sample, in loader order: that order is the TE's time axis);
-  2. every `te_every` steps once the window is full, recomputes the TE of the sampled pairs
-     with one batched estimate (te.transfer_entropy_all_pairs);
+  1. `observe(z, logits)` after the forward pass: binarises this batch's activations (one
+     row per training sample, in loader order: that order is the TE's time axis) and slides
+     the window of the most recent `window` samples over them, updating the TE's counts of
+     every pair on the device (te_window.SlidingCounts: two small matrix products a step);
+  2. every `te_every` steps once the window is full, turns the counts into the TE of every
+     pair (te.bits_from_counts), masked to the sampled pairs;
   3. `apply(last_fc)` after backward, before the optimiser step, feeds the latest TE back, at
      every step whatever `te_every` is (it sets how fresh the TE is, not how strong the
      feedback is):
@@ -39,6 +40,7 @@ With te_scale 0 no TEFeedback exists at all (the baseline has no cost).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -46,24 +48,20 @@ from torch import Tensor, nn
 
 from te_sweep.config import TrialConfig
 from te_sweep.errors import ConfigError
-from te_sweep.te import (
-    binarize_abs,
-    binarize_prob,
-    effective_transfer_entropy,
-    transfer_entropy_all_pairs,
-)
+from te_sweep.te_window import SlidingCounts
 from te_sweep.timing import DeviceTimer
 
 TE_DROP_FLOOR = 1e-8  # paper mode: TE drops below this count as no drop (authors' code)
 PAIR_SEED_SALT = 0x7E5EED  # keeps the pair draw's stream apart from the weights' stream
 SHUFFLE_SEED_SALT = 0x5AFF1E  # and the effective TE's shuffles apart from both
+_BELOW_DROP_FLOOR = math.nextafter(TE_DROP_FLOOR, 0.0)  # threshold() keeps x > this: x >= floor
 
 
 def grad_factor(te: Tensor, scale: float) -> Tensor:
-    """Grad mode's factor on the last layer's weight gradient, (n_target, n_source) like the
-    weight: 1 - s * TE, clipped at 0 so that a strong TE stops a weight's step but never
-    reverses it."""
-    return (1 - scale * te).clamp_(min=0).T.contiguous()
+    """Grad mode's factor on the last layer's weight gradient from the TE in the weight's
+    layout (n_target, n_source): 1 - s * TE, clipped at 0 so that a strong TE stops a weight's
+    step but never reverses it."""
+    return torch.rsub(te, 1.0, alpha=scale).clamp_(min=0)
 
 
 def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
@@ -71,40 +69,15 @@ def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
     """Paper mode's T: s * (TE_prev - TE_now) / te_every where the TE dropped by at least
     TE_DROP_FLOOR (smaller drops and rises count as none), clipped to [0, 1], and 0 outside
     the sampled pairs."""
-    drop = te_prev - te
-    drop = torch.where(drop < TE_DROP_FLOOR, 0.0, drop)
-    return (scale * drop / te_every).clamp_(0, 1) * mask
-
-
-class RingBuffer:
-    """The most recent `window` rows of a (time, units) bool series, on the device."""
-
-    def __init__(self, window: int, units: int, device: torch.device) -> None:
-        self.data = torch.zeros(window, units, dtype=torch.bool, device=device)
-        self.window = window
-        self.pos = 0  # next row to write; host int, so no sync to track it
-        self.filled = 0
-
-    def push(self, rows: Tensor) -> None:
-        """Append rows (B, units); only the last `window` of them are kept when B > window."""
-        rows = rows[-self.window:]
-        n = rows.shape[0]
-        first = min(n, self.window - self.pos)
-        self.data[self.pos:self.pos + first] = rows[:first]
-        self.data[:n - first] = rows[first:]
-        self.pos = (self.pos + n) % self.window
-        self.filled = min(self.window, self.filled + n)
-
-    @property
-    def full(self) -> bool:
-        return self.filled == self.window
-
-    def ordered(self) -> Tensor:
-        """(window, units), oldest row first, so the wrap point is not taken as a transition."""
-        return torch.cat((self.data[self.pos:], self.data[:self.pos]))
+    drop = torch.nn.functional.threshold(te_prev - te, _BELOW_DROP_FLOOR, 0.0)
+    return (drop * (scale / te_every)).clamp_(0, 1) * mask
 
 
 class TEFeedback:
+    """The TE feedback of one trial.  TE tensors are kept in the last layer's weight layout,
+    (n_target, n_source), so that feeding them back needs no transpose; `mask` is the pair
+    draw in (n_source, n_target), as drawn."""
+
     def __init__(self, cfg: TrialConfig, model: nn.Module, num_classes: int,
                  device: torch.device) -> None:
         assert cfg.window is not None, "resolve() the config first"
@@ -117,10 +90,13 @@ class TEFeedback:
             n_source = model.penultimate_fc.out_features
         else:
             n_source = num_classes
-        self.source = RingBuffer(cfg.window, n_source, device)
-        self.target = RingBuffer(cfg.window, num_classes, device)
+        self.counts = SlidingCounts(cfg.window, n_source, num_classes, device)
+        # Paper mode: the logits two-sided at `threshold`, the softmax one-sided at
+        # `prob_threshold`, compared in one operation.
+        self.thresholds = torch.tensor([cfg.threshold] * n_source
+                                       + [cfg.prob_threshold] * num_classes, device=device)
         self.generator = torch.Generator().manual_seed(cfg.seed ^ PAIR_SEED_SALT)
-        self.mask = self._draw_pairs(n_source, num_classes).to(device)  # (n_source, n_target)
+        self._set_mask(self._draw_pairs(n_source, num_classes).to(device))
         self.shuffles = (torch.Generator(device=device).manual_seed(cfg.seed ^ SHUFFLE_SEED_SALT)
                          if cfg.te_estimator == "effective" else None)
         self.factor: Tensor | None = None  # grad mode: (n_target, n_source) gradient factor
@@ -128,6 +104,8 @@ class TEFeedback:
         self.factor_active = self._zero_bool(device)  # grad mode: does the factor change anything
         self.te_prev: Tensor | None = None  # paper mode: last TE, for the drop
         self.pending: Tensor | None = None  # paper mode: T, applied at every step
+        self._eye = torch.eye(num_classes, device=device) if cfg.mode == "paper" else None
+        self._pending_map = torch.empty(num_classes, num_classes, device=device)  # float32
         self.steps = 0
         self.timer = DeviceTimer(device)
         self._zero = torch.zeros((), device=device)
@@ -144,6 +122,13 @@ class TEFeedback:
         mask[torch.randperm(n_pairs, generator=self.generator)[:k]] = True
         return mask.view(n_source, n_target)
 
+    def _set_mask(self, mask: Tensor) -> None:
+        """The pair draw, and what the steps use of it: the weight-layout mask as a factor,
+        and how many pairs it holds (a host int, counted once per draw)."""
+        self.mask = mask
+        self.weight_mask = mask.T.to(torch.float32).contiguous()
+        self.pairs = int(mask.sum())
+
     def _reset_stats(self) -> None:
         self.active_steps = self._zero.clone()
         self.factor_sum = self._zero.clone()  # grad mode: the steps' mean factors, summed
@@ -153,32 +138,35 @@ class TEFeedback:
 
     def start_epoch(self, epoch: int) -> None:
         if self.cfg.redraw_pairs and epoch > 0:
-            self.mask = self._draw_pairs(*self.mask.shape).to(self.mask.device)
+            self._set_mask(self._draw_pairs(*self.mask.shape).to(self.mask.device))
+
+    def binarise(self, z: Tensor | None, logits: Tensor) -> Tensor:
+        """(B, n_source + n_target) bool: the sources' then the targets' states this batch."""
+        logits = logits.detach()
+        if self.cfg.mode == "paper":
+            return torch.cat([logits.abs(), logits.softmax(dim=1)], dim=1) >= self.thresholds
+        assert z is not None, "grad mode observes the penultimate layer"
+        if self.cfg.hidden_rule == "two_sided":
+            return torch.cat([z.detach(), logits], dim=1).abs() >= self.cfg.threshold
+        return torch.cat([z.detach(), logits.abs()], dim=1) >= self.cfg.threshold
 
     def observe(self, z: Tensor | None, logits: Tensor) -> None:
         """Record this batch (after forward); recompute the TE when due."""
         with self.timer.region():
-            logits = logits.detach()
-            if self.cfg.mode == "grad":
-                hidden = z.detach()
-                self.source.push(binarize_abs(hidden, self.cfg.threshold)
-                                 if self.cfg.hidden_rule == "two_sided"
-                                 else hidden >= self.cfg.threshold)
-                self.target.push(binarize_abs(logits, self.cfg.threshold))
-            else:
-                self.source.push(binarize_abs(logits, self.cfg.threshold))
-                self.target.push(binarize_prob(logits.softmax(dim=1), self.cfg.prob_threshold))
-            if self.target.full and self.steps % self.cfg.te_every == 0:
+            self.counts.push(self.binarise(z, logits))
+            if self.counts.full and self.steps % self.cfg.te_every == 0:
                 self._recompute()
             self.steps += 1
             self.epoch_steps += 1
 
     def _recompute(self) -> None:
-        source, target = self.source.ordered(), self.target.ordered()
-        te = (transfer_entropy_all_pairs(source, target) if self.shuffles is None
-              else effective_transfer_entropy(source, target, self.shuffles))
-        te = te * self.mask  # (n_source, n_target), 0 outside the sampled pairs
-        self.te_sum += te.sum() / self.mask.sum()
+        if self.shuffles is None:
+            te = self.counts.te()
+        else:  # effective TE: the plug-in TE less that of the shuffled sources
+            both = self.counts.te_with_shuffled(self.shuffles)
+            te = both[:, :self.counts.n_source] - both[:, self.counts.n_source:]
+        te = te * self.weight_mask  # (n_target, n_source), 0 outside the sampled pairs
+        self.te_sum.add_(te.sum(), alpha=1 / self.pairs)
         self.te_count += 1
         if self.cfg.mode == "grad":
             self.factor = grad_factor(te, self.cfg.te_scale)
@@ -187,16 +175,16 @@ class TEFeedback:
         else:
             if self.te_prev is not None:
                 self.pending = paper_mixing(self.te_prev, te, self.cfg.te_scale,
-                                            self.cfg.te_every, self.mask)
+                                            self.cfg.te_every, self.weight_mask)
                 self._prepare_pending()
             self.te_prev = te
 
     def _prepare_pending(self) -> None:
-        """(I - T)^T and whether T acts, once per recompute: apply() then launches 3 ops."""
-        t = self.pending
-        eye = torch.eye(t.shape[0], device=t.device, dtype=t.dtype)
-        self.pending_map = (eye - t).T.contiguous()
-        self.pending_active = (t > 0).any()
+        """I - T in the weight's layout and whether T acts, once per recompute: apply() then
+        launches 3 ops (the authors' W <- (I - T)^T W with T indexed source x target)."""
+        assert self._eye is not None and self.pending is not None
+        self.pending_map = torch.sub(self._eye, self.pending, out=self._pending_map)
+        self.pending_active = self.pending.any()  # T >= 0: it acts where it is not 0
 
     def apply(self, last_fc: nn.Linear) -> None:
         """Feed the TE back (after backward, before the optimiser step)."""
@@ -228,8 +216,7 @@ class TEFeedback:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "source": (self.source.data, self.source.pos, self.source.filled),
-            "target": (self.target.data, self.target.pos, self.target.filled),
+            "counts": self.counts.state_dict(),
             "mask": self.mask, "factor": self.factor, "te_prev": self.te_prev,
             "pending": self.pending,
             "steps": self.steps, "generator": self.generator.get_state(),
@@ -237,15 +224,18 @@ class TEFeedback:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for buffer, (data, pos, filled) in ((self.source, state["source"]),
-                                           (self.target, state["target"])):
-            buffer.data.copy_(data)
-            buffer.pos, buffer.filled = pos, filled
         device = self.mask.device
-        self.mask = state["mask"].to(device)
+        self._set_mask(state["mask"].to(device))
+        te_prev, pending = state["te_prev"], state["pending"]
+        if "counts" in state:
+            self.counts.load_state_dict(state["counts"])
+        else:  # a checkpoint of te-sweep before SlidingCounts: its sample rings, TE transposed
+            self.counts.push(_samples_of_rings(state["source"], state["target"]).to(device))
+            te_prev = None if te_prev is None else te_prev.T.contiguous()
+            pending = None if pending is None else pending.T.contiguous()
         self.factor = None if state["factor"] is None else state["factor"].to(device)
-        self.te_prev = None if state["te_prev"] is None else state["te_prev"].to(device)
-        self.pending = None if state["pending"] is None else state["pending"].to(device)
+        self.te_prev = None if te_prev is None else te_prev.to(device)
+        self.pending = None if pending is None else pending.to(device)
         if self.pending is not None:
             self._prepare_pending()
         if self.factor is not None:
@@ -255,3 +245,13 @@ class TEFeedback:
         self.generator.set_state(state["generator"])
         if self.shuffles is not None and state.get("shuffles") is not None:
             self.shuffles.set_state(state["shuffles"])
+
+
+def _samples_of_rings(*rings: tuple[Tensor, int, int]) -> Tensor:
+    """The samples that older checkpoints' ring buffers held, (data, next row, rows filled)
+    each, oldest first, sources' then targets' columns."""
+    series = []
+    for data, pos, filled in rings:
+        ordered = torch.cat([data[pos:], data[:pos]])
+        series.append(ordered[len(ordered) - filled:])
+    return torch.cat(series, dim=1)

@@ -47,6 +47,7 @@ Result dtype: float64 if either input is float64, else float32.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import time
 
@@ -57,6 +58,7 @@ from torch import Tensor
 __all__ = [
     "binarize_abs",
     "binarize_prob",
+    "bits_from_counts",
     "effective_transfer_entropy",
     "transfer_entropy",
     "transfer_entropy_all_pairs",
@@ -232,32 +234,55 @@ def _popcount_rows(packed: Tensor) -> Tensor:
     return v[..., :rows, :].sum(dim=-2)
 
 
-def _combos(total, a, b, ab) -> list:
-    """Counts of the 4 combos c = 2*x_{t+1} + x_t from (total, a=#x_{t+1}, b=#x_t, ab=#both).
+# A pair's plug-in TE needs 12 counts; all are linear in its four "group" sums over the
+# transitions with y_t = 1 -- #y, #y x', #y x, #y x' x, in this order -- and the same four
+# over all transitions (where #y is the number of transitions).  The rows of _CELL_MAP give,
+# from the four sums, the cells (x', x) = (0, 0), (0, 1), (1, 0), (1, 1) and the margins
+# x = 0, 1.  With f(c) = c ln c (0 at c = 0) and T transitions,
+#   TE * T ln 2 = sum over y of [sum f(cells) - sum f(margins)] - [the same over all transitions]
+# (Schreiber's sum of c ln[c(y,x',x) c(x) / (c(y,x) c(x',x))] regrouped), so _CELL_SIGNS
+# weighs the six mapped counts.  This is a handful of operations on the count tensors, for
+# any number of pairs: fewer launches on a GPU than cell-by-cell arithmetic.
+_CELL_MAP = ((1, -1, -1, 1), (0, 0, 1, -1), (0, 1, 0, -1), (0, 0, 0, 1), (1, 0, -1, 0),
+             (0, 0, 1, 0))
+_CELL_SIGNS = (1, 1, 1, 1, -1, -1)
+# Float64 values above this are kept; below it they are float64 rounding of an exact 0
+# (threshold() keeps x > t: the largest float below _ZERO_TOL keeps every x >= _ZERO_TOL).
+_KEEP_ABOVE = math.nextafter(_ZERO_TOL, 0.0)
 
-    Works elementwise on indicators (total=1) as well as on sums over time.
+
+@functools.lru_cache(maxsize=64)
+def _maps(device: torch.device, transitions: int) -> tuple[Tensor, Tensor]:
+    """_CELL_MAP, and _CELL_SIGNS already divided by T ln 2, on the device: made once, not
+    copied to it at every estimate."""
+    cell_map = torch.tensor(_CELL_MAP, dtype=torch.float64, device=device)
+    signs = torch.tensor(_CELL_SIGNS, dtype=torch.float64, device=device)
+    return cell_map, signs / (transitions * math.log(2.0))
+
+
+def bits_from_counts(counts: Tensor, transitions: int,
+                     dtype: torch.dtype = torch.float64) -> Tensor:
+    """TE in bits of every (source, destination) pair from its group sums.
+
+    Args:
+        counts: (4, n_dst, n_src + 1), any real dtype holding exact integers: for each group
+            (#y, #y x', #y x, #y x' x) and destination unit, the sums over the transitions with
+            source unit i at 1 (columns :n_src) and over all transitions (the last column, in
+            which #y is the number of transitions).
+        transitions: the number of transitions T.
+        dtype: the result's dtype (float64 needs no conversion).
+    Returns:
+        (n_dst, n_src): TE(source i -> destination j) at [j, i].  The logs run in float64;
+        values below _ZERO_TOL are float64 rounding of an exact 0 and are returned as 0.
     """
-    return [total - a - b + ab, b - ab, a - ab, ab]
-
-
-def _bits_from_counts(n1: Tensor, n: Tensor, transitions: int, dtype: torch.dtype) -> Tensor:
-    """TE in bits from counts over the 4 combos c = 2*x_{t+1} + x_t (last dim, size 4).
-
-    n1: y_t=1 counts, shape (..., 4); n: totals per combo, broadcastable to n1.  The 8 cells
-    lie along one last dim (4*y + 2*x' + x): broadcasts over tiny (2, 2, 2) dims are slow on CPU.
-    """
-    n1 = n1.to(torch.float64)
-    n = n.to(torch.float64)
-    cells = torch.cat(torch.broadcast_tensors(n - n1, n1), dim=-1)  # count(y, x', x)
-    c_0x, c_1x = cells[..., 0:2] + cells[..., 2:4], cells[..., 4:6] + cells[..., 6:8]  # (y, x)
-    c_x = n[..., :2] + n[..., 2:]  # count(x_t)
-    # p(x'|x,y) / p(x'|x) = c(y,x',x) c(x) / (c(y,x) c(x',x)); the clamp only touches empty
-    # cells (a zero factor), whose term xlogy(0, .) is 0.
-    den = torch.cat([c_0x, c_0x, c_1x, c_1x], dim=-1) * torch.cat([n, n], dim=-1)
-    ratio = cells * torch.cat([c_x] * 4, dim=-1) / den.clamp_min(1)
-    te = torch.xlogy(cells, ratio).sum(dim=-1) / (transitions * math.log(2.0))
-    te = torch.where(te < _ZERO_TOL, torch.zeros_like(te), te).clamp_max(1.0)
-    return te.to(dtype)
+    cell_map, signs = _maps(counts.device, transitions)
+    groups = counts.to(torch.float64)
+    mapped = (cell_map @ groups.flatten(1)).view(6, *groups.shape[1:])  # (6, n_dst, n_src+1)
+    f = torch.xlogy(mapped, mapped)
+    without_y = mapped[..., -1:] - mapped[..., :-1]  # the counts with y_t = 0
+    terms = f[..., :-1] + torch.xlogy(without_y, without_y) - f[..., -1:]
+    te = (signs @ terms.flatten(1)).view(terms.shape[1:])
+    return torch.nn.functional.threshold(te, _KEEP_ABOVE, 0.0).clamp_max_(1.0).to(dtype)
 
 
 def transfer_entropy(source: Tensor, target: Tensor) -> Tensor:
@@ -287,9 +312,10 @@ def transfer_entropy(source: Tensor, target: Tensor) -> Tensor:
     torch.bitwise_and(y, x, out=buf[4])
     torch.bitwise_and(x_next, x, out=buf[5])
     s_y, s_x, s_yn, s_ynx, s_yx, s_nx = _popcount_rows(buf)  # s_x: all W samples
-    n = torch.stack(_combos(W - 1, s_x - x_first, s_x - x_last, s_nx), dim=-1)  # (P, 4)
-    n1 = torch.stack(_combos(s_y, s_yn, s_yx, s_ynx), dim=-1)  # y_t = 1 counts
-    return _bits_from_counts(n1, n, W - 1, dtype)
+    with_y = torch.stack([s_y, s_yn, s_yx, s_ynx])  # (4, P)
+    overall = torch.stack([torch.full_like(s_x, W - 1), s_x - x_first, s_x - x_last, s_nx])
+    # Each pair is a destination with one source of its own: (4, P, 1 + 1) -> (P, 1).
+    return bits_from_counts(torch.stack([with_y, overall], dim=-1), W - 1, dtype)[:, 0]
 
 
 def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
@@ -306,39 +332,37 @@ def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
     """
     W = _validate(source, target, same_width=False)
     dtype, count_dtype = _dtypes(source, target)
-    n_dst = target.shape[1]
-    y = source[:-1]  # (W-1, n_src)
+    n_src, n_dst = source.shape[1], target.shape[1]
+    # Y' = [y_t, 1]: the last column counts over all transitions.
+    y = torch.cat([source[:-1], torch.ones(W - 1, 1, dtype=source.dtype,
+                                           device=source.device)], dim=1)
     # torch._int_mm on CPU misreads degenerate strides (a size-1 dim): those shapes use floats.
     int8 = (source.device.type == "cpu" and min(y.shape) > 1 and hasattr(torch, "_int_mm")
             and cpu_layer_kernel() is CpuKernel.INT8)
     mm_dtype = torch.int8 if int8 else count_dtype
     # Autocast would run a float product in fp16/bf16, where counts above 2048/256 are not exact.
     with torch.autocast(device_type=source.device.type, enabled=False):
-        if int8:
-            y = _as_bytes(y).view(torch.int8)
-            if y.stride(1) != 1 or y.stride(0) < y.shape[1]:
-                y = y.contiguous()
-        else:
-            # From bytes: bool -> float runs a slow generic loop on CPU, uint8 -> float a
-            # vectorised one (1.1 ms against 2.7 ms for 4095 x 1000 on an AVX2 EPYC).
-            y = (_as_bytes(y) if y.device.type == "cpu" else y).to(mm_dtype)
-        tb = target.to(torch.bool)
-        x_next, x = tb[1:], tb[:-1]
-        columns = [torch.ones(W - 1, 1, dtype=torch.bool, device=tb.device), x_next, x,
-                   x_next & x]
-        pad = (-(1 + 3 * n_dst)) % CPU_GEMM_COLUMNS if source.device.type == "cpu" else 0
+        # From bytes: bool -> float runs a slow generic loop on CPU, uint8 -> float a
+        # vectorised one (1.1 ms against 2.7 ms for 4095 x 1000 on an AVX2 EPYC).
+        y = _as_bytes(y).view(torch.int8) if int8 else (
+            (_as_bytes(y) if y.device.type == "cpu" else y).to(mm_dtype))
+        d = group_columns(target.to(torch.bool))
+        pad = (-d.shape[1]) % CPU_GEMM_COLUMNS if source.device.type == "cpu" else 0
         if pad:  # zero columns: counted, then dropped
-            columns.append(torch.zeros(W - 1, pad, dtype=torch.bool, device=tb.device))
-        d = torch.cat(columns, dim=1).to(mm_dtype)  # (W-1, 1+3*n_dst [+ pad])
-        # (1+3*n_dst, n_src), exact; y^T d (then a transposed view) is the faster product
-        # for MKL's skinny float GEMM.
-        dy = torch._int_mm(d.T, y) if int8 else (y.T @ d).T
-        d, dy = d[:, :1 + 3 * n_dst], dy[:1 + 3 * n_dst]
-        s_n, s_x, s_nx = d[:, 1:].sum(dim=0).unflatten(0, (3, n_dst))
-    s_yn, s_yx, s_ynx = dy[1:].unflatten(0, (3, n_dst)).transpose(1, 2)  # (n_src, n_dst) each
-    n1 = torch.stack(_combos(dy[0, :, None], s_yn, s_yx, s_ynx), dim=-1)  # (n_src, n_dst, 4)
-    n = torch.stack(_combos(W - 1, s_n, s_x, s_nx), dim=-1)  # (n_dst, 4)
-    return _bits_from_counts(n1, n, W - 1, dtype)
+            d = torch.cat([d, torch.zeros(W - 1, pad, dtype=torch.bool, device=d.device)], dim=1)
+        d = d.to(mm_dtype)  # (W-1, 4 * n_dst [+ pad])
+        # D^T Y', exact; Y'^T D (then a transposed view) is the faster product for MKL's
+        # skinny float GEMM.
+        counts = torch._int_mm(d.T, y) if int8 else (y.T @ d).T
+    counts = counts[:4 * n_dst].reshape(4, n_dst, n_src + 1)
+    return bits_from_counts(counts, W - 1, dtype).T
+
+
+def group_columns(target: Tensor) -> Tensor:
+    """(W-1, 4 * n_dst) bool: per transition the groups [1, x_{t+1}, x_t, x_{t+1} x_t] of every
+    destination unit, group by group; with Y' = [y_t, 1], D^T Y' are bits_from_counts' sums."""
+    x_next, x = target[1:], target[:-1]
+    return torch.cat([torch.ones_like(x), x_next, x, x_next & x], dim=1)
 
 
 def binarize_abs(z: Tensor, threshold: float) -> Tensor:

@@ -1,0 +1,129 @@
+"""The feedback's transfer-entropy counts over a sliding window, updated one batch at a time.
+
+The TE of every (source unit, destination unit) pair over the last W samples needs, per pair,
+four sums over the window's W-1 transitions (te.bits_from_counts).  Recounting them at every
+step is a product over the whole window plus the steps that build its indicator columns: about
+sixty operations, each a kernel launch on a GPU, as many as the training step itself.  A batch
+of B samples only moves the window by B transitions, so the sums are kept instead, as one
+count matrix C = D^T Y' (te.group_columns' D, Y' = [y_t, 1]), and each batch adds the product
+of its B entering transitions and subtracts that of the B leaving ones: two small matrix
+products.  Counts are exact integers in float64 (exact to 2**53), so adding and subtracting
+never drifts: C equals a recount at every step, which the tests check; float64 also spares
+the conversion before the logs.
+
+The transitions live in a ring of L = W-1 rows; row order does not matter for the sums, so
+the ring is never reordered.  Each row is what one transition contributes, [y_t | 1 | D's
+groups], written once as it enters and read once as it leaves.  The last sample of a batch
+starts the first transition of the next, so that one sample is carried over.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from te_sweep.te import bits_from_counts
+
+
+class SlidingCounts:
+    """Group sums of the TE of n_source x n_target pairs over the last `window` samples."""
+
+    def __init__(self, window: int, n_source: int, n_target: int,
+                 device: torch.device) -> None:
+        self.window = window
+        self.length = window - 1  # transitions in a full window
+        self.n_source, self.n_target = n_source, n_target
+        self.ring = torch.zeros(self.length, n_source + 1 + 4 * n_target, dtype=torch.float64,
+                                device=device)
+        self.counts = torch.zeros(4 * n_target, n_source + 1, dtype=torch.float64,
+                                  device=device)
+        self.pos = 0  # ring row of the next transition; host ints, so no sync to track them
+        self.seen = 0  # transitions in the window, at most `length`
+        self.last: Tensor | None = None  # (1, n_source + n_target): the last sample so far
+        self._ones: dict[int, Tensor] = {}  # (rows, 1 + n_target) bool ones, per batch size
+
+    @property
+    def full(self) -> bool:
+        return self.seen == self.length
+
+    def push(self, samples: Tensor) -> None:
+        """Slide the window over `samples`: (B, n_source + n_target) bool, the source units'
+        then the target units' states, oldest first."""
+        if samples.shape[0] == 0:
+            return
+        if self.last is None:
+            before, after = samples[:-1], samples[1:]
+        else:
+            before, after = torch.cat([self.last, samples[:-1]]), samples
+        self.last = samples[-1:]
+        entering = after.shape[0]
+        if entering == 0:
+            return
+        if entering >= self.length:  # the batch fills the window on its own: recount
+            rows = self._rows(before[-self.length:], after[-self.length:], self.ring)
+            torch.mm(rows[:, self.n_source + 1:].T, rows[:, :self.n_source + 1],
+                     out=self.counts)
+            self.pos, self.seen = 0, self.length
+            return
+        leaving = self.seen + entering > self.length  # the ring's rows pos.. are the oldest
+        if self.pos + entering <= self.length:  # one block of ring rows, written in place
+            block = slice(self.pos, self.pos + entering)
+            if leaving:
+                self._count(self.ring[block], -1)
+            self._count(self._rows(before, after, self.ring[block]), 1)
+        else:  # the block wraps round the ring's end: two pieces
+            split = self.length - self.pos
+            rows = self._rows(before, after, None)
+            for ring_rows, new in ((self.ring[self.pos:], rows[:split]),
+                                   (self.ring[:entering - split], rows[split:])):
+                if leaving:
+                    self._count(ring_rows, -1)
+                ring_rows.copy_(new)
+            self._count(rows, 1)
+        self.pos = (self.pos + entering) % self.length
+        self.seen = min(self.length, self.seen + entering)
+
+    def _rows(self, before: Tensor, after: Tensor, out: Tensor | None) -> Tensor:
+        """The transitions before -> after as ring rows [y_t | 1 | 1, x_{t+1}, x_t, both]."""
+        n = self.n_source
+        ones = self._ones.get(before.shape[0])
+        if ones is None:
+            ones = self._ones[before.shape[0]] = torch.ones(
+                before.shape[0], 1 + self.n_target, dtype=torch.bool, device=before.device)
+        x, x_next = before[:, n:], after[:, n:]
+        parts = [before[:, :n], ones, x_next, x, x_next & x]
+        if out is None:
+            return torch.cat(parts, dim=1).to(self.ring.dtype)
+        return torch.cat(parts, dim=1, out=out)
+
+    def _count(self, rows: Tensor, sign: int) -> None:
+        self.counts.addmm_(rows[:, self.n_source + 1:].T, rows[:, :self.n_source + 1],
+                           alpha=sign)
+
+    def te(self) -> Tensor:
+        """(n_target, n_source) float64 plug-in TE in bits of the full window; [j, i] is
+        i -> j."""
+        return bits_from_counts(self._groups(self.counts), self.length)
+
+    def te_with_shuffled(self, generator: torch.Generator) -> Tensor:
+        """(n_target, 2 n_source): the plug-in TE, then the plug-in TE with the sources'
+        states permuted over the window's transitions (one permutation from `generator`)."""
+        n = self.n_source
+        order = torch.randperm(self.length, generator=generator, device=self.ring.device)
+        shuffled = self.ring[:, :n].index_select(0, order)
+        shuffled_counts = self.ring[:, n + 1:].T @ shuffled  # (4 n_target, n_source)
+        both = torch.cat([self.counts[:, :n], shuffled_counts, self.counts[:, n:]], dim=1)
+        return bits_from_counts(self._groups(both), self.length)
+
+    def _groups(self, counts: Tensor) -> Tensor:
+        return counts.view(4, self.n_target, counts.shape[1])
+
+    def state_dict(self) -> dict:
+        return {"ring": self.ring, "counts": self.counts, "pos": self.pos, "seen": self.seen,
+                "last": self.last}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ring.copy_(state["ring"])
+        self.counts.copy_(state["counts"])
+        self.pos, self.seen = state["pos"], state["seen"]
+        self.last = None if state["last"] is None else state["last"].to(self.ring.device)
