@@ -11,10 +11,11 @@ products.  Counts are exact integers in float64 (exact to 2**53), so adding and 
 never drifts: C equals a recount at every step, which the tests check; float64 also spares
 the conversion before the logs.
 
-The transitions live in a ring of L = W-1 rows; row order does not matter for the sums, so
-the ring is never reordered.  Each row is what one transition contributes, [y_t | 1 | D's
-groups], written once as it enters and read once as it leaves.  The last sample of a batch
-starts the first transition of the next, so that one sample is carried over.
+The window's L = W-1 transitions are rows of a store, oldest first, each what one transition
+contributes, [y_t | 1 | D's groups]: written once as it enters (after the newest) and read once
+as it leaves (from the front), each a contiguous block, so a step never splits in two.  The
+last sample of a batch starts the first transition of the next, so that one sample is carried
+over.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import torch
 from torch import Tensor
 
 from te_sweep.te import bits_from_counts
+
+STORE_WINDOWS = 3  # the store holds this many windows of rows (see SlidingCounts)
 
 
 class SlidingCounts:
@@ -33,11 +36,15 @@ class SlidingCounts:
         self.window = window
         self.length = window - 1  # transitions in a full window
         self.n_source, self.n_target = n_source, n_target
-        self.ring = torch.zeros(self.length, n_source + 1 + 4 * n_target, dtype=torch.float64,
-                                device=device)
+        # The window's rows are store[base:base + seen], oldest first: a batch appends after
+        # them and the oldest leave from the front, both one contiguous block.  When the
+        # append would run past the end, the window moves back to row 0 (one copy every
+        # 2L / B batches; with room for 3 windows the two places never overlap).
+        self.store = torch.zeros(STORE_WINDOWS * self.length, n_source + 1 + 4 * n_target,
+                                 dtype=torch.float64, device=device)
         self.counts = torch.zeros(4 * n_target, n_source + 1, dtype=torch.float64,
                                   device=device)
-        self.pos = 0  # ring row of the next transition; host ints, so no sync to track them
+        self.base = 0  # host ints, so no sync to track them
         self.seen = 0  # transitions in the window, at most `length`
         self.last: Tensor | None = None  # (1, n_source + n_target): the last sample so far
         self._ones: dict[int, Tensor] = {}  # (rows, 1 + n_target) bool ones, per batch size
@@ -45,6 +52,11 @@ class SlidingCounts:
     @property
     def full(self) -> bool:
         return self.seen == self.length
+
+    @property
+    def rows(self) -> Tensor:
+        """The window's transitions, oldest first: (seen, n_source + 1 + 4 n_target)."""
+        return self.store[self.base:self.base + self.seen]
 
     def push(self, samples: Tensor) -> None:
         """Slide the window over `samples`: (B, n_source + n_target) bool, the source units'
@@ -60,41 +72,33 @@ class SlidingCounts:
         if entering == 0:
             return
         if entering >= self.length:  # the batch fills the window on its own: recount
-            rows = self._rows(before[-self.length:], after[-self.length:], self.ring)
+            before, after = before[-self.length:], after[-self.length:]
+            rows = self._rows(before, after, self.store[:self.length])
             torch.mm(rows[:, self.n_source + 1:].T, rows[:, :self.n_source + 1],
                      out=self.counts)
-            self.pos, self.seen = 0, self.length
+            self.base, self.seen = 0, self.length
             return
-        leaving = self.seen + entering > self.length  # the ring's rows pos.. are the oldest
-        if self.pos + entering <= self.length:  # one block of ring rows, written in place
-            block = slice(self.pos, self.pos + entering)
-            if leaving:
-                self._count(self.ring[block], -1)
-            self._count(self._rows(before, after, self.ring[block]), 1)
-        else:  # the block wraps round the ring's end: two pieces
-            split = self.length - self.pos
-            rows = self._rows(before, after, None)
-            for ring_rows, new in ((self.ring[self.pos:], rows[:split]),
-                                   (self.ring[:entering - split], rows[split:])):
-                if leaving:
-                    self._count(ring_rows, -1)
-                ring_rows.copy_(new)
-            self._count(rows, 1)
-        self.pos = (self.pos + entering) % self.length
+        if self.base + self.seen + entering > len(self.store):  # back to row 0
+            self.store[:self.seen].copy_(self.rows)
+            self.base = 0
+        leaving = self.seen + entering - self.length  # the oldest rows, if any, leave
+        if leaving > 0:
+            self._count(self.store[self.base:self.base + leaving], -1)
+        end = self.base + self.seen
+        self._count(self._rows(before, after, self.store[end:end + entering]), 1)
+        self.base += max(0, leaving)
         self.seen = min(self.length, self.seen + entering)
 
-    def _rows(self, before: Tensor, after: Tensor, out: Tensor | None) -> Tensor:
-        """The transitions before -> after as ring rows [y_t | 1 | 1, x_{t+1}, x_t, both]."""
+    def _rows(self, before: Tensor, after: Tensor, out: Tensor) -> Tensor:
+        """The transitions before -> after as rows [y_t | 1 | 1, x_{t+1}, x_t, both], into
+        `out`."""
         n = self.n_source
         ones = self._ones.get(before.shape[0])
         if ones is None:
             ones = self._ones[before.shape[0]] = torch.ones(
                 before.shape[0], 1 + self.n_target, dtype=torch.bool, device=before.device)
         x, x_next = before[:, n:], after[:, n:]
-        parts = [before[:, :n], ones, x_next, x, x_next & x]
-        if out is None:
-            return torch.cat(parts, dim=1).to(self.ring.dtype)
-        return torch.cat(parts, dim=1, out=out)
+        return torch.cat([before[:, :n], ones, x_next, x, x_next & x], dim=1, out=out)
 
     def _count(self, rows: Tensor, sign: int) -> None:
         self.counts.addmm_(rows[:, self.n_source + 1:].T, rows[:, :self.n_source + 1],
@@ -108,10 +112,10 @@ class SlidingCounts:
     def te_with_shuffled(self, generator: torch.Generator) -> Tensor:
         """(n_target, 2 n_source): the plug-in TE, then the plug-in TE with the sources'
         states permuted over the window's transitions (one permutation from `generator`)."""
-        n = self.n_source
-        order = torch.randperm(self.length, generator=generator, device=self.ring.device)
-        shuffled = self.ring[:, :n].index_select(0, order)
-        shuffled_counts = self.ring[:, n + 1:].T @ shuffled  # (4 n_target, n_source)
+        n, rows = self.n_source, self.rows
+        order = torch.randperm(self.length, generator=generator, device=rows.device)
+        shuffled = rows[:, :n].index_select(0, order)
+        shuffled_counts = rows[:, n + 1:].T @ shuffled  # (4 n_target, n_source)
         both = torch.cat([self.counts[:, :n], shuffled_counts, self.counts[:, n:]], dim=1)
         return bits_from_counts(self._groups(both), self.length)
 
@@ -119,11 +123,11 @@ class SlidingCounts:
         return counts.view(4, self.n_target, counts.shape[1])
 
     def state_dict(self) -> dict:
-        return {"ring": self.ring, "counts": self.counts, "pos": self.pos, "seen": self.seen,
-                "last": self.last}
+        return {"rows": self.rows.clone(), "counts": self.counts, "last": self.last}
 
     def load_state_dict(self, state: dict) -> None:
-        self.ring.copy_(state["ring"])
+        rows = state["rows"]
+        self.base, self.seen = 0, rows.shape[0]
+        self.store[:self.seen].copy_(rows)
         self.counts.copy_(state["counts"])
-        self.pos, self.seen = state["pos"], state["seen"]
-        self.last = None if state["last"] is None else state["last"].to(self.ring.device)
+        self.last = None if state["last"] is None else state["last"].to(self.store.device)
