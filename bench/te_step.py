@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -79,53 +80,51 @@ def best_seconds(fn, repeats: int = 30) -> float:
     return statistics.median(times)
 
 
-def compiled_halves(window: int = 500, batch: int = 100, n_source: int = 120,
-                    n_target: int = 10) -> list[tuple[str, int, float, float, float]]:
-    """(half, kernels inductor generated, compile s, eager ms, compiled ms) for the TE step's
-    two halves at the paper's window and batch, grad mode."""
+KERNEL_CALL = re.compile(r"^\s+(cpp_fused_\w+|triton_\w+|extern_kernels\.\w+|aten\.\w+)"
+                         r"(?:\.run)?\(", re.M)
+
+
+def compiled_step(mode: str, window: int = 500, batch: int = 100
+                  ) -> tuple[int, int, float, float, float]:
+    """(kernels of a recomputing step, of any other step, compile s, eager ms per TE step,
+    compiled ms per TE step): the fashion-mnist CNN's TE step with te_compile, fed random
+    activations, in the steady state."""
     import warnings
 
-    from torch._inductor import metrics
+    from torch._inductor.utils import run_and_get_code
 
-    from te_sweep.feedback import grad_factor
-    from te_sweep.te import bits_from_counts
+    from te_sweep.feedback import TEFeedback
+    from te_sweep.models import build_model
 
-    warnings.filterwarnings("ignore", message=".*lru_cache.*")  # _maps: a constant per call
+    warnings.filterwarnings("ignore", message=".*lru_cache.*")
     generator = torch.Generator().manual_seed(0)
-    width = n_source + 1 + 4 * n_target
-    ring = (torch.rand(window - 1, width, generator=generator) < 0.5).double()
-    counts = ring[:, n_source + 1:].T @ ring[:, :n_source + 1]
-    before = torch.rand(batch, n_source + n_target, generator=generator) < 0.5
-    after = torch.rand(batch, n_source + n_target, generator=generator) < 0.5
-    ones = torch.ones(batch, 1 + n_target, dtype=torch.bool)
-    mask = (torch.rand(n_target, n_source, generator=generator) < 0.5).float()
+    z = torch.randn(batch, 120, generator=generator) * 1.2
+    logits = torch.randn(batch, 10, generator=generator) * 4
+    results = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = build_model("fashion-mnist", 1, (28, 28), 10)
+        cfg = resolve(TrialConfig(mode=mode, window=window, te_every=2, te_compile=compiled))
+        fb = TEFeedback(cfg, model, 10, torch.device("cpu"))
+        model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
 
-    def slide(counts: torch.Tensor, block: torch.Tensor) -> None:
-        counts.addmm_(block[:, n_source + 1:].T, block[:, :n_source + 1], alpha=-1)
-        x, x_next = before[:, n_source:], after[:, n_source:]
-        torch.cat([before[:, :n_source], ones, x_next, x, x_next & x], dim=1, out=block)
-        counts.addmm_(block[:, n_source + 1:].T, block[:, :n_source + 1])
+        def step(fb=fb, model=model) -> None:
+            fb.observe(z, logits)
+            fb.apply(model.last_fc)
 
-    def feedback(counts: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        te = bits_from_counts(counts.view(4, n_target, n_source + 1), window - 1) * mask
-        factor = grad_factor(te, 1.0)
-        return te.sum(), factor, (factor != 1).any(), factor.mean()
-
-    rows = []
-    for name, fn, args in (("slide the counts over a batch", slide,
-                            (counts.clone(), ring[:batch].clone())),
-                           ("counts -> TE -> gradient factor", feedback, (counts.clone(),))):
-        eager_s = best_seconds(lambda fn=fn, args=args: fn(*args))
-        torch._dynamo.reset()
-        metrics.reset()
-        compiled = torch.compile(fn, dynamic=False)
-        start = time.perf_counter()
-        compiled(*args)
-        compile_s = time.perf_counter() - start
-        kernels = metrics.generated_kernel_count
-        compiled_s = best_seconds(lambda compiled=compiled, args=args: compiled(*args))
-        rows.append((name, kernels, compile_s, 1000 * eager_s, 1000 * compiled_s))
-    return rows
+        while not fb.counts.full or fb.steps % cfg.te_every:  # full; the next step recomputes
+            step()
+        kernels, compile_s = [], 0.0
+        for _ in range(2):  # a step that recomputes, then one that does not
+            torch._dynamo.reset()  # every function the step calls is compiled during it
+            start = time.perf_counter()
+            _, codes = run_and_get_code(step)
+            compile_s = compile_s or time.perf_counter() - start
+            kernels.append(sum(len(KERNEL_CALL.findall(code[code.index("def call("):]))
+                               for code in codes))
+        results[compiled] = (kernels, compile_s, 1000 * best_seconds(step, repeats=200))
+    (recomputing, other), compile_s, compiled_ms = results[True]
+    return recomputing, other, compile_s, results[False][2], compiled_ms
 
 
 def main() -> None:
@@ -151,11 +150,14 @@ def main() -> None:
     print(f"target: the TE step adds at most {TARGET_EXTRA:.0%} to a training step's kernels")
     if args.no_compile:
         return
-    print("\ntorch.compile (inductor) of the TE step's halves, grad mode, W 500, batch 100:")
-    print(f"{'half':34s} {'kernels':>8s} {'compile s':>10s} {'eager ms':>9s} "
-          f"{'compiled ms':>12s}")
-    for name, kernels, compile_s, eager_ms, compiled_ms in compiled_halves():
-        print(f"{name:34s} {kernels:8d} {compile_s:10.1f} {eager_ms:9.3f} {compiled_ms:12.3f}")
+    print("\nte_compile: the TE step (observe + apply) compiled by inductor, W 500, batch 100, "
+          "te_every 2 (median of 200 steps, alternating)")
+    print(f"{'mode':6s} {'kernels/recompute':>18s} {'kernels/other':>14s} {'compile s':>10s} "
+          f"{'eager ms':>9s} {'compiled ms':>12s}")
+    for mode in ("grad", "paper"):
+        recomputing, other, compile_s, eager_ms, compiled_ms = compiled_step(mode)
+        print(f"{mode:6s} {recomputing:18d} {other:14d} {compile_s:10.1f} {eager_ms:9.3f} "
+              f"{compiled_ms:12.3f}")
 
 
 if __name__ == "__main__":

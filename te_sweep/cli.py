@@ -147,6 +147,8 @@ def cli() -> None:
               "source, so the estimator's bias is not fed back [default: plugin]")
 @click.option("--last-lr-scale", type=float, help="multiply the last layer's learning rate "
               "(the LR control of a sweep) [default: 1.0]")
+@click.option("--te-compile/--no-te-compile", default=None,
+              help="torch.compile the TE step into a few fused kernels [default: on CUDA only]")
 @click.option("--seed", type=int, help="random seed [default: 0]")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),

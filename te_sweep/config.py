@@ -57,6 +57,7 @@ class TrialConfig:
     te_estimator: str = "plugin"  # "plugin" (the paper's) or "effective": minus the TE of a
     #                               time-shuffled source, so estimator bias is not fed back
     last_lr_scale: float = 1.0  # multiplies the last layer's learning rate (the LR control)
+    te_compile: bool | None = None  # torch.compile the TE step; None: on CUDA only
     # --- run --------------------------------------------------------------------------------
     seed: int = 0  # seeds weights, batch order, dropout and the pair subset
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"

@@ -48,7 +48,9 @@ from torch import Tensor, nn
 
 from te_sweep.config import TrialConfig
 from te_sweep.errors import ConfigError
-from te_sweep.te_window import SlidingCounts
+from te_sweep.te import bits_from_groups, bits_fused, count_maps
+from te_sweep.te_compile import StepFunction, compile_wanted
+from te_sweep.te_window import SlidingCounts, slide
 from te_sweep.timing import DeviceTimer
 
 TE_DROP_FLOOR = 1e-8  # paper mode: TE drops below this count as no drop (authors' code)
@@ -61,7 +63,7 @@ def grad_factor(te: Tensor, scale: float) -> Tensor:
     """Grad mode's factor on the last layer's weight gradient from the TE in the weight's
     layout (n_target, n_source): 1 - s * TE, clipped at 0 so that a strong TE stops a weight's
     step but never reverses it."""
-    return torch.rsub(te, 1.0, alpha=scale).clamp_(min=0)
+    return (1 - scale * te).clamp_(min=0)
 
 
 def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
@@ -71,6 +73,80 @@ def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
     the sampled pairs."""
     drop = torch.nn.functional.threshold(te_prev - te, _BELOW_DROP_FLOOR, 0.0)
     return (drop * (scale / te_every)).clamp_(0, 1) * mask
+
+
+# The TE step's tensor work, as pure functions of tensors and host numbers: run as they are, or
+# compiled into a few fused kernels (te_compile.py), from the same code.
+def binarise_batch(z: Tensor | None, logits: Tensor, thresholds: Tensor, mode: str,
+                   hidden_rule: str) -> Tensor:
+    """(B, n_source + n_target) bool: the sources' then the targets' states this batch."""
+    if mode == "paper":  # logits two-sided, softmax one-sided
+        values = torch.cat([logits.abs(), logits.softmax(dim=1)], dim=1)
+    elif hidden_rule == "two_sided":
+        values = torch.cat([z, logits], dim=1).abs()
+    else:  # the post-ReLU output: a silent unit is 0
+        values = torch.cat([z, logits.abs()], dim=1)
+    return values >= thresholds
+
+
+def observe_batch(store: Tensor, counts: Tensor, last: Tensor, z: Tensor | None,
+                  logits: Tensor, ones: Tensor, thresholds: Tensor, new_at: int,
+                  leave_at: int, leaving: int, n_source: int, mode: str,
+                  hidden_rule: str) -> Tensor:
+    """Binarise a batch and slide the full window's counts over it; returns its last sample."""
+    samples = binarise_batch(z, logits, thresholds, mode, hidden_rule)
+    slide(store, counts, torch.cat([last, samples[:-1]]), samples, ones, new_at, leave_at,
+          leaving, n_source)
+    return samples[-1:]
+
+
+def masked_te(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tensor,
+              te_sum: Tensor, pair_weights: Tensor, fused: bool = False) -> Tensor:
+    """The sampled pairs' plug-in TE from the counts ((4 n_target, n_source + 1)); adds its
+    mean over them (pair_weights: the mask over the number of pairs) to te_sum.  `fused`: the
+    elementwise form, for torch.compile."""
+    groups = counts.view(4, weight_mask.shape[0], counts.shape[1])
+    te = (bits_fused(groups, signs) if fused else bits_from_groups(groups, cell_map, signs))
+    te = te * weight_mask
+    te_sum.add_(torch.dot(te.flatten(), pair_weights.flatten()))
+    return te
+
+
+def grad_update(te: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Grad mode's factor, whether it changes anything, and its mean."""
+    factor = grad_factor(te, scale)
+    return factor, (factor != 1).any(), factor.mean()
+
+
+def grad_recompute(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tensor,
+                   te_sum: Tensor, pair_weights: Tensor, scale: float, fused: bool
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    te = masked_te(counts, cell_map, signs, weight_mask, te_sum, pair_weights, fused)
+    return grad_update(te, scale)
+
+
+def paper_recompute(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tensor,
+                    te_sum: Tensor, pair_weights: Tensor, te_prev: Tensor, eye: Tensor,
+                    pending_map: Tensor, scale: float, te_every: int, fused: bool
+                    ) -> tuple[Tensor, Tensor, Tensor]:
+    """Paper mode after its first recompute: (TE, T, whether T acts); I - T into pending_map."""
+    te = masked_te(counts, cell_map, signs, weight_mask, te_sum, pair_weights, fused)
+    pending = paper_mixing(te_prev, te, scale, te_every, weight_mask)
+    torch.sub(eye, pending, out=pending_map)
+    return te, pending, pending.any()  # T >= 0: it acts where it is not 0
+
+
+def apply_grad(grad: Tensor, factor: Tensor, active: Tensor, factor_mean: Tensor,
+               active_steps: Tensor, factor_sum: Tensor) -> None:
+    grad.mul_(factor)
+    active_steps.add_(active)
+    factor_sum.add_(factor_mean)
+
+
+def apply_paper(weight: Tensor, pending_map: Tensor, active: Tensor,
+                active_steps: Tensor) -> None:
+    weight.copy_(pending_map @ weight)
+    active_steps.add_(active)
 
 
 class TEFeedback:
@@ -91,10 +167,11 @@ class TEFeedback:
         else:
             n_source = num_classes
         self.counts = SlidingCounts(cfg.window, n_source, num_classes, device)
-        # Paper mode: the logits two-sided at `threshold`, the softmax one-sided at
-        # `prob_threshold`, compared in one operation.
+        # Each unit's threshold, so that one comparison binarises a batch: the targets of
+        # paper mode are softmax outputs, at `prob_threshold`; every other unit at `threshold`.
+        target_threshold = cfg.prob_threshold if cfg.mode == "paper" else cfg.threshold
         self.thresholds = torch.tensor([cfg.threshold] * n_source
-                                       + [cfg.prob_threshold] * num_classes, device=device)
+                                       + [target_threshold] * num_classes, device=device)
         self.generator = torch.Generator().manual_seed(cfg.seed ^ PAIR_SEED_SALT)
         self._set_mask(self._draw_pairs(n_source, num_classes).to(device))
         self.shuffles = (torch.Generator(device=device).manual_seed(cfg.seed ^ SHUFFLE_SEED_SALT)
@@ -106,10 +183,21 @@ class TEFeedback:
         self.pending: Tensor | None = None  # paper mode: T, applied at every step
         self._eye = torch.eye(num_classes, device=device) if cfg.mode == "paper" else None
         self._pending_map = torch.empty(num_classes, num_classes, device=device)  # float32
+        self._maps = count_maps(device, self.counts.length)
         self.steps = 0
         self.timer = DeviceTimer(device)
         self._zero = torch.zeros((), device=device)
         self._reset_stats()
+        compiled = compile_wanted(cfg.te_compile, device)
+        self.compiled = compiled
+        required = bool(cfg.te_compile)
+        self._observe = StepFunction(observe_batch, compiled, required)
+        # The effective TE's shuffle draws from a generator, which compiled code cannot.
+        self._grad_recompute = StepFunction(grad_recompute, compiled and self.shuffles is None,
+                                            required)
+        self._paper_recompute = StepFunction(paper_recompute, compiled, required)
+        self._apply_grad = StepFunction(apply_grad, compiled, required)
+        self._apply_paper = StepFunction(apply_paper, compiled, required)
 
     @staticmethod
     def _zero_bool(device: torch.device) -> Tensor:
@@ -124,10 +212,10 @@ class TEFeedback:
 
     def _set_mask(self, mask: Tensor) -> None:
         """The pair draw, and what the steps use of it: the weight-layout mask as a factor,
-        and how many pairs it holds (a host int, counted once per draw)."""
+        and as the weights of a mean over the sampled pairs (made once per draw)."""
         self.mask = mask
         self.weight_mask = mask.T.to(torch.float32).contiguous()
-        self.pairs = int(mask.sum())
+        self.pair_weights = self.weight_mask.double() / int(mask.sum())  # a mean over pairs
 
     def _reset_stats(self) -> None:
         self.active_steps = self._zero.clone()
@@ -142,64 +230,68 @@ class TEFeedback:
 
     def binarise(self, z: Tensor | None, logits: Tensor) -> Tensor:
         """(B, n_source + n_target) bool: the sources' then the targets' states this batch."""
-        logits = logits.detach()
-        if self.cfg.mode == "paper":
-            return torch.cat([logits.abs(), logits.softmax(dim=1)], dim=1) >= self.thresholds
-        assert z is not None, "grad mode observes the penultimate layer"
-        if self.cfg.hidden_rule == "two_sided":
-            return torch.cat([z.detach(), logits], dim=1).abs() >= self.cfg.threshold
-        return torch.cat([z.detach(), logits.abs()], dim=1) >= self.cfg.threshold
+        return binarise_batch(None if z is None else z.detach(), logits.detach(),
+                              self.thresholds, self.cfg.mode, self.cfg.hidden_rule)
 
     def observe(self, z: Tensor | None, logits: Tensor) -> None:
         """Record this batch (after forward); recompute the TE when due."""
         with self.timer.region():
-            self.counts.push(self.binarise(z, logits))
-            if self.counts.full and self.steps % self.cfg.te_every == 0:
+            counts, entering = self.counts, logits.shape[0]
+            if counts.full and entering < counts.length:  # the steady state: one step function
+                new_at, leave_at, leaving = counts.reserve(entering)
+                counts.last = self._observe(
+                    counts.store, counts.counts, counts.last,
+                    None if z is None else z.detach(), logits.detach(),
+                    counts._ones_for(entering), self.thresholds, new_at, leave_at, leaving,
+                    counts.n_source, self.cfg.mode, self.cfg.hidden_rule)
+                counts.advance(entering)
+            else:  # filling the window, or a batch longer than it
+                counts.push(self.binarise(z, logits))
+            if counts.full and self.steps % self.cfg.te_every == 0:
                 self._recompute()
             self.steps += 1
             self.epoch_steps += 1
 
     def _recompute(self) -> None:
-        if self.shuffles is None:
-            te = self.counts.te()
-        else:  # effective TE: the plug-in TE less that of the shuffled sources
-            both = self.counts.te_with_shuffled(self.shuffles)
-            te = both[:, :self.counts.n_source] - both[:, self.counts.n_source:]
-        te = te * self.weight_mask  # (n_target, n_source), 0 outside the sampled pairs
-        self.te_sum.add_(te.sum(), alpha=1 / self.pairs)
+        cfg, counts = self.cfg, self.counts
         self.te_count += 1
-        if self.cfg.mode == "grad":
-            self.factor = grad_factor(te, self.cfg.te_scale)
-            self.factor_active = (self.factor != 1).any()
-            self.factor_mean = self.factor.mean()
+        if self.shuffles is not None:  # effective TE: the plug-in TE less the shuffled one's
+            both = counts.te_with_shuffled(self.shuffles)
+            te = (both[:, :counts.n_source] - both[:, counts.n_source:]) * self.weight_mask
+            self.te_sum.add_(torch.dot(te.flatten(), self.pair_weights.flatten()))
+            self.factor, self.factor_active, self.factor_mean = grad_update(te, cfg.te_scale)
+        elif cfg.mode == "grad":
+            self.factor, self.factor_active, self.factor_mean = self._grad_recompute(
+                counts.counts, *self._maps, self.weight_mask, self.te_sum, self.pair_weights,
+                cfg.te_scale, self._grad_recompute.compiled)
+        elif self.te_prev is None:  # paper mode's first TE: no drop yet
+            self.te_prev = masked_te(counts.counts, *self._maps, self.weight_mask,
+                                     self.te_sum, self.pair_weights)
         else:
-            if self.te_prev is not None:
-                self.pending = paper_mixing(self.te_prev, te, self.cfg.te_scale,
-                                            self.cfg.te_every, self.weight_mask)
-                self._prepare_pending()
-            self.te_prev = te
+            self.te_prev, self.pending, self.pending_active = self._paper_recompute(
+                counts.counts, *self._maps, self.weight_mask, self.te_sum, self.pair_weights,
+                self.te_prev, self._eye, self._pending_map, cfg.te_scale, cfg.te_every,
+                self._paper_recompute.compiled)
+            self.pending_map = self._pending_map
 
     def _prepare_pending(self) -> None:
-        """I - T in the weight's layout and whether T acts, once per recompute: apply() then
-        launches 3 ops (the authors' W <- (I - T)^T W with T indexed source x target)."""
+        """I - T in the weight's layout and whether T acts (a restored checkpoint's T)."""
         assert self._eye is not None and self.pending is not None
         self.pending_map = torch.sub(self._eye, self.pending, out=self._pending_map)
-        self.pending_active = self.pending.any()  # T >= 0: it acts where it is not 0
+        self.pending_active = self.pending.any()
 
     def apply(self, last_fc: nn.Linear) -> None:
         """Feed the TE back (after backward, before the optimiser step)."""
         with self.timer.region():
             if self.cfg.mode == "grad":
                 if self.factor is not None:
-                    last_fc.weight.grad.mul_(self.factor)
-                    self.active_steps += self.factor_active
-                    self.factor_sum += self.factor_mean
+                    self._apply_grad(last_fc.weight.grad, self.factor, self.factor_active,
+                                     self.factor_mean, self.active_steps, self.factor_sum)
                 else:
                     self.factor_sum += 1.0  # no feedback yet: the gradient as it is
             elif self.pending is not None:  # the latest recompute's T, at every step
-                with torch.no_grad():
-                    last_fc.weight.copy_(self.pending_map @ last_fc.weight)
-                self.active_steps += self.pending_active
+                self._apply_paper(last_fc.weight.data, self.pending_map, self.pending_active,
+                                  self.active_steps)
 
     def epoch_stats(self) -> dict[str, float | None]:
         """te_time_s, te_active_fraction, te_mean, te_factor_mean of the epoch; host syncs

@@ -63,7 +63,22 @@ def check_trial(cfg: TrialConfig, check_device: bool = True) -> TrialConfig:
                           f"nothing would be fed back; give a window below {samples}")
     if check_device:
         check_device_here(cfg.device)
+        if cfg.feedback_on and cfg.te_compile:
+            check_compile_here(cfg.device)
     return cfg
+
+
+def check_compile_here(device: str) -> None:
+    """te_compile true: torch.compile can compile here (inductor needs a C++ compiler for
+    the CPU, Triton for CUDA), probed on a one-line function (seconds, once)."""
+    from te_sweep.te_compile import compile_error
+
+    error = compile_error(torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                                       else "cpu" if device == "auto" else device))
+    if error:
+        raise ConfigError("te_compile", f"true, but torch.compile cannot compile here ({error}); "
+                          "install what it names, or leave te_compile out (compiled on CUDA "
+                          "only, where it can)")
 
 
 def check_device_here(device: str) -> None:

@@ -252,7 +252,7 @@ _KEEP_ABOVE = math.nextafter(_ZERO_TOL, 0.0)
 
 
 @functools.lru_cache(maxsize=64)
-def _maps(device: torch.device, transitions: int) -> tuple[Tensor, Tensor]:
+def count_maps(device: torch.device, transitions: int) -> tuple[Tensor, Tensor]:
     """_CELL_MAP, and _CELL_SIGNS already divided by T ln 2, on the device: made once, not
     copied to it at every estimate."""
     cell_map = torch.tensor(_CELL_MAP, dtype=torch.float64, device=device)
@@ -275,14 +275,37 @@ def bits_from_counts(counts: Tensor, transitions: int,
         (n_dst, n_src): TE(source i -> destination j) at [j, i].  The logs run in float64;
         values below _ZERO_TOL are float64 rounding of an exact 0 and are returned as 0.
     """
-    cell_map, signs = _maps(counts.device, transitions)
+    return bits_from_groups(counts, *count_maps(counts.device, transitions)).to(dtype)
+
+
+def bits_from_groups(counts: Tensor, cell_map: Tensor, signs: Tensor) -> Tensor:
+    """bits_from_counts with count_maps' tensors given: the counts mapped to the cells and the
+    terms weighed by the signs as two small matrix products, the fewest operations eagerly."""
     groups = counts.to(torch.float64)
     mapped = (cell_map @ groups.flatten(1)).view(6, *groups.shape[1:])  # (6, n_dst, n_src+1)
+    terms = _terms(mapped)
+    return _bits_of_te((signs @ terms.flatten(1)).view(terms.shape[1:]))
+
+
+def bits_fused(counts: Tensor, signs: Tensor) -> Tensor:
+    """bits_from_groups written elementwise, for torch.compile: inductor fuses all of it (and
+    what follows it) into one kernel, where each matrix product would be a launch of its own.
+    Eagerly it dispatches more operations than bits_from_groups; the value is the same."""
+    y, a, b, ab = counts.to(torch.float64).unbind(0)  # #y, #y x', #y x, #y x' x
+    mapped = torch.stack([y - a - b + ab, b - ab, a - ab, ab, y - b, b])  # rows of _CELL_MAP
+    return _bits_of_te((_terms(mapped) * signs.view(6, 1, 1)).sum(0))
+
+
+def _terms(mapped: Tensor) -> Tensor:
+    """(6, n_dst, n_src): each pair's f(count) terms, with y_t = 1 and y_t = 0, less the
+    same over all transitions (the mapped counts' last column)."""
     f = torch.xlogy(mapped, mapped)
     without_y = mapped[..., -1:] - mapped[..., :-1]  # the counts with y_t = 0
-    terms = f[..., :-1] + torch.xlogy(without_y, without_y) - f[..., -1:]
-    te = (signs @ terms.flatten(1)).view(terms.shape[1:])
-    return torch.nn.functional.threshold(te, _KEEP_ABOVE, 0.0).clamp_max_(1.0).to(dtype)
+    return f[..., :-1] + torch.xlogy(without_y, without_y) - f[..., -1:]
+
+
+def _bits_of_te(te: Tensor) -> Tensor:
+    return torch.nn.functional.threshold(te, _KEEP_ABOVE, 0.0).clamp_max_(1.0)
 
 
 def transfer_entropy(source: Tensor, target: Tensor) -> Tensor:

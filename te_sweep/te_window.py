@@ -28,6 +28,27 @@ from te_sweep.te import bits_from_counts
 STORE_WINDOWS = 3  # the store holds this many windows of rows (see SlidingCounts)
 
 
+def transition_rows(before: Tensor, after: Tensor, ones: Tensor, n_source: int,
+                    out: Tensor) -> Tensor:
+    """The transitions before -> after (each (B, n_source + n_target) bool) as rows
+    [y_t | 1 | 1, x_{t+1}, x_t, both] of the store, written into `out`."""
+    x, x_next = before[:, n_source:], after[:, n_source:]
+    return torch.cat([before[:, :n_source], ones, x_next, x, x_next & x], dim=1, out=out)
+
+
+def slide(store: Tensor, counts: Tensor, before: Tensor, after: Tensor, ones: Tensor,
+          new_at: int, leave_at: int, leaving: int, n_source: int) -> None:
+    """Write the transitions before -> after at store row `new_at` and add them to the
+    counts; subtract the `leaving` rows from `leave_at`.  A pure tensor function of its
+    arguments (SlidingCounts.reserve places them), so torch.compile can fuse it."""
+    new = transition_rows(before, after, ones, n_source,
+                          store[new_at:new_at + after.shape[0]])
+    if leaving > 0:
+        old = store[leave_at:leave_at + leaving]
+        counts.addmm_(old[:, n_source + 1:].T, old[:, :n_source + 1], alpha=-1)
+    counts.addmm_(new[:, n_source + 1:].T, new[:, :n_source + 1])
+
+
 class SlidingCounts:
     """Group sums of the TE of n_source x n_target pairs over the last `window` samples."""
 
@@ -67,7 +88,7 @@ class SlidingCounts:
             before, after = samples[:-1], samples[1:]
         else:
             before, after = torch.cat([self.last, samples[:-1]]), samples
-        self.last = samples[-1:]
+        self.last = samples[-1:].clone()  # not a view: compiled steps then see one kind
         entering = after.shape[0]
         if entering == 0:
             return
@@ -78,31 +99,36 @@ class SlidingCounts:
                      out=self.counts)
             self.base, self.seen = 0, self.length
             return
-        if self.base + self.seen + entering > len(self.store):  # back to row 0
+        new_at, leave_at, leaving = self.reserve(entering)
+        slide(self.store, self.counts, before, after, self._ones_for(entering), new_at,
+              leave_at, leaving, self.n_source)
+        self.advance(entering)
+
+    def reserve(self, entering: int) -> tuple[int, int, int]:
+        """Where `entering` transitions go (fewer than a window): (store row of the first new
+        one, store row of the first leaving one, how many leave).  Moves the window back to
+        row 0 first when the new rows would run past the store's end."""
+        if self.base + self.seen + entering > len(self.store):
             self.store[:self.seen].copy_(self.rows)
             self.base = 0
-        leaving = self.seen + entering - self.length  # the oldest rows, if any, leave
-        if leaving > 0:
-            self._count(self.store[self.base:self.base + leaving], -1)
-        end = self.base + self.seen
-        self._count(self._rows(before, after, self.store[end:end + entering]), 1)
-        self.base += max(0, leaving)
+        return self.base + self.seen, self.base, max(0, self.seen + entering - self.length)
+
+    def advance(self, entering: int) -> None:
+        """Record that `entering` transitions went where reserve() said."""
+        self.base += max(0, self.seen + entering - self.length)
         self.seen = min(self.length, self.seen + entering)
 
-    def _rows(self, before: Tensor, after: Tensor, out: Tensor) -> Tensor:
-        """The transitions before -> after as rows [y_t | 1 | 1, x_{t+1}, x_t, both], into
-        `out`."""
-        n = self.n_source
-        ones = self._ones.get(before.shape[0])
+    def _ones_for(self, rows: int) -> Tensor:
+        """(rows, 1 + n_target) bool ones: the rows' constant columns, made once per size."""
+        ones = self._ones.get(rows)
         if ones is None:
-            ones = self._ones[before.shape[0]] = torch.ones(
-                before.shape[0], 1 + self.n_target, dtype=torch.bool, device=before.device)
-        x, x_next = before[:, n:], after[:, n:]
-        return torch.cat([before[:, :n], ones, x_next, x, x_next & x], dim=1, out=out)
+            ones = self._ones[rows] = torch.ones(rows, 1 + self.n_target, dtype=torch.bool,
+                                                 device=self.store.device)
+        return ones
 
-    def _count(self, rows: Tensor, sign: int) -> None:
-        self.counts.addmm_(rows[:, self.n_source + 1:].T, rows[:, :self.n_source + 1],
-                           alpha=sign)
+    def _rows(self, before: Tensor, after: Tensor, out: Tensor) -> Tensor:
+        return transition_rows(before, after, self._ones_for(before.shape[0]), self.n_source,
+                               out)
 
     def te(self) -> Tensor:
         """(n_target, n_source) float64 plug-in TE in bits of the full window; [j, i] is

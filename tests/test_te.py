@@ -406,3 +406,19 @@ def test_every_pair_of_binary_series_of_five_samples_matches_pyinform():
     expected = [pyinform.transfer_entropy(src[:, p], tgt[:, p], k=1) for p in range(src.shape[1])]
     torch.testing.assert_close(got.double(), torch.tensor(expected, dtype=torch.float64),
                                rtol=0, atol=1e-6)
+
+
+def test_the_fused_form_gives_the_same_bits():
+    """bits_fused (for torch.compile) and bits_from_groups (eager) on the same counts."""
+    from te_sweep.te import bits_from_groups, bits_fused, count_maps, group_columns
+
+    generator = torch.Generator().manual_seed(3)
+    for window, n_src, n_dst in ((2, 1, 1), (40, 5, 3), (600, 12, 10)):
+        source = torch.rand(window, n_src, generator=generator) < 0.3
+        target = torch.rand(window, n_dst, generator=generator) < 0.6
+        y = torch.cat([source[:-1], torch.ones(window - 1, 1, dtype=torch.bool)], 1).double()
+        counts = (group_columns(target).double().T @ y).view(4, n_dst, n_src + 1)
+        cell_map, signs = count_maps(torch.device("cpu"), window - 1)
+        eager = bits_from_groups(counts, cell_map, signs)
+        torch.testing.assert_close(bits_fused(counts, signs), eager, rtol=0, atol=1e-14)
+        torch.testing.assert_close(eager.T, transfer_entropy_all_pairs(source.double(), target))

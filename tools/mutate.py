@@ -91,6 +91,7 @@ MODULES: dict[str, list[str]] = {
     "te": ["tests/test_te.py", "tests/test_properties.py", "tests/test_te_bias.py"],
     "feedback": ["tests/test_feedback.py", "tests/test_properties.py"],
     "te_window": ["tests/test_feedback.py", "tests/test_properties.py"],
+    "te_compile": ["tests/test_te_compile.py"],
     "outcome": ["tests/test_outcome.py", "tests/test_export_files.py",
                 "tests/test_objective_agreement.py"],
     "objectives": ["tests/test_outcome.py", "tests/test_export_files.py",
