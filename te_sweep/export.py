@@ -109,7 +109,7 @@ TRIAL_FIELDS = [
     pa.field("gpu_ids", pa.string()),
     pa.field("device_name", pa.string()),
     pa.field("omp_wait_policy", pa.string()),  # as the trial's process had it; "" = unset
-    pa.field("cpu_kernel", pa.string()),  # the CPU layer-pair kernel its TE used (te.py)
+    pa.field("te_compiled", pa.bool_()),  # its TE step ran compiled (te_compile.py)
     pa.field("started_at", UTC_TIME),  # when the trial first started training
     pa.field("finished_at", UTC_TIME),  # its last report; null unless it ended (not: error)
 ]
@@ -214,7 +214,7 @@ def _trial_row(manifest: dict[str, Any], trial: TrialFiles,
         "final_test_acc": last.get("test_acc"),
         "best_test_acc": reports.best_test_acc,
         **{k: last.get(k) or None for k in ("node_id", "hostname", "gpu_ids", "device_name")},
-        "omp_wait_policy": last.get("omp_wait_policy"), "cpu_kernel": last.get("cpu_kernel"),
+        "omp_wait_policy": last.get("omp_wait_policy"), "te_compiled": last.get("te_compiled"),
         "started_at": utc_time(last.get("started_at")),
         "finished_at": utc_time(last.get("reported_at"))
         if status in FINAL_STATUSES or status == STATUS_PRUNED else None,

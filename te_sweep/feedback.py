@@ -189,7 +189,6 @@ class TEFeedback:
         self._zero = torch.zeros((), device=device)
         self._reset_stats()
         compiled = compile_wanted(cfg.te_compile, device)
-        self.compiled = compiled
         required = bool(cfg.te_compile)
         self._observe = StepFunction(observe_batch, compiled, required)
         # The effective TE's shuffle draws from a generator, which compiled code cannot.
@@ -198,6 +197,11 @@ class TEFeedback:
         self._paper_recompute = StepFunction(paper_recompute, compiled, required)
         self._apply_grad = StepFunction(apply_grad, compiled, required)
         self._apply_paper = StepFunction(apply_paper, compiled, required)
+
+    @property
+    def compiled(self) -> bool:
+        """The step runs compiled (te_compile, and no failed compile since)."""
+        return self._observe.compiled
 
     @staticmethod
     def _zero_bool(device: torch.device) -> Tensor:

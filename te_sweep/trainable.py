@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from te_sweep.config import TrialConfig, resolve
-from te_sweep.te import measured_cpu_kernel
 from te_sweep.train import Trainer, device_name, resolve_device, run_trial
 from te_sweep.trial_session import TrialSession
 
@@ -44,8 +43,8 @@ def train_function(config: dict[str, Any]) -> None:
                            _load, _dump)
 
     def end_epoch(trainer: Trainer) -> None:
-        kernel = measured_cpu_kernel()  # chosen at the TE's first count on a CPU
-        session.where["cpu_kernel"] = kernel.value if kernel else None
+        # Whether the TE step ran compiled (a failed compile falls back to eager).
+        session.where["te_compiled"] = trainer.feedback.compiled if trainer.feedback else None
         session.end_epoch(trainer.epoch, trainer.records, trainer.state_dict(),
                           trainer.start_value)
 

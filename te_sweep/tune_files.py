@@ -36,8 +36,8 @@ TRIAL_COLUMN, LINE_COLUMN = "_trial", "_line"  # added: which trial, which line 
 RESULT_SCHEMA = pa.schema(
     [pa.field(m.name, pa.int64() if m.kind is int else pa.float64()) for m in EPOCH_METRICS]
     + [pa.field(name, pa.string()) for name in ("trial_status", "node_id", "hostname",
-                                                 "gpu_ids", "device_name", "omp_wait_policy",
-                                                 "cpu_kernel")]
+                                                 "gpu_ids", "device_name", "omp_wait_policy")]
+    + [pa.field("te_compiled", pa.bool_())]
     + [pa.field(name, pa.float64()) for name in ("started_at", "reported_at", "start_value")])
 
 

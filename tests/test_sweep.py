@@ -35,9 +35,6 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist, monkeypatc
     baselines = [t for t in trials if t["role"] == "baseline"]
     assert all(b["param_te_scale"] == 0.0 for b in baselines)
     assert len({b["seed"] for b in baselines}) == 2
-    # The CPU layer-pair kernel, chosen by one probe per process, is the same in every TE run.
-    measured_kernel = next(t["cpu_kernel"] for t in trials if t["role"] == "te")
-    assert measured_kernel in ("int8", "float")
     for t in trials:
         if t["role"] == "te":
             assert t["param_te_scale"] > 0
@@ -54,7 +51,7 @@ def test_smoke_sweep_through_the_cli(capsys, tmp_path, fashion_mnist, monkeypatc
         assert t["param_dataset"] == "fashion-mnist" and t["param_window"] >= 2
         assert t["device_name"] == "cpu" and t["node_id"]
         assert t["omp_wait_policy"] == "PASSIVE"  # cpu_threads.py, inherited from the driver
-        assert t["cpu_kernel"] == (None if t["role"] == "baseline" else measured_kernel), t
+        assert t["te_compiled"] == (None if t["role"] == "baseline" else False), t  # CPU
         assert t["started_at"] < t["finished_at"]
         assert sorted(p.name for p in (sweep / f"{t['role']}_{t['trial_id']}").iterdir()
                       if "checkpoint" in p.name) == [f"checkpoint-epoch-{t['epochs_run']:05d}.pt"]
