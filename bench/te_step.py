@@ -10,7 +10,7 @@ batch, and turning the counts into the feedback -- compiled with torch.compile (
 with the kernels it generated, its compile time and the CPU time per call against eager, all
 measured in this one run. Prints the machine and its CPU capability.
 
-    .venv/bin/python bench/te_step.py [--subset N] [--no-compile]
+    .venv/bin/python bench/te_step.py [--subset N] [--no-compile] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ class CountOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def ops_per_step(base: TrialConfig, data, changes: dict) -> tuple[float, float]:
+def ops_per_step(base: TrialConfig, data, changes: dict, device: torch.device
+                 ) -> tuple[float, float]:
     """(compute ops per training step, TE share of the epoch's time) over one epoch after a
     warm-up epoch (the window full)."""
-    trainer = Trainer(resolve(base.replace(**changes)), data, torch.device("cpu"))
+    trainer = Trainer(resolve(base.replace(**changes)), data, device)
     trainer.train_epoch(evaluate=False)
     steps = -(-data.train_x.shape[0] // trainer.cfg.batch_size)
     with CountOps() as counter:
@@ -71,11 +72,15 @@ def ops_per_step(base: TrialConfig, data, changes: dict) -> tuple[float, float]:
     return counter.ops / steps, record["te_time_s"] / record["epoch_time_s"]
 
 
-def best_seconds(fn, repeats: int = 30) -> float:
+def best_seconds(fn, repeats: int = 30, device: torch.device | None = None) -> float:
+    """The median seconds of `fn` (on CUDA: until its kernels have run)."""
+    sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else None
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        if sync:
+            sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -84,7 +89,7 @@ KERNEL_CALL = re.compile(r"^\s+(cpp_fused_\w+|triton_\w+|extern_kernels\.\w+|ate
                          r"(?:\.run)?\(", re.M)
 
 
-def compiled_step(mode: str, window: int = 500, batch: int = 100
+def compiled_step(mode: str, device: torch.device, window: int = 500, batch: int = 100
                   ) -> tuple[int, int, float, float, float]:
     """(kernels of a recomputing step, of any other step, compile s, eager ms per TE step,
     compiled ms per TE step): the fashion-mnist CNN's TE step with te_compile, fed random
@@ -98,14 +103,14 @@ def compiled_step(mode: str, window: int = 500, batch: int = 100
 
     warnings.filterwarnings("ignore", message=".*lru_cache.*")
     generator = torch.Generator().manual_seed(0)
-    z = torch.randn(batch, 120, generator=generator) * 1.2
-    logits = torch.randn(batch, 10, generator=generator) * 4
+    z = (torch.randn(batch, 120, generator=generator) * 1.2).to(device)
+    logits = (torch.randn(batch, 10, generator=generator) * 4).to(device)
     results = {}
     for compiled in (False, True):
         torch.manual_seed(0)
-        model = build_model("fashion-mnist", 1, (28, 28), 10)
+        model = build_model("fashion-mnist", 1, (28, 28), 10).to(device)
         cfg = resolve(TrialConfig(mode=mode, window=window, te_every=2, te_compile=compiled))
-        fb = TEFeedback(cfg, model, 10, torch.device("cpu"))
+        fb = TEFeedback(cfg, model, 10, device)
         model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
 
         def step(fb=fb, model=model) -> None:
@@ -122,7 +127,8 @@ def compiled_step(mode: str, window: int = 500, batch: int = 100
             compile_s = compile_s or time.perf_counter() - start
             kernels.append(sum(len(KERNEL_CALL.findall(code[code.index("def call("):]))
                                for code in codes))
-        results[compiled] = (kernels, compile_s, 1000 * best_seconds(step, repeats=200))
+        results[compiled] = (kernels, compile_s,
+                             1000 * best_seconds(step, repeats=200, device=device))
     (recomputing, other), compile_s, compiled_ms = results[True]
     return recomputing, other, compile_s, results[False][2], compiled_ms
 
@@ -131,11 +137,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subset", type=int, default=6000, help="training images per epoch")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda [default: cpu]")
     args = parser.parse_args()
-    base = TrialConfig(dataset="fashion-mnist", subset=args.subset, device="cpu")
-    data = load_device_data(base.dataset, base.subset, torch.device("cpu"))
+    device = torch.device(args.device)
+    base = TrialConfig(dataset="fashion-mnist", subset=args.subset, device=args.device)
+    data = load_device_data(base.dataset, base.subset, device)
     print(machine_line())
-    print(f"TE step in kernels: torch {torch.__version__}, threads "
+    print(f"TE step in kernels: device {args.device}, torch {torch.__version__}, threads "
           f"{torch.get_num_threads()}, fashion-mnist, {data.train_x.shape[0]} images, batch "
           f"{resolve(base).batch_size}, one counted epoch after a warm-up epoch; te_sweep from "
           f"{Path(te_sweep.__file__).parent}")
@@ -143,7 +151,7 @@ def main() -> None:
           f"{'TE time share':>14s}")
     baseline = None
     for name, changes in CONFIGS.items():
-        ops, share = ops_per_step(base, data, changes)
+        ops, share = ops_per_step(base, data, changes, device)
         baseline = ops if baseline is None else baseline
         print(f"{name:26s} {ops:9.1f} {ops - baseline:7.1f} {(ops - baseline) / baseline:7.1%} "
               f"{share:14.2%}")
@@ -155,7 +163,7 @@ def main() -> None:
     print(f"{'mode':6s} {'kernels/recompute':>18s} {'kernels/other':>14s} {'compile s':>10s} "
           f"{'eager ms':>9s} {'compiled ms':>12s}")
     for mode in ("grad", "paper"):
-        recomputing, other, compile_s, eager_ms, compiled_ms = compiled_step(mode)
+        recomputing, other, compile_s, eager_ms, compiled_ms = compiled_step(mode, device)
         print(f"{mode:6s} {recomputing:18d} {other:14d} {compile_s:10.1f} {eager_ms:9.3f} "
               f"{compiled_ms:12.3f}")
 
