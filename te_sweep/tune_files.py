@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from te_sweep.metrics import EPOCH_METRICS
+from te_sweep.reporting import RECORD_COLUMNS, RECORD_KEY
 
 RESULT_FILE, PARAMS_FILE, ERROR_FILE = "result.json", "params.json", "error.txt"
 STATE_GLOB = "experiment_state-*.json"
@@ -39,6 +40,11 @@ RESULT_SCHEMA = pa.schema(
                                                  "gpu_ids", "device_name", "omp_wait_policy")]
     + [pa.field("te_compiled", pa.bool_())]
     + [pa.field(name, pa.float64()) for name in ("started_at", "reported_at", "start_value")])
+
+
+# What result.json lines are parsed into: RESULT_SCHEMA's columns at the top (a sweep reported
+# before the record list, and the top-level keys of one reported since), and the list.
+PARSE_SCHEMA = RESULT_SCHEMA.append(pa.field(RECORD_KEY, pa.list_(pa.float64())))
 
 
 STATE_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in
@@ -130,7 +136,7 @@ def _parse_fast(chunks: list[bytes]) -> pa.Table:
     return pajson.read_json(
         io.BytesIO(b"".join(chunks)),
         read_options=pajson.ReadOptions(block_size=1 << 24),
-        parse_options=pajson.ParseOptions(explicit_schema=RESULT_SCHEMA,
+        parse_options=pajson.ParseOptions(explicit_schema=PARSE_SCHEMA,
                                           unexpected_field_behavior="ignore"))
 
 
@@ -144,9 +150,9 @@ def _parse_slow(chunks: list[bytes]) -> tuple[pa.Table, list[int]]:
                 parsed.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-        rows.extend({name: row.get(name) for name in RESULT_SCHEMA.names} for row in parsed)
+        rows.extend({name: row.get(name) for name in PARSE_SCHEMA.names} for row in parsed)
         counts.append(len(parsed))
-    return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA), counts
+    return pa.Table.from_pylist(rows, schema=PARSE_SCHEMA), counts
 
 
 def _parse_results(chunks: list[bytes]) -> pa.Table:
@@ -158,9 +164,24 @@ def _parse_results(chunks: list[bytes]) -> pa.Table:
             raise pa.ArrowInvalid("line count mismatch")
     except pa.ArrowInvalid:
         table, counts = _parse_slow(chunks)
+    table = _unpack_record(table)
     trial = np.repeat(np.arange(len(chunks), dtype=np.int64), counts)
     table = table.append_column(TRIAL_COLUMN, int64_array(trial))
     return table.append_column(LINE_COLUMN, int64_array(np.arange(table.num_rows)))
+
+
+def _unpack_record(table: pa.Table) -> pa.Table:
+    """RESULT_SCHEMA's columns: each from the record list where a line has one (reported since
+    the list, reporting.py), else from the line's top level (reported before it)."""
+    record = table[RECORD_KEY]
+    columns = []
+    for name in RESULT_SCHEMA.names:
+        column = table[name]
+        if name in RECORD_COLUMNS and record.null_count < len(record):
+            packed = pc.list_element(record, RECORD_COLUMNS.index(name))
+            column = pc.coalesce(pc.cast(packed, column.type), column)
+        columns.append(column)
+    return pa.table(columns, schema=RESULT_SCHEMA)
 
 
 def int64_array(values: np.ndarray) -> pa.Array:

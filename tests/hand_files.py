@@ -60,6 +60,17 @@ def report(epoch: int, acc: float, status: str = "running", te: float = 0.0,
             "training_iteration": epoch, **fields}
 
 
+def packed(line: dict) -> dict:
+    """A report line as te-sweep writes it since the record list (reporting.tune_result): the
+    keys Tune reads at the top, the rest of the epoch in RECORD_KEY's list; report() writes
+    them all at the top, as sweeps reported before it."""
+    from te_sweep.reporting import RECORD_COLUMNS, RECORD_KEY, TOP_LEVEL
+
+    top = {k: v for k, v in line.items() if k not in RECORD_COLUMNS or k in TOP_LEVEL}
+    values = [line.get(c) for c in RECORD_COLUMNS]
+    return {**top, RECORD_KEY: [int(v) if isinstance(v, bool) else v for v in values]}
+
+
 def run(accuracies: list[float], te: float = 0.0) -> list[dict]:
     """Reports of a run that stops at the target, or is censored at MAX_EPOCHS."""
     lines = []

@@ -16,7 +16,16 @@ import os
 import optuna
 import pyarrow.parquet as pq
 import pytest
-from hand_files import MAX_EPOCHS, SEEDS, SPACE_TEXT, HandSweep, report, run, trial_config
+from hand_files import (
+    MAX_EPOCHS,
+    SEEDS,
+    SPACE_TEXT,
+    HandSweep,
+    packed,
+    report,
+    run,
+    trial_config,
+)
 
 from te_sweep.tune_files import TRIAL_COLUMN, SweepFiles, read_sweep_files, state_is_readable
 
@@ -274,3 +283,45 @@ def test_a_skipped_file_alone_makes_the_tables_partial(tmp_path):
     assert state_is_readable(state)
     state.write_bytes(state.read_bytes()[:-2])
     assert not state_is_readable(state)
+
+
+def test_report_lines_before_and_since_the_record_list_export_alike(tmp_path):
+    """result.json lines with every value at the top (sweeps reported before the record list)
+    and with the record list (since), in separate trials and within one trial (a sweep
+    resumed after upgrading te-sweep): the same rows."""
+    def write(name: str, pack_first: bool, pack_rest: bool) -> tuple[list[dict], list[dict]]:
+        sweep = HandSweep(tmp_path / name, num_samples=1, repeats=2)
+        for trial_id, config, lines in (
+                ("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8])),
+                ("t11", trial_config("te", 11, "c0000"),
+                 run([0.6, 0.9], te=0.1) + [report(2, 0.95, "complete", te=0.1)]),
+                ("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.75])),
+                ("t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1))):
+            lines = [packed(line) if (pack_first if i == 0 else pack_rest) else line
+                     for i, line in enumerate(lines)]
+            sweep.trial(trial_id, config, lines, "TERMINATED")
+        sweep.save_state()
+        trials, epochs, _, _ = sweep.export()
+        return trials, epochs
+
+    flat = write("flat", False, False)
+    assert write("packed", True, True) == flat
+    assert write("upgraded", False, True) == flat
+    trials, epochs = flat
+    assert len(epochs) == 3 + 2 + 4 + 4 and {t["status"] for t in trials} >= {"complete"}
+    assert all(t["started_at"] is not None and t["te_compiled"] is None for t in trials)
+
+
+def test_a_live_report_parses_on_the_fast_path():
+    """A line as the trainable reports it (reporting.tune_result, te_compiled a bool) is read
+    by pyarrow's JSON reader with the parse schema, not the slow per-line fallback."""
+    from te_sweep.config import TrialConfig, resolve
+    from te_sweep.reporting import tune_result
+    from te_sweep.tune_files import _parse_fast
+
+    record = report(1, 0.7, te=0.1)
+    for compiled in (True, False, None):
+        line = tune_result(resolve(TrialConfig(max_epochs=3, target=0.8)), [record], "te",
+                           {"node_id": "n1", "te_compiled": compiled}, "cpu", 1.7e9, 0.1)
+        table = _parse_fast([(json.dumps(line) + "\n").encode()])
+        assert table.num_rows == 1

@@ -18,6 +18,7 @@ from conftest import run_cli
 from sweep_helpers import TE_SWEEP, blocks_space, read_export
 
 from te_sweep.checkpoints import PREFIX, SUFFIX, TrialCheckpoints
+from te_sweep.reporting import record_value
 
 FINAL = {"complete", "censored"}
 WAIT_S = 240  # upper bound on waiting for a sweep state; the loops below end by themselves
@@ -234,7 +235,7 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
         nodes = [r["node_id"] for r in runs]
         trained: dict[int, set[float]] = {}  # epoch -> when it was trained (a replay repeats it)
         for r in runs:
-            trained.setdefault(r["epoch"], set()).add(r["reported_at"])
+            trained.setdefault(r["epoch"], set()).add(record_value(r, "reported_at"))
         assert sorted(trained) == list(range(1, 9)), directory
         assert all(len(times) == 1 for times in trained.values()), \
             f"{directory} trained an epoch twice (restarted from scratch?): {runs}"

@@ -113,7 +113,8 @@ MODULES: dict[str, list[str]] = {
     # tests/test_outcome_words.py export hand-written sweeps, print their summary and write
     # their report (figures included); tests/test_report.py's other tests run sweeps on Ray.
     "summary": ["tests/test_reader_facing.py", "tests/test_outcome_words.py"],
-    "reporting": ["tests/test_reader_facing.py", "tests/test_objective_agreement.py"],
+    "reporting": ["tests/test_reader_facing.py", "tests/test_objective_agreement.py",
+                  "tests/test_export_files.py"],
     "report": ["tests/test_reader_facing.py", "tests/test_outcome_words.py",
                "tests/test_report.py::test_report_without_tables_exits_2",
                "tests/test_report_page.py", "tests/test_figures.py"],
