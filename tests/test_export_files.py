@@ -294,7 +294,7 @@ def test_report_lines_before_and_since_the_record_list_export_alike(tmp_path):
         for trial_id, config, lines in (
                 ("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8])),
                 ("t11", trial_config("te", 11, "c0000"),
-                 run([0.6, 0.9], te=0.1) + [report(2, 0.95, "complete", te=0.1)]),
+                 [*run([0.6, 0.9], te=0.1), report(2, 0.95, "complete", te=0.1)]),
                 ("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.75])),
                 ("t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1))):
             lines = [packed(line) if (pack_first if i == 0 else pack_rest) else line
