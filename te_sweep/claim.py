@@ -17,7 +17,7 @@ Two mechanisms, by storage:
     not renewed for LEASE_HEARTBEATS heartbeats belongs to a driver that is gone and is taken
     over. Writing the lease and reading it back after SETTLE_S narrows the window in which two
     drivers starting at the same moment both take it, but without a conditional write it cannot
-    close it (README, "One driver per sweep").
+    close it (docs/faults.md, "One driver per sweep").
 """
 
 from __future__ import annotations

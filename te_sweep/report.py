@@ -235,7 +235,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} figure{{margin:1
 {figures}
 <h2>Configurations</h2>
 <p>The {rows} best ranked of {total}, by the lower end of the paired speedup's interval
-(configs.parquet holds them all, README documents every column).</p>
+(configs.parquet holds them all, docs/results.md documents every column).</p>
 {table}
 <script>
 window.addEventListener("load", function () {{

@@ -90,7 +90,8 @@ class SweepOptions:
             (self.gpus_per_trial <= 1 or self.gpus_per_trial == int(self.gpus_per_trial),
              "gpus_per_trial", f"{self.gpus_per_trial}: above 1 it must be a whole number"),
             (self.repeats >= 1, "repeats", f"{self.repeats} must be at least 1; 3 shows the "
-             "spread over seeds, 5 or more can show a speedup (README: Repeats)"),
+             "spread over seeds, 5 or more can show a speedup (docs/sweeps.md: Repeats and "
+             "pairing)"),
             (self.scheduler in SCHEDULERS, "scheduler",
              f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)}"),
             (self.sampler in SAMPLER_CHOICES, "sampler",

@@ -214,7 +214,7 @@ def make_cuda_deterministic() -> None:
     cuBLAS with a fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when cuBLAS starts: set here
     before the trial's first CUDA operation), and torch's deterministic algorithms, warning
     (not failing) on an operation that has none on CUDA. Unverified on a GPU so far: no GPU
-    was available where this was written (README, "Determinism")."""
+    was available where this was written (docs/train.md, "Determinism")."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
