@@ -208,6 +208,41 @@ def test_state_dict_round_trip_continues_identically():
     assert torch.equal(a.factor, b.factor)
 
 
+def test_a_checkpoint_of_a_ring_still_filling_loads_its_samples_only():
+    """An older checkpoint taken before its window filled: the ring's unwritten rows are not
+    samples, so the counts hold the transitions of the samples seen, as a new trial's would."""
+    rng = np.random.default_rng(8)
+    batches = [(random_batch(10, 120, rng), random_batch(10, 10, rng)) for _ in range(2)]
+    fresh = feedback(window=50)
+    for z, logits in batches:
+        fresh.observe(z, logits)
+    samples = torch.cat([fresh.binarise(z, logits) for z, logits in batches])  # 20 of 50
+    old = {k: v for k, v in fresh.state_dict().items() if k != "counts"}
+    for key, columns in (("source", samples[:, :120]), ("target", samples[:, 120:])):
+        data = torch.zeros(50, columns.shape[1], dtype=torch.bool)
+        data[:20] = columns  # written from row 0, next row 20
+        old[key] = (data, 20, 20)
+    restored = feedback(window=50)
+    restored.load_state_dict(old)
+    assert restored.counts.seen == fresh.counts.seen == 19
+    assert torch.equal(restored.counts.counts, fresh.counts.counts)
+
+
+def test_a_batch_longer_than_the_window_after_it_filled_recounts_it():
+    """In the steady state a batch of W samples or more replaces the whole window."""
+    rng = np.random.default_rng(9)
+    fb = feedback(window=30)
+    seen = []
+    for size in (10, 10, 10, 10, 45, 10, 30, 70, 10):
+        z, logits = random_batch(size, 120, rng), random_batch(size, 10, rng)
+        fb.observe(z, logits)
+        seen.append(fb.binarise(z, logits))
+        history = torch.cat(seen)
+        assert fb.counts.full == (len(history) >= 30)
+        if fb.counts.full:
+            assert torch.equal(fb.counts.counts, recount(history[-30:], 120)), len(history)
+
+
 @pytest.mark.parametrize("mode", ["grad", "paper"])
 def test_a_checkpoint_of_the_sample_rings_continues_identically(mode):
     """Checkpoints written before the sliding counts hold the last `window` samples as two

@@ -89,7 +89,8 @@ SERVER_START_S = 600.0  # generous: the imports take a minute on a busy 2-core m
 # where the rest of the file starts Ray). Files in OPTIONAL_TESTS count only where they exist.
 MODULES: dict[str, list[str]] = {
     "te": ["tests/test_te.py", "tests/test_properties.py", "tests/test_te_bias.py"],
-    "feedback": ["tests/test_feedback.py", "tests/test_properties.py"],
+    "feedback": ["tests/test_feedback.py", "tests/test_properties.py",
+                 "tests/test_te_compile.py"],
     "te_window": ["tests/test_feedback.py", "tests/test_properties.py"],
     "te_compile": ["tests/test_te_compile.py"],
     "outcome": ["tests/test_outcome.py", "tests/test_export_files.py",
