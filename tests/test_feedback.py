@@ -60,25 +60,26 @@ def test_sliding_counts_equal_a_recount_of_the_last_window(window, batches):
                 counts.te(), transfer_entropy_all_pairs(last[:, :3].double(), last[:, 3:]).T)
 
 
-def test_the_shuffled_te_permutes_the_sources_over_the_windows_transitions():
-    counts = SlidingCounts(40, 4, 3, CPU)
+@pytest.mark.parametrize("n_source", [4, 5])  # an odd count: n + 1 is not n | 1
+def test_the_shuffled_te_permutes_the_sources_over_the_windows_transitions(n_source):
+    from te_sweep.te import bits_from_counts
+
+    counts = SlidingCounts(40, n_source, 3, CPU)
     rng = np.random.default_rng(4)
-    history = torch.from_numpy(rng.integers(0, 2, size=(70, 7)).astype(bool))
+    history = torch.from_numpy(rng.integers(0, 2, size=(70, n_source + 3)).astype(bool))
     for start in range(0, 70, 10):
         counts.push(history[start:start + 10])
     both = counts.te_with_shuffled(torch.Generator().manual_seed(5))
     last = history[-40:]
-    plugin = transfer_entropy_all_pairs(last[:, :4].double(), last[:, 4:]).T
-    torch.testing.assert_close(both[:, :4], plugin)
+    plugin = transfer_entropy_all_pairs(last[:, :n_source].double(), last[:, n_source:]).T
+    torch.testing.assert_close(both[:, :n_source], plugin)
     order = torch.randperm(39, generator=torch.Generator().manual_seed(5))
     rows = counts.rows  # the window's rows, oldest first: the permutation's order
-    y = rows[:, :4][order].double()
-    d = rows[:, 5:].double()
-    shuffled = d.T @ torch.cat([y, rows[:, 4:5].double()], dim=1)
-    from te_sweep.te import bits_from_counts
-    expected = bits_from_counts(shuffled.view(4, 3, 5), 39)
-    torch.testing.assert_close(both[:, 4:], expected)
-    assert not torch.equal(both[:, 4:], both[:, :4])
+    y = rows[:, :n_source][order]
+    shuffled = rows[:, n_source + 1:].T @ torch.cat([y, rows[:, n_source:n_source + 1]], dim=1)
+    expected = bits_from_counts(shuffled.view(4, 3, n_source + 1), 39)
+    torch.testing.assert_close(both[:, n_source:], expected)
+    assert not torch.equal(both[:, n_source:], both[:, :n_source])
 
 
 def test_pair_subset_size_and_seeding():
