@@ -319,9 +319,15 @@ def test_a_live_report_parses_on_the_fast_path():
     from te_sweep.reporting import tune_result
     from te_sweep.tune_files import _parse_fast
 
+    from te_sweep.tune_files import _unpack_record
+
     record = report(1, 0.7, te=0.1)
     for compiled in (True, False, None):
         line = tune_result(resolve(TrialConfig(max_epochs=3, target=0.8)), [record], "te",
                            {"node_id": "n1", "te_compiled": compiled}, "cpu", 1.7e9, 0.1)
-        table = _parse_fast([(json.dumps(line) + "\n").encode()])
+        assert "te_compiled" not in line  # a bool at the top: Tune would keep statistics of it
+        table = _unpack_record(_parse_fast([(json.dumps(line) + "\n").encode()]))
         assert table.num_rows == 1
+        row = table.to_pylist()[0]
+        assert row["te_compiled"] is compiled and row["node_id"] == "n1"
+        assert row["train_acc"] == 0.7 and row["start_value"] == 0.1
