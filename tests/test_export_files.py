@@ -317,9 +317,7 @@ def test_a_live_report_parses_on_the_fast_path():
     by pyarrow's JSON reader with the parse schema, not the slow per-line fallback."""
     from te_sweep.config import TrialConfig, resolve
     from te_sweep.reporting import tune_result
-    from te_sweep.tune_files import _parse_fast
-
-    from te_sweep.tune_files import _unpack_record
+    from te_sweep.tune_files import _parse_fast, _unpack_record
 
     record = report(1, 0.7, te=0.1)
     for compiled in (True, False, None):
