@@ -107,6 +107,11 @@ def masked_te(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tens
     elementwise form, for torch.compile."""
     groups = counts.view(4, weight_mask.shape[0], counts.shape[1])
     te = (bits_fused(groups, signs) if fused else bits_from_groups(groups, cell_map, signs))
+    return sampled(te, weight_mask, te_sum, pair_weights)
+
+
+def sampled(te: Tensor, weight_mask: Tensor, te_sum: Tensor, pair_weights: Tensor) -> Tensor:
+    """The TE of the sampled pairs (0 elsewhere); adds its mean over them to te_sum."""
     te = te * weight_mask
     te_sum.add_(torch.dot(te.flatten(), pair_weights.flatten()))
     return te
@@ -132,8 +137,14 @@ def paper_recompute(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask
     """Paper mode after its first recompute: (TE, T, whether T acts); I - T into pending_map."""
     te = masked_te(counts, cell_map, signs, weight_mask, te_sum, pair_weights, fused)
     pending = paper_mixing(te_prev, te, scale, te_every, weight_mask)
+    return te, pending, mixing_map(eye, pending, pending_map)
+
+
+def mixing_map(eye: Tensor, pending: Tensor, pending_map: Tensor) -> Tensor:
+    """I - T into pending_map (the weight's layout); returns whether T acts (T >= 0: where it
+    is not 0)."""
     torch.sub(eye, pending, out=pending_map)
-    return te, pending, pending.any()  # T >= 0: it acts where it is not 0
+    return pending.any()
 
 
 def apply_grad(grad: Tensor, factor: Tensor, active: Tensor, factor_mean: Tensor,
@@ -181,8 +192,9 @@ class TEFeedback:
         self.factor_active = self._zero_bool(device)  # grad mode: does the factor change anything
         self.te_prev: Tensor | None = None  # paper mode: last TE, for the drop
         self.pending: Tensor | None = None  # paper mode: T, applied at every step
-        self._eye = torch.eye(num_classes, device=device) if cfg.mode == "paper" else None
-        self._pending_map = torch.empty(num_classes, num_classes, device=device)  # float32
+        paper = cfg.mode == "paper"  # its I and I - T, float32 as the weight
+        self._eye = torch.eye(num_classes, device=device) if paper else None
+        self._pending_map = torch.empty(num_classes, num_classes, device=device) if paper else None
         self._maps = count_maps(device, self.counts.length)
         self.steps = 0
         self.timer = DeviceTimer(device)
@@ -246,7 +258,7 @@ class TEFeedback:
                 counts.last = self._observe(
                     counts.store, counts.counts, counts.last,
                     None if z is None else z.detach(), logits.detach(),
-                    counts._ones_for(entering), self.thresholds, new_at, leave_at, leaving,
+                    counts.ones_for(entering), self.thresholds, new_at, leave_at, leaving,
                     counts.n_source, self.cfg.mode, self.cfg.hidden_rule)
                 counts.advance(entering)
             else:  # filling the window, or a batch longer than it
@@ -261,8 +273,8 @@ class TEFeedback:
         self.te_count += 1
         if self.shuffles is not None:  # effective TE: the plug-in TE less the shuffled one's
             both = counts.te_with_shuffled(self.shuffles)
-            te = (both[:, :counts.n_source] - both[:, counts.n_source:]) * self.weight_mask
-            self.te_sum.add_(torch.dot(te.flatten(), self.pair_weights.flatten()))
+            te = sampled(both[:, :counts.n_source] - both[:, counts.n_source:],
+                         self.weight_mask, self.te_sum, self.pair_weights)
             self.factor, self.factor_active, self.factor_mean = grad_update(te, cfg.te_scale)
         elif cfg.mode == "grad":
             self.factor, self.factor_active, self.factor_mean = self._grad_recompute(
@@ -280,9 +292,10 @@ class TEFeedback:
 
     def _prepare_pending(self) -> None:
         """I - T in the weight's layout and whether T acts (a restored checkpoint's T)."""
-        assert self._eye is not None and self.pending is not None
-        self.pending_map = torch.sub(self._eye, self.pending, out=self._pending_map)
-        self.pending_active = self.pending.any()
+        assert self._eye is not None and self._pending_map is not None
+        assert self.pending is not None
+        self.pending_active = mixing_map(self._eye, self.pending, self._pending_map)
+        self.pending_map = self._pending_map
 
     def apply(self, last_fc: nn.Linear) -> None:
         """Feed the TE back (after backward, before the optimiser step)."""

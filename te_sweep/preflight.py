@@ -72,9 +72,9 @@ def check_compile_here(device: str) -> None:
     """te_compile true: torch.compile can compile here (inductor needs a C++ compiler for
     the CPU, Triton for CUDA), probed on a one-line function (seconds, once)."""
     from te_sweep.te_compile import compile_error
+    from te_sweep.train import resolve_device
 
-    error = compile_error(torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                                       else "cpu" if device == "auto" else device))
+    error = compile_error(resolve_device(device))
     if error:
         raise ConfigError("te_compile", f"true, but torch.compile cannot compile here ({error}); "
                           "install what it names, or leave te_compile out (compiled on CUDA "

@@ -100,7 +100,7 @@ class SlidingCounts:
             self.base, self.seen = 0, self.length
             return
         new_at, leave_at, leaving = self.reserve(entering)
-        slide(self.store, self.counts, before, after, self._ones_for(entering), new_at,
+        slide(self.store, self.counts, before, after, self.ones_for(entering), new_at,
               leave_at, leaving, self.n_source)
         self.advance(entering)
 
@@ -118,7 +118,7 @@ class SlidingCounts:
         self.base += max(0, self.seen + entering - self.length)
         self.seen = min(self.length, self.seen + entering)
 
-    def _ones_for(self, rows: int) -> Tensor:
+    def ones_for(self, rows: int) -> Tensor:
         """(rows, 1 + n_target) bool ones: the rows' constant columns, made once per size."""
         ones = self._ones.get(rows)
         if ones is None:
@@ -127,7 +127,7 @@ class SlidingCounts:
         return ones
 
     def _rows(self, before: Tensor, after: Tensor, out: Tensor) -> Tensor:
-        return transition_rows(before, after, self._ones_for(before.shape[0]), self.n_source,
+        return transition_rows(before, after, self.ones_for(before.shape[0]), self.n_source,
                                out)
 
     def te(self) -> Tensor:
