@@ -35,10 +35,10 @@ STEPS_CODE = """
 import json, statistics, sys, time, torch
 import torch.nn.functional as F
 torch.set_num_threads(2)
-from te_sweep.config import TrialConfig, resolve
-from te_sweep.feedback import TEFeedback
-from te_sweep.models import build_model
-from te_sweep.presets import PRESETS
+from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.feedback import TEFeedback
+from te_sweep.core.models import build_model
+from te_sweep.core.presets import PRESETS
 steps = int(sys.argv[1])
 cfg = resolve(TrialConfig(dataset="fashion-mnist", window=500, device="cpu"))
 torch.manual_seed(0)
@@ -64,7 +64,7 @@ print(json.dumps({"step_ms": 1000 * statistics.median(times[steps // 4:])}))
 PROBE_CODE = """
 import json, sys, torch
 torch.set_num_threads(2)
-from te_sweep import te
+from te_sweep.core import te
 if sys.argv[1] == "two-threads":  # the probe as it ran before issue 19
     kernel, best = te._time_cpu_kernels()
 else:

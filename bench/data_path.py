@@ -1,6 +1,6 @@
 """Data path: the device-resident batches against a torch DataLoader, images per second.
 
-Why: te_sweep/data.py keeps the whole data set on the trial's device and batches it by a
+Why: te_sweep/core/data.py keeps the whole data set on the trial's device and batches it by a
 device-side randperm (no DataLoader, no workers, no per-batch host work). This measures what
 that buys over the usual pipeline, torchvision's FashionMNIST with ToTensor behind a
 DataLoader. Target: >= 3x on CPU, >= 10x on GPU.
@@ -42,9 +42,9 @@ from pathlib import Path
 
 import torch
 
-from te_sweep.data import load_device_data, train_batches
-from te_sweep.sources import DEBIAN_FASHION_MNIST, import_torchvision
-from te_sweep.train import device_name, resolve_device
+from te_sweep.core.data import load_device_data, train_batches
+from te_sweep.core.sources import DEBIAN_FASHION_MNIST, import_torchvision
+from te_sweep.core.train import device_name, resolve_device
 
 BATCH = 100  # the paper's batch size for Fashion-MNIST
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

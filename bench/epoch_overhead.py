@@ -20,9 +20,9 @@ import statistics
 
 import torch
 
-from te_sweep.config import TrialConfig, resolve
-from te_sweep.data import load_device_data
-from te_sweep.train import Trainer, device_name, resolve_device
+from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.data import load_device_data
+from te_sweep.core.train import Trainer, device_name, resolve_device
 
 TARGET = {"cpu": 1.10, "cuda": 1.03}  # epoch time with TE over without, at most
 

@@ -31,9 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line
 
-from te_sweep.config import TrialConfig, resolve
-from te_sweep.data import load_device_data
-from te_sweep.train import Trainer
+from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.data import load_device_data
+from te_sweep.core.train import Trainer
 
 CPU = torch.device("cpu")
 

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from te_sweep.config import TrialConfig, resolve
-from te_sweep.data import DeviceData
-from te_sweep.presets import PRESETS
-from te_sweep.sources import KNOWN_DATASETS
-from te_sweep.train import Trainer, device_name, resolve_device
+from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.data import DeviceData
+from te_sweep.core.presets import PRESETS
+from te_sweep.core.sources import KNOWN_DATASETS
+from te_sweep.core.train import Trainer, device_name, resolve_device
 
 ROOT = Path(__file__).resolve().parent.parent
 

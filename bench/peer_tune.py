@@ -7,7 +7,7 @@ objectives, run
 
   - through te-sweep's driver (`te-sweep launch`'s code: space file, SweepSearcher, live view
     to a log file, checkpoint policy, disk guard, Parquet export at the end; the stand-in
-    trainable of te_sweep/standin.py), and
+    trainable of te_sweep/sweep/standin.py), and
   - through plain Ray Tune: a function trainable that waits, reports two objectives and saves
     a checkpoint directory each epoch, OptunaSearch with NSGAIISampler, ConcurrencyLimiter,
     reuse_actors, Tune's own JSON logs; nothing exported.
@@ -105,8 +105,8 @@ def run_te_sweep(n: int, concurrency: int, epochs: int, epoch_s: float, checkpoi
     from sweep_scale import SPACE, LogFile
 
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
-    from te_sweep.standin import StandIn
-    from te_sweep.sweep import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.standin import StandIn
 
     space = workdir / "peer.yaml"
     space.write_text(SPACE.format(epochs=epochs))

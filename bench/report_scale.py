@@ -17,7 +17,7 @@ synthetic trials (so the statistics, ranks and Pareto flags are the export's own
 are spread over NODES nodes of GPUS_PER_NODE GPUs, one trial per GPU at a time, each epoch
 EPOCH_SECONDS long; a few trials are pruned or errored; te_scale has a real effect (larger is
 faster, up to 30%), pair_fraction costs overhead. Then write_report is timed (best of
---repeat) and its profile's top entries printed with --profile. tests/test_report.py uses
+--repeat) and its profile's top entries printed with --profile. tests/results/test_report.py uses
 write_sweep at the `make sweep` size, so this synthesiser is itself tested.
 
     .venv/bin/python bench/report_scale.py [--configs 10000] [--repeats 3] [--profile]
@@ -46,10 +46,16 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line
 
-from te_sweep.configs import CONFIGS_FILE, config_rows, configs_schema
-from te_sweep.export import EPOCHS_FILE, EPOCHS_SCHEMA, TRIALS_FILE, TRIALS_SCHEMA, _metadata
-from te_sweep.space import space_from_text
-from te_sweep.storage import SweepDir
+from te_sweep.core.space import space_from_text
+from te_sweep.results.configs import CONFIGS_FILE, config_rows, configs_schema
+from te_sweep.results.export import (
+    EPOCHS_FILE,
+    EPOCHS_SCHEMA,
+    TRIALS_FILE,
+    TRIALS_SCHEMA,
+    _metadata,
+)
+from te_sweep.results.storage import SweepDir
 
 SPACE_TEXT = """description: synthetic sweep for bench/report_scale.py
 fixed:
@@ -227,7 +233,7 @@ def importance_stability(sizes: list[int], draws: int, effect: float) -> None:
     import itertools
     import warnings
 
-    from te_sweep.figures import importance_scores
+    from te_sweep.results.figures import importance_scores
 
     print(f"te_scale effect {effect:.0%}, {draws} draws per n")
     print(f"{'n':>5} {'top epochs':>11} {'top overhead':>13} {'agreement':>10} "
@@ -275,7 +281,7 @@ def main() -> None:
             importance_stability(args.importance or [4, 8, 16, 32, 64, 128], args.draws,
                                  effect)
         return
-    from te_sweep.report import write_report
+    from te_sweep.results.report import write_report
 
     with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
         root = args.keep or Path(tmp) / "sweep"

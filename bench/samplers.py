@@ -3,7 +3,7 @@
 Why: the sweep asks Optuna (through Ray Tune's OptunaSearch: a two-objective study, both
 minimised, in-memory storage, dozens of trials in flight) for every TE trial's configuration.
 TPESampler's cost per suggestion grows with the number of finished trials; a sweep of 10000
-trials needs suggestions with p95 < 0.2 s and a good front. te_sweep/samplers.py chooses the
+trials needs suggestions with p95 < 0.2 s and a good front. te_sweep/sweep/samplers.py chooses the
 sampler for `--sampler auto` from this script's numbers.
 
 How: no Ray, no training. Optuna's ask/tell on the space of search_spaces/default.yaml (read
@@ -70,7 +70,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 from optuna.trial import TrialState, create_trial
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from te_sweep.samplers import make_sampler, nsga2_population_size, resolve_sampler
+from te_sweep.sweep.samplers import make_sampler, nsga2_population_size, resolve_sampler
 
 SPACE_FILE = Path(__file__).resolve().parent.parent / "search_spaces" / "default.yaml"
 SEARCHED = ("pair_fraction", "window", "threshold", "te_scale")
@@ -104,9 +104,9 @@ PICKLE_REPEATS = 3
 
 
 def load_space(path: Path = SPACE_FILE) -> dict[str, BaseDistribution]:
-    """The searched distributions of the space file, as te_sweep.space builds them.
+    """The searched distributions of the space file, as te_sweep.core.space builds them.
 
-    Read with plain YAML (te_sweep.space imports torch through te_sweep.config): an int
+    Read with plain YAML (te_sweep.core.space imports torch through te_sweep.core.config): an int
     parameter has int ends, like the TrialConfig field it sets.
     """
     search = yaml.safe_load(path.read_text())["search"]

@@ -52,8 +52,8 @@ from pathlib import Path
 
 import torch
 
-from te_sweep.config import TrialConfig
-from te_sweep.train import run_trial
+from te_sweep.core.config import TrialConfig
+from te_sweep.core.train import run_trial
 
 TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")
 SUBSET, MAX_EPOCHS = 600, 2

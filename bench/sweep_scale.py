@@ -7,8 +7,8 @@ stay flat as a sweep grows, or a 10,000-trial sweep spends its time in bookkeepi
 How: `te-sweep launch`'s own code (sweep.prepare_launch + sweep.run_sweep: the space file, the
 SweepSearcher and its sampler, the concurrency policy, the live view writing to a log file, the
 checkpoint policy, Tune's snapshots, the Parquet export) with the stand-in trainable of
-te_sweep/standin.py, which trains nothing: it waits --epoch-seconds per epoch, reports the real
-trainable's keys and saves a checkpoint of --checkpoint-mib through the same code. The local
+te_sweep/sweep/standin.py, which trains nothing: it waits --epoch-seconds per epoch, reports the
+real trainable's keys and saves a checkpoint of --checkpoint-mib through the same code. The local
 Ray declares --concurrency logical CPUs (TE_SWEEP_LOGICAL_CPUS), so that many one-CPU trials
 run at once on this 2-core machine (a stand-in worker is about 150 MB: memory, not cores,
 bounds it). Each N runs in a fresh subprocess (its own Ray, its own peak RSS). Measured:
@@ -99,7 +99,7 @@ class Timings:
     def install(self) -> None:
         from ray.tune.execution.tune_controller import TuneController
 
-        from te_sweep.searcher import SweepSearcher
+        from te_sweep.sweep.searcher import SweepSearcher
 
         timings = self
         ask, complete = SweepSearcher._ask, SweepSearcher.on_trial_complete
@@ -138,7 +138,7 @@ class LogFile:
 
 def checkpoint_counts(sweep: Path) -> int:
     """The most checkpoint files any trial directory holds right now."""
-    from te_sweep.checkpoints import PREFIX
+    from te_sweep.sweep.checkpoints import PREFIX
 
     most = 0
     for entry in os.scandir(sweep):
@@ -187,9 +187,9 @@ def concurrency_reached(rows: list[dict], concurrency: int,
 def run_one(n: int, concurrency: int, epochs: int, epoch_s: float, checkpoint_mib: float,
             repeats: int, workdir: Path, max_concurrent: int | None = None) -> dict[str, Any]:
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
-    from te_sweep.export import export_sweep
-    from te_sweep.standin import StandIn
-    from te_sweep.sweep import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.results.export import export_sweep
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.standin import StandIn
 
     timings = Timings()
     timings.install()
@@ -295,8 +295,8 @@ def synthesize(template: Path, target: Path, trials: int, epochs: int) -> None:
 
 
 def time_export(template: Path, workdir: Path, trials: int, epochs: int) -> dict[str, Any]:
-    from te_sweep.export import export_sweep
-    from te_sweep.storage import SweepDir
+    from te_sweep.results.export import export_sweep
+    from te_sweep.results.storage import SweepDir
 
     target = workdir / "synthetic" / "export"
     shutil.rmtree(target.parent, ignore_errors=True)

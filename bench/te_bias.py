@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line
 
-from te_sweep.te import effective_transfer_entropy, transfer_entropy
+from te_sweep.core.te import effective_transfer_entropy, transfer_entropy
 
 W = 500
 RATES = [(0.5, 0.5), (0.1, 0.5), (0.05, 0.05), (0.02, 0.3), (0.01, 0.01), (0.3, 0.9)]
@@ -91,7 +91,7 @@ def main() -> None:
           f"(difference {(reference - effective).mean() / b:.2f} b)")
     source = torch.rand(W, 120) < 0.3
     target = torch.rand(W, 10) < 0.3
-    from te_sweep.te import transfer_entropy_all_pairs
+    from te_sweep.core.te import transfer_entropy_all_pairs
 
     times: dict[str, list[float]] = {"plug-in": [], "effective": []}
     for _ in range(30):

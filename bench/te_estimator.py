@@ -1,4 +1,4 @@
-"""TE estimator: te_sweep.te against a per-pair pyinform loop (what a user would otherwise write).
+"""TE estimator: te_sweep.core.te against a per-pair pyinform loop (what a user would write).
 
 For each window W in {500, 4096}:
   (a) P independent (source, target) pair series, P in {100, 1200, 10000}: te.transfer_entropy;
@@ -47,8 +47,8 @@ import numpy as np
 import pyinform
 import torch
 
-import te_sweep.te as te_module
-from te_sweep.te import cpu_layer_kernel, transfer_entropy, transfer_entropy_all_pairs
+import te_sweep.core.te as te_module
+from te_sweep.core.te import cpu_layer_kernel, transfer_entropy, transfer_entropy_all_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line

@@ -31,9 +31,9 @@ from machine import machine_line
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import te_sweep
-from te_sweep.config import TrialConfig, resolve
-from te_sweep.data import load_device_data
-from te_sweep.train import Trainer
+from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.data import load_device_data
+from te_sweep.core.train import Trainer
 
 VIEW_OPS = {"slice", "view", "detach", "unbind", "permute", "transpose", "t", "expand",
             "select", "alias", "_unsafe_view", "unsqueeze", "squeeze", "split", "chunk",
@@ -98,8 +98,8 @@ def compiled_step(mode: str, device: torch.device, window: int = 500, batch: int
 
     from torch._inductor.utils import run_and_get_code
 
-    from te_sweep.feedback import TEFeedback
-    from te_sweep.models import build_model
+    from te_sweep.core.feedback import TEFeedback
+    from te_sweep.core.models import build_model
 
     warnings.filterwarnings("ignore", message=".*lru_cache.*")
     generator = torch.Generator().manual_seed(0)

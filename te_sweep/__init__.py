@@ -1,9 +1,14 @@
 """te-sweep: hyperparameter sweeps over transfer-entropy modulated CNN training.
 
-The training core (te, feedback, models, data, train) knows nothing about Ray and is used
-directly by `te-sweep train` and the tests; the sweep layer (space, searcher, trainable, sweep,
-export) runs it on Ray Tune with Optuna. Kept import-light: nothing heavy is imported here, so
-`te-sweep --help` stays instant.
+Three layers, each a subpackage that imports only the ones listed before it
+(tests/test_layers.py):
+
+- core/: one trial, from its settings to its per-epoch records; no Ray.
+- results/: a sweep's results read back from disk: Parquet tables, statistics, report; no Ray.
+- sweep/: running sweeps on Ray Tune with Optuna: launch, search, trials, faults, live view.
+
+cli.py (the `te-sweep` command) sits on top; errors.py and exit_codes.py are shared by all.
+Kept import-light: nothing heavy is imported here, so `te-sweep --help` stays instant.
 """
 
 __version__ = "0.1.0"

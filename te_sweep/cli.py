@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 
-from te_sweep.checkpoints import KEEP_CHOICES
-from te_sweep.config import HIDDEN_RULES, MODES, TARGET_METRICS, TE_ESTIMATORS, TrialConfig
-from te_sweep.cpu_threads import prefer_passive_waiting
+from te_sweep.core.config import HIDDEN_RULES, MODES, TARGET_METRICS, TE_ESTIMATORS, TrialConfig
+from te_sweep.core.cpu_threads import prefer_passive_waiting
 from te_sweep.errors import ConfigError, InputError, TESweepError, yaml_problem
-from te_sweep.samplers import AUTO_SAMPLER, SAMPLER_CHOICES
+from te_sweep.sweep.checkpoints import KEEP_CHOICES
+from te_sweep.sweep.samplers import AUTO_SAMPLER, SAMPLER_CHOICES
 
 # TrialConfig field -> CLI option, where the option is not just the field with dashes.
 OPTION_FOR_FIELD = {"max_epochs": "--epochs"}
@@ -159,7 +159,7 @@ def cli() -> None:
 def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
           **options: Any) -> None:
     """Run one trial and print a live per-epoch table."""
-    from te_sweep.preflight import check_trial
+    from te_sweep.core.preflight import check_trial
 
     cfg, from_file = build_config(options, config_file)
     try:
@@ -171,13 +171,13 @@ def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
     inputs = [Path(cfg.dataset)] + ([config_file] if config_file else [])
     _check_output(json_path, overwrite, inputs)
 
-    from te_sweep.train import run_trial
+    from te_sweep.core.train import run_trial
 
     click.echo(f"trial: {cfg.dataset} preset={cfg.preset} subset={cfg.subset} mode={cfg.mode} "
                f"te_scale={cfg.te_scale:g} pair_fraction={cfg.pair_fraction:g} "
                f"window={cfg.window} threshold={cfg.threshold:g} seed={cfg.seed} "
                f"target {cfg.target_metric} >= {cfg.target:g} within {cfg.max_epochs} epochs")
-    from te_sweep.console import EpochTable
+    from te_sweep.core.console import EpochTable
 
     table = EpochTable(click.echo)
     records: list[dict[str, Any]] = []
@@ -251,8 +251,8 @@ def _finish_sweep(prepared: Any) -> None:
     """Run the sweep, print its summary, write its report, and exit with a code that tells
     what happened (exit_codes.py): a stop by a signal or by the driver itself, trials in
     error, or a sweep that ended with trials unfinished."""
-    from te_sweep.stopping import Phase, StopController, SweepStopped
-    from te_sweep.sweep import run_sweep
+    from te_sweep.sweep.launch import run_sweep
+    from te_sweep.sweep.stopping import Phase, StopController, SweepStopped
 
     where = prepared.sweep_dir.uri
     resume_line = f"continue it with: te-sweep resume {where}"
@@ -289,9 +289,9 @@ def echo_damaged(export: dict[str, Any]) -> None:
 
 
 def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: Any) -> None:
-    from te_sweep.report import write_report
-    from te_sweep.stopping import Phase
-    from te_sweep.summary import print_summary
+    from te_sweep.results.report import write_report
+    from te_sweep.results.summary import print_summary
+    from te_sweep.sweep.stopping import Phase
 
     echo_damaged(export)
     print_summary(export, list(prepared.space.params), click.echo)
@@ -306,7 +306,7 @@ def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: A
 def _sweep_exit(export: dict[str, Any], cause: Any, resume_line: str) -> int:
     """The exit code of a sweep that was exported, and the line that explains it (stderr)."""
     from te_sweep.exit_codes import ExitCode
-    from te_sweep.outcome_words import failed_trials
+    from te_sweep.results.outcome_words import failed_trials
 
     errored = failed_trials(export)
     if cause is not None:  # stopped: finished trials are saved and exported
@@ -329,7 +329,7 @@ def _sweep_exit(export: dict[str, Any], cause: Any, resume_line: str) -> int:
 @ADDRESS_OPTION
 def launch(space: Path, **options: Any) -> None:
     """Run a sweep over SPACE (a search space YAML file) on Ray Tune with Optuna."""
-    from te_sweep.sweep import SweepOptions, prepare_launch
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch
 
     _finish_sweep(prepare_launch(str(space), SweepOptions(**options)))
 
@@ -340,7 +340,7 @@ def launch(space: Path, **options: Any) -> None:
 @SHARED_STORAGE_OPTION
 def resume(sweep_dir: str, address: str | None, shared_storage: bool) -> None:
     """Continue a killed or interrupted sweep at SWEEP_DIR (STORAGE/NAME)."""
-    from te_sweep.sweep import prepare_resume
+    from te_sweep.sweep.launch import prepare_resume
 
     _finish_sweep(prepare_resume(sweep_dir, address, shared_storage))
 
@@ -352,8 +352,8 @@ def resume(sweep_dir: str, address: str | None, shared_storage: bool) -> None:
 def export(sweep_dir: str, out: Path | None) -> None:
     """Write trials.parquet, epochs.parquet, configs.parquet and optuna.db of the sweep at
     SWEEP_DIR (no Ray needed)."""
-    from te_sweep.export import export_sweep
-    from te_sweep.storage import SweepDir
+    from te_sweep.results.export import export_sweep
+    from te_sweep.results.storage import SweepDir
 
     _check_out_dir(out)
     result = export_sweep(SweepDir.from_path(sweep_dir), out)
@@ -378,8 +378,8 @@ def _check_out_dir(out: Path | None) -> None:
 def report(sweep_dir: str, out: Path | None) -> None:
     """Write report.html (one self-contained file) and figures/*.png for the sweep at
     SWEEP_DIR, from its Parquet tables (no Ray needed)."""
-    from te_sweep.report import write_report
-    from te_sweep.storage import SweepDir
+    from te_sweep.results.report import write_report
+    from te_sweep.results.storage import SweepDir
 
     _check_out_dir(out)
     for path in write_report(SweepDir.from_path(sweep_dir), out):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from te_sweep.cli import main
-from te_sweep.sources import DEBIAN_FASHION_MNIST
+from te_sweep.core.sources import DEBIAN_FASHION_MNIST
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from te_sweep.export import export_sweep
-from te_sweep.storage import SweepDir
+from te_sweep.results.export import export_sweep
+from te_sweep.results.storage import SweepDir
 
 SPACE_TEXT = """fixed:
   dataset: fashion-mnist
@@ -64,7 +64,7 @@ def packed(line: dict) -> dict:
     """A report line as te-sweep writes it since the record list (reporting.tune_result): the
     keys Tune reads at the top, the rest of the epoch in RECORD_KEY's list; report() writes
     them all at the top, as sweeps reported before it."""
-    from te_sweep.reporting import RECORD_COLUMNS, RECORD_KEY, TOP_LEVEL
+    from te_sweep.core.reporting import RECORD_COLUMNS, RECORD_KEY, TOP_LEVEL
 
     top = {k: v for k, v in line.items() if k not in RECORD_COLUMNS or k in TOP_LEVEL}
     values = [line.get(c) for c in RECORD_COLUMNS]
@@ -132,8 +132,8 @@ def read_out(sweep_dir: SweepDir, searched: list[str]) -> tuple[dict, list[str],
     import html
     import re
 
-    from te_sweep.report import write_report
-    from te_sweep.summary import print_summary
+    from te_sweep.results.report import write_report
+    from te_sweep.results.summary import print_summary
 
     export = export_sweep(sweep_dir)
     lines: list[str] = []

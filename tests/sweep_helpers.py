@@ -39,7 +39,7 @@ def read_export(sweep: Path) -> tuple[list[dict], list[dict], dict[bytes, bytes]
 
 
 def standin_space(tmp_path: Path, max_epochs: int = 2, target: float = 0.55) -> Path:
-    """A space for stand-in trials (te_sweep/standin.py): Fashion-MNIST settings, which the
+    """A space for stand-in trials (te_sweep/sweep/standin.py): Fashion-MNIST settings, which the
     stand-in never loads; with the default target about half the trials reach it in epoch 2
     and the rest are censored."""
     space = tmp_path / "standin.yaml"
@@ -71,8 +71,8 @@ def standin_sweep(space: Path, storage: Path, name: str, *, num_samples: int,
                   repeats: int = 2, epoch_seconds: float = 0.05, parts=None,
                   standin=None, echo=None, **options):
     """Launch a sweep of stand-in trials in this process through sweep.run_sweep."""
-    from te_sweep.standin import StandIn
-    from te_sweep.sweep import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.standin import StandIn
 
     prepared = prepare_launch(str(space), SweepOptions(
         num_samples=num_samples, repeats=repeats, storage=str(storage), name=name,

@@ -22,7 +22,7 @@ from conftest import Result, write_blocks_npz
 from conftest import run_cli as run_main
 
 from te_sweep.cli import train as train_command
-from te_sweep.metrics import METRIC_NAMES
+from te_sweep.core.metrics import METRIC_NAMES
 
 CUDA = torch.cuda.is_available()
 FAST = ("--device", "cpu")  # every real run: deterministic, and a GPU's start-up is not needed
@@ -108,12 +108,12 @@ def one_thread():
 @pytest.fixture
 def no_loading(monkeypatch: pytest.MonkeyPatch, data_root: Path):
     """Fail loudly if a test's trial gets as far as reading a data set; then check the disk."""
-    import te_sweep.data
+    import te_sweep.core.data
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"data was loaded for bad input: {args}")
 
-    monkeypatch.setattr(te_sweep.data, "load_dataset", refuse)
+    monkeypatch.setattr(te_sweep.core.data, "load_dataset", refuse)
     yield
     assert not data_root.exists(), "bad input must not start a download"
 
@@ -534,7 +534,7 @@ import sys
 import time
 from pathlib import Path
 import ray
-from te_sweep.sweep import ray_session
+from te_sweep.sweep.launch import ray_session
 
 with ray_session(None, print):
     @ray.remote(max_retries=0)

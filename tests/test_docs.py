@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from te_sweep.cli import cli
-from te_sweep.config import TrialConfig
-from te_sweep.configs import BASE_FIELDS, STAT_FIELDS
-from te_sweep.export import EPOCHS_SCHEMA, PARAM_FIELDS, TRIALS_SCHEMA
+from te_sweep.core.config import TrialConfig
+from te_sweep.results.configs import BASE_FIELDS, STAT_FIELDS
+from te_sweep.results.export import EPOCHS_SCHEMA, PARAM_FIELDS, TRIALS_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

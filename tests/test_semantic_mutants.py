@@ -23,7 +23,7 @@ MUTANTS = semantic.load()
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.label for m in MUTANTS])
 def test_each_mutant_applies_once_and_parses(mutant):
-    source = (ROOT / "te_sweep" / f"{mutant.module}.py").read_text()
+    source = semantic.module_file(mutant.module, ROOT).read_text()
     assert source.count(mutant.text) == 1, (
         f"{mutant.label}: its text occurs {source.count(mutant.text)} times; update "
         "tools/semantic_mutants.toml")
@@ -62,3 +62,14 @@ def test_an_entry_without_its_fields_is_refused(tmp_path):
     listed.write_text("[[mutant]]\nmodule = 'summary'\ntext = 'a'\nreplacement = 'b'\n")
     with pytest.raises(ValueError, match="needs exactly"):
         semantic.load(listed)
+
+
+def test_every_test_a_module_is_mutated_against_exists():
+    """tools/mutate.py names its modules' tests by path: a moved or renamed test file must be
+    renamed there too, or its mutants would meet no test at all."""
+    for module, names in mutate.MODULES.items():
+        assert semantic.module_file(module, ROOT).is_file(), module
+        for name in names:
+            file, _, test = name.partition("::")
+            assert (ROOT / file).is_file(), f"{module}: {file}"
+            assert not test or f"def {test}(" in (ROOT / file).read_text(), f"{module}: {name}"

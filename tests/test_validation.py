@@ -160,9 +160,9 @@ def test_a_grid_needs_choices_and_no_more_samples_than_combinations(capsys, tmp_
 
 
 def test_a_grid_hands_out_every_combination_once_per_seed(tmp_path):
-    from te_sweep.concurrency import ConcurrencyPolicy
-    from te_sweep.searcher import SweepSearcher
-    from te_sweep.space import load_space
+    from te_sweep.core.space import load_space
+    from te_sweep.sweep.concurrency import ConcurrencyPolicy
+    from te_sweep.sweep.searcher import SweepSearcher
 
     grid = load_space(space(tmp_path, search="  te_scale: {choices: [0.5, 2.0]}\n"
                                              "  te_estimator: {choices: [plugin, effective]}\n"))

@@ -70,8 +70,8 @@ from select_tests import ALL_TESTS  # tools/: the marker its `run` prints when i
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SCORE = 0.90
 TIMEOUT_S = 60.0  # per mutant (a run takes 2-15 s): a mutant that loops forever counts as killed
-# Hypothesis draws fewer examples per mutant (tests/test_properties.py reads this variable): the
-# properties still run, in a fraction of the time.
+# Hypothesis draws fewer examples per mutant (tests/core/test_properties.py reads this
+# variable): the properties still run, in a fraction of the time.
 PROPERTY_EXAMPLES_ENV, PROPERTY_EXAMPLES = "TE_SWEEP_PROPERTY_EXAMPLES", "15"
 # The test command: pytest forked from an interpreter that has imported torch, pyarrow, optuna
 # and pytest once (tools/warm_pytest.py); a cold start cost more than most modules' tests.
@@ -86,50 +86,55 @@ MINUTES_HINT = {"train": 22.4, "configs": 17.5, "te": 17.2, "export": 7.5, "feed
 SERVER_START_S = 600.0  # generous: the imports take a minute on a busy 2-core machine
 
 # module -> the test files that exercise it (fast ones: no Ray, no sweeps; a file's single test
-# where the rest of the file starts Ray). Files in OPTIONAL_TESTS count only where they exist.
-MODULES: dict[str, list[str]] = {
-    "te": ["tests/test_te.py", "tests/test_properties.py", "tests/test_te_bias.py"],
-    "feedback": ["tests/test_feedback.py", "tests/test_properties.py",
-                 "tests/test_te_compile.py"],
-    "te_window": ["tests/test_feedback.py", "tests/test_properties.py"],
-    "te_compile": ["tests/test_te_compile.py"],
-    "outcome": ["tests/test_outcome.py", "tests/test_export_files.py",
-                "tests/test_objective_agreement.py"],
-    "objectives": ["tests/test_outcome.py", "tests/test_export_files.py",
-                   "tests/test_objective_agreement.py", "tests/test_reader_facing.py"],
-    "statistics": ["tests/test_statistics.py", "tests/test_properties.py",
-                   "tests/test_configs.py", "tests/test_reader_facing.py"],
-    "configs": ["tests/test_configs.py", "tests/test_export_files.py",
-                "tests/test_objective_agreement.py", "tests/test_reader_facing.py"],
-    "export": ["tests/test_export_files.py", "tests/test_export_rows.py",
-               "tests/test_outcome_words.py", "tests/test_objective_agreement.py",
-               "tests/test_reader_facing.py"],
-    "outcome_words": ["tests/test_outcome_words.py"],
-    "optuna_db": ["tests/test_optuna_db.py"],
-    "tune_files": ["tests/test_export_files.py", "tests/test_export_rows.py"],
-    "searcher": ["tests/test_searcher.py", "tests/test_validation.py",
-                 "tests/test_objective_agreement.py", "tests/test_reader_facing.py"],
-    "train": ["tests/test_train.py"],
-    # What a reader sees last (issue 18). tests/test_reader_facing.py and
-    # tests/test_outcome_words.py export hand-written sweeps, print their summary and write
-    # their report (figures included); tests/test_report.py's other tests run sweeps on Ray.
-    "summary": ["tests/test_reader_facing.py", "tests/test_outcome_words.py"],
-    "reporting": ["tests/test_reader_facing.py", "tests/test_objective_agreement.py",
-                  "tests/test_export_files.py"],
-    "report": ["tests/test_reader_facing.py", "tests/test_outcome_words.py",
-               "tests/test_report.py::test_report_without_tables_exits_2",
-               "tests/test_report_page.py", "tests/test_figures.py"],
-    "figures": ["tests/test_reader_facing.py", "tests/test_outcome_words.py",
-                "tests/test_figures.py"],
+# where the rest of the file starts Ray), under tests/: core/, results/ or sweep/ as the module.
+CORE, RESULTS, SWEEP = "core/test_", "results/test_", "sweep/test_"
+TESTS: dict[str, list[str]] = {
+    "te": [CORE + "te", CORE + "properties", CORE + "te_bias"],
+    "feedback": [CORE + "feedback", CORE + "properties", CORE + "te_compile"],
+    "te_window": [CORE + "feedback", CORE + "properties"],
+    "te_compile": [CORE + "te_compile"],
+    "outcome": [CORE + "outcome", RESULTS + "export_files", RESULTS + "objective_agreement"],
+    "objectives": [CORE + "outcome", RESULTS + "export_files", RESULTS + "objective_agreement",
+                   RESULTS + "reader_facing"],
+    "statistics": [RESULTS + "statistics", CORE + "properties", RESULTS + "configs",
+                   RESULTS + "reader_facing"],
+    "configs": [RESULTS + "configs", RESULTS + "export_files", RESULTS + "objective_agreement",
+                RESULTS + "reader_facing"],
+    "export": [RESULTS + "export_files", RESULTS + "export_rows", RESULTS + "outcome_words",
+               RESULTS + "objective_agreement", RESULTS + "reader_facing"],
+    "outcome_words": [RESULTS + "outcome_words"],
+    "optuna_db": [RESULTS + "optuna_db"],
+    "tune_files": [RESULTS + "export_files", RESULTS + "export_rows"],
+    "searcher": [SWEEP + "searcher", "test_validation", RESULTS + "objective_agreement",
+                 RESULTS + "reader_facing"],
+    "train": [CORE + "train"],
+    # What a reader sees last (issue 18). results/test_reader_facing.py and
+    # results/test_outcome_words.py export hand-written sweeps, print their summary and write
+    # their report (figures included); results/test_report.py's other tests run sweeps on Ray.
+    "summary": [RESULTS + "reader_facing", RESULTS + "outcome_words"],
+    "reporting": [RESULTS + "reader_facing", RESULTS + "objective_agreement",
+                  RESULTS + "export_files"],
+    "report": [RESULTS + "reader_facing", RESULTS + "outcome_words",
+               RESULTS + "report.py::test_report_without_tables_exits_2",
+               RESULTS + "report_page", RESULTS + "figures"],
+    "figures": [RESULTS + "reader_facing", RESULTS + "outcome_words", RESULTS + "figures"],
 }
-# Test files being written when the list above was (issue 18): used once they exist.
-OPTIONAL_TESTS = {"tests/test_figures.py"}
 
 
-def test_files(module: str, root: Path = ROOT) -> list[str]:
-    """MODULES[module], less the optional files not (yet) in the tree at `root`."""
-    return [name for name in MODULES[module]
-            if name not in OPTIONAL_TESTS or (root / name).is_file()]
+def test_path(name: str) -> str:
+    """tests/NAME.py, or tests/FILE.py::TEST as named."""
+    file, _, test = name.partition(".py::")
+    return f"tests/{file}.py" + (f"::{test}" if test else "")
+
+
+MODULES: dict[str, list[str]] = {module: [test_path(name) for name in names]
+                                 for module, names in TESTS.items()}
+
+
+def test_files(module: str) -> list[str]:
+    """The test files (or single tests) run against `module`'s mutants (every one exists:
+    tests/test_semantic_mutants.py checks it)."""
+    return MODULES[module]
 
 
 @dataclass
@@ -169,7 +174,7 @@ PYTEST_OPTIONS = "-x -q -p no:cacheprovider -p no:randomly -p _hypothesis_pytest
 def config_text(module: str, test_command: str) -> str:
     return textwrap.dedent(f"""\
         [cosmic-ray]
-        module-path = "te_sweep/{module}.py"
+        module-path = "{semantic.module_file(module)}"
         timeout = {TIMEOUT_S}
         excluded-modules = []
         test-command = "{test_command}"
@@ -189,19 +194,19 @@ class ModuleRun:
 
     @property
     def module_file(self) -> Path:
-        return Path("te_sweep") / f"{self.module}.py"
+        return semantic.module_file(self.module)
 
     def path(self, suffix: str) -> Path:
         return self.copy / f"mutate-{self.module}{suffix}"
 
     def all_tests_command(self) -> str:
         return (f"{sys.executable} {self.copy / WARM_RUNNER} run {self.socket_path} "
-                f"{PYTEST_OPTIONS} {' '.join(test_files(self.module, self.copy))}")
+                f"{PYTEST_OPTIONS} {' '.join(test_files(self.module))}")
 
     def selected_tests_command(self) -> str:
         return (f"{sys.executable} {self.copy / SELECTOR} run {self.path('-coverage.json')} "
                 f"{self.path('-original.py')} {self.module_file} {self.socket_path} "
-                f"{PYTEST_OPTIONS} -- {' '.join(test_files(self.module, self.copy))}")
+                f"{PYTEST_OPTIONS} -- {' '.join(test_files(self.module))}")
 
 
 def cosmic_ray(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -247,7 +252,7 @@ def in_annotation(item: dict, spans: list) -> bool:
 
 def score_session(module: str, session: Path, cwd: Path, env: dict[str, str]) -> ModuleScore:
     dump = cosmic_ray("dump", str(session), cwd=cwd, env=env)
-    spans = annotation_spans((cwd / "te_sweep" / f"{module}.py").read_text())
+    spans = annotation_spans(semantic.module_file(module, cwd).read_text())
     score = ModuleScore(module)
     for line in dump.stdout.splitlines():
         record = json.loads(line)
@@ -313,7 +318,7 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
     previous = earlier_session(kept, run.module)  # main() checked that there is one
     original = previous.with_name(f"mutate-{run.module}-original.py")
     if original.read_text() != (run.copy / run.module_file).read_text():
-        raise SystemExit(f"te_sweep/{run.module}.py changed since the run in {kept}: its "
+        raise SystemExit(f"{run.module_file} changed since the run in {kept}: its "
                          "mutants no longer match the source; run the module in full")
     config, session = run.path(".toml"), run.path(".sqlite")
     shutil.copyfile(previous, session)
@@ -347,7 +352,7 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     step("baseline", str(config))
     subprocess.run([sys.executable, str(run.copy / SELECTOR), "map", str(run.module_file),
                     str(run.path("-coverage.json")), *PYTEST_OPTIONS.split(), "--",
-                    *test_files(run.module, run.copy)], cwd=run.copy, env=env, check=True)
+                    *test_files(run.module)], cwd=run.copy, env=env, check=True)
     # The unmutated module against every measured test fastest first (select_tests.py with
     # no edit): a failure there is a test that needs another test to have run before it, and
     # would count every mutant as killed.
@@ -398,7 +403,7 @@ def report(scores: list[ModuleScore]) -> None:
               f"{s.seconds / 60:>7.1f}")
     for s in scores:
         if s.survivors:
-            print(f"\nsurvivors in te_sweep/{s.module}.py:")
+            print(f"\nsurvivors in {semantic.module_file(s.module)}:")
             for line in s.survivors:
                 print(f"  {line}")
     below = [s.module for s in scores if s.score is not None and s.score < TARGET_SCORE]

@@ -7,7 +7,7 @@ filter dropped from a comprehension, a list cut short, evaluation time added int
 such change is written down in tools/semantic_mutants.toml as data:
 
     [[mutant]]
-    module = "configs"                 # te_sweep/configs.py
+    module = "configs"                 # te_sweep/results/configs.py (module_file finds it)
     kind = "adjusted p -> raw p"       # which class of change (TESTING.md groups them)
     why = "..."                        # the reviewer's slip it stands for
     text = '''...'''                   # exact source text; must occur exactly once
@@ -35,6 +35,17 @@ from pathlib import Path
 import tomllib
 
 LIST_FILE = Path(__file__).resolve().parent / "semantic_mutants.toml"
+LAYERS = ("core", "results", "sweep")  # te_sweep's subpackages, where the mutated modules live
+
+
+def module_file(module: str, root: Path | None = None) -> Path:
+    """te_sweep/LAYER/MODULE.py, relative to the tree (or under `root` when given): module
+    names are unique across the layers, so the lists name a module by its name alone."""
+    relative = next((Path("te_sweep") / layer / f"{module}.py" for layer in LAYERS
+                     if (Path(__file__).resolve().parent.parent / "te_sweep" / layer
+                         / f"{module}.py").is_file()),
+                    Path("te_sweep") / f"{module}.py")
+    return relative if root is None else root / relative
 FIELDS = ("module", "kind", "why", "text", "replacement")
 
 
@@ -60,7 +71,7 @@ class Mutant:
         count = source.count(self.text)
         if count != 1:
             where = "does not occur" if count == 0 else f"occurs {count} times"
-            raise StaleMutant(f"{self.label}: its text {where} in te_sweep/{self.module}.py "
+            raise StaleMutant(f"{self.label}: its text {where} in {module_file(self.module)} "
                               f"(update tools/semantic_mutants.toml):\n{self.text}")
         return source.replace(self.text, self.replacement)
 
@@ -88,9 +99,9 @@ def problems(mutants: Sequence[Mutant], root: Path) -> list[str]:
     no longer parses."""
     found = []
     for m in mutants:
-        path = root / "te_sweep" / f"{m.module}.py"
+        path = module_file(m.module, root)
         if not path.is_file():
-            found.append(f"{m.label}: no module te_sweep/{m.module}.py")
+            found.append(f"{m.label}: no module {module_file(m.module)}")
             continue
         if m.replacement == m.text:
             found.append(f"{m.label}: the replacement is the text itself")
@@ -131,7 +142,7 @@ def run_module(module: str, mutants: Sequence[Mutant], copy: Path, test_command:
     """Each of the module's mutants alone in `copy`, against `test_command` (the module's
     test files); the module as it was is always written back."""
     started = time.monotonic()
-    path = copy / "te_sweep" / f"{module}.py"
+    path = module_file(module, copy)
     original = path.read_text()
     if not run_tests(test_command, copy, env, timeout * 10):
         raise SystemExit(f"semantic mutants: {module}'s tests fail on the unmutated module; "

@@ -1,0 +1,15 @@
+"""A sweep's results, read back from the files on disk: tables, statistics, report. No Ray.
+
+Everything here reads what trials and Tune wrote (storage, tune_files) and never starts Ray,
+so results can be exported and read on a laptop from a copied sweep directory. It imports
+te_sweep.core (a trial's records and outcome) and nothing from te_sweep.sweep
+(tests/test_layers.py).
+
+- Where a sweep lives: storage (the sweep directory, atomic writes), provenance (versions and
+  git revision).
+- Reading and tabulating: tune_files (Tune's files), export (trials.parquet, epochs.parquet),
+  param_columns, configs (configs.parquet), statistics (paired comparisons over seeds),
+  optuna_db (the study as optuna.db).
+- What a reader sees: summary (the end-of-sweep lines), outcome_words (how trials ended, in
+  sentences), figures, report (report.html).
+"""

@@ -1,0 +1,16 @@
+"""Running a sweep on Ray Tune with Optuna: launch, search, trials, faults, the live view.
+
+The layer that starts Ray. It runs te_sweep.core's trials as Tune trials and, when a sweep
+ends, writes te_sweep.results' tables; the CLI (te_sweep.cli) sits above it. Neither lower
+layer imports it (tests/test_layers.py).
+
+- Launch and resume: launch (everything between the CLI and Tuner.fit), claim (one driver per
+  sweep), relocate (a moved sweep directory), stopping (signals), disk_guard (a filling disk).
+- The search: searcher (Optuna configurations, each on several seeds beside paired
+  baselines), samplers and grid_sampler, concurrency (trials in flight).
+- A trial on Tune: trainable, trial_session (checkpoint then report, replay after restart),
+  standin (a trainable that trains nothing, for the scale benchmarks).
+- Checkpoints and state: checkpoints, retention, checkpoint_check, state_fallback.
+- What the driver prints and logs: progress (the live view), tune_log (Tune's warnings),
+  result_log (result.json without the config).
+"""

@@ -1,0 +1,498 @@
+"""The report's figures checked by what they plot, not by their pixels: each figure function
+(te_sweep/results/figures.py) gets hand-built rows of configs.parquet / trials.parquet /
+epochs.parquet, and the test reads back the plotted data (line and point coordinates, tick
+labels, colours, how many axes and curves), so a figure that shows the wrong configurations,
+in the wrong order, or the wrong statistic fails here. No Ray, no sweep: milliseconds each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import warnings
+from pathlib import Path
+
+import matplotlib.image
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+from matplotlib.patches import StepPatch
+
+from te_sweep.core.space import space_from_text
+from te_sweep.results import figures
+
+SPACE_TEXT = """fixed:
+  dataset: fashion-mnist
+  max_epochs: 6
+  target_metric: train_acc
+  target: 0.75
+search:
+  pair_fraction: {low: 0.02, high: 1.0, log: true}
+  threshold: {low: 0.25, high: 2.0}
+  te_scale: {low: 0.05, high: 300.0, log: true}
+  mode: {choices: [grad, paper]}
+"""
+SPACE = space_from_text(SPACE_TEXT, Path("figures.yaml"), check_trials=False)
+T0 = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+GREEN, BLUE = to_rgba("tab:green"), to_rgba("tab:blue")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def config(config_id: str, rank: int | None = None, status: str = "complete",
+           mean: float | None = 1.0, low: float | None = 0.9, high: float | None = 1.1,
+           beats: bool = False, seeds: int = 3, epochs: float | None = 4.0,
+           overhead: float | None = 0.1, pareto: bool | None = False,
+           **params: object) -> dict:
+    """A configs.parquet row with the columns the figures read."""
+    values = {"pair_fraction": 0.1, "threshold": 1.0, "te_scale": 1.0, "mode": "grad", **params}
+    return {"config_id": config_id, "rank": rank, "status": status, "speedup_mean": mean,
+            "speedup_median": None if mean is None else mean * 0.97,  # never the mean
+            "speedup_ci_low": low, "speedup_ci_high": high, "beats_baselines": beats,
+            "seeds": list(range(seeds)), "objective_epochs": epochs, "te_overhead": overhead,
+            "pareto": pareto, **{f"param_{k}": v for k, v in values.items()}}
+
+
+def trial(trial_id: str, role: str, seed: int, config_id: str | None = None,
+          epochs: float | None = 4.0, start: float | None = 0.0, end: float | None = 10.0,
+          node: str | None = "node-a-0123456789", gpus: str | None = None) -> dict:
+    """A trials.parquet row; `start`, `end` in seconds after T0 (None: not timed)."""
+    return {"trial_id": trial_id, "role": role, "config_id": config_id, "seed": seed,
+            "objective_epochs": epochs,
+            "started_at": None if start is None else T0 + dt.timedelta(seconds=start),
+            "finished_at": None if end is None else T0 + dt.timedelta(seconds=end),
+            "node_id": node, "gpu_ids": gpus}
+
+
+def interval_lines(ax) -> list:
+    """The interval plot's per-configuration lines (interval, then mean), without the line
+    at 1."""
+    return [line for line in ax.lines if line.get_xdata() is not None
+            and list(line.get_xdata()) != [1.0, 1.0]]
+
+
+# ----------------------------------------------------------------------------- intervals
+def permuted_configs(n: int) -> list[dict]:
+    """n configurations whose ranks run against their ids (c000 is ranked last), so a
+    figure ordered by id shows other configurations than one ordered by rank."""
+    rows = []
+    for i in range(n):
+        rank = n - i
+        mean = 1.0 + rank / 100
+        rows.append(config(f"c{i:03d}", rank=rank, mean=mean, low=mean - 0.05,
+                           high=mean + 0.05, beats=rank % 3 == 0, seeds=2 + rank % 4))
+    return rows
+
+
+def test_the_interval_figure_shows_the_best_ranked_top_down():
+    configs = permuted_configs(figures.MAX_INTERVALS + 7)
+    configs.append(config("c999", rank=None, mean=None, low=None, high=None))  # no estimate
+    fig = figures.speedup_intervals(configs)
+    ax = fig.axes[0]
+    best = sorted((c for c in configs if c["rank"]), key=lambda c: c["rank"])
+    best = best[:figures.MAX_INTERVALS]
+    ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels(), strict=False), key=lambda p: -p[0])
+    assert [label.get_text() for _, label in ticks] == \
+        [f"{c['config_id']} ({len(c['seeds'])} seeds)" for c in best]
+    lines = interval_lines(ax)
+    assert len(lines) == 2 * figures.MAX_INTERVALS
+    by_y = {}
+    for line in lines:
+        by_y.setdefault(line.get_ydata()[0], []).append(line)
+    for (y, _), c in zip(ticks, best, strict=False):
+        interval, mean = by_y[y]
+        assert list(interval.get_xdata()) == [c["speedup_ci_low"], c["speedup_ci_high"]]
+        assert list(mean.get_xdata()) == [c["speedup_mean"]]
+        colour = GREEN if c["beats_baselines"] else BLUE
+        assert to_rgba(interval.get_color()) == colour == to_rgba(mean.get_color()), c
+
+
+def test_the_interval_figure_without_estimates_says_so():
+    fig = figures.speedup_intervals([config("c1", rank=None, mean=None)])
+    assert "no configuration has a paired estimate" in fig.axes[0].texts[0].get_text()
+
+
+# ----------------------------------------------------------------------------- curves
+def curve_tables(n_configs: int = 5, seeds: tuple[int, ...] = (0, 1, 2)):
+    """Configurations ranked against their ids, a TE run per configuration and seed, a
+    baseline per seed, and epochs whose accuracies tell every trial apart."""
+    configs = [config(f"c{i}", rank=n_configs - i) for i in range(n_configs)]
+    trials = [trial(f"b{s}", "baseline", s) for s in seeds]
+    trials += [trial(f"t{i}_{s}", "te", s, f"c{i}") for i in range(n_configs) for s in seeds]
+    trials.append(trial("ctl0_0", "control", 0, "c0"))
+    epochs = []
+    for k, t in enumerate(trials):
+        for e in (1, 2, 3):
+            epochs.append({"trial_id": t["trial_id"], "epoch": e,
+                           "train_acc": round(0.1 * e + 0.001 * k, 6)})
+    return configs, trials, epochs
+
+
+def test_the_learning_curves_show_the_best_configurations_beside_their_seeds_baselines():
+    configs, trials, epochs = curve_tables()
+    curve_of = {}
+    for e in epochs:
+        curve_of.setdefault(e["trial_id"], []).append(e["train_acc"])
+    trial_of = {tuple(v): k for k, v in curve_of.items()}
+    seed_of = {t["trial_id"]: t["seed"] for t in trials}
+    fig = figures.learning_curves(configs, trials, epochs, "train_acc", 0.75)
+    best = sorted(configs, key=lambda c: c["rank"])[:figures.BEST_CURVES]
+    assert len(fig.axes) == figures.BEST_CURVES
+    assert [ax.get_title() for ax in fig.axes] == \
+        [f"{c['config_id']} (rank {c['rank']})" for c in best]
+    for ax, c in zip(fig.axes, best, strict=False):
+        drawn = [line for line in ax.lines if len(line.get_xdata()) == 3]
+        solid = {trial_of[tuple(line.get_ydata())]: line for line in drawn
+                 if line.get_linestyle() == "-"}
+        dashed = {trial_of[tuple(line.get_ydata())]: line for line in drawn
+                  if line.get_linestyle() == "--"}
+        assert sorted(solid) == [f"t{c['config_id'][1:]}_{s}" for s in (0, 1, 2)]
+        assert sorted(dashed) == ["b0", "b1", "b2"]
+        colours = set()
+        for te_id, te_line in solid.items():
+            partner = dashed[f"b{seed_of[te_id]}"]  # the baseline of the same seed
+            assert te_line.get_color() == partner.get_color()
+            colours.add(te_line.get_color())
+        assert len(colours) == 3  # one colour per seed
+        assert list(solid[f"t{c['config_id'][1:]}_0"].get_xdata()) == [1, 2, 3]
+
+
+def test_the_curves_read_only_the_drawn_trials_epochs():
+    configs, trials, _ = curve_tables()
+    best = [f"c{i}" for i in (4, 3, 2)]
+    assert figures.curve_trial_ids(configs, trials) == \
+        {"b0", "b1", "b2"} | {f"t{c[1:]}_{s}" for c in best for s in (0, 1, 2)}
+
+
+# ----------------------------------------------------------------------------- Pareto
+def pareto_tables():
+    """Three front configurations, two dominated, one pruned (numbers as if it had some),
+    and three baselines whose mean (4.5) is not their median (4.0)."""
+    configs = [
+        config("front-a", epochs=3.0, overhead=0.10, pareto=True),
+        config("front-b", epochs=3.5, overhead=0.05, pareto=True),
+        config("front-c", epochs=2.5, overhead=0.20, pareto=True),
+        config("dom-d", epochs=3.6, overhead=0.20, pareto=False),
+        config("dom-e", epochs=4.0, overhead=0.30, pareto=False),
+        config("pruned-f", status="pruned", epochs=1.0, overhead=0.0, pareto=None),
+    ]
+    trials = [trial(f"b{s}", "baseline", s, epochs=e) for s, e in enumerate((3.0, 4.0, 6.5))]
+    trials.append(trial("b9", "baseline", 9, epochs=None))  # not ended: no objective
+    trials.append(trial("t0", "te", 0, "front-a", epochs=1.0))
+    return configs, trials
+
+
+def labelled(ax, label: str):
+    return next(a for a in [*ax.lines, *ax.collections] if a.get_label().startswith(label))
+
+
+def test_the_pareto_front_is_the_flagged_complete_configurations_in_epoch_order():
+    configs, trials = pareto_tables()
+    ax = figures.pareto_front(configs, trials).axes[0]
+    front = labelled(ax, "Pareto front")
+    assert list(front.get_ydata()) == [2.5, 3.0, 3.5]
+    assert list(front.get_xdata()) == pytest.approx([20.0, 10.0, 5.0])
+    points = np.asarray(labelled(ax, "configurations").get_offsets()).round(9).tolist()
+    assert sorted(map(tuple, points)) == sorted(
+        (round(c["te_overhead"] * 100, 9), c["objective_epochs"]) for c in configs
+        if c["status"] == "complete")
+
+
+def test_the_pareto_figure_marks_each_baseline_and_their_mean():
+    configs, trials = pareto_tables()
+    ax = figures.pareto_front(configs, trials).axes[0]
+    base = np.asarray(labelled(ax, "baselines (seeds)").get_offsets()).tolist()
+    assert sorted(map(tuple, base)) == [(0, 3.0), (0, 4.0), (0, 6.5)]
+    mean = labelled(ax, "baseline mean")
+    assert list(mean.get_ydata()) == [4.5, 4.5]  # the median would be 4.0
+    assert mean.get_label() == "baseline mean 4.50"
+
+
+def test_a_reader_can_hover_a_point_of_the_pareto_figure():
+    """The area named after a configuration sits on that configuration's point: at its
+    pixel in the saved PNG (computed from the axes' box and limits), where the PNG is the
+    front's red."""
+    configs, trials = pareto_tables()
+    fig = figures.pareto_front(configs, trials)
+    dpi = 110
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    areas = {a.title.split(",")[0]: a for a in figures.point_areas(fig, dpi)}
+    assert set(areas) == {"front-a", "front-b", "front-c"}  # unranked: only the front named
+    area = areas["front-a"]
+    assert area.title == "front-a, speedup 1 [0.9, 1.1], 3 epochs, overhead 10%"
+    ax = fig.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    box = ax.get_position()
+    width, height = fig.get_figwidth() * dpi, fig.get_figheight() * dpi
+    x = (box.x0 + (10.0 - x0) / (x1 - x0) * box.width) * width
+    y = height - (box.y0 + (3.0 - y0) / (y1 - y0) * box.height) * height
+    assert (area.x, area.y) == pytest.approx((x, y), abs=0.1)
+    png = matplotlib.image.imread(io.BytesIO(buffer.getvalue()))
+    assert png.shape[:2] == (round(height), round(width))
+    assert png[round(y), round(x)][:3] == pytest.approx(to_rgba("tab:red")[:3], abs=0.05)
+
+
+def test_the_hover_areas_name_the_best_ranked_and_the_front_only():
+    n = figures.NAMED_POINTS + 100
+    configs = [config(f"c{i:04d}", rank=n - i, pareto=i in (7, 57)) for i in range(n)]
+    named = {c["config_id"] for c in figures._best_named(configs)}
+    assert named == {f"c{i:04d}" for i in range(n - figures.NAMED_POINTS, n)} | \
+        {"c0007", "c0057"}
+
+
+# ----------------------------------------------------------------------------- parameters
+def parameter_configs() -> list[dict]:
+    return [config("c0", rank=1, mean=1.2, low=1.1, high=1.4, pair_fraction=0.05,
+                   threshold=0.5, te_scale=0.1, mode="paper"),
+            config("c1", rank=2, mean=1.0, low=0.8, high=1.3, pair_fraction=0.5,
+                   threshold=1.5, te_scale=100.0, mode="grad"),
+            config("c2", rank=None, mean=None, low=None, high=None, status="pruned")]
+
+
+def test_the_parameter_figure_has_one_axis_per_searched_parameter():
+    configs = parameter_configs()
+    fig = figures.speedup_by_parameter(configs, SPACE)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert [ax.get_xlabel() for ax in shown] == list(SPACE.params)
+    estimated = configs[:2]
+    for ax, name in zip(shown, SPACE.params, strict=False):
+        param = SPACE.params[name]
+        points = next(line for line in ax.lines if line.get_marker() == "o")
+        values = [c[f"param_{name}"] for c in estimated]
+        if param.kind == "categorical":
+            assert [t.get_text() for t in ax.get_xticklabels()] == ["grad", "paper"]
+            assert list(points.get_xdata()) == [list(param.choices).index(v) for v in values]
+        else:
+            assert list(points.get_xdata()) == values
+        assert list(points.get_ydata()) == [1.2, 1.0]
+        assert ax.get_xscale() == ("log" if param.log else "linear"), name
+        bars = next(line for line in ax.lines if line.get_gid() == "intervals")
+        x, y = bars.get_xdata(), bars.get_ydata()
+        segments = [(x[i], y[i], x[i + 1], y[i + 1]) for i in range(0, len(x), 3)]
+        positions = list(points.get_xdata())
+        assert segments == [(positions[0], 1.1, positions[0], 1.4),
+                            (positions[1], 0.8, positions[1], 1.3)]
+        assert all(math.isnan(v) for v in y[2::3])
+
+
+def test_log_axes_are_labelled_with_a_few_plain_numbers():
+    fig = figures.speedup_by_parameter(parameter_configs(), SPACE)
+    fig.canvas.draw()
+    axes = {ax.get_xlabel(): ax for ax in fig.axes}
+    for name, expected in (("te_scale", ["0.1", "1", "10", "100"]),
+                           ("pair_fraction", ["0.03", "0.1", "0.3", "1"])):
+        ax = axes[name]
+        low, high = ax.get_xlim()
+        shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0]
+                 <= high]
+        assert shown == expected, name
+        assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+
+
+def test_a_log_axis_within_a_decade_has_no_minor_labels():
+    """Matplotlib labels minor ticks itself below a decade ("2x10^-1 4x10^-1 ..." ran
+    together): only the plain 1, 2, 5 of each decade are labelled."""
+    space = space_from_text(SPACE_TEXT.replace("threshold: {low: 0.25, high: 2.0}",
+                                               "threshold: {low: 0.15, high: 0.9, log: true}"),
+                            Path("narrow.yaml"), check_trials=False)
+    fig = figures.speedup_by_parameter(parameter_configs(), space)
+    fig.canvas.draw()
+    ax = next(ax for ax in fig.axes if ax.get_xlabel() == "threshold")
+    low, high = ax.get_xlim()
+    assert [t.get_text() for t in ax.get_xticklabels()
+            if low <= t.get_position()[0] <= high] == ["0.2", "0.5"]
+    assert [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()] == []
+
+
+def test_the_parameter_figure_names_its_points():
+    fig = figures.speedup_by_parameter(parameter_configs(), SPACE)
+    points = figures.named_points(fig)
+    assert len(points) == 2 * len(SPACE.params)
+    te_scale_axis = next(ax for ax in fig.axes if ax.get_xlabel() == "te_scale")
+    mine = [p for p in points if p.ax is te_scale_axis]
+    assert [(p.x, p.y, p.title.split(",")[0]) for p in mine] == \
+        [(0.1, 1.2, "c0"), (100.0, 1.0, "c1")]
+    assert mine[0].title == "c0, rank 1, speedup 1.2 [1.1, 1.4], 4 epochs, overhead 10%"
+
+
+# ----------------------------------------------------------------------------- importance
+def importance_configs(n: int) -> list[dict]:
+    """n complete configurations in which te_scale alone sets the epochs and pair_fraction
+    alone the overhead."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        scale = float(np.exp(rng.uniform(math.log(0.05), math.log(300))))
+        fraction = float(np.exp(rng.uniform(math.log(0.02), 0)))
+        rows.append(config(f"c{i}", epochs=5 - 0.3 * math.log(scale), overhead=fraction,
+                           te_scale=scale, pair_fraction=fraction,
+                           threshold=float(rng.uniform(0.25, 2)),
+                           mode=str(rng.choice(["grad", "paper"]))))
+    return rows
+
+
+def test_importance_is_withheld_below_the_measured_minimum():
+    configs = importance_configs(figures.MIN_IMPORTANCE_CONFIGS - 1)
+    configs.append(config("p", status="pruned"))
+    reason = figures.importance_withheld(configs, SPACE)
+    assert reason.startswith(f"Parameter importance is not shown: "
+                             f"{figures.MIN_IMPORTANCE_CONFIGS - 1} configurations finished "
+                             f"all their runs, and it needs at least "
+                             f"{figures.MIN_IMPORTANCE_CONFIGS}")
+    fig = figures.importances(configs, SPACE)
+    assert fig.axes[0].texts[0].get_text() == reason
+    one = space_from_text(SPACE_TEXT.split("  pair_fraction")[0] + "  threshold: {low: 0.25, "
+                          "high: 2.0}\n", Path("one.yaml"), check_trials=False)
+    assert "this sweep searched 1" in figures.importance_withheld(
+        importance_configs(figures.MIN_IMPORTANCE_CONFIGS), one)
+
+
+def test_importance_is_drawn_from_the_minimum_and_finds_the_parameter_that_matters():
+    configs = importance_configs(figures.MIN_IMPORTANCE_CONFIGS)
+    assert figures.importance_withheld(configs, SPACE) is None
+    fig = figures.importances(configs, SPACE)
+    scores = figures.importance_scores(configs, SPACE)
+    for ax, (key, title) in zip(fig.axes, figures.OBJECTIVES, strict=False):
+        assert ax.get_title() == title
+        names = [t.get_text() for t in ax.get_yticklabels()]
+        widths = {n: bar.get_width() for n, bar in zip(names, ax.patches, strict=False)}
+        assert widths == pytest.approx(scores[key])
+        assert sorted(names) == sorted(SPACE.params)
+    assert max(scores["objective_epochs"], key=scores["objective_epochs"].get) == "te_scale"
+    assert max(scores["te_overhead"], key=scores["te_overhead"].get) == "pair_fraction"
+
+
+def test_optunas_own_warnings_about_importance_are_not_hidden(monkeypatch):
+    import optuna
+
+    original = optuna.importance.get_param_importances
+
+    def warning_too(*args, **kwargs):
+        warnings.warn("Target and region quantiles select the same set of trials.",
+                      UserWarning, stacklevel=2)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.importance, "get_param_importances", warning_too)
+    configs = importance_configs(figures.MIN_IMPORTANCE_CONFIGS)
+    with pytest.warns(UserWarning, match="select the same set"):
+        figures.importance_scores(configs, SPACE)
+    monkeypatch.setattr(optuna.importance, "get_param_importances", original)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures.importance_scores(configs, SPACE)
+    assert [str(w.message) for w in caught] == []  # the expected "low target" note only
+
+
+# ----------------------------------------------------------------------------- timeline
+def timeline_trials() -> list[dict]:
+    return [trial("t1", "te", 0, "c1", start=0, end=10, node="A" * 12, gpus="0"),
+            trial("b1", "baseline", 0, start=0, end=5, node="A" * 12, gpus="1"),
+            trial("t2", "te", 1, "c1", start=2, end=8, node="B" * 12, gpus="0"),
+            trial("k1", "control", 0, "c1", start=5, end=12, node="B" * 12, gpus="0"),
+            trial("t3", "te", 2, "c2", start=3, end=None, node="B" * 12),  # error: untimed
+            trial("t4", "te", 3, "c2", start=None, end=None)]  # never started
+
+
+def hand_count(trials: list[dict], at: float, **match: object) -> int:
+    return sum(1 for t in trials if t["started_at"] and t["finished_at"]
+               and all(t[k] == v for k, v in match.items())
+               and (t["started_at"] - T0).total_seconds() <= at
+               < (t["finished_at"] - T0).total_seconds())
+
+
+def role_steps(ax) -> dict[str, StepPatch]:
+    colours = {to_rgba(c): role for role, c in figures.ROLE_COLOURS.items()}
+    return {colours[to_rgba(p.get_facecolor())]: p for p in ax.patches
+            if isinstance(p, StepPatch)}
+
+
+def count_at(patch: StepPatch, at: float) -> int:
+    values, edges, baseline = patch.get_data()
+    i = int(np.searchsorted(edges, at, side="right")) - 1
+    return int(values[i] - baseline[i])
+
+
+def test_the_timeline_counts_the_trials_running_by_role():
+    trials = timeline_trials()
+    top = figures.timeline(trials).axes[0]
+    steps = role_steps(top)
+    assert set(steps) == {"te", "baseline", "control"}
+    for at in (0, 1, 2.5, 4.99, 5, 7, 8, 9.5, 11.9):
+        for role, patch in steps.items():
+            assert count_at(patch, at) == hand_count(trials, at, role=role), (role, at)
+    te, base, control = steps["te"], steps["baseline"], steps["control"]
+    assert list(base.get_data().baseline) == list(te.get_data().values)  # stacked
+    assert list(control.get_data().baseline) == list(base.get_data().values)
+    for role, patch in steps.items():  # every timed trial drawn once: seconds add up
+        values, edges, baseline = patch.get_data()
+        seconds = float(np.sum((values - baseline) * np.diff(edges)))
+        assert seconds == sum((t["finished_at"] - t["started_at"]).total_seconds()
+                              for t in trials if t["role"] == role and t["finished_at"]
+                              and t["started_at"])
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    assert legend == ["TE (2)", "baseline (1)", "LR control (1)"]
+
+
+def test_the_timeline_counts_the_trials_running_on_each_gpu():
+    trials = timeline_trials()
+    bottom = figures.timeline(trials).axes[1]
+    places = ["AAAAAAAA gpu 0", "AAAAAAAA gpu 1", "BBBBBBBB gpu 0"]
+    assert [t.get_text() for t in bottom.get_yticklabels()] == places
+    counts = bottom.images[0].get_array()
+    times = (np.arange(figures.TIMELINE_BINS) + 0.5) * 12 / figures.TIMELINE_BINS
+    for row, (node, gpus) in enumerate((("A" * 12, "0"), ("A" * 12, "1"), ("B" * 12, "0"))):
+        assert list(counts[row]) == [hand_count(trials, t, node_id=node, gpu_ids=gpus)
+                                     for t in times]
+
+
+def test_the_timeline_stays_readable_at_ten_thousand_trials():
+    trials = [trial(f"t{i}", "te", i, "c", start=i % 500, end=i % 500 + 40,
+                    node=f"{i % 100:03d}-node-id", gpus=str(i % 8)) for i in range(10_000)]
+    fig = figures.timeline(trials)
+    top, bottom = fig.axes[:2]
+    assert count_at(role_steps(top)["te"], 100.5) == hand_count(trials, 100.5)
+    labels = [t.get_text() for t in bottom.get_yticklabels()]
+    assert 0 < len(labels) <= figures.MAX_ROW_LABELS
+    assert all(" gpu " not in label for label in labels)  # 800 GPUs: one row per node
+    assert bottom.images[0].get_array().shape == (100, figures.TIMELINE_BINS)
+    assert len(top.patches) == 1 and len(bottom.patches) <= 1  # no artist per trial
+
+
+def test_a_timeline_without_times_says_so():
+    fig = figures.timeline([trial("t", "te", 0, start=None, end=None)])
+    assert fig.axes[0].texts[0].get_text() == "no trial has start and end times"
+
+
+def test_importance_needs_two_searched_parameters_and_the_documented_64():
+    """README documents the measured minimum, 64 complete configurations; two searched
+    parameters are enough to compare."""
+    assert figures.MIN_IMPORTANCE_CONFIGS == 64
+    two = space_from_text(SPACE_TEXT.split("  threshold")[0] + "  te_scale: {low: 0.05, "
+                          "high: 300.0, log: true}\n", Path("two.yaml"), check_trials=False)
+    assert list(two.params) == ["pair_fraction", "te_scale"]
+    assert figures.importance_withheld(importance_configs(64), two) is None
+
+
+@pytest.mark.parametrize("gpus, by_gpu", [(24, True), (25, False)])
+def test_the_heat_map_has_a_row_per_gpu_up_to_24_then_per_node(gpus, by_gpu):
+    trials = [trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"node-{i // 4:03d}",
+                    gpus=str(i % 4)) for i in range(gpus)]
+    labels = [t.get_text() for t in figures.timeline(trials).axes[1].get_yticklabels()]
+    assert all((" gpu " in label) == by_gpu for label in labels)
+    assert len(labels) == (gpus if by_gpu else math.ceil(gpus / 4))
+
+
+def test_the_heat_map_labels_every_kth_row_up_to_the_most_labels():
+    """100 nodes, at most 24 labels: every 5th row (ceil(100 / 24)), from the first."""
+    trials = [trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"{i:03d}-node-id",
+                    gpus="") for i in range(100)]
+    bottom = figures.timeline(trials).axes[1]
+    labels = [t.get_text() for t in bottom.get_yticklabels()]
+    assert labels == [f"{i:03d}-node" for i in range(0, 100, 5)]
+    assert list(bottom.get_yticks()) == list(range(0, 100, 5))
