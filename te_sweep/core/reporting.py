@@ -1,4 +1,4 @@
-"""What a trial tells Tune after every epoch, and where it runs: one dict, built in one place.
+"""What a trial tells Tune after every epoch, and where it ran (given by the caller): one dict.
 
 Both trainables (the real one in trainable.py and the scale benchmark's stand-in in standin.py)
 report through `tune_result`, so the live view, the searcher, the scheduler and the export see
@@ -15,13 +15,11 @@ last result and result.json (the export's source) without statistics.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from te_sweep.core.config import TrialConfig
-from te_sweep.core.cpu_threads import wait_policy
 from te_sweep.core.metrics import EPOCH_METRICS
 from te_sweep.core.objectives import censored_score, mean_of_present, te_overhead
 from te_sweep.core.outcome import summarize, trial_status
@@ -40,19 +38,6 @@ class Role:
     TE = "te"
     BASELINE = "baseline"
     CONTROL = "control"  # a baseline with the last layer's lr scaled as a TE run's feedback did
-
-
-def placement() -> dict[str, Any]:
-    """Where this trial runs: Ray node id, host, the GPU ids Ray assigned, and how its CPU
-    threads wait (cpu_threads.py: "" is OpenMP's default, active waiting)."""
-    import ray
-
-    return {
-        "node_id": ray.get_runtime_context().get_node_id(),
-        "hostname": socket.gethostname(),
-        "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
-        "omp_wait_policy": wait_policy(),
-    }
 
 
 def mean_factor(records: Sequence[dict[str, Any]]) -> float | None:

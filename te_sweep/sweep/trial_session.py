@@ -22,16 +22,31 @@ Torch-free: the trainable passes how its payload is written and read.
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from te_sweep.core.config import TrialConfig
-from te_sweep.core.reporting import placement, tune_result
+from te_sweep.core.cpu_threads import wait_policy
+from te_sweep.core.reporting import tune_result
 from te_sweep.sweep.checkpoints import TrialCheckpoints
 
 Payload = dict[str, Any]
+
+
+def placement() -> dict[str, Any]:
+    """Where this trial runs: Ray node id, host, the GPU ids Ray assigned, and how its CPU
+    threads wait (cpu_threads.py: "" is OpenMP's default, active waiting)."""
+    import ray
+
+    return {
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "hostname": socket.gethostname(),
+        "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
+        "omp_wait_policy": wait_policy(),
+    }
 
 
 class TrialSession:
