@@ -11,4 +11,8 @@ cli.py (the `te-sweep` command) sits on top; errors.py and exit_codes.py are sha
 Kept import-light: nothing heavy is imported here, so `te-sweep --help` stays instant.
 """
 
+from te_sweep import moved
+
 __version__ = "0.1.0"
+
+moved.install()  # sweeps pickled before the layers name the modules' old paths

@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "te_sweep"
 # Bottom to top: each may import the ones before it. cli.py and __main__.py are the top.
 LAYERS = ("core", "results", "sweep")
-SHARED = ("errors", "exit_codes")  # imported by every layer; they import no layer
+SHARED = ("errors", "exit_codes", "moved")  # imported by every layer; they import no layer
 TOP = ("cli", "__main__", "__init__")
 WITHOUT_RAY = ("core", "results")
 

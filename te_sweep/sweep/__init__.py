@@ -14,3 +14,22 @@ layer imports it (tests/test_layers.py).
 - What the driver prints and logs: progress (the live view), tune_log (Tune's warnings),
   result_log (result.json without the config).
 """
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """te_sweep.sweep was the launch module until the layers (te_sweep/moved.py): a sweep
+    pickled then names its functions here (trial_dirname in tuner.pkl). A name that is
+    neither a submodule nor defined in launch is an AttributeError as usual."""
+    if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        raise AttributeError(name)
+    launch = importlib.import_module(f"{__name__}.launch")
+    try:
+        return getattr(launch, name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
