@@ -38,9 +38,11 @@ browser:
 sweep: install
 	$(BIN)/te-sweep launch search_spaces/default.yaml --num-samples 4 --storage results
 
-# The linter (ruff, rules and line length in pyproject.toml); CI runs it before the tests.
+# The checks (configured in pyproject.toml): ruff's linter and formatter, and mypy (strict on
+# the core and results layers). CI runs them before the tests; `ruff format` applies the format.
 lint: install
 	$(BIN)/ruff check te_sweep tests tools bench
+	$(BIN)/ruff format --check te_sweep tests tools bench
 
 test: install browser
 	$(BIN)/python -m pytest -q

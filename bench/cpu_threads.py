@@ -77,8 +77,9 @@ def run(code: str, policy: str | None, *args: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if policy:
         env["OMP_WAIT_POLICY"] = policy
-    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -103,25 +104,34 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=5)
     args = parser.parse_args()
     print(machine_line())
-    print(f"training step, TE on (grad, W 500, all pairs), 2 torch threads, median of "
-          f"{args.steps - args.steps // 4} steps, ms:")
+    print(
+        f"training step, TE on (grad, W 500, all pairs), 2 torch threads, median of "
+        f"{args.steps - args.steps // 4} steps, ms:"
+    )
     for busy in (False, True):
         with neighbour(busy):
-            row = {policy or "unset": run(STEPS_CODE, policy, str(args.steps))["step_ms"]
-                   for policy in (None, "PASSIVE")}
+            row = {
+                policy or "unset": run(STEPS_CODE, policy, str(args.steps))["step_ms"]
+                for policy in (None, "PASSIVE")
+            }
         ratio = row["unset"] / row["PASSIVE"]
-        print(f"  {'busy neighbour' if busy else 'no neighbour  '}: unset {row['unset']:8.2f}"
-              f"  PASSIVE {row['PASSIVE']:8.2f}  unset/PASSIVE x{ratio:.2f}")
+        print(
+            f"  {'busy neighbour' if busy else 'no neighbour  '}: unset {row['unset']:8.2f}"
+            f"  PASSIVE {row['PASSIVE']:8.2f}  unset/PASSIVE x{ratio:.2f}"
+        )
     print(f"kernel probe, {args.probes} fresh processes each, busy neighbour, policy unset:")
     with neighbour(True):
         for how in ("two-threads", "one-thread"):
             found = [run(PROBE_CODE, None, how) for _ in range(args.probes)]
             kernels = [f["kernel"] for f in found]
-            spans = {k: (min(f[k] for f in found), max(f[k] for f in found))
-                     for k in ("int8", "float")}
-            print(f"  probe on {how:11s}: chose {kernels}; int8 {spans['int8'][0]:.3f}-"
-                  f"{spans['int8'][1]:.3f} ms, float {spans['float'][0]:.3f}-"
-                  f"{spans['float'][1]:.3f} ms")
+            spans = {
+                k: (min(f[k] for f in found), max(f[k] for f in found)) for k in ("int8", "float")
+            }
+            print(
+                f"  probe on {how:11s}: chose {kernels}; int8 {spans['int8'][0]:.3f}-"
+                f"{spans['int8'][1]:.3f} ms, float {spans['float'][0]:.3f}-"
+                f"{spans['float'][1]:.3f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ from te_sweep.core.sources import DEBIAN_FASHION_MNIST, import_torchvision
 from te_sweep.core.train import device_name, resolve_device
 
 BATCH = 100  # the paper's batch size for Fashion-MNIST
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 TARGET = {"cpu": 3.0, "cuda": 10.0}
 
 
@@ -57,8 +61,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed_epoch(batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
-                device: torch.device) -> tuple[float, int, float]:
+def timed_epoch(
+    batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]], device: torch.device
+) -> tuple[float, int, float]:
     """(seconds, images, pixel sum) of one epoch; each batch is touched on the device."""
     pixel_sum = torch.zeros((), device=device, dtype=torch.float64)
     label_sum = torch.zeros((), device=device, dtype=torch.long)
@@ -79,8 +84,10 @@ def make_torchvision_root(tmp: Path) -> Path:
     raw = tmp / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for name in IDX_FILES:
-        with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src, \
-                open(raw / name, "wb") as dst:
+        with (
+            gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src,
+            open(raw / name, "wb") as dst,
+        ):
             shutil.copyfileobj(src, dst)
     return tmp
 
@@ -112,12 +119,18 @@ def main() -> None:
         gunzip_s = time.perf_counter() - start
         start = time.perf_counter()
         dataset = torchvision.datasets.FashionMNIST(
-            str(root), train=True, transform=torchvision.transforms.ToTensor(), download=False)
+            str(root), train=True, transform=torchvision.transforms.ToTensor(), download=False
+        )
         dataset_s = time.perf_counter() - start
         loaders = {
-            workers: DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
-                                pin_memory=cuda,
-                                generator=torch.Generator().manual_seed(0))
+            workers: DataLoader(
+                dataset,
+                batch_size=BATCH,
+                shuffle=True,
+                num_workers=workers,
+                pin_memory=cuda,
+                generator=torch.Generator().manual_seed(0),
+            )
             for workers in (0, 2)
         }
 
@@ -128,11 +141,14 @@ def main() -> None:
             def batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
                 for x, y in loaders[workers]:
                     yield x.to(device, non_blocking=cuda), y.to(device, non_blocking=cuda)
+
             return batches
 
-        paths = {"device-resident (train_batches)": resident,
-                 "DataLoader, num_workers=0": loader(0),
-                 "DataLoader, num_workers=2": loader(2)}
+        paths = {
+            "device-resident (train_batches)": resident,
+            "DataLoader, num_workers=0": loader(0),
+            "DataLoader, num_workers=2": loader(2),
+        }
         rates: dict[str, list[float]] = {name: [] for name in paths}
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
@@ -142,23 +158,34 @@ def main() -> None:
                 rates[name].append(images / seconds)
                 sums[name], counts[name] = pixel_sum, images
 
-    print(f"device {device_name(device)}, torch threads {torch.get_num_threads()}, "
-          f"{data.train_x.shape[0]} training images, batch {BATCH}, {args.repeats} rounds")
-    print(f"set-up, device-resident: {setup_cold:.2f} s read files + move to the device "
-          f"(train and test splits), {setup_move:.2f} s move alone (cached arrays)")
-    print(f"set-up, DataLoader: {gunzip_s:.2f} s gunzip to ROOT/FashionMNIST/raw/, "
-          f"{dataset_s:.2f} s torchvision FashionMNIST(...)")
+    print(
+        f"device {device_name(device)}, torch threads {torch.get_num_threads()}, "
+        f"{data.train_x.shape[0]} training images, batch {BATCH}, {args.repeats} rounds"
+    )
+    print(
+        f"set-up, device-resident: {setup_cold:.2f} s read files + move to the device "
+        f"(train and test splits), {setup_move:.2f} s move alone (cached arrays)"
+    )
+    print(
+        f"set-up, DataLoader: {gunzip_s:.2f} s gunzip to ROOT/FashionMNIST/raw/, "
+        f"{dataset_s:.2f} s torchvision FashionMNIST(...)"
+    )
     reference = sums["device-resident (train_batches)"]
-    agree = all(counts[n] == data.train_x.shape[0] and abs(s - reference) <= 1e-6 * abs(reference)
-                for n, s in sums.items())
-    print(f"check: every path yields {data.train_x.shape[0]} images per epoch with the same pixel "
-          f"sum: {'yes' if agree else 'NO: ' + str(sums)}")
+    agree = all(
+        counts[n] == data.train_x.shape[0] and abs(s - reference) <= 1e-6 * abs(reference)
+        for n, s in sums.items()
+    )
+    print(
+        f"check: every path yields {data.train_x.shape[0]} images per epoch with the same pixel "
+        f"sum: {'yes' if agree else 'NO: ' + str(sums)}"
+    )
 
     resident_name = "device-resident (train_batches)"
     loader_names = [n for n in paths if n != resident_name]
-    ratios = {n: statistics.median(r / d for r, d in zip(rates[resident_name], rates[n],
-                                                         strict=True))
-              for n in loader_names}
+    ratios = {
+        n: statistics.median(r / d for r, d in zip(rates[resident_name], rates[n], strict=True))
+        for n in loader_names
+    }
     print()
     print(f"{'data path':34s} {'images/s':>10s} {'ms/epoch':>9s} {'resident / this':>16s}")
     for name in paths:
@@ -168,8 +195,10 @@ def main() -> None:
     best = max(loader_names, key=lambda n: statistics.median(rates[n]))
     target = TARGET["cuda" if cuda else "cpu"]
     ratio = ratios[best]
-    print(f"target: device-resident >= {target:g}x the better DataLoader ({best}) on "
-          f"{'GPU' if cuda else 'CPU'}: {ratio:.1f}x, {'met' if ratio >= target else 'NOT met'}")
+    print(
+        f"target: device-resident >= {target:g}x the better DataLoader ({best}) on "
+        f"{'GPU' if cuda else 'CPU'}: {ratio:.1f}x, {'met' if ratio >= target else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def configurations() -> dict[str, dict]:
     configs = {"baseline (te_scale 0)": dict(te_scale=0.0)}
     for mode, fraction, window in itertools.product(("grad", "paper"), (0.1, 1.0), (500, 4096)):
         configs[f"{mode:5s} pairs {fraction:<3} window {window}"] = dict(
-            te_scale=1.0, mode=mode, pair_fraction=fraction, window=window)
+            te_scale=1.0, mode=mode, pair_fraction=fraction, window=window
+        )
     return configs
 
 
@@ -44,9 +45,11 @@ def main() -> None:
     device = resolve_device(args.device)
     base = TrialConfig(dataset="fashion-mnist", subset=args.subset, device=str(device))
     data = load_device_data(base.dataset, base.subset, device)
-    print(f"TE overhead in training: device {device_name(device)}, torch threads "
-          f"{torch.get_num_threads()}, {data.train_x.shape[0]} training images, batch "
-          f"{resolve(base).batch_size}, {args.repeats} interleaved rounds, medians")
+    print(
+        f"TE overhead in training: device {device_name(device)}, torch threads "
+        f"{torch.get_num_threads()}, {data.train_x.shape[0]} training images, batch "
+        f"{resolve(base).batch_size}, {args.repeats} interleaved rounds, medians"
+    )
     configs = configurations()
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
     for _ in range(args.repeats):
@@ -56,8 +59,10 @@ def main() -> None:
             times[name].append((record["epoch_time_s"], record["te_time_s"]))
     baselines = [t for t, _ in times["baseline (te_scale 0)"]]
     target = TARGET[device.type]
-    print(f"{'configuration':30s} {'epoch_time_s':>12s} {'te_time_s':>10s} {'te share':>9s} "
-          f"{'ratio':>7s}")
+    print(
+        f"{'configuration':30s} {'epoch_time_s':>12s} {'te_time_s':>10s} {'te share':>9s} "
+        f"{'ratio':>7s}"
+    )
     worst = 0.0
     for name, runs in times.items():
         epoch = statistics.median(t for t, _ in runs)

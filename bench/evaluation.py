@@ -60,21 +60,26 @@ def main() -> None:
     print(machine_line())
     cfg = resolve(TrialConfig(dataset="fashion-mnist", subset=3000, device="cpu"))
     data = load_device_data(cfg.dataset, cfg.subset, CPU)
-    first = dataclasses.replace(data, train_x=channels_first(data.train_x),
-                                test_x=channels_first(data.test_x))
+    first = dataclasses.replace(
+        data, train_x=channels_first(data.train_x), test_x=channels_first(data.test_x)
+    )
     trainer = Trainer(cfg, data, CPU)
     trainer_first = Trainer(cfg, first, CPU)
     cases = {
         "train epoch, channels-last": lambda: trainer.train_epoch(evaluate=False),
         "train epoch, channels-first": lambda: trainer_first.train_epoch(evaluate=False),
-        "eval train split (3000), channels-last": lambda: trainer.evaluate(data.train_x,
-                                                                           data.train_y),
-        "eval train split (3000), channels-first": lambda: trainer.evaluate(first.train_x,
-                                                                            data.train_y),
-        "eval test split (10000), channels-last": lambda: trainer.evaluate(data.test_x,
-                                                                           data.test_y),
-        "eval test split (10000), channels-first": lambda: trainer.evaluate(first.test_x,
-                                                                            data.test_y),
+        "eval train split (3000), channels-last": lambda: trainer.evaluate(
+            data.train_x, data.train_y
+        ),
+        "eval train split (3000), channels-first": lambda: trainer.evaluate(
+            first.train_x, data.train_y
+        ),
+        "eval test split (10000), channels-last": lambda: trainer.evaluate(
+            data.test_x, data.test_y
+        ),
+        "eval test split (10000), channels-first": lambda: trainer.evaluate(
+            first.test_x, data.test_y
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.rounds):
@@ -86,18 +91,23 @@ def main() -> None:
         print(f"  {name:42s} {value:7.3f}")
     train = median["train epoch, channels-last"]
     epochs = args.epochs
-    print(f"share of a {epochs}-epoch trial spent training (train_acc target, a --subset "
-          "training split):")
-    scenarios = (("before issue 19: test split channels-first, every epoch", "first", 1),
-                 ("the schedule alone: test split channels-first", "first", 5),
-                 ("channels-last alone, every epoch", "last", 1),
-                 ("both (now)", "last", 5))
+    print(
+        f"share of a {epochs}-epoch trial spent training (train_acc target, a --subset "
+        "training split):"
+    )
+    scenarios = (
+        ("before issue 19: test split channels-first, every epoch", "first", 1),
+        ("the schedule alone: test split channels-first", "first", 5),
+        ("channels-last alone, every epoch", "last", 1),
+        ("both (now)", "last", 5),
+    )
     for label, test_order, every in scenarios:
         eval_target = median["eval train split (3000), channels-last"]  # a subset's copy
         eval_other = median[f"eval test split (10000), channels-{test_order}"]
         n_other = len({e for e in range(1, epochs + 1) if e % every == 0} | {epochs})
         total = epochs * train + (epochs + 1) * eval_target + n_other * eval_other
         print(f"  {label:58s} other split every {every}: {epochs * train / total:.0%}")
+
 
 if __name__ == "__main__":
     main()

@@ -48,24 +48,34 @@ def synthetic(name: str, n: int, device: torch.device) -> DeviceData:
 
 
 def preset_times(device: torch.device, steps: int, repeats: int) -> None:
-    print(f"{'preset':14s} {'batch':>5s} {'ms/step te0':>11s} {'ms/step te1':>11s} "
-          f"{'ratio':>6s} {'epoch_s te0':>11s}")
+    print(
+        f"{'preset':14s} {'batch':>5s} {'ms/step te0':>11s} {'ms/step te1':>11s} "
+        f"{'ratio':>6s} {'epoch_s te0':>11s}"
+    )
     for name, preset in PRESETS.items():
         data = synthetic(name, preset.batch_size * steps, device)
         mode = "grad" if name in ("fashion-mnist", "usps") else "paper"
         per_step = {}
         for scale in (0.0, 1.0):
-            cfg = resolve(TrialConfig(dataset=name, device=str(device), te_scale=scale,
-                                      mode=mode, window=min(preset.window,
-                                                            preset.batch_size * steps // 2)))
+            cfg = resolve(
+                TrialConfig(
+                    dataset=name,
+                    device=str(device),
+                    te_scale=scale,
+                    mode=mode,
+                    window=min(preset.window, preset.batch_size * steps // 2),
+                )
+            )
             runs = []
             for _ in range(repeats):
                 record = Trainer(cfg, data, device).train_epoch(evaluate=False)
                 runs.append(record["epoch_time_s"] / steps * 1000)
             per_step[scale] = statistics.median(runs)
         epoch_s = per_step[0.0] / 1000 * KNOWN_DATASETS[name].train_size / preset.batch_size
-        print(f"{name:14s} {preset.batch_size:5d} {per_step[0.0]:11.2f} {per_step[1.0]:11.2f} "
-              f"{per_step[1.0] / per_step[0.0]:6.3f} {epoch_s:11.1f}")
+        print(
+            f"{name:14s} {preset.batch_size:5d} {per_step[0.0]:11.2f} {per_step[1.0]:11.2f} "
+            f"{per_step[1.0] / per_step[0.0]:6.3f} {epoch_s:11.1f}"
+        )
 
 
 def write_npz(directory: Path) -> Path:
@@ -74,8 +84,13 @@ def write_npz(directory: Path) -> Path:
     labels = np.arange(6000) % 10
     images = rng.integers(0, 255, size=(6000, 28, 28), dtype=np.uint8)
     npz = directory / "fashion-shaped.npz"
-    np.savez(npz, train_images=images, train_labels=labels, test_images=images[:1000],
-             test_labels=labels[:1000])
+    np.savez(
+        npz,
+        train_images=images,
+        train_labels=labels,
+        test_images=images[:1000],
+        test_labels=labels[:1000],
+    )
     return npz
 
 
@@ -95,12 +110,33 @@ def packing(device: torch.device, trials: int, epochs: int) -> None:
         for per_gpu in (1, 2, 4, 8):
             start = time.perf_counter()
             for wave in range(0, trials, per_gpu):
-                procs = [subprocess.Popen(
-                    [sys.executable, "-m", "te_sweep", "train", "--dataset", str(npz),
-                     "--epochs", str(epochs), "--target", "1.0", "--te-scale", "1",
-                     "--device", device.type, "--seed", str(seed)],
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                    for seed in range(wave, min(trials, wave + per_gpu))]
+                procs = [
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "te_sweep",
+                            "train",
+                            "--dataset",
+                            str(npz),
+                            "--epochs",
+                            str(epochs),
+                            "--target",
+                            "1.0",
+                            "--te-scale",
+                            "1",
+                            "--device",
+                            device.type,
+                            "--seed",
+                            str(seed),
+                        ],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for seed in range(wave, min(trials, wave + per_gpu))
+                ]
                 for proc in procs:
                     if proc.wait() != 0:
                         raise SystemExit(f"a trial failed: {proc.stderr.read()[-2000:]}")

@@ -40,6 +40,8 @@ def memory_gib() -> float:
 
 
 def machine_line() -> str:
-    return (f"machine: {cpu_model()}, {os.cpu_count()} logical cores, torch CPU capability "
-            f"{cpu_capability()}, {memory_gib():.0f} GiB; Python {platform.python_version()}; "
-            f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    return (
+        f"machine: {cpu_model()}, {os.cpu_count()} logical cores, torch CPU capability "
+        f"{cpu_capability()}, {memory_gib():.0f} GiB; Python {platform.python_version()}; "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )

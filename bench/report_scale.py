@@ -81,40 +81,67 @@ SHARE_PRUNED, SHARE_ERROR = 0.01, 0.005
 
 def _sample_params(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """The searched values of n configurations, uniform (log-uniform where log)."""
+
     def log_uniform(low: float, high: float) -> np.ndarray:
         return np.exp(rng.uniform(np.log(low), np.log(high), n))
 
-    return {"pair_fraction": log_uniform(0.02, 1.0),
-            "window": np.round(log_uniform(100, 4096)).astype(int),
-            "threshold": rng.uniform(0.25, 2.0, n),
-            "te_scale": log_uniform(0.05, 300.0),
-            "mode": rng.choice(["grad", "paper"], n)}
+    return {
+        "pair_fraction": log_uniform(0.02, 1.0),
+        "window": np.round(log_uniform(100, 4096)).astype(int),
+        "threshold": rng.uniform(0.25, 2.0, n),
+        "te_scale": log_uniform(0.05, 300.0),
+        "mode": rng.choice(["grad", "paper"], n),
+    }
 
 
-def _trial_rows(rng: np.random.Generator, n_configs: int, repeats: int,
-                effect: float = 0.3) -> list[dict]:
+def _trial_rows(
+    rng: np.random.Generator, n_configs: int, repeats: int, effect: float = 0.3
+) -> list[dict]:
     """Baselines (one per seed), then each configuration's TE run on each seed, in the order
     a sweep starts them; times and places are filled by _schedule."""
     params = _sample_params(rng, n_configs)
     seeds = list(range(repeats))
     base_epochs = {s: 4.0 + rng.uniform(0, 1.5) for s in seeds}
-    common = {"sweep_id": "bench", "sweep_name": "report-scale",
-              "param_dataset": "fashion-mnist", "param_subset": 3000,
-              "param_max_epochs": MAX_EPOCHS, "param_target_metric": "train_acc",
-              "param_target": TARGET, "param_device": "auto"}
-    rows = [{**common, "trial_id": f"b{s:05d}", "role": "baseline", "config_id": None,
-             "seed": s, "param_te_scale": 0.0, "epochs_frac": base_epochs[s], "overhead": 0.0}
-            for s in seeds]
+    common = {
+        "sweep_id": "bench",
+        "sweep_name": "report-scale",
+        "param_dataset": "fashion-mnist",
+        "param_subset": 3000,
+        "param_max_epochs": MAX_EPOCHS,
+        "param_target_metric": "train_acc",
+        "param_target": TARGET,
+        "param_device": "auto",
+    }
+    rows = [
+        {
+            **common,
+            "trial_id": f"b{s:05d}",
+            "role": "baseline",
+            "config_id": None,
+            "seed": s,
+            "param_te_scale": 0.0,
+            "epochs_frac": base_epochs[s],
+            "overhead": 0.0,
+        }
+        for s in seeds
+    ]
     for i in range(n_configs):
         # te_scale speeds up to `effect` (log-linearly), pair_fraction costs up to 40%
         speed = 1 - effect * (np.log(params["te_scale"][i] / 0.05) / np.log(6000))
         overhead = 0.4 * params["pair_fraction"][i] * rng.uniform(0.8, 1.2)
         for s in seeds:
-            rows.append({**common, "trial_id": f"t{i:05d}_{s}", "role": "te",
-                         "config_id": f"c{i:05d}", "seed": s,
-                         **{f"param_{k}": v[i].item() for k, v in params.items()},
-                         "epochs_frac": base_epochs[s] * speed * rng.uniform(0.9, 1.15),
-                         "overhead": overhead})
+            rows.append(
+                {
+                    **common,
+                    "trial_id": f"t{i:05d}_{s}",
+                    "role": "te",
+                    "config_id": f"c{i:05d}",
+                    "seed": s,
+                    **{f"param_{k}": v[i].item() for k, v in params.items()},
+                    "epochs_frac": base_epochs[s] * speed * rng.uniform(0.9, 1.15),
+                    "overhead": overhead,
+                }
+            )
     return rows
 
 
@@ -134,15 +161,21 @@ def _finish(rng: np.random.Generator, row: dict) -> None:
     final = row["status"] in ("complete", "censored")
     reached = row["status"] == "complete"
     seconds = epochs_run * EPOCH_SECONDS * (1 + overhead)
-    row.update(epochs_to_target=epochs_run if reached else None,
-               epochs_to_target_frac=frac if reached else None,
-               objective_epochs=(frac if reached else MAX_EPOCHS + 1.0) if final else None,
-               te_overhead=overhead, censored=not reached if final else None,
-               seconds_to_target=frac * EPOCH_SECONDS * (1 + overhead) if reached else None,
-               epochs_run=epochs_run, train_seconds=seconds,
-               total_seconds=seconds * 1.3, te_seconds=seconds * overhead / (1 + overhead),
-               te_mean=0.01 if row["role"] == "te" else None, te_factor_mean=None,
-               error="RuntimeError: synthetic" if row["status"] == "error" else None)
+    row.update(
+        epochs_to_target=epochs_run if reached else None,
+        epochs_to_target_frac=frac if reached else None,
+        objective_epochs=(frac if reached else MAX_EPOCHS + 1.0) if final else None,
+        te_overhead=overhead,
+        censored=not reached if final else None,
+        seconds_to_target=frac * EPOCH_SECONDS * (1 + overhead) if reached else None,
+        epochs_run=epochs_run,
+        train_seconds=seconds,
+        total_seconds=seconds * 1.3,
+        te_seconds=seconds * overhead / (1 + overhead),
+        te_mean=0.01 if row["role"] == "te" else None,
+        te_factor_mean=None,
+        error="RuntimeError: synthetic" if row["status"] == "error" else None,
+    )
 
 
 def _schedule(rows: list[dict]) -> None:
@@ -152,12 +185,16 @@ def _schedule(rows: list[dict]) -> None:
         slot = int(np.argmin(free))
         start = float(free[slot])
         free[slot] = start + row["train_seconds"] * 1.3
-        row.update(node_id=f"{slot // GPUS_PER_NODE:02d}" + "ab12cd34" * 7,
-                   hostname=f"node{slot // GPUS_PER_NODE}", gpu_ids=str(slot % GPUS_PER_NODE),
-                   device_name="NVIDIA H100",
-                   started_at=START + dt.timedelta(seconds=start),
-                   finished_at=None if row["status"] == "error"
-                   else START + dt.timedelta(seconds=float(free[slot])))
+        row.update(
+            node_id=f"{slot // GPUS_PER_NODE:02d}" + "ab12cd34" * 7,
+            hostname=f"node{slot // GPUS_PER_NODE}",
+            gpu_ids=str(slot % GPUS_PER_NODE),
+            device_name="NVIDIA H100",
+            started_at=START + dt.timedelta(seconds=start),
+            finished_at=None
+            if row["status"] == "error"
+            else START + dt.timedelta(seconds=float(free[slot])),
+        )
 
 
 def _epoch_table(rows: list[dict]) -> pa.Table:
@@ -174,12 +211,17 @@ def _epoch_table(rows: list[dict]) -> pa.Table:
             nodes.append(row["node_id"])
     n = len(ids)
     columns = {field.name: pa.nulls(n, field.type) for field in EPOCHS_SCHEMA}
-    columns.update(sweep_id=pa.array(["bench"] * n), trial_id=pa.array(ids),
-                   role=pa.array(roles), epoch=pa.array(epochs, pa.int64()),
-                   train_acc=pa.array(accs), test_acc=pa.array(np.array(accs) - 0.03),
-                   epoch_time_s=pa.array([EPOCH_SECONDS] * n),
-                   finished_at=pa.array(ends, EPOCHS_SCHEMA.field("finished_at").type),
-                   node_id=pa.array(nodes))
+    columns.update(
+        sweep_id=pa.array(["bench"] * n),
+        trial_id=pa.array(ids),
+        role=pa.array(roles),
+        epoch=pa.array(epochs, pa.int64()),
+        train_acc=pa.array(accs),
+        test_acc=pa.array(np.array(accs) - 0.03),
+        epoch_time_s=pa.array([EPOCH_SECONDS] * n),
+        finished_at=pa.array(ends, EPOCHS_SCHEMA.field("finished_at").type),
+        node_id=pa.array(nodes),
+    )
     return pa.table(columns, schema=EPOCHS_SCHEMA)
 
 
@@ -194,15 +236,22 @@ def write_sweep(root: Path, n_configs: int, repeats: int = 3, seed: int = 0) -> 
         row.update(paired_baseline=None, paired_speedup_epochs=None, paired_kind=None)
     space = space_from_text(SPACE_TEXT, Path("synthetic.yaml"), check_trials=False)
     configs = config_rows("bench", rows, space, repeats)
-    manifest = {"sweep_id": "bench", "name": root.name, "space_path": "synthetic.yaml",
-                "space_text": SPACE_TEXT, "versions": {"te-sweep": "bench"},
-                "options": {"num_samples": n_configs, "repeats": repeats, "seed": seed}}
+    manifest = {
+        "sweep_id": "bench",
+        "name": root.name,
+        "space_path": "synthetic.yaml",
+        "space_text": SPACE_TEXT,
+        "versions": {"te-sweep": "bench"},
+        "options": {"num_samples": n_configs, "repeats": repeats, "seed": seed},
+    }
     meta = _metadata(manifest, partial=False)
     root.mkdir(parents=True, exist_ok=True)
     schema = configs_schema(space)
-    for name, table in ((TRIALS_FILE, pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)),
-                        (EPOCHS_FILE, _epoch_table(rows)),
-                        (CONFIGS_FILE, pa.Table.from_pylist(configs, schema=schema))):
+    for name, table in (
+        (TRIALS_FILE, pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)),
+        (EPOCHS_FILE, _epoch_table(rows)),
+        (CONFIGS_FILE, pa.Table.from_pylist(configs, schema=schema)),
+    ):
         pq.write_table(table.replace_schema_metadata(meta), root / name)
     return SweepDir(str(root.parent), root.name)
 
@@ -236,8 +285,10 @@ def importance_stability(sizes: list[int], draws: int, effect: float) -> None:
     from te_sweep.results.figures import importance_scores
 
     print(f"te_scale effect {effect:.0%}, {draws} draws per n")
-    print(f"{'n':>5} {'top epochs':>11} {'top overhead':>13} {'agreement':>10} "
-          f"{'max score':>10} {'te_scale sd':>12} {'warned':>7}")
+    print(
+        f"{'n':>5} {'top epochs':>11} {'top overhead':>13} {'agreement':>10} "
+        f"{'max score':>10} {'te_scale sd':>12} {'warned':>7}"
+    )
     for n in sizes:
         right_e = right_o = 0
         vectors, top_scores, max_scores, warned = [], [], [], 0
@@ -247,8 +298,11 @@ def importance_stability(sizes: list[int], draws: int, effect: float) -> None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 scores = importance_scores(done, space)
-            warned += any(issubclass(w.category, UserWarning) and
-                          "ExperimentalWarning" not in w.category.__name__ for w in caught)
+            warned += any(
+                issubclass(w.category, UserWarning)
+                and "ExperimentalWarning" not in w.category.__name__
+                for w in caught
+            )
             epochs, overhead = scores["objective_epochs"], scores["te_overhead"]
             right_e += max(epochs, key=epochs.get) == "te_scale"
             right_o += max(overhead, key=overhead.get) == "pair_fraction"
@@ -256,9 +310,11 @@ def importance_stability(sizes: list[int], draws: int, effect: float) -> None:
             top_scores.append(epochs["te_scale"])
             max_scores.append(max(epochs.values()))
         agreement = np.mean([_spearman(a, b) for a, b in itertools.combinations(vectors, 2)])
-        print(f"{n:>5} {right_e / draws:>11.2f} {right_o / draws:>13.2f} {agreement:>10.2f} "
-              f"{np.mean(max_scores):>10.2f} {np.std(top_scores):>12.3f} {warned:>7}",
-              flush=True)
+        print(
+            f"{n:>5} {right_e / draws:>11.2f} {right_o / draws:>13.2f} {agreement:>10.2f} "
+            f"{np.mean(max_scores):>10.2f} {np.std(top_scores):>12.3f} {warned:>7}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -268,18 +324,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="time write_report this often")
     parser.add_argument("--profile", action="store_true", help="print the top of a profile")
     parser.add_argument("--keep", type=Path, help="write the sweep here and keep it")
-    parser.add_argument("--importance", type=int, nargs="*", metavar="N",
-                        help="measure PED-ANOVA's stability at these numbers of "
-                        "configurations instead (default 4 8 16 32 64 128)")
+    parser.add_argument(
+        "--importance",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="measure PED-ANOVA's stability at these numbers of "
+        "configurations instead (default 4 8 16 32 64 128)",
+    )
     parser.add_argument("--draws", type=int, default=40, help="sweeps per N (--importance)")
-    parser.add_argument("--effect", type=float, nargs="+", default=[0.3, 0.1, 0.0],
-                        help="te_scale's largest speedup in the synthetic sweeps (--importance)")
+    parser.add_argument(
+        "--effect",
+        type=float,
+        nargs="+",
+        default=[0.3, 0.1, 0.0],
+        help="te_scale's largest speedup in the synthetic sweeps (--importance)",
+    )
     args = parser.parse_args()
     print(machine_line(), flush=True)
     if args.importance is not None:
         for effect in args.effect:
-            importance_stability(args.importance or [4, 8, 16, 32, 64, 128], args.draws,
-                                 effect)
+            importance_stability(args.importance or [4, 8, 16, 32, 64, 128], args.draws, effect)
         return
     from te_sweep.results.report import write_report
 
@@ -287,8 +352,11 @@ def main() -> None:
         root = args.keep or Path(tmp) / "sweep"
         began = time.perf_counter()
         sweep = write_sweep(root, args.configs, args.repeats)
-        print(f"synthesised {args.configs} configurations x {args.repeats} seeds in "
-              f"{time.perf_counter() - began:.1f} s: {root}", flush=True)
+        print(
+            f"synthesised {args.configs} configurations x {args.repeats} seeds in "
+            f"{time.perf_counter() - began:.1f} s: {root}",
+            flush=True,
+        )
         times = []
         for _ in range(args.repeat):
             profile = cProfile.Profile() if args.profile else None
@@ -300,9 +368,16 @@ def main() -> None:
                 profile.disable()
             times.append(time.perf_counter() - began)
         size = (root / "report.html").stat().st_size
-        print(json.dumps({"configs": args.configs, "repeats": args.repeats,
-                          "report_seconds": [round(t, 2) for t in times],
-                          "report_html_bytes": size}))
+        print(
+            json.dumps(
+                {
+                    "configs": args.configs,
+                    "repeats": args.repeats,
+                    "report_seconds": [round(t, 2) for t in times],
+                    "report_html_bytes": size,
+                }
+            )
+        )
         if profile:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
 

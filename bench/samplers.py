@@ -111,21 +111,23 @@ def load_space(path: Path = SPACE_FILE) -> dict[str, BaseDistribution]:
     """
     search = yaml.safe_load(path.read_text())["search"]
     if tuple(search) != SEARCHED:
-        sys.exit(f"{path}: searched parameters {tuple(search)}, but this benchmark's objective is "
-                 f"written for {SEARCHED}; update clean_objectives")
+        sys.exit(
+            f"{path}: searched parameters {tuple(search)}, but this benchmark's objective is "
+            f"written for {SEARCHED}; update clean_objectives"
+        )
     space: dict[str, BaseDistribution] = {}
     for name, spec in search.items():
         low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
         if isinstance(low, int) and isinstance(high, int):
             space[name] = IntDistribution(low, high, log=log, step=spec.get("step") or 1)
         else:
-            space[name] = FloatDistribution(float(low), float(high), log=log,
-                                            step=spec.get("step"))
+            space[name] = FloatDistribution(float(low), float(high), log=log, step=spec.get("step"))
     return space
 
 
-def clean_objectives(pf: np.ndarray, window: np.ndarray, threshold: np.ndarray,
-                     te_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def clean_objectives(
+    pf: np.ndarray, window: np.ndarray, threshold: np.ndarray, te_scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free (epochs to target, te_overhead) of configurations (arrays broadcast).
 
     The feedback's effect is benefit(te_scale, threshold) * reach(pair_fraction, window):
@@ -137,8 +139,7 @@ def clean_objectives(pf: np.ndarray, window: np.ndarray, threshold: np.ndarray,
     """
     u = np.log10(te_scale)
     u_best = 1.0 + 0.6 * (threshold - 1.0)
-    benefit = (np.exp(-(((u - u_best) / BUMP_DECADES) ** 2))
-               * (1.0 - 0.25 * (threshold - 1.0) ** 2))
+    benefit = np.exp(-(((u - u_best) / BUMP_DECADES) ** 2)) * (1.0 - 0.25 * (threshold - 1.0) ** 2)
     harm = HARM * np.maximum(0.0, u - u_best - 0.5) ** 2
     reach = (pf / (pf + PF_HALF)) * np.exp(-((np.log(window / WINDOW_BEST) / WINDOW_WIDTH) ** 2))
     epochs = NO_TE_EPOCHS - 1.5 * benefit * reach + harm
@@ -156,11 +157,15 @@ def observe(clean: tuple[float, float], rng: np.random.Generator) -> tuple[list[
     epochs = max(1.0, clean[0] + rng.normal(0.0, EPOCHS_NOISE_SD))
     if epochs > MAX_EPOCHS:
         epochs = float(CENSORED)
-    overhead = max(0.0, clean[1] * math.exp(rng.normal(0.0, OVERHEAD_NOISE_SIGMA))
-                   + rng.normal(0.0, OVERHEAD_NOISE_ADD))
+    overhead = max(
+        0.0,
+        clean[1] * math.exp(rng.normal(0.0, OVERHEAD_NOISE_SIGMA))
+        + rng.normal(0.0, OVERHEAD_NOISE_ADD),
+    )
     epochs_run = min(math.ceil(epochs), MAX_EPOCHS)
-    duration = ((STARTUP_S + epochs_run * EPOCH_S * (1.0 + overhead))
-                * math.exp(rng.normal(0.0, NODE_SIGMA)))
+    duration = (STARTUP_S + epochs_run * EPOCH_S * (1.0 + overhead)) * math.exp(
+        rng.normal(0.0, NODE_SIGMA)
+    )
     return [epochs, overhead], duration
 
 
@@ -205,8 +210,10 @@ def best_hypervolume(space: dict[str, BaseDistribution]) -> tuple[float, str]:
     rand = np.column_stack([re, ro])
     hv_grid, hv_rand = hypervolume(grid), hypervolume(rand)
     hv = hypervolume(np.vstack([grid, rand]))
-    note = (f"best front: ridge grid HV {hv_grid:.6f}, 200000 random configurations "
-            f"{hv_rand:.6f} ({hv_rand / hv:.3f} of the best), union {hv:.6f} = 1.0")
+    note = (
+        f"best front: ridge grid HV {hv_grid:.6f}, 200000 random configurations "
+        f"{hv_rand:.6f} ({hv_rand / hv:.3f} of the best), union {hv:.6f} = 1.0"
+    )
     return hv, note
 
 
@@ -233,17 +240,24 @@ def _tpe(**kw: Any) -> SamplerFactory:
 
 def _nsga2(per_in_flight: float | None = None, **kw: Any) -> SamplerFactory:
     """NSGAIISampler with population per_in_flight * in_flight (None: make_sampler's rule)."""
+
     def make(seed: int, total: int, in_flight: int) -> optuna.samplers.BaseSampler:
-        size = (nsga2_population_size(total, in_flight) if per_in_flight is None
-                else max(2, round(per_in_flight * in_flight)))
+        size = (
+            nsga2_population_size(total, in_flight)
+            if per_in_flight is None
+            else max(2, round(per_in_flight * in_flight))
+        )
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=size, **kw)
+
     return make
 
 
 def _sbx(seed: int, total: int, in_flight: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.NSGAIISampler(
-        seed=seed, population_size=nsga2_population_size(total, in_flight),
-        crossover=optuna.samplers.nsgaii.SBXCrossover())
+        seed=seed,
+        population_size=nsga2_population_size(total, in_flight),
+        crossover=optuna.samplers.nsgaii.SBXCrossover(),
+    )
 
 
 def _shipped(name: str) -> SamplerFactory:
@@ -271,27 +285,48 @@ class Variant:
         shipped = make_sampler("nsga2", 0, n, in_flight)
         strategy = getattr(shipped, "_child_generation_strategy", None)
         default_ops = type(getattr(strategy, "_crossover", None)).__name__ == "UniformCrossover"
-        return default_ops and shipped.population_size == max(2, round(self.per_in_flight
-                                                                        * in_flight))
+        return default_ops and shipped.population_size == max(
+            2, round(self.per_in_flight * in_flight)
+        )
 
 
 VARIANTS = [
-    Variant("tpe", _shipped("tpe"), "make_sampler('tpe'): TPESampler, constant_liar=True",
-            quick=True, full_sizes=(1000,)),
-    Variant("tpe-no-liar", _tpe(constant_liar=False), "TPESampler(constant_liar=False)",
-            full_sizes=(1000,)),
-    Variant("tpe-multivariate", _tpe(multivariate=True), "TPESampler(multivariate=True)",
-            full_sizes=(1000,)),
+    Variant(
+        "tpe",
+        _shipped("tpe"),
+        "make_sampler('tpe'): TPESampler, constant_liar=True",
+        quick=True,
+        full_sizes=(1000,),
+    ),
+    Variant(
+        "tpe-no-liar",
+        _tpe(constant_liar=False),
+        "TPESampler(constant_liar=False)",
+        full_sizes=(1000,),
+    ),
+    Variant(
+        "tpe-multivariate",
+        _tpe(multivariate=True),
+        "TPESampler(multivariate=True)",
+        full_sizes=(1000,),
+    ),
     Variant("nsga2", _shipped("nsga2"), "make_sampler('nsga2')", quick=True),
-    Variant("nsga2-pop0.5f", _nsga2(0.5), "NSGAIISampler, population in_flight/2",
-            per_in_flight=0.5),
+    Variant(
+        "nsga2-pop0.5f", _nsga2(0.5), "NSGAIISampler, population in_flight/2", per_in_flight=0.5
+    ),
     Variant("nsga2-pop1f", _nsga2(1), "NSGAIISampler, population = in_flight", per_in_flight=1),
     Variant("nsga2-pop2f", _nsga2(2), "NSGAIISampler, population 2*in_flight", per_in_flight=2),
     Variant("nsga2-pop4f", _nsga2(4), "NSGAIISampler, population 4*in_flight", per_in_flight=4),
-    Variant("nsga2-pop10f", _nsga2(10), "NSGAIISampler, population 10*in_flight", per_in_flight=10,
-            full_sizes=(10000,)),
-    Variant("nsga2-sbx", _sbx, "make_sampler('nsga2')'s population, SBXCrossover",
-            full_sizes=(1000,)),
+    Variant(
+        "nsga2-pop10f",
+        _nsga2(10),
+        "NSGAIISampler, population 10*in_flight",
+        per_in_flight=10,
+        full_sizes=(10000,),
+    ),
+    Variant(
+        "nsga2-sbx", _sbx, "make_sampler('nsga2')'s population, SBXCrossover", full_sizes=(1000,)
+    ),
     Variant("random", _shipped("random"), "make_sampler('random'): RandomSampler", quick=True),
     Variant("qmc", _qmc, "QMCSampler(sobol, scramble=True)"),
 ]
@@ -317,11 +352,16 @@ class RunResult:
     history: list[tuple[dict[str, Any], list[float]]] = field(repr=False)
 
 
-def simulate(variant: Variant, n: int, in_flight: int, seed: int,
-             space: dict[str, BaseDistribution], hv_best: float) -> RunResult:
+def simulate(
+    variant: Variant,
+    n: int,
+    in_flight: int,
+    seed: int,
+    space: dict[str, BaseDistribution],
+    hv_best: float,
+) -> RunResult:
     """One sweep of n trials with `in_flight` outstanding, told in completion order."""
-    study = optuna.create_study(directions=DIRECTIONS,
-                                sampler=variant.make(seed, n, in_flight))
+    study = optuna.create_study(directions=DIRECTIONS, sampler=variant.make(seed, n, in_flight))
     rng = np.random.default_rng([seed, NOISE_STREAM])
     running: list[tuple[float, int, optuna.Trial, list[float]]] = []  # heap on finish time
     ask_s, ask_cpu_s, tell_s = [], [], []
@@ -355,9 +395,20 @@ def simulate(variant: Variant, n: int, in_flight: int, seed: int,
             launch()
     wall = time.perf_counter() - wall_start
     size, pickle_s = pickle_cost(study)
-    return RunResult(variant.name, n, seed, hypervolume(clean) / hv_best,
-                     hypervolume(clean[: n // 10]) / hv_best, np.asarray(ask_s),
-                     np.asarray(ask_cpu_s), np.asarray(tell_s), size, pickle_s, wall, history)
+    return RunResult(
+        variant.name,
+        n,
+        seed,
+        hypervolume(clean) / hv_best,
+        hypervolume(clean[: n // 10]) / hv_best,
+        np.asarray(ask_s),
+        np.asarray(ask_cpu_s),
+        np.asarray(tell_s),
+        size,
+        pickle_s,
+        wall,
+        history,
+    )
 
 
 def pickle_cost(study: optuna.Study) -> tuple[int, float]:
@@ -370,23 +421,33 @@ def pickle_cost(study: optuna.Study) -> tuple[int, float]:
 
 
 def tail(x: np.ndarray) -> np.ndarray:
-    return x[int(len(x) * 0.9):]
+    return x[int(len(x) * 0.9) :]
 
 
 # ---------------------------------------------------------------- cost at a filled size
 
 
-def fill_cost(make: SamplerFactory, size: int, in_flight: int, running_fill: bool,
-              history: list[tuple[dict[str, Any], list[float]]],
-              space: dict[str, BaseDistribution],
-              timed: int = FILL_TIMED) -> tuple[np.ndarray, np.ndarray]:
+def fill_cost(
+    make: SamplerFactory,
+    size: int,
+    in_flight: int,
+    running_fill: bool,
+    history: list[tuple[dict[str, Any], list[float]]],
+    space: dict[str, BaseDistribution],
+    timed: int = FILL_TIMED,
+) -> tuple[np.ndarray, np.ndarray]:
     """Suggestion wall and CPU times with `size` finished trials (and in_flight - 1 running)."""
     study = optuna.create_study(directions=DIRECTIONS, sampler=make(0, size, in_flight))
-    study.add_trials([create_trial(params=p, distributions=space, values=v,
-                                   state=TrialState.COMPLETE) for p, v in history[:size]])
+    study.add_trials(
+        [
+            create_trial(params=p, distributions=space, values=v, state=TrialState.COMPLETE)
+            for p, v in history[:size]
+        ]
+    )
     rng = np.random.default_rng([size, NOISE_STREAM])
-    running = [study.ask(fixed_distributions=space)
-               for _ in range(in_flight - 1 if running_fill else 0)]
+    running = [
+        study.ask(fixed_distributions=space) for _ in range(in_flight - 1 if running_fill else 0)
+    ]
     times, cpu_times = [], []
     for _ in range(timed):
         start, cpu = time.perf_counter(), time.thread_time()
@@ -399,14 +460,17 @@ def fill_cost(make: SamplerFactory, size: int, in_flight: int, running_fill: boo
     return np.asarray(times), np.asarray(cpu_times)
 
 
-def random_history(n: int, space: dict[str, BaseDistribution],
-                   seed: int = 0) -> list[tuple[dict[str, Any], list[float]]]:
+def random_history(
+    n: int, space: dict[str, BaseDistribution], seed: int = 0
+) -> list[tuple[dict[str, Any], list[float]]]:
     rng = np.random.default_rng([seed, NOISE_STREAM, 1])
     cols = {k: sample_uniform(space[k], rng, n) for k in SEARCHED}
     out = []
     for i in range(n):
-        params = {k: (int(cols[k][i]) if isinstance(space[k], IntDistribution)
-                      else float(cols[k][i])) for k in SEARCHED}
+        params = {
+            k: (int(cols[k][i]) if isinstance(space[k], IntDistribution) else float(cols[k][i]))
+            for k in SEARCHED
+        }
         out.append((params, observe(clean_of(params), rng)[0]))
     return out
 
@@ -414,16 +478,21 @@ def random_history(n: int, space: dict[str, BaseDistribution],
 # ---------------------------------------------------------------- determinism
 
 
-def check_determinism(names: list[str], in_flight: int, space: dict[str, BaseDistribution],
-                      n: int = 150) -> list[str]:
+def check_determinism(
+    names: list[str], in_flight: int, space: dict[str, BaseDistribution], n: int = 150
+) -> list[str]:
     lines = []
     for name in names:
         v = BY_NAME[name]
-        runs = [[tuple(p.items()) for p, _ in simulate(v, n, in_flight, seed, space, 1.0).history]
-                for seed in (0, 0, 1)]
+        runs = [
+            [tuple(p.items()) for p, _ in simulate(v, n, in_flight, seed, space, 1.0).history]
+            for seed in (0, 0, 1)
+        ]
         same, differs = runs[0] == runs[1], runs[0] != runs[2]
-        lines.append(f"  {name:18s} seed 0 twice: {'identical' if same else 'DIFFERENT'} over "
-                     f"{n} trials; seed 1: {'differs' if differs else 'SAME as seed 0'}")
+        lines.append(
+            f"  {name:18s} seed 0 twice: {'identical' if same else 'DIFFERENT'} over "
+            f"{n} trials; seed 1: {'differs' if differs else 'SAME as seed 0'}"
+        )
     return lines
 
 
@@ -449,15 +518,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 1000, main samplers only")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per sampler and N")
     parser.add_argument("--in-flight", type=int, default=48, help="trials running at once")
-    parser.add_argument("--samplers", nargs="+", choices=list(BY_NAME),
-                        help="only these variants (default: all; --quick: the main ones)")
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        choices=list(BY_NAME),
+        help="only these variants (default: all; --quick: the main ones)",
+    )
     parser.add_argument("--n", type=int, nargs="+", help="sweep sizes (default 1000 10000)")
-    parser.add_argument("--fill-sizes", type=int, nargs="*",
-                        help="sizes of TPE's filled-study cost (default 500 1000 2000 3000 10000; "
-                             "--quick: 1000)")
+    parser.add_argument(
+        "--fill-sizes",
+        type=int,
+        nargs="*",
+        help="sizes of TPE's filled-study cost (default 500 1000 2000 3000 10000; --quick: 1000)",
+    )
     parser.add_argument("--no-gp", action="store_true", help="skip the GPSampler cost probe")
-    parser.add_argument("--check-determinism", action="store_true",
-                        help="also run each sampler twice with one seed and compare")
+    parser.add_argument(
+        "--check-determinism",
+        action="store_true",
+        help="also run each sampler twice with one seed and compare",
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -467,23 +546,39 @@ def main() -> None:
         variants = [BY_NAME[s] for s in args.samplers]
     else:
         variants = [v for v in VARIANTS if v.quick or not args.quick]
-    fill_sizes = (args.fill_sizes if args.fill_sizes is not None
-                  else [1000] if args.quick else [500, 1000, 2000, 3000, 10000])
+    fill_sizes = (
+        args.fill_sizes
+        if args.fill_sizes is not None
+        else [1000]
+        if args.quick
+        else [500, 1000, 2000, 3000, 10000]
+    )
     space = load_space()
     hv_best, hv_note = best_hypervolume(space)
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(f"# bench/samplers.py {' '.join(sys.argv[1:])}")
-    print(f"date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; CPU {cpu_model()} "
-          f"({os.cpu_count()} logical cores, this process on cores {affinity}); load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"Python {platform.python_version()}, optuna {optuna.__version__}, "
-          f"numpy {np.__version__}; in flight {args.in_flight}; seeds 0..{args.seeds - 1}")
+    print(
+        f"date {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; CPU {cpu_model()} "
+        f"({os.cpu_count()} logical cores, this process on cores {affinity}); load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"Python {platform.python_version()}, optuna {optuna.__version__}, "
+        f"numpy {np.__version__}; in flight {args.in_flight}; seeds 0..{args.seeds - 1}"
+    )
     print(f"space {SPACE_FILE.name}: " + ", ".join(f"{k} {d}" for k, d in space.items()))
     print(f"hypervolume reference point {REF_POINT}; {hv_note}")
-    print("auto resolves to: " + ", ".join(f"N={n}: {resolve_sampler('auto', n).value}"
-                                            for n in sorted({*sizes, 100, 500, 501, 10000})))
-    print("make_sampler('nsga2') population: " + ", ".join(
-        f"N={n}: {nsga2_population_size(n, args.in_flight)}" for n in sizes))
+    print(
+        "auto resolves to: "
+        + ", ".join(
+            f"N={n}: {resolve_sampler('auto', n).value}"
+            for n in sorted({*sizes, 100, 500, 501, 10000})
+        )
+    )
+    print(
+        "make_sampler('nsga2') population: "
+        + ", ".join(f"N={n}: {nsga2_population_size(n, args.in_flight)}" for n in sizes)
+    )
     print()
 
     results: list[RunResult] = []
@@ -500,20 +595,26 @@ def main() -> None:
             for seed in range(args.seeds):
                 r = simulate(v, n, args.in_flight, seed, space, hv_best)
                 results.append(r)
-                print(f"  ran {v.name:18s} N={n:5d} seed {seed}: HV {r.hv:.4f} "
-                      f"(N/10 {r.hv_tenth:.4f}), suggestion p95 "
-                      f"{ms(np.percentile(tail(r.ask_s), 95))} ms, wall {r.wall_s:.1f} s",
-                      flush=True)
+                print(
+                    f"  ran {v.name:18s} N={n:5d} seed {seed}: HV {r.hv:.4f} "
+                    f"(N/10 {r.hv_tenth:.4f}), suggestion p95 "
+                    f"{ms(np.percentile(tail(r.ask_s), 95))} ms, wall {r.wall_s:.1f} s",
+                    flush=True,
+                )
 
     print()
-    print("Front quality: hypervolume of the noise-free front (1.0 = best estimate), mean [min, "
-          "max] over seeds, and after the first N/10 trials.\nCost: suggestion = ask with its "
-          "sampling, p50/p95 over the last 10% of trials, wall ms (p95 also as this thread's CPU "
-          "ms,\nwhich the machine's other load does not inflate); tell ms; sampler s = all asks "
-          "and tells of one sweep; pickle of the study at N finished trials.")
-    head = (f"{'sampler':18s} {'N':>5s}  {'HV':>6s} {'[min,  max]':>15s} {'HV@N/10':>7s}  "
-            f"{'sug p50':>7s} {'sug p95':>7s} {'p95 cpu':>7s}  {'tell p50':>8s} {'p95':>5s}  "
-            f"{'sampler s':>9s}  {'pickle MB':>9s} {'ms':>6s}")
+    print(
+        "Front quality: hypervolume of the noise-free front (1.0 = best estimate), mean [min, "
+        "max] over seeds, and after the first N/10 trials.\nCost: suggestion = ask with its "
+        "sampling, p50/p95 over the last 10% of trials, wall ms (p95 also as this thread's CPU "
+        "ms,\nwhich the machine's other load does not inflate); tell ms; sampler s = all asks "
+        "and tells of one sweep; pickle of the study at N finished trials."
+    )
+    head = (
+        f"{'sampler':18s} {'N':>5s}  {'HV':>6s} {'[min,  max]':>15s} {'HV@N/10':>7s}  "
+        f"{'sug p50':>7s} {'sug p95':>7s} {'p95 cpu':>7s}  {'tell p50':>8s} {'p95':>5s}  "
+        f"{'sampler s':>9s}  {'pickle MB':>9s} {'ms':>6s}"
+    )
     print(head)
     print("-" * len(head))
     for n in sizes:
@@ -526,24 +627,30 @@ def main() -> None:
             ask_cpu = np.concatenate([tail(r.ask_cpu_s) for r in rs])
             tell = np.concatenate([tail(r.tell_s) for r in rs])
             total = statistics.mean(float(r.ask_s.sum() + r.tell_s.sum()) for r in rs)
-            print(f"{v.name:18s} {n:5d}  {statistics.mean(hv):6.4f} [{min(hv):.4f}, "
-                  f"{max(hv):.4f}] {statistics.mean(r.hv_tenth for r in rs):7.4f}  "
-                  f"{ms(np.percentile(ask, 50)):>7s} {ms(np.percentile(ask, 95)):>7s} "
-                  f"{ms(np.percentile(ask_cpu, 95)):>7s}  {ms(np.percentile(tell, 50)):>8s} "
-                  f"{ms(np.percentile(tell, 95)):>5s}  {total:9.1f}  "
-                  f"{statistics.mean(r.pickle_bytes for r in rs) / 1e6:9.2f} "
-                  f"{ms(statistics.mean(r.pickle_s for r in rs)):>6s}")
+            print(
+                f"{v.name:18s} {n:5d}  {statistics.mean(hv):6.4f} [{min(hv):.4f}, "
+                f"{max(hv):.4f}] {statistics.mean(r.hv_tenth for r in rs):7.4f}  "
+                f"{ms(np.percentile(ask, 50)):>7s} {ms(np.percentile(ask, 95)):>7s} "
+                f"{ms(np.percentile(ask_cpu, 95)):>7s}  {ms(np.percentile(tell, 50)):>8s} "
+                f"{ms(np.percentile(tell, 95)):>5s}  {total:9.1f}  "
+                f"{statistics.mean(r.pickle_bytes for r in rs) / 1e6:9.2f} "
+                f"{ms(statistics.mean(r.pickle_s for r in rs)):>6s}"
+            )
     print("\nvariants: " + "; ".join(f"{v.name} = {v.note}" for v in variants))
     if duplicates:
         print("not run, being exactly make_sampler('nsga2') (its row): " + ", ".join(duplicates))
     tpe_not_run = [x for x in not_run if x.startswith("tpe")]
     if tpe_not_run:
-        print("not run (quality): " + ", ".join(tpe_not_run) + " - a whole TPE sweep of 10000 "
-              "trials costs about an hour of sampler time per seed on one core (its suggestion "
-              "time grows to ~0.8 s); its cost at that size is measured below instead")
+        print(
+            "not run (quality): " + ", ".join(tpe_not_run) + " - a whole TPE sweep of 10000 "
+            "trials costs about an hour of sampler time per seed on one core (its suggestion "
+            "time grows to ~0.8 s); its cost at that size is measured below instead"
+        )
     if len(tpe_not_run) < len(not_run):
-        print("not in the full set (to save time; run them with --samplers NAME --n N): "
-              + ", ".join(x for x in not_run if not x.startswith("tpe")))
+        print(
+            "not in the full set (to save time; run them with --samplers NAME --n N): "
+            + ", ".join(x for x in not_run if not x.startswith("tpe"))
+        )
 
     if fill_sizes:
         # Random configurations, not an NSGA-II history: NSGA-II's children copy their parents'
@@ -551,27 +658,46 @@ def main() -> None:
         # made TPE look about twice as cheap as in its own sweep (measured: p50 74 ms against
         # 110 ms at 1000); random configurations come close to TPE's own (compare the table).
         history, source = random_history(max(fill_sizes), space), "random configurations"
-        print(f"\nTPE cost at fixed sizes: a study filled by add_trials with finished trials "
-              f"({source}),\n{args.in_flight - 1} trials running, then "
-              f"{FILL_TIMED} suggestions timed in a steady state (ask one, tell the oldest); ms")
-        print(f"{'sampler':18s} {'size':>6s} {'p50':>7s} {'p95':>7s} {'p95 cpu':>7s} "
-              f"{'max':>7s}  p95 < {TARGET_P95_S * 1000:.0f} ms")
+        print(
+            f"\nTPE cost at fixed sizes: a study filled by add_trials with finished trials "
+            f"({source}),\n{args.in_flight - 1} trials running, then "
+            f"{FILL_TIMED} suggestions timed in a steady state (ask one, tell the oldest); ms"
+        )
+        print(
+            f"{'sampler':18s} {'size':>6s} {'p50':>7s} {'p95':>7s} {'p95 cpu':>7s} "
+            f"{'max':>7s}  p95 < {TARGET_P95_S * 1000:.0f} ms"
+        )
         for name in [v.name for v in variants if v.name.startswith("tpe")]:
             for size in fill_sizes:
                 t, cpu = fill_cost(BY_NAME[name].make, size, args.in_flight, True, history, space)
                 p95 = float(np.percentile(t, 95))
-                print(f"{name:18s} {size:6d} {ms(np.percentile(t, 50)):>7s} {ms(p95):>7s} "
-                      f"{ms(np.percentile(cpu, 95)):>7s} {ms(t.max()):>7s}  "
-                      f"{'met' if p95 < TARGET_P95_S else 'NOT met'}", flush=True)
+                print(
+                    f"{name:18s} {size:6d} {ms(np.percentile(t, 50)):>7s} {ms(p95):>7s} "
+                    f"{ms(np.percentile(cpu, 95)):>7s} {ms(t.max()):>7s}  "
+                    f"{'met' if p95 < TARGET_P95_S else 'NOT met'}",
+                    flush=True,
+                )
     if not args.no_gp:
         history = random_history(300, space)
-        print("\nGPSampler cost probe (study filled with random configurations, nothing "
-              "running, 3 suggestions timed, ms):")
+        print(
+            "\nGPSampler cost probe (study filled with random configurations, nothing "
+            "running, 3 suggestions timed, ms):"
+        )
         for size in (100, 300):
-            t, _ = fill_cost(lambda s, n, f: optuna.samplers.GPSampler(seed=s), size,
-                             args.in_flight, False, history, space, timed=3)
-            print(f"  GPSampler with {size:4d} finished trials: suggestion p50 "
-                  f"{ms(np.median(t))} ms, max {ms(t.max())} ms", flush=True)
+            t, _ = fill_cost(
+                lambda s, n, f: optuna.samplers.GPSampler(seed=s),
+                size,
+                args.in_flight,
+                False,
+                history,
+                space,
+                timed=3,
+            )
+            print(
+                f"  GPSampler with {size:4d} finished trials: suggestion p50 "
+                f"{ms(np.median(t))} ms, max {ms(t.max())} ms",
+                flush=True,
+            )
     if args.check_determinism:
         print("\nDeterminism (suggested parameters of a 150-trial sweep):")
         print("\n".join(check_determinism([v.name for v in variants], args.in_flight, space)))

@@ -73,9 +73,16 @@ TARGET_S = 1.0
 
 
 def trial_config(te_scale: float) -> TrialConfig:
-    return TrialConfig(dataset="fashion-mnist", subset=SUBSET, max_epochs=MAX_EPOCHS,
-                       target_metric="train_acc", target=1.0, mode="grad", te_scale=te_scale,
-                       device="cpu")
+    return TrialConfig(
+        dataset="fashion-mnist",
+        subset=SUBSET,
+        max_epochs=MAX_EPOCHS,
+        target_metric="train_acc",
+        target=1.0,
+        mode="grad",
+        te_scale=te_scale,
+        device="cpu",
+    )
 
 
 def compute_seconds(records: list[dict]) -> float:
@@ -107,14 +114,31 @@ def run_sweep(tmp: Path, space: Path, n: int) -> Sweep:
     """`te-sweep launch` as a user runs it; time-stamps every line of its output."""
     samples, baselines = (1, 0) if n == 1 else (n - 1, 1)
     name = f"n{n}"
-    cmd = [TE_SWEEP, "launch", str(space), "--num-samples", str(samples),
-           "--baselines", str(baselines), "--max-concurrent", "1",
-           "--storage", str(tmp / "storage"), "--name", name]
+    cmd = [
+        TE_SWEEP,
+        "launch",
+        str(space),
+        "--num-samples",
+        str(samples),
+        "--baselines",
+        str(baselines),
+        "--max-concurrent",
+        "1",
+        "--storage",
+        str(tmp / "storage"),
+        "--name",
+        name,
+    ]
     stamped: list[tuple[float, str]] = []
     with open(tmp / f"{name}.stderr", "w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             stamped.append((time.perf_counter() - start, line.rstrip("\n")))
@@ -143,17 +167,27 @@ def run_sweep(tmp: Path, space: Path, n: int) -> Sweep:
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least-squares a + b*x."""
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    b = (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False))
-         / sum((x - mx) ** 2 for x in xs))
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=False)) / sum(
+        (x - mx) ** 2 for x in xs
+    )
     return my - b * mx, b
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[8, 16],
-                        help="trials in the larger sweeps (each >= 2); N=1 always runs")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="rounds of in-process trials (TE + baseline); medians are reported")
+    parser.add_argument(
+        "--n",
+        type=int,
+        nargs="+",
+        default=[8, 16],
+        help="trials in the larger sweeps (each >= 2); N=1 always runs",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="rounds of in-process trials (TE + baseline); medians are reported",
+    )
     parser.add_argument("--quick", action="store_true", help="--n 2 --repeats 1")
     args = parser.parse_args()
     if args.quick:
@@ -208,40 +242,61 @@ def main() -> None:
         }
 
     table = [components(s) for s in sweeps]
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, 1 torch thread per trial; trial: "
-          f"Fashion-MNIST subset {SUBSET}, {MAX_EPOCHS} epochs, evaluating 10000 test images")
-    print(f"one trial's own time (median of {len(te_times)}): TE {t_te:.2f} s, baseline "
-          f"{t_base:.2f} s, of which training + evaluation {c_te:.2f} s, {c_base:.2f} s; first "
-          f"in-process run (reads the files, first optimiser) {cold:.2f} s")
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, 1 torch thread per trial; trial: "
+        f"Fashion-MNIST subset {SUBSET}, {MAX_EPOCHS} epochs, evaluating 10000 test images"
+    )
+    print(
+        f"one trial's own time (median of {len(te_times)}): TE {t_te:.2f} s, baseline "
+        f"{t_base:.2f} s, of which training + evaluation {c_te:.2f} s, {c_base:.2f} s; first "
+        f"in-process run (reads the files, first optimiser) {cold:.2f} s"
+    )
     print("sweeps: N=1 (1 TE trial), then N trials = 1 baseline + N-1 TE, --max-concurrent 1")
     print()
-    print(f"{'seconds':34s}" + "".join(f"{f'N={s.n}':>8s}" for s in sweeps)
-          + f"{'per trial (slope)':>19s}")
+    print(
+        f"{'seconds':34s}"
+        + "".join(f"{f'N={s.n}':>8s}" for s in sweeps)
+        + f"{'per trial (slope)':>19s}"
+    )
     for key in table[0]:
         values = [row[key] for row in table]
-        slope = "" if key.startswith("overhead per") else \
-            f"{fit_line([s.n for s in sweeps], values)[1]:19.2f}"
+        slope = (
+            ""
+            if key.startswith("overhead per")
+            else f"{fit_line([s.n for s in sweeps], values)[1]:19.2f}"
+        )
         print(f"{key:34s}" + "".join(f"{v:8.2f}" for v in values) + slope)
     for s in sweeps:
         if s.trials == 1:
             continue
-        reuse = ("one actor reused for all, so the files are read once (data.py caches "
-                 "the raw arrays per process)" if len(s.pids) == 1
-                 else "actors not (all) reused: each new one reads the files again")
+        reuse = (
+            "one actor reused for all, so the files are read once (data.py caches "
+            "the raw arrays per process)"
+            if len(s.pids) == 1
+            else "actors not (all) reused: each new one reads the files again"
+        )
         print(f"N={s.n}: {s.trials} trials ran in {len(s.pids)} worker process(es), {reuse}")
     overheads = [row["overhead = wall - own time"] for row in table]
     fixed, slope = fit_line([s.n for s in sweeps], overheads)
-    print(f"least-squares fit overhead(N) = a + b*N over N = {', '.join(str(n) for n in sizes)}:"
-          f" a = {fixed:.2f} s fixed, b = {slope:.2f} s per trial")
+    print(
+        f"least-squares fit overhead(N) = a + b*N over N = {', '.join(str(n) for n in sizes)}:"
+        f" a = {fixed:.2f} s fixed, b = {slope:.2f} s per trial"
+    )
     if slope < TARGET_S:
-        print(f"amortised overhead falls to {TARGET_S:g} s per trial from N >= "
-              f"a / ({TARGET_S:g} - b) = {fixed / (TARGET_S - slope):.1f} trials")
-    print(f"target: per-trial overhead b <= {TARGET_S:g} s: {slope:.2f} s, "
-          f"{'met' if slope <= TARGET_S else 'NOT met'}")
+        print(
+            f"amortised overhead falls to {TARGET_S:g} s per trial from N >= "
+            f"a / ({TARGET_S:g} - b) = {fixed / (TARGET_S - slope):.1f} trials"
+        )
+    print(
+        f"target: per-trial overhead b <= {TARGET_S:g} s: {slope:.2f} s, "
+        f"{'met' if slope <= TARGET_S else 'NOT met'}"
+    )
     for s, row in zip(sweeps[1:], table[1:], strict=False):
         per_trial = row["overhead per trial = overhead / N"]
-        print(f"target: overhead amortised over N={s.n} trials, (wall - own time) / N <= "
-              f"{TARGET_S:g} s: {per_trial:.2f} s, {'met' if per_trial <= TARGET_S else 'NOT met'}")
+        print(
+            f"target: overhead amortised over N={s.n} trials, (wall - own time) / N <= "
+            f"{TARGET_S:g} s: {per_trial:.2f} s, {'met' if per_trial <= TARGET_S else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,14 @@ search:
   threshold: {{low: 0.25, high: 2.0}}
   te_scale: {{low: 0.05, high: 300.0, log: true}}
 """
-TARGETS = {"suggest_p95_s": 0.2, "overhead_growth": 1.5, "full_concurrency_s": 30.0,
-           "output_bytes_per_trial": 512, "checkpoints_per_trial": 2, "export_s": 10.0}
+TARGETS = {
+    "suggest_p95_s": 0.2,
+    "overhead_growth": 1.5,
+    "full_concurrency_s": 30.0,
+    "output_bytes_per_trial": 512,
+    "checkpoints_per_trial": 2,
+    "export_s": 10.0,
+}
 CHECKPOINT_SCAN_S = 20.0
 
 
@@ -143,8 +149,7 @@ def checkpoint_counts(sweep: Path) -> int:
     most = 0
     for entry in os.scandir(sweep):
         if entry.is_dir():
-            most = max(most, sum(1 for f in os.scandir(entry.path)
-                                 if f.name.startswith(PREFIX)))
+            most = max(most, sum(1 for f in os.scandir(entry.path) if f.name.startswith(PREFIX)))
     return most
 
 
@@ -163,18 +168,22 @@ def slot_overheads(rows: list[dict], concurrency: int, epoch_s: float) -> list[f
     starts = sorted(r["started_at"].timestamp() for r in timed)
     finishes = sorted(r["finished_at"].timestamp() for r in timed)
     by_start = sorted(timed, key=lambda r: r["started_at"])
-    extra = [(r["finished_at"] - r["started_at"]).total_seconds() - r["epochs_run"] * epoch_s
-             for r in by_start]
-    return [starts[i] - finishes[i - concurrency] + extra[i]
-            for i in range(concurrency, len(by_start))]
+    extra = [
+        (r["finished_at"] - r["started_at"]).total_seconds() - r["epochs_run"] * epoch_s
+        for r in by_start
+    ]
+    return [
+        starts[i] - finishes[i - concurrency] + extra[i] for i in range(concurrency, len(by_start))
+    ]
 
 
-def concurrency_reached(rows: list[dict], concurrency: int,
-                        t0: float) -> tuple[float | None, int]:
+def concurrency_reached(rows: list[dict], concurrency: int, t0: float) -> tuple[float | None, int]:
     """Seconds after t0 when `concurrency` trials first ran at once, and the most at once."""
-    events = sorted([(r["started_at"].timestamp(), 1) for r in rows if r["started_at"]]
-                    + [(r["finished_at"].timestamp(), -1) for r in rows if r["finished_at"]],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(r["started_at"].timestamp(), 1) for r in rows if r["started_at"]]
+        + [(r["finished_at"].timestamp(), -1) for r in rows if r["finished_at"]],
+        key=lambda e: (e[0], e[1]),
+    )
     running, most, full = 0, 0, None
     for when, step in events:
         running += step
@@ -184,8 +193,16 @@ def concurrency_reached(rows: list[dict], concurrency: int,
     return full, most
 
 
-def run_one(n: int, concurrency: int, epochs: int, epoch_s: float, checkpoint_mib: float,
-            repeats: int, workdir: Path, max_concurrent: int | None = None) -> dict[str, Any]:
+def run_one(
+    n: int,
+    concurrency: int,
+    epochs: int,
+    epoch_s: float,
+    checkpoint_mib: float,
+    repeats: int,
+    workdir: Path,
+    max_concurrent: int | None = None,
+) -> dict[str, Any]:
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
     from te_sweep.results.export import export_sweep
     from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
@@ -196,9 +213,17 @@ def run_one(n: int, concurrency: int, epochs: int, epoch_s: float, checkpoint_mi
     space = workdir / "scale.yaml"
     space.write_text(SPACE.format(epochs=epochs))
     log_path = workdir / "sweep.log"
-    prepared = prepare_launch(str(space), SweepOptions(
-        num_samples=(n - repeats) // repeats, repeats=repeats,
-        storage=str(workdir / "results"), name="scale", seed=0, max_concurrent=max_concurrent))
+    prepared = prepare_launch(
+        str(space),
+        SweepOptions(
+            num_samples=(n - repeats) // repeats,
+            repeats=repeats,
+            storage=str(workdir / "results"),
+            name="scale",
+            seed=0,
+            max_concurrent=max_concurrent,
+        ),
+    )
     sweep = workdir / "results" / "scale"
     most_checkpoints = [0]
     done = threading.Event()
@@ -225,12 +250,14 @@ def run_one(n: int, concurrency: int, epochs: int, epoch_s: float, checkpoint_mi
     overheads = slot_overheads(rows, concurrency, epoch_s)
     tenth = max(1, n // 10)
     full_s, most = concurrency_reached(rows, concurrency, t0)
-    last_suggest = [s for f, s in timings.suggest[-max(1, len(timings.suggest) // 10):]]
+    last_suggest = [s for f, s in timings.suggest[-max(1, len(timings.suggest) // 10) :]]
     states = sorted(sweep.glob("experiment_state-*.json"))
     searcher_states = sorted(sweep.glob("searcher-state-*.pkl"))
     log_bytes = log_path.stat().st_size
     return {
-        "n": n, "concurrency": concurrency, "wall_s": wall,
+        "n": n,
+        "concurrency": concurrency,
+        "wall_s": wall,
         "ideal_s": sum(r["epochs_run"] for r in rows) * epoch_s / concurrency,
         "statuses": {s: sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows}},
         "overhead_first_s": statistics.mean(overheads[:tenth]) if overheads else None,
@@ -239,14 +266,16 @@ def run_one(n: int, concurrency: int, epochs: int, epoch_s: float, checkpoint_mi
         "suggest_p95_s": percentile(last_suggest, 0.95),
         "suggest_at_finished": timings.suggest[-1][0] if timings.suggest else 0,
         "tell_p95_s": percentile(timings.tell[-tenth:], 0.95),
-        "full_concurrency_s": full_s, "most_at_once": most,
+        "full_concurrency_s": full_s,
+        "most_at_once": most,
         "driver_cpu_s_per_trial": driver_cpu / n,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "output_bytes_per_trial": log_bytes / n,
         "output_lines": sum(1 for _ in log_path.open()),
         "disk_bytes_per_trial": directory_bytes(sweep) / n,
         "max_checkpoints_per_trial": most_checkpoints[0],
-        "snapshots": len(timings.snapshots), "snapshot_total_s": sum(timings.snapshots),
+        "snapshots": len(timings.snapshots),
+        "snapshot_total_s": sum(timings.snapshots),
         "snapshot_last_s": timings.snapshots[-1] if timings.snapshots else None,
         "experiment_state_bytes": states[-1].stat().st_size if states else 0,
         "searcher_state_bytes": searcher_states[-1].stat().st_size if searcher_states else 0,
@@ -270,26 +299,43 @@ def synthesize(template: Path, target: Path, trials: int, epochs: int) -> None:
     line = json.loads((source / "result.json").read_text().splitlines()[0])
     state_file = sorted(template.glob("experiment_state-*.json"))[-1]
     state = json.loads(state_file.read_text())
-    trial_json, meta_json = next(pair for pair in state["trial_data"]
-                                 if json.loads(pair[0])["custom_dirname"] == source.name)
+    trial_json, meta_json = next(
+        pair for pair in state["trial_data"] if json.loads(pair[0])["custom_dirname"] == source.name
+    )
     trial_state = json.loads(trial_json)
     entries = []
     for i in range(trials):
         trial_id = f"s{i:07d}"
         directory = target / f"te_{trial_id}"
         directory.mkdir()
-        (directory / "params.json").write_text(json.dumps({**params,
-                                                           "config_id": f"c{i:07d}"}))
+        (directory / "params.json").write_text(json.dumps({**params, "config_id": f"c{i:07d}"}))
         lines = []
         for epoch in range(1, epochs + 1):
-            lines.append(json.dumps({**line, "trial_id": trial_id, "epoch": epoch,
-                                     "training_iteration": epoch,
-                                     "trial_status": "running" if epoch < epochs
-                                     else "censored"}))
+            lines.append(
+                json.dumps(
+                    {
+                        **line,
+                        "trial_id": trial_id,
+                        "epoch": epoch,
+                        "training_iteration": epoch,
+                        "trial_status": "running" if epoch < epochs else "censored",
+                    }
+                )
+            )
         (directory / "result.json").write_text("\n".join(lines) + "\n")
-        entries.append([json.dumps({**trial_state, "trial_id": trial_id,
-                                    "custom_dirname": directory.name, "status": "TERMINATED"}),
-                        meta_json])
+        entries.append(
+            [
+                json.dumps(
+                    {
+                        **trial_state,
+                        "trial_id": trial_id,
+                        "custom_dirname": directory.name,
+                        "status": "TERMINATED",
+                    }
+                ),
+                meta_json,
+            ]
+        )
     state["trial_data"] = entries
     (target / state_file.name).write_text(json.dumps(state))
 
@@ -306,9 +352,14 @@ def time_export(template: Path, workdir: Path, trials: int, epochs: int) -> dict
     start = time.perf_counter()
     result = export_sweep(SweepDir(str(target.parent), target.name))
     export_s = time.perf_counter() - start
-    return {"trials": trials, "epochs": epochs, "rows": len(result["rows"]),
-            "synthesise_s": made_s, "export_s": export_s,
-            "result_bytes": directory_bytes(target)}
+    return {
+        "trials": trials,
+        "epochs": epochs,
+        "rows": len(result["rows"]),
+        "synthesise_s": made_s,
+        "export_s": export_s,
+        "result_bytes": directory_bytes(target),
+    }
 
 
 # ------------------------------------------------------------------ report
@@ -316,57 +367,85 @@ def output_slope(small: dict[str, Any], large: dict[str, Any]) -> float:
     """Bytes of output per extra trial between two sweep sizes (per trial if only one)."""
     if large["n"] == small["n"]:
         return large["output_bytes_per_trial"]
-    return ((large["output_bytes_per_trial"] * large["n"]
-             - small["output_bytes_per_trial"] * small["n"]) / (large["n"] - small["n"]))
+    return (
+        large["output_bytes_per_trial"] * large["n"] - small["output_bytes_per_trial"] * small["n"]
+    ) / (large["n"] - small["n"])
 
 
 def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> None:
-    print(f"{'N':>6} {'wall s':>8} {'ideal s':>8} {'ovh first':>9} {'ovh last':>9} "
-          f"{'sugg p50':>9} {'sugg p95':>9} {'full s':>7} {'cpu s/tr':>8} {'RSS MiB':>8} "
-          f"{'out B/tr':>8} {'disk KB/tr':>10} {'ckpt':>4} {'state MB':>8} {'export s':>8}")
+    print(
+        f"{'N':>6} {'wall s':>8} {'ideal s':>8} {'ovh first':>9} {'ovh last':>9} "
+        f"{'sugg p50':>9} {'sugg p95':>9} {'full s':>7} {'cpu s/tr':>8} {'RSS MiB':>8} "
+        f"{'out B/tr':>8} {'disk KB/tr':>10} {'ckpt':>4} {'state MB':>8} {'export s':>8}"
+    )
     for r in results:
-        print(f"{r['n']:>6} {r['wall_s']:>8.1f} {r['ideal_s']:>8.1f} "
-              f"{r['overhead_first_s']:>9.3f} {r['overhead_last_s']:>9.3f} "
-              f"{r['suggest_p50_s']:>9.4f} {r['suggest_p95_s']:>9.4f} "
-              f"{r['full_concurrency_s'] or float('nan'):>7.1f} "
-              f"{r['driver_cpu_s_per_trial']:>8.3f} {r['peak_rss_mib']:>8.0f} "
-              f"{r['output_bytes_per_trial']:>8.0f} {r['disk_bytes_per_trial'] / 1024:>10.0f} "
-              f"{r['max_checkpoints_per_trial']:>4} {r['experiment_state_bytes'] / 1e6:>8.1f} "
-              f"{r['export_s']:>8.2f}")
+        print(
+            f"{r['n']:>6} {r['wall_s']:>8.1f} {r['ideal_s']:>8.1f} "
+            f"{r['overhead_first_s']:>9.3f} {r['overhead_last_s']:>9.3f} "
+            f"{r['suggest_p50_s']:>9.4f} {r['suggest_p95_s']:>9.4f} "
+            f"{r['full_concurrency_s'] or float('nan'):>7.1f} "
+            f"{r['driver_cpu_s_per_trial']:>8.3f} {r['peak_rss_mib']:>8.0f} "
+            f"{r['output_bytes_per_trial']:>8.0f} {r['disk_bytes_per_trial'] / 1024:>10.0f} "
+            f"{r['max_checkpoints_per_trial']:>4} {r['experiment_state_bytes'] / 1e6:>8.1f} "
+            f"{r['export_s']:>8.2f}"
+        )
     for r in results:
-        print(f"N={r['n']}: at most {r['most_at_once']} trials at once; statuses "
-              f"{r['statuses']}; suggestions timed at up to "
-              f"{r['suggest_at_finished']} finished trials; tell p95 {r['tell_p95_s']:.4f} s; "
-              f"{r['snapshots']} experiment snapshots, {r['snapshot_total_s']:.1f} s in all, "
-              f"last {r['snapshot_last_s'] or 0:.2f} s; searcher state "
-              f"{r['searcher_state_bytes'] / 1e6:.2f} MB; {r['output_lines']} log lines")
+        print(
+            f"N={r['n']}: at most {r['most_at_once']} trials at once; statuses "
+            f"{r['statuses']}; suggestions timed at up to "
+            f"{r['suggest_at_finished']} finished trials; tell p95 {r['tell_p95_s']:.4f} s; "
+            f"{r['snapshots']} experiment snapshots, {r['snapshot_total_s']:.1f} s in all, "
+            f"last {r['snapshot_last_s'] or 0:.2f} s; searcher state "
+            f"{r['searcher_state_bytes'] / 1e6:.2f} MB; {r['output_lines']} log lines"
+        )
     if exported:
-        print(f"export of a synthesised sweep, {exported['trials']} trials x "
-              f"{exported['epochs']} epochs ({exported['result_bytes'] / 1e6:.0f} MB of Tune "
-              f"files): {exported['export_s']:.2f} s")
+        print(
+            f"export of a synthesised sweep, {exported['trials']} trials x "
+            f"{exported['epochs']} epochs ({exported['result_bytes'] / 1e6:.0f} MB of Tune "
+            f"files): {exported['export_s']:.2f} s"
+        )
     print("targets:")
     small, large = results[0], results[-1]
     checks = [
-        (f"suggestion p95 at N={large['n']} < {TARGETS['suggest_p95_s']} s",
-         large["suggest_p95_s"] < TARGETS["suggest_p95_s"], f"{large['suggest_p95_s']:.4f} s"),
-        (f"overhead per trial at N={large['n']} within {TARGETS['overhead_growth']}x of "
-         f"N={small['n']}", large["overhead_last_s"]
-         <= TARGETS["overhead_growth"] * max(small["overhead_last_s"], 1e-9),
-         f"{large['overhead_last_s']:.3f} s vs {small['overhead_last_s']:.3f} s"),
-        (f"full concurrency within {TARGETS['full_concurrency_s']:.0f} s",
-         all((r["full_concurrency_s"] or 1e9) <= TARGETS["full_concurrency_s"] for r in results),
-         ", ".join(f"{r['full_concurrency_s'] or float('nan'):.1f} s" for r in results)),
-        ("output <= 0.5 KB per trial plus a constant (slope between the smallest and largest N)",
-         output_slope(small, large) <= TARGETS["output_bytes_per_trial"],
-         f"{output_slope(small, large):.0f} B per trial"),
-        (f"<= {TARGETS['checkpoints_per_trial']} checkpoints per trial",
-         all(r["max_checkpoints_per_trial"] <= TARGETS["checkpoints_per_trial"]
-             for r in results), str(max(r["max_checkpoints_per_trial"] for r in results))),
+        (
+            f"suggestion p95 at N={large['n']} < {TARGETS['suggest_p95_s']} s",
+            large["suggest_p95_s"] < TARGETS["suggest_p95_s"],
+            f"{large['suggest_p95_s']:.4f} s",
+        ),
+        (
+            f"overhead per trial at N={large['n']} within {TARGETS['overhead_growth']}x of "
+            f"N={small['n']}",
+            large["overhead_last_s"]
+            <= TARGETS["overhead_growth"] * max(small["overhead_last_s"], 1e-9),
+            f"{large['overhead_last_s']:.3f} s vs {small['overhead_last_s']:.3f} s",
+        ),
+        (
+            f"full concurrency within {TARGETS['full_concurrency_s']:.0f} s",
+            all((r["full_concurrency_s"] or 1e9) <= TARGETS["full_concurrency_s"] for r in results),
+            ", ".join(f"{r['full_concurrency_s'] or float('nan'):.1f} s" for r in results),
+        ),
+        (
+            "output <= 0.5 KB per trial plus a constant (slope between the smallest and largest N)",
+            output_slope(small, large) <= TARGETS["output_bytes_per_trial"],
+            f"{output_slope(small, large):.0f} B per trial",
+        ),
+        (
+            f"<= {TARGETS['checkpoints_per_trial']} checkpoints per trial",
+            all(
+                r["max_checkpoints_per_trial"] <= TARGETS["checkpoints_per_trial"] for r in results
+            ),
+            str(max(r["max_checkpoints_per_trial"] for r in results)),
+        ),
     ]
     if exported:
-        checks.append((f"export of {exported['trials']} x {exported['epochs']} < "
-                       f"{TARGETS['export_s']:.0f} s", exported["export_s"] < TARGETS["export_s"],
-                       f"{exported['export_s']:.2f} s"))
+        checks.append(
+            (
+                f"export of {exported['trials']} x {exported['epochs']} < "
+                f"{TARGETS['export_s']:.0f} s",
+                exported["export_s"] < TARGETS["export_s"],
+                f"{exported['export_s']:.2f} s",
+            )
+        )
     for name, ok, value in checks:
         print(f"  {'met    ' if ok else 'NOT MET'}  {name}: {value}")
 
@@ -377,13 +456,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 100 and 1000")
     parser.add_argument("--concurrency", type=int, default=48)
     parser.add_argument("--epochs", type=int, default=3, help="max_epochs of the space")
-    parser.add_argument("--epoch-seconds", type=float, default=12.0,
-                        help="long enough that a trial outlasts the start of every worker: "
-                        "on 2 cores Ray starts about 2 workers a second, and Tune drops a "
-                        "trial's pending worker when a finished trial's frees first")
+    parser.add_argument(
+        "--epoch-seconds",
+        type=float,
+        default=12.0,
+        help="long enough that a trial outlasts the start of every worker: "
+        "on 2 cores Ray starts about 2 workers a second, and Tune drops a "
+        "trial's pending worker when a finished trial's frees first",
+    )
     parser.add_argument("--repeats", type=int, default=REPEATS)
-    parser.add_argument("--max-concurrent", type=int, default=None,
-                        help="the sweep's --max-concurrent (default: the policy's own)")
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="the sweep's --max-concurrent (default: the policy's own)",
+    )
     parser.add_argument("--checkpoint-mib", type=float, default=1.0)
     parser.add_argument("--export-trials", type=int, default=None)
     parser.add_argument("--export-epochs", type=int, default=50)
@@ -393,17 +480,28 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        result = run_one(args.one, args.concurrency, args.epochs, args.epoch_seconds,
-                         args.checkpoint_mib, args.repeats, args.workdir, args.max_concurrent)
+        result = run_one(
+            args.one,
+            args.concurrency,
+            args.epochs,
+            args.epoch_seconds,
+            args.checkpoint_mib,
+            args.repeats,
+            args.workdir,
+            args.max_concurrent,
+        )
         args.json.write_text(json.dumps(result))
         return
     sizes = [100, 1000] if args.quick else args.n
     export_trials = args.export_trials or (1000 if args.quick else 10000)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="te-sweep-scale-"))
     print(machine_line())
-    print(f"sweep_scale: stand-in trials, {args.concurrency} at once, max_epochs "
-          f"{args.epochs}, {args.epoch_seconds:g} s per epoch, {args.checkpoint_mib:g} MiB "
-          f"checkpoints, {args.repeats} run(s) per configuration; workdir {workdir}", flush=True)
+    print(
+        f"sweep_scale: stand-in trials, {args.concurrency} at once, max_epochs "
+        f"{args.epochs}, {args.epoch_seconds:g} s per epoch, {args.checkpoint_mib:g} MiB "
+        f"checkpoints, {args.repeats} run(s) per configuration; workdir {workdir}",
+        flush=True,
+    )
     results = []
     try:
         for n in sizes:
@@ -411,14 +509,34 @@ def main() -> None:
             shutil.rmtree(one, ignore_errors=True)
             one.mkdir(parents=True)
             out = one / "result.json"
-            subprocess.run([sys.executable, __file__, "--one", str(n), "--json", str(out),
-                            "--workdir", str(one), "--concurrency", str(args.concurrency),
-                            "--epochs", str(args.epochs), "--epoch-seconds",
-                            str(args.epoch_seconds), "--checkpoint-mib",
-                            str(args.checkpoint_mib), "--repeats", str(args.repeats),
-                            *(["--max-concurrent", str(args.max_concurrent)]
-                              if args.max_concurrent else [])],
-                           check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(n),
+                    "--json",
+                    str(out),
+                    "--workdir",
+                    str(one),
+                    "--concurrency",
+                    str(args.concurrency),
+                    "--epochs",
+                    str(args.epochs),
+                    "--epoch-seconds",
+                    str(args.epoch_seconds),
+                    "--checkpoint-mib",
+                    str(args.checkpoint_mib),
+                    "--repeats",
+                    str(args.repeats),
+                    *(
+                        ["--max-concurrent", str(args.max_concurrent)]
+                        if args.max_concurrent
+                        else []
+                    ),
+                ],
+                check=True,
+            )
             results.append(json.loads(out.read_text()))
             print(f"N={n} done: wall {results[-1]['wall_s']:.1f} s", flush=True)
         template = workdir / f"n{sizes[0]}" / "results" / "scale"

@@ -60,50 +60,69 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     b = 1 / ((W - 1) * math.log(2))
     print(machine_line())
-    print(f"independent series, W={W}, {args.pairs} pairs per row; mean (sd) in units of the "
-          f"bias b = 1/((W-1) ln 2) = {b:.5f} bits; 0 is right")
-    print(f"{'p_source':>8} {'p_target':>8} {'plug-in':>14} {'analytic':>14} "
-          f"{'Miller-Madow':>14} {'effective':>14}")
+    print(
+        f"independent series, W={W}, {args.pairs} pairs per row; mean (sd) in units of the "
+        f"bias b = 1/((W-1) ln 2) = {b:.5f} bits; 0 is right"
+    )
+    print(
+        f"{'p_source':>8} {'p_target':>8} {'plug-in':>14} {'analytic':>14} "
+        f"{'Miller-Madow':>14} {'effective':>14}"
+    )
     for ps, pt in RATES:
         src = rng.random((W, args.pairs)) < ps
         tgt = rng.random((W, args.pairs)) < pt
         plugin = transfer_entropy(torch.from_numpy(src), torch.from_numpy(tgt)).double().numpy()
         order = torch.randperm(W, generator=generator)
-        shuffled = transfer_entropy(torch.from_numpy(src)[order],
-                                    torch.from_numpy(tgt)).double().numpy()
-        estimates = [plugin, plugin - b, plugin - occupied_cell_bias(src, tgt),
-                     plugin - shuffled]
-        print(f"{ps:>8} {pt:>8} " + " ".join(f"{e.mean() / b:>+7.3f} ({e.std() / b:4.2f})"
-                                             for e in estimates))
+        shuffled = (
+            transfer_entropy(torch.from_numpy(src)[order], torch.from_numpy(tgt)).double().numpy()
+        )
+        estimates = [plugin, plugin - b, plugin - occupied_cell_bias(src, tgt), plugin - shuffled]
+        print(
+            f"{ps:>8} {pt:>8} "
+            + " ".join(f"{e.mean() / b:>+7.3f} ({e.std() / b:4.2f})" for e in estimates)
+        )
     src = rng.random((W, 200)) < 0.5
     copy = rng.random((W, 200)) < 0.3
     tgt = np.zeros_like(src)
     tgt[1:] = np.where(copy[1:], src[:-1], rng.random((W - 1, 200)) < 0.5)
-    reference = np.array([pyinform.transfer_entropy(src[:, i].astype(int),
-                                                    tgt[:, i].astype(int), k=1)
-                          for i in range(200)])
+    reference = np.array(
+        [
+            pyinform.transfer_entropy(src[:, i].astype(int), tgt[:, i].astype(int), k=1)
+            for i in range(200)
+        ]
+    )
     order = torch.randperm(W, generator=generator)
-    effective = (transfer_entropy(torch.from_numpy(src), torch.from_numpy(tgt))
-                 - transfer_entropy(torch.from_numpy(src)[order], torch.from_numpy(tgt))
-                 ).double().numpy()
-    print(f"dependent series (x[t+1] = y[t] with probability 0.3), 200 pairs: pyinform "
-          f"plug-in {reference.mean():.4f} bits, effective {effective.mean():.4f} "
-          f"(difference {(reference - effective).mean() / b:.2f} b)")
+    effective = (
+        (
+            transfer_entropy(torch.from_numpy(src), torch.from_numpy(tgt))
+            - transfer_entropy(torch.from_numpy(src)[order], torch.from_numpy(tgt))
+        )
+        .double()
+        .numpy()
+    )
+    print(
+        f"dependent series (x[t+1] = y[t] with probability 0.3), 200 pairs: pyinform "
+        f"plug-in {reference.mean():.4f} bits, effective {effective.mean():.4f} "
+        f"(difference {(reference - effective).mean() / b:.2f} b)"
+    )
     source = torch.rand(W, 120) < 0.3
     target = torch.rand(W, 10) < 0.3
     from te_sweep.core.te import transfer_entropy_all_pairs
 
     times: dict[str, list[float]] = {"plug-in": [], "effective": []}
     for _ in range(30):
-        for name, fn in (("plug-in", lambda: transfer_entropy_all_pairs(source, target)),
-                         ("effective", lambda: effective_transfer_entropy(source, target,
-                                                                          generator))):
+        for name, fn in (
+            ("plug-in", lambda: transfer_entropy_all_pairs(source, target)),
+            ("effective", lambda: effective_transfer_entropy(source, target, generator)),
+        ):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
     plug, eff = (statistics.median(times[n]) for n in ("plug-in", "effective"))
-    print(f"cost, 120 x 10 pairs, W={W}, one thread, median of 30 interleaved: plug-in "
-          f"{plug * 1e3:.2f} ms, effective {eff * 1e3:.2f} ms ({eff / plug:.2f}x)")
+    print(
+        f"cost, 120 x 10 pairs, W={W}, one thread, median of 30 interleaved: plug-in "
+        f"{plug * 1e3:.2f} ms, effective {eff * 1e3:.2f} ms ({eff / plug:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

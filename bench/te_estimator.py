@@ -100,8 +100,16 @@ def device_label(device: torch.device) -> str:
     return f"cpu ({model}, {os.cpu_count()} logical cores)"
 
 
-def run_case(case: str, W: int, P: int, device: torch.device, rounds: int, te_per_round: int,
-             max_ref_pairs: int | None, seed: int) -> dict:
+def run_case(
+    case: str,
+    W: int,
+    P: int,
+    device: torch.device,
+    rounds: int,
+    te_per_round: int,
+    max_ref_pairs: int | None,
+    seed: int,
+) -> dict:
     rng = np.random.default_rng(seed)
     src, tgt = make_case(rng, case, W, P)
     if case == "a":
@@ -132,11 +140,16 @@ def run_case(case: str, W: int, P: int, device: torch.device, rounds: int, te_pe
     ref = np.asarray(ref)
     got = out.reshape(-1).double().cpu().numpy()[: len(ref_pairs)]
     got64 = fn(s.double(), t.double()).reshape(-1).cpu().numpy()[: len(ref_pairs)]  # untimed
-    return dict(case=case, W=W, pairs=len(pairs), te_s=statistics.median(te_times),
-                ref_s=statistics.median(ref_times), scaled_from=len(ref_pairs) if
-                len(ref_pairs) < len(pairs) else None,
-                max_diff=float(np.max(np.abs(got - ref))),
-                max_diff64=float(np.max(np.abs(got64 - ref))))
+    return dict(
+        case=case,
+        W=W,
+        pairs=len(pairs),
+        te_s=statistics.median(te_times),
+        ref_s=statistics.median(ref_times),
+        scaled_from=len(ref_pairs) if len(ref_pairs) < len(pairs) else None,
+        max_diff=float(np.max(np.abs(got - ref))),
+        max_diff64=float(np.max(np.abs(got64 - ref))),
+    )
 
 
 def main() -> None:
@@ -144,10 +157,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--ref-pairs", type=int, default=None,
-                        help="time pyinform on this many pairs per case and scale linearly")
-    parser.add_argument("--omp-default", action="store_true",
-                        help="leave OMP_WAIT_POLICY alone (see the module docstring)")
+    parser.add_argument(
+        "--ref-pairs",
+        type=int,
+        default=None,
+        help="time pyinform on this many pairs per case and scale linearly",
+    )
+    parser.add_argument(
+        "--omp-default",
+        action="store_true",
+        help="leave OMP_WAIT_POLICY alone (see the module docstring)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,47 +176,65 @@ def main() -> None:
         raise SystemExit("--device cuda: no CUDA device visible to torch")
     rounds, te_per_round = (3, 3) if args.quick else (7, 5)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"device {device_label(device)}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY="
-          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average before start {load:.2f}")
+    print(
+        f"device {device_label(device)}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+        f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}; load average before start {load:.2f}"
+    )
     print(machine_line())
     if device.type == "cpu":
         kernel, best = te_module._measure_cpu_kernels()
         probe = ", ".join(f"{k.value} {v * 1e3:.2f} ms" for k, v in best.items())
-        print(f"CPU layer-pair kernel chosen by measurement: {cpu_layer_kernel().value} "
-              f"(probe {te_module._PROBE_T} x {te_module._PROBE_D} by {te_module._PROBE_S}: "
-              f"{probe or 'torch._int_mm missing'}; this run: {kernel.value})")
-    print(f"te.py from bool tensors on {device.type}; medians of {rounds * te_per_round} te.py "
-          f"and {rounds} pyinform timings (alternating rounds)")
+        print(
+            f"CPU layer-pair kernel chosen by measurement: {cpu_layer_kernel().value} "
+            f"(probe {te_module._PROBE_T} x {te_module._PROBE_D} by {te_module._PROBE_S}: "
+            f"{probe or 'torch._int_mm missing'}; this run: {kernel.value})"
+        )
+    print(
+        f"te.py from bool tensors on {device.type}; medians of {rounds * te_per_round} te.py "
+        f"and {rounds} pyinform timings (alternating rounds)"
+    )
     targets = TARGETS[device.type]
     rows = []
     for W in WINDOWS:
         for case, P in [("a", p) for p in PAIR_COUNTS] + [("b", LAYERS[0] * LAYERS[1])]:
-            rows.append(run_case(case, W, P, device, rounds, te_per_round, args.ref_pairs,
-                                 seed=W * 100003 + P))
-    header = (f"{'case':26s} {'W':>5s} {'pairs':>6s} {'te.py s':>10s} {'pyinform s':>11s} "
-              f"{'speedup':>8s} {'max |diff|':>10s} {'(float64)':>9s}  target")
+            rows.append(
+                run_case(
+                    case, W, P, device, rounds, te_per_round, args.ref_pairs, seed=W * 100003 + P
+                )
+            )
+    header = (
+        f"{'case':26s} {'W':>5s} {'pairs':>6s} {'te.py s':>10s} {'pyinform s':>11s} "
+        f"{'speedup':>8s} {'max |diff|':>10s} {'(float64)':>9s}  target"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        name = ("(a) independent pairs" if r["case"] == "a"
-                else f"(b) layers {LAYERS[0]}x{LAYERS[1]}")
+        name = (
+            "(a) independent pairs" if r["case"] == "a" else f"(b) layers {LAYERS[0]}x{LAYERS[1]}"
+        )
         speedup = r["ref_s"] / r["te_s"]
         target = "-"
         if r["W"] == 4096 and r["pairs"] == 10000:
             goal = targets[r["case"]]
             target = f">= {goal:g}x {'met' if speedup >= goal else 'NOT met'}"
         ref = f"{r['ref_s']:.4f}" + ("*" if r["scaled_from"] else "")
-        print(f"{name:26s} {r['W']:5d} {r['pairs']:6d} {r['te_s']:10.5f} {ref:>11s} "
-              f"{speedup:7.1f}x {r['max_diff']:10.1e} {r['max_diff64']:9.1e}  {target}")
+        print(
+            f"{name:26s} {r['W']:5d} {r['pairs']:6d} {r['te_s']:10.5f} {ref:>11s} "
+            f"{speedup:7.1f}x {r['max_diff']:10.1e} {r['max_diff64']:9.1e}  {target}"
+        )
     scaled = sorted({r["scaled_from"] for r in rows if r["scaled_from"]})
     if scaled:
-        print(f"* pyinform timed on the first {scaled[0]} pairs of the case and scaled linearly "
-              "to all pairs; max |diff| over those pairs")
+        print(
+            f"* pyinform timed on the first {scaled[0]} pairs of the case and scaled linearly "
+            "to all pairs; max |diff| over those pairs"
+        )
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if max(load, load_end) > (os.cpu_count() or 1) - 0.5:
-        print(f"note: load average {load:.2f} -> {load_end:.2f} on {os.cpu_count()} cores: other "
-              "processes share the CPU: timings are noisier (te.py and pyinform alike)")
+        print(
+            f"note: load average {load:.2f} -> {load_end:.2f} on {os.cpu_count()} cores: other "
+            "processes share the CPU: timings are noisier (te.py and pyinform alike)"
+        )
 
 
 if __name__ == "__main__":

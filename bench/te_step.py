@@ -35,9 +35,27 @@ from te_sweep.core.config import TrialConfig, resolve
 from te_sweep.core.data import load_device_data
 from te_sweep.core.train import Trainer
 
-VIEW_OPS = {"slice", "view", "detach", "unbind", "permute", "transpose", "t", "expand",
-            "select", "alias", "_unsafe_view", "unsqueeze", "squeeze", "split", "chunk",
-            "split_with_sizes", "lift_fresh", "squeeze_", "unsqueeze_"}
+VIEW_OPS = {
+    "slice",
+    "view",
+    "detach",
+    "unbind",
+    "permute",
+    "transpose",
+    "t",
+    "expand",
+    "select",
+    "alias",
+    "_unsafe_view",
+    "unsqueeze",
+    "squeeze",
+    "split",
+    "chunk",
+    "split_with_sizes",
+    "lift_fresh",
+    "squeeze_",
+    "unsqueeze_",
+}
 TARGET_EXTRA = 0.10  # the TE step adds at most this share to a training step's kernels
 CONFIGS = {
     "baseline (te_scale 0)": dict(te_scale=0.0),
@@ -60,8 +78,9 @@ class CountOps(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def ops_per_step(base: TrialConfig, data, changes: dict, device: torch.device
-                 ) -> tuple[float, float]:
+def ops_per_step(
+    base: TrialConfig, data, changes: dict, device: torch.device
+) -> tuple[float, float]:
     """(compute ops per training step, TE share of the epoch's time) over one epoch after a
     warm-up epoch (the window full)."""
     trainer = Trainer(resolve(base.replace(**changes)), data, device)
@@ -85,12 +104,16 @@ def best_seconds(fn, repeats: int = 30, device: torch.device | None = None) -> f
     return statistics.median(times)
 
 
-KERNEL_CALL = re.compile(r"^\s+(cpp_fused_\w+|triton_\w+|extern_kernels\.\w+|aten\.\w+)"
-                         r"(?:\.run)?\(", re.M)
+KERNEL_CALL = re.compile(
+    r"^\s+(cpp_fused_\w+|triton_\w+|extern_kernels\.\w+|aten\.\w+)"
+    r"(?:\.run)?\(",
+    re.M,
+)
 
 
-def compiled_step(mode: str, device: torch.device, window: int = 500, batch: int = 100
-                  ) -> tuple[int, int, float, float, float]:
+def compiled_step(
+    mode: str, device: torch.device, window: int = 500, batch: int = 100
+) -> tuple[int, int, float, float, float]:
     """(kernels of a recomputing step, of any other step, compile s, eager ms per TE step,
     compiled ms per TE step): the fashion-mnist CNN's TE step with te_compile, fed random
     activations, in the steady state."""
@@ -125,10 +148,14 @@ def compiled_step(mode: str, device: torch.device, window: int = 500, batch: int
             start = time.perf_counter()
             _, codes = run_and_get_code(step)
             compile_s = compile_s or time.perf_counter() - start
-            kernels.append(sum(len(KERNEL_CALL.findall(code[code.index("def call("):]))
-                               for code in codes))
-        results[compiled] = (kernels, compile_s,
-                             1000 * best_seconds(step, repeats=200, device=device))
+            kernels.append(
+                sum(len(KERNEL_CALL.findall(code[code.index("def call(") :])) for code in codes)
+            )
+        results[compiled] = (
+            kernels,
+            compile_s,
+            1000 * best_seconds(step, repeats=200, device=device),
+        )
     (recomputing, other), compile_s, compiled_ms = results[True]
     return recomputing, other, compile_s, results[False][2], compiled_ms
 
@@ -143,29 +170,41 @@ def main() -> None:
     base = TrialConfig(dataset="fashion-mnist", subset=args.subset, device=args.device)
     data = load_device_data(base.dataset, base.subset, device)
     print(machine_line())
-    print(f"TE step in kernels: device {args.device}, torch {torch.__version__}, threads "
-          f"{torch.get_num_threads()}, fashion-mnist, {data.train_x.shape[0]} images, batch "
-          f"{resolve(base).batch_size}, one counted epoch after a warm-up epoch; te_sweep from "
-          f"{Path(te_sweep.__file__).parent}")
-    print(f"{'configuration':26s} {'ops/step':>9s} {'TE ops':>7s} {'extra':>7s} "
-          f"{'TE time share':>14s}")
+    print(
+        f"TE step in kernels: device {args.device}, torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}, fashion-mnist, {data.train_x.shape[0]} images, batch "
+        f"{resolve(base).batch_size}, one counted epoch after a warm-up epoch; te_sweep from "
+        f"{Path(te_sweep.__file__).parent}"
+    )
+    print(
+        f"{'configuration':26s} {'ops/step':>9s} {'TE ops':>7s} {'extra':>7s} "
+        f"{'TE time share':>14s}"
+    )
     baseline = None
     for name, changes in CONFIGS.items():
         ops, share = ops_per_step(base, data, changes, device)
         baseline = ops if baseline is None else baseline
-        print(f"{name:26s} {ops:9.1f} {ops - baseline:7.1f} {(ops - baseline) / baseline:7.1%} "
-              f"{share:14.2%}")
+        print(
+            f"{name:26s} {ops:9.1f} {ops - baseline:7.1f} {(ops - baseline) / baseline:7.1%} "
+            f"{share:14.2%}"
+        )
     print(f"target: the TE step adds at most {TARGET_EXTRA:.0%} to a training step's kernels")
     if args.no_compile:
         return
-    print("\nte_compile: the TE step (observe + apply) compiled by inductor, W 500, batch 100, "
-          "te_every 2 (median of 200 steps, alternating)")
-    print(f"{'mode':6s} {'kernels/recompute':>18s} {'kernels/other':>14s} {'compile s':>10s} "
-          f"{'eager ms':>9s} {'compiled ms':>12s}")
+    print(
+        "\nte_compile: the TE step (observe + apply) compiled by inductor, W 500, batch 100, "
+        "te_every 2 (median of 200 steps, alternating)"
+    )
+    print(
+        f"{'mode':6s} {'kernels/recompute':>18s} {'kernels/other':>14s} {'compile s':>10s} "
+        f"{'eager ms':>9s} {'compiled ms':>12s}"
+    )
     for mode in ("grad", "paper"):
         recomputing, other, compile_s, eager_ms, compiled_ms = compiled_step(mode, device)
-        print(f"{mode:6s} {recomputing:18d} {other:14d} {compile_s:10.1f} {eager_ms:9.3f} "
-              f"{compiled_ms:12.3f}")
+        print(
+            f"{mode:6s} {recomputing:18d} {other:14d} {compile_s:10.1f} {eager_ms:9.3f} "
+            f"{compiled_ms:12.3f}"
+        )
 
 
 if __name__ == "__main__":

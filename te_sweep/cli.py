@@ -36,21 +36,26 @@ def _load_config_file(path: Path) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text())
     except OSError as err:
-        raise InputError(f"Invalid value for '--config': cannot read {path}: "
-                         f"{err.strerror}; give a readable YAML or JSON file") from None
+        raise InputError(
+            f"Invalid value for '--config': cannot read {path}: "
+            f"{err.strerror}; give a readable YAML or JSON file"
+        ) from None
     except yaml.YAMLError as err:
-        raise InputError(f"Invalid value for '--config': {path} is not valid YAML/JSON"
-                         f"{yaml_problem(err)}; fix the syntax") from None
+        raise InputError(
+            f"Invalid value for '--config': {path} is not valid YAML/JSON"
+            f"{yaml_problem(err)}; fix the syntax"
+        ) from None
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise InputError(f"Invalid value for '--config': {path} must hold a mapping of "
-                         "trial settings, e.g. 'te_scale: 1.0'")
+        raise InputError(
+            f"Invalid value for '--config': {path} must hold a mapping of "
+            "trial settings, e.g. 'te_scale: 1.0'"
+        )
     return values
 
 
-def build_config(options: dict[str, Any],
-                 config_file: Path | None) -> tuple[TrialConfig, set[str]]:
+def build_config(options: dict[str, Any], config_file: Path | None) -> tuple[TrialConfig, set[str]]:
     """TrialConfig from a config file overridden by the options given on the command line.
 
     Also returns the fields whose value came from the file, so that an error in one of them
@@ -105,59 +110,113 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--dataset", help="fashion-mnist, usps, cifar10, svhn, stl10, or PATH.npz "
-              "[default: fashion-mnist]")
-@click.option("--preset", help="architecture and optimiser settings [default: the data set's; "
-              "fashion-mnist for an .npz]")
+@click.option(
+    "--dataset",
+    help="fashion-mnist, usps, cifar10, svhn, stl10, or PATH.npz [default: fashion-mnist]",
+)
+@click.option(
+    "--preset",
+    help="architecture and optimiser settings [default: the data set's; fashion-mnist for an .npz]",
+)
 @click.option("--subset", type=int, help="train on a stratified first N training images")
-@click.option("--data-root", help="torchvision data directory [default: $TE_SWEEP_DATA or "
-              "~/.cache/te-sweep/data]")
+@click.option(
+    "--data-root",
+    help="torchvision data directory [default: $TE_SWEEP_DATA or ~/.cache/te-sweep/data]",
+)
 @click.option("--epochs", "max_epochs", type=int, help="epochs at most [default: 10]")
-@click.option("--target-metric", type=click.Choice(TARGET_METRICS),
-              help="metric compared with --target [default: train_acc, as in the paper]")
-@click.option("--target", type=float, help="accuracy that ends the trial [default: the "
-              "paper's for the preset, e.g. 0.97]")
-@click.option("--other-split-every", type=int, help="evaluate the split the target does not "
-              "read every N epochs and at the last (the target's: every epoch) [default: 5]")
+@click.option(
+    "--target-metric",
+    type=click.Choice(TARGET_METRICS),
+    help="metric compared with --target [default: train_acc, as in the paper]",
+)
+@click.option(
+    "--target",
+    type=float,
+    help="accuracy that ends the trial [default: the paper's for the preset, e.g. 0.97]",
+)
+@click.option(
+    "--other-split-every",
+    type=int,
+    help="evaluate the split the target does not "
+    "read every N epochs and at the last (the target's: every epoch) [default: 5]",
+)
 @click.option("--lr", type=float, help="SGD learning rate [default: the preset's]")
 @click.option("--momentum", type=float, help="SGD momentum [default: the preset's]")
 @click.option("--weight-decay", type=float, help="L2 penalty [default: the preset's]")
 @click.option("--batch-size", type=int, help="training batch size [default: the preset's]")
-@click.option("--mode", type=click.Choice(MODES), help="grad: scale last-layer gradients by "
-              "1 - s*TE; paper: the authors' W <- (I-T)^T W [default: grad]")
-@click.option("--te-scale", type=float, help="TE feedback strength s >= 0; 0 = no-TE "
-              "baseline [default: 1.0]")
-@click.option("--pair-fraction", type=float, help="share of neuron pairs fed back, in "
-              "(0, 1] [default: 1.0]")
-@click.option("--window", type=int, help="TE window in training samples, >= 2 [default: "
-              "the preset's, 500 for fashion-mnist]")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    help="grad: scale last-layer gradients by "
+    "1 - s*TE; paper: the authors' W <- (I-T)^T W [default: grad]",
+)
+@click.option(
+    "--te-scale", type=float, help="TE feedback strength s >= 0; 0 = no-TE baseline [default: 1.0]"
+)
+@click.option(
+    "--pair-fraction", type=float, help="share of neuron pairs fed back, in (0, 1] [default: 1.0]"
+)
+@click.option(
+    "--window",
+    type=int,
+    help="TE window in training samples, >= 2 [default: the preset's, 500 for fashion-mnist]",
+)
 @click.option("--threshold", type=float, help="binarisation: |z| >= g is 1 [default: 1.0]")
-@click.option("--prob-threshold", type=float, help="paper mode: softmax p >= this is 1 "
-              "[default: 0.9]")
-@click.option("--te-every", type=int, help="recompute the TE every N steps; the feedback "
-              "acts at every step all the same [default: 1]")
-@click.option("--redraw-pairs/--no-redraw-pairs", default=None,
-              help="draw a new pair subset every epoch [default: once per trial]")
-@click.option("--hidden-rule", type=click.Choice(HIDDEN_RULES),
-              help="grad mode's hidden units: two_sided: |pre-activation| >= threshold is 1 "
-              "(the paper's code); one_sided: the post-ReLU output >= threshold [default: "
-              "two_sided]")
-@click.option("--te-estimator", type=click.Choice(TE_ESTIMATORS),
-              help="plugin: the paper's TE; effective: minus the TE of a time-shuffled "
-              "source, so the estimator's bias is not fed back [default: plugin]")
-@click.option("--last-lr-scale", type=float, help="multiply the last layer's learning rate "
-              "(the LR control of a sweep) [default: 1.0]")
-@click.option("--te-compile/--no-te-compile", default=None,
-              help="torch.compile the TE step into a few fused kernels [default: on CUDA only]")
+@click.option(
+    "--prob-threshold", type=float, help="paper mode: softmax p >= this is 1 [default: 0.9]"
+)
+@click.option(
+    "--te-every",
+    type=int,
+    help="recompute the TE every N steps; the feedback "
+    "acts at every step all the same [default: 1]",
+)
+@click.option(
+    "--redraw-pairs/--no-redraw-pairs",
+    default=None,
+    help="draw a new pair subset every epoch [default: once per trial]",
+)
+@click.option(
+    "--hidden-rule",
+    type=click.Choice(HIDDEN_RULES),
+    help="grad mode's hidden units: two_sided: |pre-activation| >= threshold is 1 "
+    "(the paper's code); one_sided: the post-ReLU output >= threshold [default: "
+    "two_sided]",
+)
+@click.option(
+    "--te-estimator",
+    type=click.Choice(TE_ESTIMATORS),
+    help="plugin: the paper's TE; effective: minus the TE of a time-shuffled "
+    "source, so the estimator's bias is not fed back [default: plugin]",
+)
+@click.option(
+    "--last-lr-scale",
+    type=float,
+    help="multiply the last layer's learning rate (the LR control of a sweep) [default: 1.0]",
+)
+@click.option(
+    "--te-compile/--no-te-compile",
+    default=None,
+    help="torch.compile the TE step into a few fused kernels [default: on CUDA only]",
+)
 @click.option("--seed", type=int, help="random seed [default: 0]")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto]")
-@click.option("--config", "config_file", type=click.Path(path_type=Path),
-              help="YAML or JSON file of trial settings; options given here override it")
-@click.option("--json", "json_path", type=click.Path(path_type=Path),
-              help="write the per-epoch records to this JSON file (updated every epoch)")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="YAML or JSON file of trial settings; options given here override it",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    help="write the per-epoch records to this JSON file (updated every epoch)",
+)
 @click.option("--overwrite", is_flag=True, help="allow --json to replace an existing file")
-def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
-          **options: Any) -> None:
+def train(
+    config_file: Path | None, json_path: Path | None, overwrite: bool, **options: Any
+) -> None:
     """Run one trial and print a live per-epoch table."""
     from te_sweep.core.preflight import check_trial
 
@@ -173,10 +232,12 @@ def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
 
     from te_sweep.core.train import run_trial
 
-    click.echo(f"trial: {cfg.dataset} preset={cfg.preset} subset={cfg.subset} mode={cfg.mode} "
-               f"te_scale={cfg.te_scale:g} pair_fraction={cfg.pair_fraction:g} "
-               f"window={cfg.window} threshold={cfg.threshold:g} seed={cfg.seed} "
-               f"target {cfg.target_metric} >= {cfg.target:g} within {cfg.max_epochs} epochs")
+    click.echo(
+        f"trial: {cfg.dataset} preset={cfg.preset} subset={cfg.subset} mode={cfg.mode} "
+        f"te_scale={cfg.te_scale:g} pair_fraction={cfg.pair_fraction:g} "
+        f"window={cfg.window} threshold={cfg.threshold:g} seed={cfg.seed} "
+        f"target {cfg.target_metric} >= {cfg.target:g} within {cfg.max_epochs} epochs"
+    )
     from te_sweep.core.console import EpochTable
 
     table = EpochTable(click.echo)
@@ -189,49 +250,108 @@ def train(config_file: Path | None, json_path: Path | None, overwrite: bool,
             write_json_atomic(json_path, records)
 
     result = run_trial(cfg, report)
-    reached = (f"target reached at epoch {result.epochs_to_target} after "
-               f"{result.seconds_to_target:.1f} s of training"
-               if result.epochs_to_target else "target not reached")
+    reached = (
+        f"target reached at epoch {result.epochs_to_target} after "
+        f"{result.seconds_to_target:.1f} s of training"
+        if result.epochs_to_target
+        else "target not reached"
+    )
     click.echo(f"status: {result.status}; {reached}; device {result.device}")
 
 
 def _sweep_options(function: Any) -> Any:
     """The options `launch` takes (shared option group)."""
     options = [
-        click.option("--num-samples", type=int, default=8, show_default=True,
-                     help="configurations Optuna suggests; each is trained --repeats times"),
-        click.option("--repeats", type=int, default=3, show_default=True,
-                     help="seeds per configuration, each paired with a no-TE baseline of "
-                     "the same seed (one per seed, shared)"),
-        click.option("--lr-control", is_flag=True,
-                     help="grad mode: also train, per configuration and seed, a no-TE run "
-                     "whose last layer's lr is scaled by the mean factor the feedback applied"),
-        click.option("--max-concurrent", type=int, default=None,
-                     help="trials in flight (running or queued) [default: locally, what the "
-                     "CPUs/GPUs hold; on a cluster, what it holds now plus as many again "
-                     "queued (8 to 64) for the autoscaler, re-read as nodes join]"),
-        click.option("--cpus-per-trial", type=float, default=1.0, show_default=True,
-                     help="CPUs per trial (also its torch threads)"),
-        click.option("--gpus-per-trial", type=float, default=0.0, show_default=True,
-                     help="GPUs per trial; fractions pack trials on a GPU, e.g. 0.25"),
-        click.option("--storage", default="results", show_default=True,
-                     help="local directory or shared URI (s3://...) holding sweeps"),
+        click.option(
+            "--num-samples",
+            type=int,
+            default=8,
+            show_default=True,
+            help="configurations Optuna suggests; each is trained --repeats times",
+        ),
+        click.option(
+            "--repeats",
+            type=int,
+            default=3,
+            show_default=True,
+            help="seeds per configuration, each paired with a no-TE baseline of "
+            "the same seed (one per seed, shared)",
+        ),
+        click.option(
+            "--lr-control",
+            is_flag=True,
+            help="grad mode: also train, per configuration and seed, a no-TE run "
+            "whose last layer's lr is scaled by the mean factor the feedback applied",
+        ),
+        click.option(
+            "--max-concurrent",
+            type=int,
+            default=None,
+            help="trials in flight (running or queued) [default: locally, what the "
+            "CPUs/GPUs hold; on a cluster, what it holds now plus as many again "
+            "queued (8 to 64) for the autoscaler, re-read as nodes join]",
+        ),
+        click.option(
+            "--cpus-per-trial",
+            type=float,
+            default=1.0,
+            show_default=True,
+            help="CPUs per trial (also its torch threads)",
+        ),
+        click.option(
+            "--gpus-per-trial",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="GPUs per trial; fractions pack trials on a GPU, e.g. 0.25",
+        ),
+        click.option(
+            "--storage",
+            default="results",
+            show_default=True,
+            help="local directory or shared URI (s3://...) holding sweeps",
+        ),
         SHARED_STORAGE_OPTION,
-        click.option("--name", default=None,
-                     help="sweep directory under --storage [default: SPACE-<UTC time>]"),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="seeds the sampler and the trials"),
-        click.option("--scheduler", type=click.Choice(["none", "asha"]), default="none",
-                     show_default=True, help="asha stops unpromising TE trials early"),
-        click.option("--sampler", type=click.Choice(SAMPLER_CHOICES), default="auto",
-                     show_default=True, help=f"Optuna sampler; auto: {AUTO_SAMPLER.value} "
-                     "(measured best at 100 to 10,000 trials, BENCHMARKS.md); grid: every "
-                     "combination of a space of {choices: [...]} (a designed comparison)"),
-        click.option("--keep-checkpoints", type=click.Choice(KEEP_CHOICES), default="final",
-                     show_default=True, help="what a finished trial keeps on the storage: "
-                     "its final checkpoint, or none"),
-        click.option("--resume-if-exists", is_flag=True,
-                     help="continue the sweep already under --storage/--name"),
+        click.option(
+            "--name",
+            default=None,
+            help="sweep directory under --storage [default: SPACE-<UTC time>]",
+        ),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="seeds the sampler and the trials",
+        ),
+        click.option(
+            "--scheduler",
+            type=click.Choice(["none", "asha"]),
+            default="none",
+            show_default=True,
+            help="asha stops unpromising TE trials early",
+        ),
+        click.option(
+            "--sampler",
+            type=click.Choice(SAMPLER_CHOICES),
+            default="auto",
+            show_default=True,
+            help=f"Optuna sampler; auto: {AUTO_SAMPLER.value} "
+            "(measured best at 100 to 10,000 trials, BENCHMARKS.md); grid: every "
+            "combination of a space of {choices: [...]} (a designed comparison)",
+        ),
+        click.option(
+            "--keep-checkpoints",
+            type=click.Choice(KEEP_CHOICES),
+            default="final",
+            show_default=True,
+            help="what a finished trial keeps on the storage: its final checkpoint, or none",
+        ),
+        click.option(
+            "--resume-if-exists",
+            is_flag=True,
+            help="continue the sweep already under --storage/--name",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -239,12 +359,16 @@ def _sweep_options(function: Any) -> Any:
 
 
 SHARED_STORAGE_OPTION = click.option(
-    "--shared-storage", is_flag=True,
+    "--shared-storage",
+    is_flag=True,
     help="with --address: the local --storage path is mounted at the same place on every "
-    "node (NFS), so a local path is accepted")
-ADDRESS_OPTION = click.option("--address", default=None,
-                              help="Ray cluster address [default: $RAY_ADDRESS, else a "
-                                   "private local Ray]")
+    "node (NFS), so a local path is accepted",
+)
+ADDRESS_OPTION = click.option(
+    "--address",
+    default=None,
+    help="Ray cluster address [default: $RAY_ADDRESS, else a private local Ray]",
+)
 
 
 def _finish_sweep(prepared: Any) -> None:
@@ -262,21 +386,32 @@ def _finish_sweep(prepared: Any) -> None:
         except SweepStopped as stopped:
             if stop.phase is Phase.SETUP:
                 ran = "nothing was run" + ("" if prepared.resume else ", nothing was kept")
-                later = (f"; {resume_line}" if prepared.resume
-                         else "; launch it again when you are ready")
-                click.echo(f"sweep stopped ({stopped.cause.name}) before it started: "
-                           f"{ran}{later}", err=True)
+                later = (
+                    f"; {resume_line}"
+                    if prepared.resume
+                    else "; launch it again when you are ready"
+                )
+                click.echo(
+                    f"sweep stopped ({stopped.cause.name}) before it started: {ran}{later}",
+                    err=True,
+                )
             else:
-                click.echo(f"sweep stopped ({stopped.cause.name}) while exporting: the tables "
-                           f"were not written (te-sweep export {where} writes them); "
-                           f"{resume_line}", err=True)
+                click.echo(
+                    f"sweep stopped ({stopped.cause.name}) while exporting: the tables "
+                    f"were not written (te-sweep export {where} writes them); "
+                    f"{resume_line}",
+                    err=True,
+                )
             raise click.exceptions.Exit(stopped.cause.code) from None
         try:
             _summarise(prepared, export, skip_report=stop.hurried, stop=stop)
         except SweepStopped as stopped:
-            click.echo(f"sweep stopped ({stopped.cause.name}) after its tables were written: "
-                       f"report.html was not (te-sweep report {where} writes it)"
-                       + (f"; {resume_line}" if export["partial"] else ""), err=True)
+            click.echo(
+                f"sweep stopped ({stopped.cause.name}) after its tables were written: "
+                f"report.html was not (te-sweep report {where} writes it)"
+                + (f"; {resume_line}" if export["partial"] else ""),
+                err=True,
+            )
             raise click.exceptions.Exit(stopped.cause.code) from None
     raise click.exceptions.Exit(_sweep_exit(export, stop.cause, resume_line))
 
@@ -284,8 +419,11 @@ def _finish_sweep(prepared: Any) -> None:
 def echo_damaged(export: dict[str, Any]) -> None:
     """One line per file the export skipped as unreadable (export_sweep's "damaged")."""
     for path in export.get("damaged", []):
-        click.echo(f"skipped {path}: it cannot be read (cut short by a full disk or a crash?); "
-                   "the tables are marked partial", err=True)
+        click.echo(
+            f"skipped {path}: it cannot be read (cut short by a full disk or a crash?); "
+            "the tables are marked partial",
+            err=True,
+        )
 
 
 def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: Any) -> None:
@@ -296,8 +434,10 @@ def _summarise(prepared: Any, export: dict[str, Any], skip_report: bool, stop: A
     echo_damaged(export)
     print_summary(export, list(prepared.space.params), click.echo)
     if skip_report:
-        click.echo(f"report.html not written (stopped at once); te-sweep report "
-                   f"{prepared.sweep_dir.uri} writes it")
+        click.echo(
+            f"report.html not written (stopped at once); te-sweep report "
+            f"{prepared.sweep_dir.uri} writes it"
+        )
         return
     stop.enter(Phase.REPORT)
     click.echo(f"wrote {write_report(prepared.sweep_dir)[0]} (figures beside it)")
@@ -313,9 +453,11 @@ def _sweep_exit(export: dict[str, Any], cause: Any, resume_line: str) -> int:
         click.echo(f"sweep stopped ({cause.name}); {resume_line}", err=True)
         return int(cause.code)
     if errored:
-        click.echo(f"{errored} of {len(export['rows'])} trials ended in error (each trial's "
-                   f"error.txt holds its traceback); after fixing the cause, {resume_line}",
-                   err=True)
+        click.echo(
+            f"{errored} of {len(export['rows'])} trials ended in error (each trial's "
+            f"error.txt holds its traceback); after fixing the cause, {resume_line}",
+            err=True,
+        )
         return int(ExitCode.TRIALS_FAILED)
     if export["partial"]:
         click.echo(f"the sweep ended with trials unfinished; {resume_line}", err=True)
@@ -347,8 +489,12 @@ def resume(sweep_dir: str, address: str | None, shared_storage: bool) -> None:
 
 @cli.command()
 @click.argument("sweep_dir", metavar="SWEEP_DIR")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="directory for the tables [default: SWEEP_DIR]")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="directory for the tables [default: SWEEP_DIR]",
+)
 def export(sweep_dir: str, out: Path | None) -> None:
     """Write trials.parquet, epochs.parquet, configs.parquet and optuna.db of the sweep at
     SWEEP_DIR (no Ray needed)."""
@@ -367,14 +513,20 @@ def export(sweep_dir: str, out: Path | None) -> None:
 def _check_out_dir(out: Path | None) -> None:
     """--out names a directory (made if missing); an existing file there is never replaced."""
     if out is not None and out.exists() and not out.is_dir():
-        raise InputError(f"Invalid value for '--out': {out} is a file; give a directory "
-                         "(it is created if missing)")
+        raise InputError(
+            f"Invalid value for '--out': {out} is a file; give a directory "
+            "(it is created if missing)"
+        )
 
 
 @cli.command()
 @click.argument("sweep_dir", metavar="SWEEP_DIR")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="directory for report.html and figures/ [default: SWEEP_DIR]")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="directory for report.html and figures/ [default: SWEEP_DIR]",
+)
 def report(sweep_dir: str, out: Path | None) -> None:
     """Write report.html (one self-contained file) and figures/*.png for the sweep at
     SWEEP_DIR, from its Parquet tables (no Ray needed)."""
@@ -397,8 +549,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {err.format_message()}", err=True)
         sys.exit(2)
     except ConfigError as err:
-        click.echo(f"Error: Invalid value for '{option_name(err.field)}': {err.message}",
-                   err=True)
+        click.echo(f"Error: Invalid value for '{option_name(err.field)}': {err.message}", err=True)
         sys.exit(2)
     except InputError as err:
         click.echo(f"Error: {err}", err=True)

@@ -19,19 +19,68 @@ import sys
 import types
 
 LAYERS = {
-    "core": ("config", "presets", "models", "data", "sources", "te", "te_window", "te_compile",
-             "feedback", "train", "timing", "metrics", "objectives", "outcome", "preflight",
-             "cpu_threads", "reporting", "space", "console"),
-    "results": ("tune_files", "export", "param_columns", "configs", "statistics", "optuna_db",
-                "summary", "figures", "report", "provenance", "outcome_words", "storage"),
-    "sweep": ("searcher", "samplers", "grid_sampler", "concurrency", "trainable",
-              "trial_session", "checkpoints", "retention", "checkpoint_check", "state_fallback",
-              "disk_guard", "claim", "relocate", "result_log", "tune_log", "progress", "standin",
-              "stopping"),
+    "core": (
+        "config",
+        "presets",
+        "models",
+        "data",
+        "sources",
+        "te",
+        "te_window",
+        "te_compile",
+        "feedback",
+        "train",
+        "timing",
+        "metrics",
+        "objectives",
+        "outcome",
+        "preflight",
+        "cpu_threads",
+        "reporting",
+        "space",
+        "console",
+    ),
+    "results": (
+        "tune_files",
+        "export",
+        "param_columns",
+        "configs",
+        "statistics",
+        "optuna_db",
+        "summary",
+        "figures",
+        "report",
+        "provenance",
+        "outcome_words",
+        "storage",
+    ),
+    "sweep": (
+        "searcher",
+        "samplers",
+        "grid_sampler",
+        "concurrency",
+        "trainable",
+        "trial_session",
+        "checkpoints",
+        "retention",
+        "checkpoint_check",
+        "state_fallback",
+        "disk_guard",
+        "claim",
+        "relocate",
+        "result_log",
+        "tune_log",
+        "progress",
+        "standin",
+        "stopping",
+    ),
 }
 # te_sweep.OLD -> te_sweep.LAYER.OLD (the old te_sweep.sweep is the package's launch module).
-OLD_NAMES = {f"te_sweep.{name}": f"te_sweep.{layer}.{name}"
-             for layer, names in LAYERS.items() for name in names}
+OLD_NAMES = {
+    f"te_sweep.{name}": f"te_sweep.{layer}.{name}"
+    for layer, names in LAYERS.items()
+    for name in names
+}
 LAUNCH = "te_sweep.sweep.launch"
 
 
@@ -42,10 +91,10 @@ class OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self) -> None:
         self._specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
 
-    def find_spec(self, fullname: str, path: object = None,
-                  target: object = None) -> importlib.machinery.ModuleSpec | None:
-        return (importlib.util.spec_from_loader(fullname, self)
-                if fullname in OLD_NAMES else None)
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        return importlib.util.spec_from_loader(fullname, self) if fullname in OLD_NAMES else None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = importlib.import_module(OLD_NAMES[spec.name])
@@ -54,8 +103,9 @@ class OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         # The import system has just set the alias's spec on the module: give it back its own.
-        module.__spec__ = self._specs.pop(module.__spec__.name if module.__spec__ else "",
-                                          module.__spec__)
+        module.__spec__ = self._specs.pop(
+            module.__spec__.name if module.__spec__ else "", module.__spec__
+        )
 
 
 def install() -> None:

@@ -32,9 +32,16 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> Result:
     return Result(exc.value.code, out, err)
 
 
-def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: int = 12,
-                     channels: int | None = None, classes: int = 4, seed: int = 0,
-                     flip: float = 0.0) -> Path:
+def write_blocks_npz(
+    path: Path,
+    n_train: int = 600,
+    n_test: int = 200,
+    size: int = 12,
+    channels: int | None = None,
+    classes: int = 4,
+    seed: int = 0,
+    flip: float = 0.0,
+) -> Path:
     """An easy, learnable image set: class c lights up quadrant c (of 4) over noise.
 
     Small enough that a trial learns it in a few epochs on a CPU, so tests can reach a target.
@@ -50,7 +57,7 @@ def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: in
         half = size // 2
         for c in range(classes):
             r, q = divmod(c % 4, 2)
-            images[labels == c, r * half:(r + 1) * half, q * half:(q + 1) * half] += 150
+            images[labels == c, r * half : (r + 1) * half, q * half : (q + 1) * half] += 150
         if channels is not None:
             images = np.repeat(images[..., None], channels, axis=3)
         return images, labels.astype(np.int64)
@@ -59,8 +66,13 @@ def write_blocks_npz(path: Path, n_train: int = 600, n_test: int = 200, size: in
     flipped = rng.random(n_train) < flip
     train_labels[flipped] = rng.integers(0, classes, size=int(flipped.sum()))
     test_images, test_labels = split(n_test)
-    np.savez(path, train_images=train_images, train_labels=train_labels,
-             test_images=test_images, test_labels=test_labels)
+    np.savez(
+        path,
+        train_images=train_images,
+        train_labels=train_labels,
+        test_images=test_images,
+        test_labels=test_labels,
+    )
     return path
 
 

@@ -32,32 +32,72 @@ SEEDS = (11, 22)
 
 
 def manifest(num_samples: int, repeats: int, space_text: str = SPACE_TEXT) -> dict:
-    return {"format": 1, "sweep_id": "s1", "name": "hand", "created": "2026-12-01T00:00:00+00:00",
-            "space_path": "space.yaml", "space_text": space_text,
-            "options": {"num_samples": num_samples, "repeats": repeats, "seed": 0},
-            "versions": {"te-sweep": "test"}, "git_revision": None}
+    return {
+        "format": 1,
+        "sweep_id": "s1",
+        "name": "hand",
+        "created": "2026-12-01T00:00:00+00:00",
+        "space_path": "space.yaml",
+        "space_text": space_text,
+        "options": {"num_samples": num_samples, "repeats": repeats, "seed": 0},
+        "versions": {"te-sweep": "test"},
+        "git_revision": None,
+    }
 
 
-def trial_config(role: str, seed: int, config_id: str | None = None,
-                 te_scale: float = 1.0, **settings: object) -> dict:
-    trial = {"dataset": "fashion-mnist", "subset": 1000, "max_epochs": MAX_EPOCHS,
-             "target_metric": "train_acc", "target": TARGET, "device": "cpu", "seed": seed,
-             "te_scale": 0.0 if role == "baseline" else te_scale, **settings}
+def trial_config(
+    role: str, seed: int, config_id: str | None = None, te_scale: float = 1.0, **settings: object
+) -> dict:
+    trial = {
+        "dataset": "fashion-mnist",
+        "subset": 1000,
+        "max_epochs": MAX_EPOCHS,
+        "target_metric": "train_acc",
+        "target": TARGET,
+        "device": "cpu",
+        "seed": seed,
+        "te_scale": 0.0 if role == "baseline" else te_scale,
+        **settings,
+    }
     return {"role": role, "config_id": config_id, "threads": 1, "trial": trial}
 
 
-def report(epoch: int, acc: float, status: str = "running", te: float = 0.0,
-           epoch_s: float = 1.0, start_value: float = 0.1, **fields: object) -> dict:
+def report(
+    epoch: int,
+    acc: float,
+    status: str = "running",
+    te: float = 0.0,
+    epoch_s: float = 1.0,
+    start_value: float = 0.1,
+    **fields: object,
+) -> dict:
     """One result.json line: the epoch record and what te-sweep's trainable adds (`fields`
     replace or add keys)."""
-    return {"epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": acc, "test_acc": acc - 0.05,
-            "test_loss": 1.0, "epoch_time_s": epoch_s, "te_time_s": te,
-            "te_active_fraction": 1.0 if te else 0.0, "te_mean": 0.01 if te else None,
-            "te_factor_mean": 0.99 if te else None, "lr": 0.01, "eval_time_s": 0.5,
-            "elapsed_s": epoch_s * epoch, "trial_status": status, "node_id": "n1",
-            "hostname": "h", "gpu_ids": "", "device_name": "cpu", "started_at": 1.7e9,
-            "reported_at": 1.7e9 + 10 * epoch, "start_value": start_value,
-            "training_iteration": epoch, **fields}
+    return {
+        "epoch": epoch,
+        "train_loss": 1.0 / epoch,
+        "train_acc": acc,
+        "test_acc": acc - 0.05,
+        "test_loss": 1.0,
+        "epoch_time_s": epoch_s,
+        "te_time_s": te,
+        "te_active_fraction": 1.0 if te else 0.0,
+        "te_mean": 0.01 if te else None,
+        "te_factor_mean": 0.99 if te else None,
+        "lr": 0.01,
+        "eval_time_s": 0.5,
+        "elapsed_s": epoch_s * epoch,
+        "trial_status": status,
+        "node_id": "n1",
+        "hostname": "h",
+        "gpu_ids": "",
+        "device_name": "cpu",
+        "started_at": 1.7e9,
+        "reported_at": 1.7e9 + 10 * epoch,
+        "start_value": start_value,
+        "training_iteration": epoch,
+        **fields,
+    }
 
 
 def packed(line: dict) -> dict:
@@ -84,17 +124,25 @@ def run(accuracies: list[float], te: float = 0.0) -> list[dict]:
 class HandSweep:
     """A sweep directory filled trial by trial, then exported and read back."""
 
-    def __init__(self, root: Path, num_samples: int, repeats: int,
-                 space_text: str = SPACE_TEXT) -> None:
+    def __init__(
+        self, root: Path, num_samples: int, repeats: int, space_text: str = SPACE_TEXT
+    ) -> None:
         self.root = root
         root.mkdir(parents=True)
-        (root / "te_sweep.json").write_text(json.dumps(manifest(num_samples, repeats,
-                                                                space_text)))
+        (root / "te_sweep.json").write_text(json.dumps(manifest(num_samples, repeats, space_text)))
         self.states: list[dict] = []
 
-    def trial(self, trial_id: str, config: dict, lines: list[dict], tune_status: str,
-              raw_tail: str = "", error_txt: str | None = None, dirname: str | None = None,
-              state_key: str = "custom_dirname") -> None:
+    def trial(
+        self,
+        trial_id: str,
+        config: dict,
+        lines: list[dict],
+        tune_status: str,
+        raw_tail: str = "",
+        error_txt: str | None = None,
+        dirname: str | None = None,
+        state_key: str = "custom_dirname",
+    ) -> None:
         """One trial's directory; `raw_tail` is appended to result.json as it is, and
         `error_txt` (a traceback) written as Tune writes a failed trial's error.txt.
         The directory is named as te-sweep's trial_dirname names it (role_trialid) unless
@@ -107,22 +155,39 @@ class HandSweep:
             (directory / "error.txt").write_text(error_txt)
         text = "".join(json.dumps(line) + "\n" for line in lines) + raw_tail
         (directory / "result.json").write_text(text)
-        state = {"trial_id": trial_id, "status": tune_status, "custom_dirname": None,
-                 "relative_logdir": None}
+        state = {
+            "trial_id": trial_id,
+            "status": tune_status,
+            "custom_dirname": None,
+            "relative_logdir": None,
+        }
         self.states.append({**state, state_key: directory.name})
 
     def save_state(self, stamp: str = "2026-12-01_10-00-00") -> Path:
         path = self.root / f"experiment_state-{stamp}.json"
-        path.write_text(json.dumps({"trial_data": [[json.dumps(s), "{}"] for s in self.states],
-                                    "runner_data": {}, "stats": {}}))
+        path.write_text(
+            json.dumps(
+                {
+                    "trial_data": [[json.dumps(s), "{}"] for s in self.states],
+                    "runner_data": {},
+                    "stats": {},
+                }
+            )
+        )
         return path
 
     def export(self) -> tuple[list[dict], list[dict], list[dict], dict]:
         summary = export_sweep(SweepDir(str(self.root.parent), self.root.name))
-        read = {name: pq.read_table(self.root / name) for name in
-                ("trials.parquet", "epochs.parquet", "configs.parquet")}
-        return (read["trials.parquet"].to_pylist(), read["epochs.parquet"].to_pylist(),
-                read["configs.parquet"].to_pylist(), summary)
+        read = {
+            name: pq.read_table(self.root / name)
+            for name in ("trials.parquet", "epochs.parquet", "configs.parquet")
+        }
+        return (
+            read["trials.parquet"].to_pylist(),
+            read["epochs.parquet"].to_pylist(),
+            read["configs.parquet"].to_pylist(),
+            summary,
+        )
 
 
 def read_out(sweep_dir: SweepDir, searched: list[str]) -> tuple[dict, list[str], list[str]]:

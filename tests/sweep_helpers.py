@@ -11,12 +11,16 @@ from conftest import write_blocks_npz
 TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")
 
 
-def blocks_space(tmp_path: Path, max_epochs: int = 3, n_train: int = 600, target: float = 0.99,
-                 extra_search: str = "") -> Path:
+def blocks_space(
+    tmp_path: Path,
+    max_epochs: int = 3,
+    n_train: int = 600,
+    target: float = 0.99,
+    extra_search: str = "",
+) -> Path:
     """A space over a small .npz with 30% noisy labels: the target is out of reach, so every
     trial runs max_epochs (censored) with accuracies that differ between trials."""
-    npz = write_blocks_npz(tmp_path / "blocks.npz", n_train=n_train, n_test=200, size=16,
-                           flip=0.3)
+    npz = write_blocks_npz(tmp_path / "blocks.npz", n_train=n_train, n_test=200, size=16, flip=0.3)
     space = tmp_path / "blocks.yaml"
     space.write_text(f"""description: test space over a small .npz
 fixed:
@@ -67,16 +71,29 @@ class Lines:
         self.lines.append(line)
 
 
-def standin_sweep(space: Path, storage: Path, name: str, *, num_samples: int,
-                  repeats: int = 2, epoch_seconds: float = 0.05, parts=None,
-                  standin=None, echo=None, **options):
+def standin_sweep(
+    space: Path,
+    storage: Path,
+    name: str,
+    *,
+    num_samples: int,
+    repeats: int = 2,
+    epoch_seconds: float = 0.05,
+    parts=None,
+    standin=None,
+    echo=None,
+    **options,
+):
     """Launch a sweep of stand-in trials in this process through sweep.run_sweep."""
     from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
     from te_sweep.sweep.standin import StandIn
 
-    prepared = prepare_launch(str(space), SweepOptions(
-        num_samples=num_samples, repeats=repeats, storage=str(storage), name=name,
-        **options))
+    prepared = prepare_launch(
+        str(space),
+        SweepOptions(
+            num_samples=num_samples, repeats=repeats, storage=str(storage), name=name, **options
+        ),
+    )
     standin = standin or StandIn(epoch_seconds=epoch_seconds, checkpoint_bytes=8192)
     echo = echo or Lines()
     parts_made = parts(prepared) if parts else None

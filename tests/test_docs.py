@@ -19,8 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README_MAX_LINES = 200
 # Where README sends a reader for each command's options.
-COMMAND_DOCS = {"launch": "sweeps.md", "resume": "sweeps.md", "export": "results.md",
-                "report": "results.md", "train": "train.md"}
+COMMAND_DOCS = {
+    "launch": "sweeps.md",
+    "resume": "sweeps.md",
+    "export": "results.md",
+    "report": "results.md",
+    "train": "train.md",
+}
 LINK = re.compile(r"\]\(([^)#]+)(?:#[^)]*)?\)")
 
 
@@ -43,16 +48,23 @@ def test_every_option_of_a_command_is_documented_on_its_page(command):
 def test_every_trial_setting_is_documented():
     """As `te-sweep train`'s option or as the key of a config file or space."""
     text = doc("train.md")
-    missing = [f.name for f in dataclasses.fields(TrialConfig)
-               if f"`--{f.name.replace('_', '-')}" not in text and f"`{f.name}`" not in text]
+    missing = [
+        f.name
+        for f in dataclasses.fields(TrialConfig)
+        if f"`--{f.name.replace('_', '-')}" not in text and f"`{f.name}`" not in text
+    ]
     assert not missing, missing
 
 
-@pytest.mark.parametrize("columns", [
-    [f.name for f in TRIALS_SCHEMA if f not in PARAM_FIELDS],
-    [f.name for f in EPOCHS_SCHEMA],  # the epoch record's keys: on train.md, linked
-    [f.name for f in BASE_FIELDS + STAT_FIELDS],
-], ids=["trials", "epochs", "configs"])
+@pytest.mark.parametrize(
+    "columns",
+    [
+        [f.name for f in TRIALS_SCHEMA if f not in PARAM_FIELDS],
+        [f.name for f in EPOCHS_SCHEMA],  # the epoch record's keys: on train.md, linked
+        [f.name for f in BASE_FIELDS + STAT_FIELDS],
+    ],
+    ids=["trials", "epochs", "configs"],
+)
 def test_every_column_is_documented(columns):
     text = doc("results.md") + doc("train.md")
     missing = [c for c in columns if f"`{c}`" not in text]
@@ -66,7 +78,9 @@ def test_readme_is_short_and_has_the_commands_ci_runs():
     assert "make test" in text and "make sweep" in text
 
 
-@pytest.mark.parametrize("page", ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))])
+@pytest.mark.parametrize(
+    "page", ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))]
+)
 def test_every_link_leads_to_a_file(page):
     path = ROOT / page
     targets = [t for t in LINK.findall(path.read_text()) if "://" not in t]

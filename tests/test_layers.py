@@ -39,8 +39,11 @@ def imported(path: Path) -> set[str]:
             assert node.module is not None
             names.add(node.module)
             # `from te_sweep.core import config` imports the module te_sweep.core.config
-            names.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if node.module.startswith("te_sweep"))
+            names.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if node.module.startswith("te_sweep")
+            )
     return names
 
 
@@ -66,15 +69,18 @@ def test_every_module_is_in_a_layer_or_named_at_the_top():
     for path in modules():
         layer = layer_of(path)
         assert layer in LAYERS + SHARED + TOP, (
-            f"{path.relative_to(PACKAGE)}: a new top-level module; put it in a layer's folder")
+            f"{path.relative_to(PACKAGE)}: a new top-level module; put it in a layer's folder"
+        )
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_a_module_imports_only_its_own_layer_and_those_below(path):
     layer = layer_of(path)
     wrong = te_sweep_layers(path) - allowed(layer)
-    assert not wrong, (f"te_sweep/{path.relative_to(PACKAGE)} ({layer}) imports "
-                       f"te_sweep.{', te_sweep.'.join(sorted(wrong))}, above it")
+    assert not wrong, (
+        f"te_sweep/{path.relative_to(PACKAGE)} ({layer}) imports "
+        f"te_sweep.{', te_sweep.'.join(sorted(wrong))}, above it"
+    )
 
 
 @pytest.mark.parametrize("layer", WITHOUT_RAY)
@@ -87,8 +93,9 @@ def test_the_lower_layers_never_import_ray(layer):
 def test_the_check_sees_a_wrong_import(tmp_path):
     """The reader of imports finds one inside a function, and the rule refuses it."""
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from te_sweep.sweep.launch import run_sweep\n"
-                      "    import ray.tune\n")
+    module.write_text(
+        "def f():\n    from te_sweep.sweep.launch import run_sweep\n    import ray.tune\n"
+    )
     assert te_sweep_layers(module) == {"sweep"}
     assert "sweep" not in allowed("results") and "results" in allowed("sweep")
     assert "ray.tune" in imported(module)

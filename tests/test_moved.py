@@ -27,19 +27,27 @@ def test_every_old_name_is_the_module_it_became():
 def test_what_tune_pickled_before_the_move_unpickles_in_a_fresh_process():
     """In a fresh interpreter, as `te-sweep resume` is: the names tuner.pkl and
     searcher-state-*.pkl of a sweep launched on 2026-12-06 hold (read from those files)."""
-    pickled = {"te_sweep.searcher": "SweepSearcher", "te_sweep.sweep": "trial_dirname",
-               "te_sweep.space": "SearchSpace", "te_sweep.concurrency": "ConcurrencyPolicy",
-               "te_sweep.progress": "LiveView", "te_sweep.retention": "CheckpointRetention",
-               "te_sweep.result_log": "ResultLog"}
-    script = ("import pickle, sys\n"
-              "for module, name in " + repr(sorted(pickled.items())) + ":\n"
-              "    obj = pickle.loads(f'c{module}\\n{name}\\n.'.encode())\n"
-              "    print(obj.__module__ + '.' + obj.__qualname__)\n")
+    pickled = {
+        "te_sweep.searcher": "SweepSearcher",
+        "te_sweep.sweep": "trial_dirname",
+        "te_sweep.space": "SearchSpace",
+        "te_sweep.concurrency": "ConcurrencyPolicy",
+        "te_sweep.progress": "LiveView",
+        "te_sweep.retention": "CheckpointRetention",
+        "te_sweep.result_log": "ResultLog",
+    }
+    script = (
+        "import pickle, sys\n"
+        "for module, name in " + repr(sorted(pickled.items())) + ":\n"
+        "    obj = pickle.loads(f'c{module}\\n{name}\\n.'.encode())\n"
+        "    print(obj.__module__ + '.' + obj.__qualname__)\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     found = done.stdout.split()
-    assert found == [f"{moved.OLD_NAMES.get(m, moved.LAUNCH)}.{n}"
-                     for m, n in sorted(pickled.items())]
+    assert found == [
+        f"{moved.OLD_NAMES.get(m, moved.LAUNCH)}.{n}" for m, n in sorted(pickled.items())
+    ]
 
 
 def test_the_sweep_package_forwards_only_the_old_modules_names():

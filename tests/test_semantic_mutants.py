@@ -26,7 +26,8 @@ def test_each_mutant_applies_once_and_parses(mutant):
     source = semantic.module_file(mutant.module, ROOT).read_text()
     assert source.count(mutant.text) == 1, (
         f"{mutant.label}: its text occurs {source.count(mutant.text)} times; update "
-        "tools/semantic_mutants.toml")
+        "tools/semantic_mutants.toml"
+    )
     assert mutant.replacement != mutant.text
     mutated = mutant.apply(source)
     assert mutated != source

@@ -21,8 +21,9 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("warm")
     socket_path = root / "server.sock"
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    process = subprocess.Popen([sys.executable, str(RUNNER), "serve", str(socket_path)],
-                               env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(RUNNER), "serve", str(socket_path)], env=env, stdout=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + START_S
     while not socket_path.exists():
         assert process.poll() is None and time.monotonic() < deadline, "server did not start"
@@ -33,15 +34,27 @@ def server(tmp_path_factory):
 
 
 def run(socket_path: Path, project: Path, *args: str) -> int:
-    return subprocess.run([sys.executable, str(RUNNER), "run", str(socket_path), "-q",
-                           "-p", "no:cacheprovider", *args], cwd=project,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}).returncode
+    return subprocess.run(
+        [
+            sys.executable,
+            str(RUNNER),
+            "run",
+            str(socket_path),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=project,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    ).returncode
 
 
 def project(tmp_path: Path, value: int) -> Path:
     (tmp_path / "subject.py").write_text(f"VALUE = {value}\n")
     (tmp_path / "test_subject.py").write_text(
-        "import subject\n\ndef test_value():\n    assert subject.VALUE == 1\n")
+        "import subject\n\ndef test_value():\n    assert subject.VALUE == 1\n"
+    )
     return tmp_path
 
 

@@ -80,9 +80,19 @@ WARM_RUNNER = Path("tools") / "warm_pytest.py"
 SELECTOR = Path("tools") / "select_tests.py"
 # Minutes per module as last measured (TESTING.md: make mutate on a fresh clone, sixth
 # session): the longest modules start first, so that the workers finish together.
-MINUTES_HINT = {"train": 22.4, "configs": 17.5, "te": 17.2, "export": 7.5, "feedback": 6.5,
-                "tune_files": 2.9, "statistics": 2.2, "optuna_db": 1.8, "searcher": 1.4,
-                "outcome": 1.0, "objectives": 0.4}
+MINUTES_HINT = {
+    "train": 22.4,
+    "configs": 17.5,
+    "te": 17.2,
+    "export": 7.5,
+    "feedback": 6.5,
+    "tune_files": 2.9,
+    "statistics": 2.2,
+    "optuna_db": 1.8,
+    "searcher": 1.4,
+    "outcome": 1.0,
+    "objectives": 0.4,
+}
 SERVER_START_S = 600.0  # generous: the imports take a minute on a busy 2-core machine
 
 # module -> the test files that exercise it (fast ones: no Ray, no sweeps; a file's single test
@@ -94,29 +104,57 @@ TESTS: dict[str, list[str]] = {
     "te_window": [CORE + "feedback", CORE + "properties"],
     "te_compile": [CORE + "te_compile"],
     "outcome": [CORE + "outcome", RESULTS + "export_files", RESULTS + "objective_agreement"],
-    "objectives": [CORE + "outcome", RESULTS + "export_files", RESULTS + "objective_agreement",
-                   RESULTS + "reader_facing"],
-    "statistics": [RESULTS + "statistics", CORE + "properties", RESULTS + "configs",
-                   RESULTS + "reader_facing"],
-    "configs": [RESULTS + "configs", RESULTS + "export_files", RESULTS + "objective_agreement",
-                RESULTS + "reader_facing"],
-    "export": [RESULTS + "export_files", RESULTS + "export_rows", RESULTS + "outcome_words",
-               RESULTS + "objective_agreement", RESULTS + "reader_facing"],
+    "objectives": [
+        CORE + "outcome",
+        RESULTS + "export_files",
+        RESULTS + "objective_agreement",
+        RESULTS + "reader_facing",
+    ],
+    "statistics": [
+        RESULTS + "statistics",
+        CORE + "properties",
+        RESULTS + "configs",
+        RESULTS + "reader_facing",
+    ],
+    "configs": [
+        RESULTS + "configs",
+        RESULTS + "export_files",
+        RESULTS + "objective_agreement",
+        RESULTS + "reader_facing",
+    ],
+    "export": [
+        RESULTS + "export_files",
+        RESULTS + "export_rows",
+        RESULTS + "outcome_words",
+        RESULTS + "objective_agreement",
+        RESULTS + "reader_facing",
+    ],
     "outcome_words": [RESULTS + "outcome_words"],
     "optuna_db": [RESULTS + "optuna_db"],
     "tune_files": [RESULTS + "export_files", RESULTS + "export_rows"],
-    "searcher": [SWEEP + "searcher", "test_validation", RESULTS + "objective_agreement",
-                 RESULTS + "reader_facing"],
+    "searcher": [
+        SWEEP + "searcher",
+        "test_validation",
+        RESULTS + "objective_agreement",
+        RESULTS + "reader_facing",
+    ],
     "train": [CORE + "train"],
     # What a reader sees last (issue 18). results/test_reader_facing.py and
     # results/test_outcome_words.py export hand-written sweeps, print their summary and write
     # their report (figures included); results/test_report.py's other tests run sweeps on Ray.
     "summary": [RESULTS + "reader_facing", RESULTS + "outcome_words"],
-    "reporting": [RESULTS + "reader_facing", RESULTS + "objective_agreement",
-                  RESULTS + "export_files"],
-    "report": [RESULTS + "reader_facing", RESULTS + "outcome_words",
-               RESULTS + "report.py::test_report_without_tables_exits_2",
-               RESULTS + "report_page", RESULTS + "figures"],
+    "reporting": [
+        RESULTS + "reader_facing",
+        RESULTS + "objective_agreement",
+        RESULTS + "export_files",
+    ],
+    "report": [
+        RESULTS + "reader_facing",
+        RESULTS + "outcome_words",
+        RESULTS + "report.py::test_report_without_tables_exits_2",
+        RESULTS + "report_page",
+        RESULTS + "figures",
+    ],
     "figures": [RESULTS + "reader_facing", RESULTS + "outcome_words", RESULTS + "figures"],
 }
 
@@ -127,8 +165,9 @@ def test_path(name: str) -> str:
     return f"tests/{file}.py" + (f"::{test}" if test else "")
 
 
-MODULES: dict[str, list[str]] = {module: [test_path(name) for name in names]
-                                 for module, names in TESTS.items()}
+MODULES: dict[str, list[str]] = {
+    module: [test_path(name) for name in names] for module, names in TESTS.items()
+}
 
 
 def test_files(module: str) -> list[str]:
@@ -156,8 +195,13 @@ class ModuleScore:
 
 def copy_tree(destination: Path) -> None:
     """The repository's tracked (and untracked, not ignored) files, into `destination`."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     for name in listed.splitlines():
         source = ROOT / name
         if source.is_file():
@@ -200,13 +244,17 @@ class ModuleRun:
         return self.copy / f"mutate-{self.module}{suffix}"
 
     def all_tests_command(self) -> str:
-        return (f"{sys.executable} {self.copy / WARM_RUNNER} run {self.socket_path} "
-                f"{PYTEST_OPTIONS} {' '.join(test_files(self.module))}")
+        return (
+            f"{sys.executable} {self.copy / WARM_RUNNER} run {self.socket_path} "
+            f"{PYTEST_OPTIONS} {' '.join(test_files(self.module))}"
+        )
 
     def selected_tests_command(self) -> str:
-        return (f"{sys.executable} {self.copy / SELECTOR} run {self.path('-coverage.json')} "
-                f"{self.path('-original.py')} {self.module_file} {self.socket_path} "
-                f"{PYTEST_OPTIONS} -- {' '.join(test_files(self.module))}")
+        return (
+            f"{sys.executable} {self.copy / SELECTOR} run {self.path('-coverage.json')} "
+            f"{self.path('-original.py')} {self.module_file} {self.socket_path} "
+            f"{PYTEST_OPTIONS} -- {' '.join(test_files(self.module))}"
+        )
 
 
 def cosmic_ray(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -218,8 +266,10 @@ def survivor_line(record: dict) -> str:
     """'line N: OPERATOR (occurrence K)' of a surviving mutant, from cosmic-ray's dump."""
     item = record[0] if isinstance(record, list) else record.get("work_item", record)
     mutation = item["mutations"][0]
-    return (f"line {mutation['start_pos'][0]}: {mutation['operator_name']} "
-            f"(occurrence {mutation['occurrence']})")
+    return (
+        f"line {mutation['start_pos'][0]}: {mutation['operator_name']} "
+        f"(occurrence {mutation['occurrence']})"
+    )
 
 
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -237,8 +287,7 @@ def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]
             annotations.append(node.returns)
         elif isinstance(node, ast.AnnAssign):
             annotations.append(node.annotation)
-        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset))
-                  for a in annotations]
+        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in annotations]
     return spans
 
 
@@ -262,8 +311,10 @@ def score_session(module: str, session: Path, cwd: Path, env: dict[str, str]) ->
         score.mutants += 1
         if in_annotation(item, spans):
             score.in_annotations += 1
-        elif result.get("worker_outcome") == "exception" or \
-                result.get("test_outcome") == "incompetent":
+        elif (
+            result.get("worker_outcome") == "exception"
+            or result.get("test_outcome") == "incompetent"
+        ):
             score.incompetent += 1
         elif result.get("test_outcome") == "survived":
             score.survivors.append(survivor_line([item]))
@@ -277,12 +328,18 @@ def skip_annotation_mutants(session: Path, module_source: str) -> int:
     construction, see annotation_spans); returns how many."""
     spans = annotation_spans(module_source)
     with contextlib.closing(sqlite3.connect(session)) as db, db:
-        jobs = [job for job, line, column in db.execute(
-            "SELECT job_id, start_pos_row, start_pos_col FROM mutation_specs")
-            if in_spans((line, column), spans)]
-        db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, diff, "
-                       "job_id) VALUES ('SKIPPED', 'in a type annotation', 'INCOMPETENT', '', ?)",
-                       [(job,) for job in jobs])
+        jobs = [
+            job
+            for job, line, column in db.execute(
+                "SELECT job_id, start_pos_row, start_pos_col FROM mutation_specs"
+            )
+            if in_spans((line, column), spans)
+        ]
+        db.executemany(
+            "INSERT INTO work_results (worker_outcome, output, test_outcome, diff, "
+            "job_id) VALUES ('SKIPPED', 'in a type annotation', 'INCOMPETENT', '', ?)",
+            [(job,) for job in jobs],
+        )
     return len(jobs)
 
 
@@ -290,16 +347,22 @@ def forget_selected_survivors(session: Path) -> int:
     """Drop the results of the mutants that survived only the tests selected for them (not
     all of the module's): the next exec runs those again; returns how many."""
     with contextlib.closing(sqlite3.connect(session)) as db, db:
-        dropped = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED' AND "
-                             "instr(coalesce(output, ''), ?) = 0", (ALL_TESTS,))
+        dropped = db.execute(
+            "DELETE FROM work_results WHERE test_outcome = 'SURVIVED' AND "
+            "instr(coalesce(output, ''), ?) = 0",
+            (ALL_TESTS,),
+        )
         return dropped.rowcount
 
 
 def earlier_session(kept: Path, module: str) -> Path | None:
     """The session of `module` in a run kept with --keep (in one of its repo copies), with the
     module's source it mutated beside it."""
-    found = [session for session in sorted(kept.glob(f"repo*/mutate-{module}.sqlite"))
-             if session.with_name(f"mutate-{module}-original.py").exists()]
+    found = [
+        session
+        for session in sorted(kept.glob(f"repo*/mutate-{module}.sqlite"))
+        if session.with_name(f"mutate-{module}-original.py").exists()
+    ]
     return found[0] if found else None
 
 
@@ -307,8 +370,9 @@ def cosmic_ray_step(module: str, *step: str, cwd: Path, env: dict[str, str]) -> 
     """One cosmic-ray command (init, baseline, exec) of a module's run; stops on a failure."""
     done = cosmic_ray(*step, cwd=cwd, env=env)
     if done.returncode != 0:
-        raise SystemExit(f"cosmic-ray {step[0]} failed for {module}:\n"
-                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise SystemExit(
+            f"cosmic-ray {step[0]} failed for {module}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
 
 
 def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleScore:
@@ -318,8 +382,10 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
     previous = earlier_session(kept, run.module)  # main() checked that there is one
     original = previous.with_name(f"mutate-{run.module}-original.py")
     if original.read_text() != (run.copy / run.module_file).read_text():
-        raise SystemExit(f"{run.module_file} changed since the run in {kept}: its "
-                         "mutants no longer match the source; run the module in full")
+        raise SystemExit(
+            f"{run.module_file} changed since the run in {kept}: its "
+            "mutants no longer match the source; run the module in full"
+        )
     config, session = run.path(".toml"), run.path(".sqlite")
     shutil.copyfile(previous, session)
     shutil.copyfile(original, run.path("-original.py"))  # so that this run can be re-run too
@@ -350,19 +416,38 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     step("init", str(config), str(session))
     skip_annotation_mutants(session, source)
     step("baseline", str(config))
-    subprocess.run([sys.executable, str(run.copy / SELECTOR), "map", str(run.module_file),
-                    str(run.path("-coverage.json")), *PYTEST_OPTIONS.split(), "--",
-                    *test_files(run.module)], cwd=run.copy, env=env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(run.copy / SELECTOR),
+            "map",
+            str(run.module_file),
+            str(run.path("-coverage.json")),
+            *PYTEST_OPTIONS.split(),
+            "--",
+            *test_files(run.module),
+        ],
+        cwd=run.copy,
+        env=env,
+        check=True,
+    )
     # The unmutated module against every measured test fastest first (select_tests.py with
     # no edit): a failure there is a test that needs another test to have run before it, and
     # would count every mutant as killed.
-    ordered = subprocess.run(shlex.split(run.selected_tests_command()), cwd=run.copy, env=env,
-                             capture_output=True, text=True)
+    ordered = subprocess.run(
+        shlex.split(run.selected_tests_command()),
+        cwd=run.copy,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if ordered.returncode != 0:
-        raise SystemExit(f"{run.module}'s tests fail on the unmutated module when run fastest "
-                         f"first (exit {ordered.returncode}): one depends on another running "
-                         "before it; run them in that order to find it:\n"
-                         f"{ordered.stdout[-2000:]}")
+        raise SystemExit(
+            f"{run.module}'s tests fail on the unmutated module when run fastest "
+            f"first (exit {ordered.returncode}): one depends on another running "
+            "before it; run them in that order to find it:\n"
+            f"{ordered.stdout[-2000:]}"
+        )
     config.write_text(config_text(run.module, run.selected_tests_command()))
     step("exec", str(config), str(session))
     rerun = forget_selected_survivors(session)
@@ -378,8 +463,9 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
 def warm_server(copy: Path, env: dict[str, str]) -> Iterator[Path]:
     """tools/warm_pytest.py serving in the copy for as long as the block runs."""
     socket_path = copy.parent / f"{copy.name}.sock"
-    server = subprocess.Popen([sys.executable, str(copy / WARM_RUNNER), "serve",
-                               str(socket_path)], cwd=copy, env=env)
+    server = subprocess.Popen(
+        [sys.executable, str(copy / WARM_RUNNER), "serve", str(socket_path)], cwd=copy, env=env
+    )
     deadline = time.monotonic() + SERVER_START_S
     while not socket_path.exists():
         if server.poll() is not None or time.monotonic() > deadline:
@@ -394,29 +480,39 @@ def warm_server(copy: Path, env: dict[str, str]) -> Iterator[Path]:
 
 
 def report(scores: list[ModuleScore]) -> None:
-    print(f"{'module':<12}{'mutants':>8}{'in ann.':>8}{'killed':>8}{'survived':>9}"
-          f"{'score':>8}{'re-run':>8}{'min':>7}")
+    print(
+        f"{'module':<12}{'mutants':>8}{'in ann.':>8}{'killed':>8}{'survived':>9}"
+        f"{'score':>8}{'re-run':>8}{'min':>7}"
+    )
     for s in scores:
         value = "-" if s.score is None else f"{s.score:.0%}"
-        print(f"{s.module:<12}{s.mutants:>8}{s.in_annotations:>8}{s.killed:>8}"
-              f"{len(s.survivors):>9}{value:>8}{s.rerun_with_all_tests:>8}"
-              f"{s.seconds / 60:>7.1f}")
+        print(
+            f"{s.module:<12}{s.mutants:>8}{s.in_annotations:>8}{s.killed:>8}"
+            f"{len(s.survivors):>9}{value:>8}{s.rerun_with_all_tests:>8}"
+            f"{s.seconds / 60:>7.1f}"
+        )
     for s in scores:
         if s.survivors:
             print(f"\nsurvivors in {semantic.module_file(s.module)}:")
             for line in s.survivors:
                 print(f"  {line}")
     below = [s.module for s in scores if s.score is not None and s.score < TARGET_SCORE]
-    print(f"\ntarget >= {TARGET_SCORE:.0%} per module: "
-          + ("met" if not below else f"NOT met by {', '.join(below)}; see TESTING.md"))
+    print(
+        f"\ntarget >= {TARGET_SCORE:.0%} per module: "
+        + ("met" if not below else f"NOT met by {', '.join(below)}; see TESTING.md")
+    )
 
 
 COSMIC_RAY, SEMANTIC = "cosmic-ray", "semantic"  # the two kinds of task a worker takes
 
 
-def mutate_in_copy(copy: Path, pending: queue.Queue[tuple[str, str]],
-                   scores: list[ModuleScore], semantic_scores: list[semantic.SemanticScore],
-                   survivors_of: Path | None) -> None:
+def mutate_in_copy(
+    copy: Path,
+    pending: queue.Queue[tuple[str, str]],
+    scores: list[ModuleScore],
+    semantic_scores: list[semantic.SemanticScore],
+    survivors_of: Path | None,
+) -> None:
     """One worker: its own copy of the tree and warm server, tasks (kind, module) from
     `pending` until none is left: a module's cosmic-ray run, or its semantic mutants. A copy
     per worker, because both write each mutant into the copy's files: two modules mutated in
@@ -424,11 +520,29 @@ def mutate_in_copy(copy: Path, pending: queue.Queue[tuple[str, str]],
     copy_tree(copy)
     # Bytecode that checks its source's hash at every import: an unchanged module loads without
     # a compile, a mutated one (same size, same second) is always compiled afresh.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode",
-                    "checked-hash", "te_sweep", "tests", "tools"], cwd=copy, check=True)
-    env = {**os.environ, "PYTHONPATH": str(copy), PROPERTY_EXAMPLES_ENV: PROPERTY_EXAMPLES,
-           "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "--invalidation-mode",
+            "checked-hash",
+            "te_sweep",
+            "tests",
+            "tools",
+        ],
+        cwd=copy,
+        check=True,
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(copy),
+        PROPERTY_EXAMPLES_ENV: PROPERTY_EXAMPLES,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
     with warm_server(copy, env) as socket_path:
         while True:
             try:
@@ -438,34 +552,52 @@ def mutate_in_copy(copy: Path, pending: queue.Queue[tuple[str, str]],
             run = ModuleRun(module, copy, socket_path)
             if kind == SEMANTIC:
                 mutants = [m for m in semantic.load() if m.module == module]
-                done = semantic.run_module(module, mutants, copy,
-                                           shlex.split(run.all_tests_command()), env, TIMEOUT_S)
+                done = semantic.run_module(
+                    module, mutants, copy, shlex.split(run.all_tests_command()), env, TIMEOUT_S
+                )
                 semantic_scores.append(done)
-                print(f"  {module} (semantic): {done.killed} of {done.mutants} killed "
-                      f"({done.seconds / 60:.1f} min)", flush=True)
+                print(
+                    f"  {module} (semantic): {done.killed} of {done.mutants} killed "
+                    f"({done.seconds / 60:.1f} min)",
+                    flush=True,
+                )
                 continue
-            score = (rerun_survivors(run, env, survivors_of) if survivors_of
-                     else mutate_module(run, env))
+            score = (
+                rerun_survivors(run, env, survivors_of) if survivors_of else mutate_module(run, env)
+            )
             scores.append(score)
-            print(f"  {module}: {score.killed} of {score.killed + len(score.survivors)} killed "
-                  f"({score.seconds / 60:.1f} min)", flush=True)
+            print(
+                f"  {module}: {score.killed} of {score.killed + len(score.survivors)} killed "
+                f"({score.seconds / 60:.1f} min)",
+                flush=True,
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", metavar="MODULE",
-                        help=f"any of {', '.join(MODULES)} [default: all]")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                        help="modules mutated at once, each in its own copy [default: cores]")
+    parser.add_argument(
+        "modules", nargs="*", metavar="MODULE", help=f"any of {', '.join(MODULES)} [default: all]"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="modules mutated at once, each in its own copy [default: cores]",
+    )
     parser.add_argument("--keep", type=Path, help="keep the copies (and sessions) here")
-    parser.add_argument("--survivors-of", type=Path, metavar="DIR",
-                        help="run again only the survivors of a run kept with --keep DIR "
-                             "(no semantic mutants)")
+    parser.add_argument(
+        "--survivors-of",
+        type=Path,
+        metavar="DIR",
+        help="run again only the survivors of a run kept with --keep DIR (no semantic mutants)",
+    )
     only = parser.add_mutually_exclusive_group()
-    only.add_argument("--semantic-only", action="store_true",
-                      help="only the semantic mutants of tools/semantic_mutants.toml")
-    only.add_argument("--cosmic-ray-only", action="store_true",
-                      help="only cosmic-ray's mutants")
+    only.add_argument(
+        "--semantic-only",
+        action="store_true",
+        help="only the semantic mutants of tools/semantic_mutants.toml",
+    )
+    only.add_argument("--cosmic-ray-only", action="store_true", help="only cosmic-ray's mutants")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -480,13 +612,16 @@ def main() -> None:
     if with_semantic:  # before any work: a list gone stale is an error, not a skipped mutant
         stale = semantic.problems([m for m in semantic.load() if m.module in modules], ROOT)
         if stale:
-            raise SystemExit("tools/semantic_mutants.toml does not match the code:\n"
-                             + "\n".join(stale))
+            raise SystemExit(
+                "tools/semantic_mutants.toml does not match the code:\n" + "\n".join(stale)
+            )
     if with_cosmic_ray and args.survivors_of:
         for module in modules:  # before any work: a missing session is an input error
             if earlier_session(args.survivors_of, module) is None:
-                parser.error(f"--survivors-of {args.survivors_of}: no session of {module} "
-                             "there; run it in full, or keep a run with --keep DIR")
+                parser.error(
+                    f"--survivors-of {args.survivors_of}: no session of {module} "
+                    "there; run it in full, or keep a run with --keep DIR"
+                )
     workdir = Path(tempfile.mkdtemp(prefix="te-sweep-mutate-"))
     pending: queue.Queue[tuple[str, str]] = queue.Queue()
     if with_cosmic_ray:
@@ -496,30 +631,51 @@ def main() -> None:
         for module in modules:
             pending.put((SEMANTIC, module))
     jobs = min(args.jobs, pending.qsize())
-    kinds = " and ".join(kind for kind, on in ((COSMIC_RAY, with_cosmic_ray),
-                                               (SEMANTIC, with_semantic)) if on)
-    print(f"mutation testing {', '.join(modules)} ({kinds}), {jobs} at once, in copies under "
-          f"{workdir}", flush=True)
+    kinds = " and ".join(
+        kind for kind, on in ((COSMIC_RAY, with_cosmic_ray), (SEMANTIC, with_semantic)) if on
+    )
+    print(
+        f"mutation testing {', '.join(modules)} ({kinds}), {jobs} at once, in copies under "
+        f"{workdir}",
+        flush=True,
+    )
     scores: list[ModuleScore] = []
     semantic_scores: list[semantic.SemanticScore] = []
     with ThreadPoolExecutor(jobs) as pool:
-        for done in [pool.submit(mutate_in_copy, workdir / f"repo{k}", pending, scores,
-                                 semantic_scores, args.survivors_of)
-                     for k in range(jobs)]:
+        for done in [
+            pool.submit(
+                mutate_in_copy,
+                workdir / f"repo{k}",
+                pending,
+                scores,
+                semantic_scores,
+                args.survivors_of,
+            )
+            for k in range(jobs)
+        ]:
             done.result()
     scores.sort(key=lambda s: modules.index(s.module))
     semantic_scores.sort(key=lambda s: modules.index(s.module))
-    (workdir / "mutation-results.json").write_text(json.dumps({
-        "cosmic_ray": [{**asdict(s), "score": s.score} for s in scores],
-        "semantic": [{**asdict(s), "score": s.score} for s in semantic_scores]}, indent=2))
+    (workdir / "mutation-results.json").write_text(
+        json.dumps(
+            {
+                "cosmic_ray": [{**asdict(s), "score": s.score} for s in scores],
+                "semantic": [{**asdict(s), "score": s.score} for s in semantic_scores],
+            },
+            indent=2,
+        )
+    )
     if scores:
         report(scores)
     if semantic_scores:
-        semantic.report(semantic_scores, {s.module: "-" if s.score is None else
-                                          f"{s.score:.0%}" for s in scores})
+        semantic.report(
+            semantic_scores,
+            {s.module: "-" if s.score is None else f"{s.score:.0%}" for s in scores},
+        )
     if args.keep:
-        shutil.copytree(workdir, args.keep, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("*.sock"))
+        shutil.copytree(
+            workdir, args.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock")
+        )
     shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -65,22 +65,61 @@ def build_map(module_file: Path, map_path: Path, options: list[str], files: list
     with tempfile.TemporaryDirectory(prefix="te-sweep-coverage-") as tmp:
         data, report = Path(tmp) / "coverage", Path(tmp) / "coverage.json"
         seconds_path = Path(tmp) / "seconds.json"
-        env = {**os.environ, IMPORT_ENV: module, SECONDS_ENV: str(seconds_path),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
-                                                           os.environ.get("PYTHONPATH")]))}
-        subprocess.run([sys.executable, "-m", "coverage", "run", f"--data-file={data}",
-                        f"--include={module_file}", "-m", "pytest", "-p", PLUGIN,
-                        *options, *files], env=env, check=False, stdout=subprocess.DEVNULL)
-        subprocess.run([sys.executable, "-m", "coverage", "json", "-q", f"--data-file={data}",
-                        "--show-contexts", "-o", str(report)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            IMPORT_ENV: module,
+            SECONDS_ENV: str(seconds_path),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])
+            ),
+        }
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coverage",
+                "run",
+                f"--data-file={data}",
+                f"--include={module_file}",
+                "-m",
+                "pytest",
+                "-p",
+                PLUGIN,
+                *options,
+                *files,
+            ],
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coverage",
+                "json",
+                "-q",
+                f"--data-file={data}",
+                "--show-contexts",
+                "-o",
+                str(report),
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         measured = json.loads(report.read_text())["files"]
         seconds = json.loads(seconds_path.read_text()) if seconds_path.exists() else {}
     contexts = next(iter(measured.values()))["contexts"] if measured else {}
-    map_path.write_text(json.dumps({
-        "lines": {line: sorted(c for c in names if c) for line, names in contexts.items()},
-        "import": sorted(int(line) for line, names in contexts.items() if "" in names),
-        "seconds": seconds}))
+    map_path.write_text(
+        json.dumps(
+            {
+                "lines": {line: sorted(c for c in names if c) for line, names in contexts.items()},
+                "import": sorted(int(line) for line, names in contexts.items() if "" in names),
+                "seconds": seconds,
+            }
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- selecting
@@ -88,8 +127,9 @@ def edited_lines(original: str, mutated: str) -> set[int]:
     """Line numbers (1-based, in `original`) that the mutation replaced or removed; for an
     insertion, the line it follows."""
     lines: set[int] = set()
-    matcher = difflib.SequenceMatcher(None, original.splitlines(), mutated.splitlines(),
-                                      autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        None, original.splitlines(), mutated.splitlines(), autojunk=False
+    )
     for tag, start, end, _, _ in matcher.get_opcodes():
         if tag != "equal":
             lines.update(range(start + 1, max(end, start + 1) + 1))
@@ -106,10 +146,13 @@ def enclosing_statement(tree: ast.Module, line: int) -> tuple[ast.AST | None, as
         if isinstance(node, FUNCTIONS):
             body = node.body if isinstance(node.body, list) else [node.body]
             if body[0].lineno <= line <= body[-1].end_lineno and (
-                    function is None or node.lineno >= function.lineno):
+                function is None or node.lineno >= function.lineno
+            ):
                 function = node
-        if isinstance(node, ast.stmt) and (statement is None or (node.lineno >= statement.lineno
-                                           and node.end_lineno <= statement.end_lineno)):
+        if isinstance(node, ast.stmt) and (
+            statement is None
+            or (node.lineno >= statement.lineno and node.end_lineno <= statement.end_lineno)
+        ):
             statement = node
     return function, statement
 
@@ -139,8 +182,14 @@ def tests_for(coverage_map: dict, original: str, lines: set[int]) -> list[str] |
     return fastest_first(coverage_map, selected)
 
 
-def run(map_path: Path, original_path: Path, module_file: Path, socket_path: str,
-        options: list[str], files: list[str]) -> int:
+def run(
+    map_path: Path,
+    original_path: Path,
+    module_file: Path,
+    socket_path: str,
+    options: list[str],
+    files: list[str],
+) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     import warm_pytest
 
@@ -170,7 +219,7 @@ def split_at_separator(args: list[str]) -> tuple[list[str], list[str]]:
     if SEPARATOR not in args:
         raise SystemExit(f"select_tests: no {SEPARATOR!r} between the options and the files")
     at = args.index(SEPARATOR)
-    return args[:at], args[at + 1:]
+    return args[:at], args[at + 1 :]
 
 
 def main() -> None:
@@ -180,8 +229,15 @@ def main() -> None:
         build_map(Path(module_file), Path(map_path), *split_at_separator(rest))
     elif command == "run":
         map_path, original, module_file, socket_path, *rest = args
-        sys.exit(run(Path(map_path), Path(original), Path(module_file), socket_path,
-                     *split_at_separator(rest)))
+        sys.exit(
+            run(
+                Path(map_path),
+                Path(original),
+                Path(module_file),
+                socket_path,
+                *split_at_separator(rest),
+            )
+        )
     else:
         sys.exit(f"select_tests: unknown command {command!r}; use map or run")
 

@@ -41,11 +41,19 @@ LAYERS = ("core", "results", "sweep")  # te_sweep's subpackages, where the mutat
 def module_file(module: str, root: Path | None = None) -> Path:
     """te_sweep/LAYER/MODULE.py, relative to the tree (or under `root` when given): module
     names are unique across the layers, so the lists name a module by its name alone."""
-    relative = next((Path("te_sweep") / layer / f"{module}.py" for layer in LAYERS
-                     if (Path(__file__).resolve().parent.parent / "te_sweep" / layer
-                         / f"{module}.py").is_file()),
-                    Path("te_sweep") / f"{module}.py")
+    relative = next(
+        (
+            Path("te_sweep") / layer / f"{module}.py"
+            for layer in LAYERS
+            if (
+                Path(__file__).resolve().parent.parent / "te_sweep" / layer / f"{module}.py"
+            ).is_file()
+        ),
+        Path("te_sweep") / f"{module}.py",
+    )
     return relative if root is None else root / relative
+
+
 FIELDS = ("module", "kind", "why", "text", "replacement")
 
 
@@ -71,13 +79,15 @@ class Mutant:
         count = source.count(self.text)
         if count != 1:
             where = "does not occur" if count == 0 else f"occurs {count} times"
-            raise StaleMutant(f"{self.label}: its text {where} in {module_file(self.module)} "
-                              f"(update tools/semantic_mutants.toml):\n{self.text}")
+            raise StaleMutant(
+                f"{self.label}: its text {where} in {module_file(self.module)} "
+                f"(update tools/semantic_mutants.toml):\n{self.text}"
+            )
         return source.replace(self.text, self.replacement)
 
     def line(self, source: str) -> int:
         """The line of the module where the text starts (for the reports)."""
-        return source[:source.find(self.text)].count("\n") + 1
+        return source[: source.find(self.text)].count("\n") + 1
 
 
 def load(path: Path = LIST_FILE) -> list[Mutant]:
@@ -86,8 +96,9 @@ def load(path: Path = LIST_FILE) -> list[Mutant]:
     mutants, numbers = [], {}
     for k, entry in enumerate(entries, start=1):
         if sorted(entry) != sorted(FIELDS):
-            raise ValueError(f"{path.name}: entry {k} has {sorted(entry)}; it needs exactly "
-                             f"{', '.join(FIELDS)}")
+            raise ValueError(
+                f"{path.name}: entry {k} has {sorted(entry)}; it needs exactly {', '.join(FIELDS)}"
+            )
         numbers[entry["module"]] = numbers.get(entry["module"], 0) + 1
         mutants.append(Mutant(number=numbers[entry["module"]], **entry))
     return mutants
@@ -130,23 +141,37 @@ class SemanticScore:
 def run_tests(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> bool:
     """Whether the tests pass (a run past `timeout` does not: the mutant looped)."""
     try:
-        done = subprocess.run(command, cwd=cwd, env=env, timeout=timeout,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:  # the warm child dies with its closed connection
         return False
     return done.returncode == 0
 
 
-def run_module(module: str, mutants: Sequence[Mutant], copy: Path, test_command: list[str],
-               env: dict[str, str], timeout: float) -> SemanticScore:
+def run_module(
+    module: str,
+    mutants: Sequence[Mutant],
+    copy: Path,
+    test_command: list[str],
+    env: dict[str, str],
+    timeout: float,
+) -> SemanticScore:
     """Each of the module's mutants alone in `copy`, against `test_command` (the module's
     test files); the module as it was is always written back."""
     started = time.monotonic()
     path = module_file(module, copy)
     original = path.read_text()
     if not run_tests(test_command, copy, env, timeout * 10):
-        raise SystemExit(f"semantic mutants: {module}'s tests fail on the unmutated module; "
-                         f"run them: {' '.join(test_command)}")
+        raise SystemExit(
+            f"semantic mutants: {module}'s tests fail on the unmutated module; "
+            f"run them: {' '.join(test_command)}"
+        )
     # A surviving mutant runs every test: never cut it short on a busy machine (a timeout
     # counts as killed), so allow three times what the unmutated module took.
     timeout = max(timeout, 3 * (time.monotonic() - started))
@@ -161,9 +186,16 @@ def run_module(module: str, mutants: Sequence[Mutant], copy: Path, test_command:
         score.mutants += 1
         if passed:
             print(f"    survived: {m.label}: {m.why}", flush=True)
-            score.survivors.append({"number": m.number, "line": m.line(original),
-                                    "kind": m.kind, "why": m.why, "text": m.text,
-                                    "replacement": m.replacement})
+            score.survivors.append(
+                {
+                    "number": m.number,
+                    "line": m.line(original),
+                    "kind": m.kind,
+                    "why": m.why,
+                    "text": m.text,
+                    "replacement": m.replacement,
+                }
+            )
         else:
             score.killed += 1
     score.seconds = time.monotonic() - started
@@ -173,16 +205,21 @@ def run_module(module: str, mutants: Sequence[Mutant], copy: Path, test_command:
 def report(scores: Sequence[SemanticScore], cosmic: dict[str, str] | None = None) -> None:
     """Per module: the semantic score, beside cosmic-ray's where it ran; then each survivor."""
     cosmic = cosmic or {}
-    print(f"\n{'module':<14}{'semantic':>10}{'killed':>8}{'score':>8}{'min':>7}"
-          f"{'cosmic-ray':>12}")
+    print(f"\n{'module':<14}{'semantic':>10}{'killed':>8}{'score':>8}{'min':>7}{'cosmic-ray':>12}")
     for s in scores:
         value = "-" if s.score is None else f"{s.score:.0%}"
-        print(f"{s.module:<14}{s.mutants:>10}{s.killed:>8}{value:>8}{s.seconds / 60:>7.1f}"
-              f"{cosmic.get(s.module, '-'):>12}")
+        print(
+            f"{s.module:<14}{s.mutants:>10}{s.killed:>8}{value:>8}{s.seconds / 60:>7.1f}"
+            f"{cosmic.get(s.module, '-'):>12}"
+        )
     for s in scores:
         for v in s.survivors:
-            print(f"\nsemantic survivor {s.module} #{v['number']} (line {v['line']}, "
-                  f"{v['kind']}): {v['why']}")
+            print(
+                f"\nsemantic survivor {s.module} #{v['number']} (line {v['line']}, "
+                f"{v['kind']}): {v['why']}"
+            )
     total = sum(s.mutants for s in scores)
-    print(f"\nsemantic mutants: {sum(s.killed for s in scores)} of {total} killed (the target: "
-          "each survivor killed by a new test, or its reason given in TESTING.md)")
+    print(
+        f"\nsemantic mutants: {sum(s.killed for s in scores)} of {total} killed (the target: "
+        "each survivor killed by a new test, or its reason given in TESTING.md)"
+    )

@@ -36,8 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "te_sweep"
 # Imported by the tests besides te_sweep's own imports (found by importing te_sweep).
-TEST_LIBRARIES = ("pytest", "hypothesis", "hypothesis.strategies", "numpy.testing",
-                  "_hypothesis_pytestplugin")
+TEST_LIBRARIES = (
+    "pytest",
+    "hypothesis",
+    "hypothesis.strategies",
+    "numpy.testing",
+    "_hypothesis_pytestplugin",
+)
 EXIT_CODE = struct.Struct("!i")
 MARKER = "warm_pytest modules: "
 DISCOVER = f"""
@@ -57,12 +62,14 @@ print("{MARKER}" + json.dumps(list(sys.modules)))
 def libraries_to_preload() -> list[str]:
     """Every module te_sweep's modules import, except te_sweep's own: found in a throwaway
     interpreter, so that the server itself never imports te_sweep."""
-    found = subprocess.run([sys.executable, "-c", DISCOVER], check=True, capture_output=True,
-                           text=True, cwd=ROOT).stdout
+    found = subprocess.run(
+        [sys.executable, "-c", DISCOVER], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
     own = (PACKAGE, "tests", "__main__")
     listed = next(line for line in found.splitlines() if line.startswith(MARKER))
-    return [name for name in json.loads(listed[len(MARKER):])
-            if name.split(".")[0] not in own] + list(TEST_LIBRARIES)
+    return [
+        name for name in json.loads(listed[len(MARKER) :]) if name.split(".")[0] not in own
+    ] + list(TEST_LIBRARIES)
 
 
 def preload(names: list[str]) -> None:
@@ -83,9 +90,11 @@ def receive_request(connection: socket.socket) -> dict:
 
 def die_with_client(connection: socket.socket) -> None:
     """In the child: kill the child's process group once the client hangs up (timeout)."""
+
     def watch() -> None:
         connection.recv(1)  # the client sends nothing more: this returns only at its end
         os.killpg(0, signal.SIGKILL)
+
     threading.Thread(target=watch, daemon=True).start()
 
 

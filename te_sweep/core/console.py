@@ -7,8 +7,17 @@ from typing import Any
 
 from te_sweep.core.metrics import EPOCH_METRICS
 
-TABLE_COLUMNS = ("epoch", "train_loss", "train_acc", "test_acc", "epoch_time_s", "te_time_s",
-                 "te_active_fraction", "te_mean", "lr")
+TABLE_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "epoch_time_s",
+    "te_time_s",
+    "te_active_fraction",
+    "te_mean",
+    "lr",
+)
 _FORMATS = {m.name: m.table_format for m in EPOCH_METRICS}
 
 

@@ -66,8 +66,9 @@ def _images_to_device(images: np.ndarray, device: torch.device) -> Tensor:
     return x.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.channels_last).div_(255.0)
 
 
-def load_device_data(dataset: str, subset: int | None, device: torch.device,
-                     data_root: str | None = None) -> DeviceData:
+def load_device_data(
+    dataset: str, subset: int | None, device: torch.device, data_root: str | None = None
+) -> DeviceData:
     """Load (or reuse) a data set, keep a stratified first `subset` of its training split."""
     raw = _load_raw(dataset, str(data_root or default_data_root()))
     train_images, train_labels = raw.train.images, raw.train.labels
@@ -83,12 +84,13 @@ def load_device_data(dataset: str, subset: int | None, device: torch.device,
     )
 
 
-def train_batches(x: Tensor, y: Tensor, batch_size: int,
-                  generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+def train_batches(
+    x: Tensor, y: Tensor, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[Tensor, Tensor]]:
     """Shuffled batches (the last may be smaller), from a randperm drawn on x's device."""
     order = torch.randperm(x.shape[0], device=x.device, generator=generator)
     for start in range(0, x.shape[0], batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         yield x[idx], y[idx]
 
 
@@ -109,4 +111,4 @@ def eval_batch_size(activation_bytes_per_image: int, device: torch.device) -> in
 def eval_batches(x: Tensor, y: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
     """The split in order, in slices of batch_size."""
     for start in range(0, x.shape[0], batch_size):
-        yield x[start:start + batch_size], y[start:start + batch_size]
+        yield x[start : start + batch_size], y[start : start + batch_size]

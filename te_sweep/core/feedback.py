@@ -66,8 +66,7 @@ def grad_factor(te: Tensor, scale: float) -> Tensor:
     return (1 - scale * te).clamp_(min=0)
 
 
-def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
-                 mask: Tensor) -> Tensor:
+def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int, mask: Tensor) -> Tensor:
     """Paper mode's T: s * (TE_prev - TE_now) / te_every where the TE dropped by at least
     TE_DROP_FLOOR (smaller drops and rises count as none), clipped to [0, 1], and 0 outside
     the sampled pairs."""
@@ -77,8 +76,9 @@ def paper_mixing(te_prev: Tensor, te: Tensor, scale: float, te_every: int,
 
 # The TE step's tensor work, as pure functions of tensors and host numbers: run as they are, or
 # compiled into a few fused kernels (te_compile.py), from the same code.
-def binarise_batch(z: Tensor | None, logits: Tensor, thresholds: Tensor, mode: str,
-                   hidden_rule: str) -> Tensor:
+def binarise_batch(
+    z: Tensor | None, logits: Tensor, thresholds: Tensor, mode: str, hidden_rule: str
+) -> Tensor:
     """(B, n_source + n_target) bool: the sources' then the targets' states this batch."""
     if mode == "paper":  # logits two-sided, softmax one-sided
         values = torch.cat([logits.abs(), logits.softmax(dim=1)], dim=1)
@@ -89,24 +89,51 @@ def binarise_batch(z: Tensor | None, logits: Tensor, thresholds: Tensor, mode: s
     return values >= thresholds
 
 
-def observe_batch(store: Tensor, counts: Tensor, last: Tensor, z: Tensor | None,
-                  logits: Tensor, ones: Tensor, thresholds: Tensor, new_at: int,
-                  leave_at: int, leaving: int, n_source: int, mode: str,
-                  hidden_rule: str) -> Tensor:
+def observe_batch(
+    store: Tensor,
+    counts: Tensor,
+    last: Tensor,
+    z: Tensor | None,
+    logits: Tensor,
+    ones: Tensor,
+    thresholds: Tensor,
+    new_at: int,
+    leave_at: int,
+    leaving: int,
+    n_source: int,
+    mode: str,
+    hidden_rule: str,
+) -> Tensor:
     """Binarise a batch and slide the full window's counts over it; returns its last sample."""
     samples = binarise_batch(z, logits, thresholds, mode, hidden_rule)
-    slide(store, counts, torch.cat([last, samples[:-1]]), samples, ones, new_at, leave_at,
-          leaving, n_source)
+    slide(
+        store,
+        counts,
+        torch.cat([last, samples[:-1]]),
+        samples,
+        ones,
+        new_at,
+        leave_at,
+        leaving,
+        n_source,
+    )
     return samples[-1:]
 
 
-def masked_te(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tensor,
-              te_sum: Tensor, pair_weights: Tensor, fused: bool = False) -> Tensor:
+def masked_te(
+    counts: Tensor,
+    cell_map: Tensor,
+    signs: Tensor,
+    weight_mask: Tensor,
+    te_sum: Tensor,
+    pair_weights: Tensor,
+    fused: bool = False,
+) -> Tensor:
     """The sampled pairs' plug-in TE from the counts ((4 n_target, n_source + 1)); adds its
     mean over them (pair_weights: the mask over the number of pairs) to te_sum.  `fused`: the
     elementwise form, for torch.compile."""
     groups = counts.view(4, weight_mask.shape[0], counts.shape[1])
-    te = (bits_fused(groups, signs) if fused else bits_from_groups(groups, cell_map, signs))
+    te = bits_fused(groups, signs) if fused else bits_from_groups(groups, cell_map, signs)
     return sampled(te, weight_mask, te_sum, pair_weights)
 
 
@@ -123,17 +150,34 @@ def grad_update(te: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor]:
     return factor, (factor != 1).any(), factor.mean()
 
 
-def grad_recompute(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tensor,
-                   te_sum: Tensor, pair_weights: Tensor, scale: float, fused: bool
-                   ) -> tuple[Tensor, Tensor, Tensor]:
+def grad_recompute(
+    counts: Tensor,
+    cell_map: Tensor,
+    signs: Tensor,
+    weight_mask: Tensor,
+    te_sum: Tensor,
+    pair_weights: Tensor,
+    scale: float,
+    fused: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     te = masked_te(counts, cell_map, signs, weight_mask, te_sum, pair_weights, fused)
     return grad_update(te, scale)
 
 
-def paper_recompute(counts: Tensor, cell_map: Tensor, signs: Tensor, weight_mask: Tensor,
-                    te_sum: Tensor, pair_weights: Tensor, te_prev: Tensor, eye: Tensor,
-                    pending_map: Tensor, scale: float, te_every: int, fused: bool
-                    ) -> tuple[Tensor, Tensor, Tensor]:
+def paper_recompute(
+    counts: Tensor,
+    cell_map: Tensor,
+    signs: Tensor,
+    weight_mask: Tensor,
+    te_sum: Tensor,
+    pair_weights: Tensor,
+    te_prev: Tensor,
+    eye: Tensor,
+    pending_map: Tensor,
+    scale: float,
+    te_every: int,
+    fused: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     """Paper mode after its first recompute: (TE, T, whether T acts); I - T into pending_map."""
     te = masked_te(counts, cell_map, signs, weight_mask, te_sum, pair_weights, fused)
     pending = paper_mixing(te_prev, te, scale, te_every, weight_mask)
@@ -147,15 +191,20 @@ def mixing_map(eye: Tensor, pending: Tensor, pending_map: Tensor) -> Tensor:
     return pending.any()
 
 
-def apply_grad(grad: Tensor, factor: Tensor, active: Tensor, factor_mean: Tensor,
-               active_steps: Tensor, factor_sum: Tensor) -> None:
+def apply_grad(
+    grad: Tensor,
+    factor: Tensor,
+    active: Tensor,
+    factor_mean: Tensor,
+    active_steps: Tensor,
+    factor_sum: Tensor,
+) -> None:
     grad.mul_(factor)
     active_steps.add_(active)
     factor_sum.add_(factor_mean)
 
 
-def apply_paper(weight: Tensor, pending_map: Tensor, active: Tensor,
-                active_steps: Tensor) -> None:
+def apply_paper(weight: Tensor, pending_map: Tensor, active: Tensor, active_steps: Tensor) -> None:
     weight.copy_(pending_map @ weight)
     active_steps.add_(active)
 
@@ -165,15 +214,19 @@ class TEFeedback:
     (n_target, n_source), so that feeding them back needs no transpose; `mask` is the pair
     draw in (n_source, n_target), as drawn."""
 
-    def __init__(self, cfg: TrialConfig, model: nn.Module, num_classes: int,
-                 device: torch.device) -> None:
+    def __init__(
+        self, cfg: TrialConfig, model: nn.Module, num_classes: int, device: torch.device
+    ) -> None:
         assert cfg.window is not None, "resolve() the config first"
         self.cfg = cfg
         if cfg.mode == "grad":
             if getattr(model, "penultimate_fc", None) is None:
-                raise ConfigError("mode", "'grad' needs a model with at least two fully "
-                                  f"connected layers and preset {cfg.preset!r} has one; "
-                                  "use mode 'paper' or a two-FC preset (fashion-mnist, usps)")
+                raise ConfigError(
+                    "mode",
+                    "'grad' needs a model with at least two fully "
+                    f"connected layers and preset {cfg.preset!r} has one; "
+                    "use mode 'paper' or a two-FC preset (fashion-mnist, usps)",
+                )
             n_source = model.penultimate_fc.out_features
         else:
             n_source = num_classes
@@ -181,12 +234,16 @@ class TEFeedback:
         # Each unit's threshold, so that one comparison binarises a batch: the targets of
         # paper mode are softmax outputs, at `prob_threshold`; every other unit at `threshold`.
         target_threshold = cfg.prob_threshold if cfg.mode == "paper" else cfg.threshold
-        self.thresholds = torch.tensor([cfg.threshold] * n_source
-                                       + [target_threshold] * num_classes, device=device)
+        self.thresholds = torch.tensor(
+            [cfg.threshold] * n_source + [target_threshold] * num_classes, device=device
+        )
         self.generator = torch.Generator().manual_seed(cfg.seed ^ PAIR_SEED_SALT)
         self._set_mask(self._draw_pairs(n_source, num_classes).to(device))
-        self.shuffles = (torch.Generator(device=device).manual_seed(cfg.seed ^ SHUFFLE_SEED_SALT)
-                         if cfg.te_estimator == "effective" else None)
+        self.shuffles = (
+            torch.Generator(device=device).manual_seed(cfg.seed ^ SHUFFLE_SEED_SALT)
+            if cfg.te_estimator == "effective"
+            else None
+        )
         self.factor: Tensor | None = None  # grad mode: (n_target, n_source) gradient factor
         self.factor_mean: Tensor | None = None  # grad mode: its mean over the weights
         self.factor_active = self._zero_bool(device)  # grad mode: does the factor change anything
@@ -204,8 +261,9 @@ class TEFeedback:
         required = bool(cfg.te_compile)
         self._observe = StepFunction(observe_batch, compiled, required)
         # The effective TE's shuffle draws from a generator, which compiled code cannot.
-        self._grad_recompute = StepFunction(grad_recompute, compiled and self.shuffles is None,
-                                            required)
+        self._grad_recompute = StepFunction(
+            grad_recompute, compiled and self.shuffles is None, required
+        )
         self._paper_recompute = StepFunction(paper_recompute, compiled, required)
         self._apply_grad = StepFunction(apply_grad, compiled, required)
         self._apply_paper = StepFunction(apply_paper, compiled, required)
@@ -246,8 +304,13 @@ class TEFeedback:
 
     def binarise(self, z: Tensor | None, logits: Tensor) -> Tensor:
         """(B, n_source + n_target) bool: the sources' then the targets' states this batch."""
-        return binarise_batch(None if z is None else z.detach(), logits.detach(),
-                              self.thresholds, self.cfg.mode, self.cfg.hidden_rule)
+        return binarise_batch(
+            None if z is None else z.detach(),
+            logits.detach(),
+            self.thresholds,
+            self.cfg.mode,
+            self.cfg.hidden_rule,
+        )
 
     def observe(self, z: Tensor | None, logits: Tensor) -> None:
         """Record this batch (after forward); recompute the TE when due."""
@@ -256,10 +319,20 @@ class TEFeedback:
             if counts.full and entering < counts.length:  # the steady state: one step function
                 new_at, leave_at, leaving = counts.reserve(entering)
                 counts.last = self._observe(
-                    counts.store, counts.counts, counts.last,
-                    None if z is None else z.detach(), logits.detach(),
-                    counts.ones_for(entering), self.thresholds, new_at, leave_at, leaving,
-                    counts.n_source, self.cfg.mode, self.cfg.hidden_rule)
+                    counts.store,
+                    counts.counts,
+                    counts.last,
+                    None if z is None else z.detach(),
+                    logits.detach(),
+                    counts.ones_for(entering),
+                    self.thresholds,
+                    new_at,
+                    leave_at,
+                    leaving,
+                    counts.n_source,
+                    self.cfg.mode,
+                    self.cfg.hidden_rule,
+                )
                 counts.advance(entering)
             else:  # filling the window, or a batch longer than it
                 counts.push(self.binarise(z, logits))
@@ -273,21 +346,41 @@ class TEFeedback:
         self.te_count += 1
         if self.shuffles is not None:  # effective TE: the plug-in TE less the shuffled one's
             both = counts.te_with_shuffled(self.shuffles)
-            te = sampled(both[:, :counts.n_source] - both[:, counts.n_source:],
-                         self.weight_mask, self.te_sum, self.pair_weights)
+            te = sampled(
+                both[:, : counts.n_source] - both[:, counts.n_source :],
+                self.weight_mask,
+                self.te_sum,
+                self.pair_weights,
+            )
             self.factor, self.factor_active, self.factor_mean = grad_update(te, cfg.te_scale)
         elif cfg.mode == "grad":
             self.factor, self.factor_active, self.factor_mean = self._grad_recompute(
-                counts.counts, *self._maps, self.weight_mask, self.te_sum, self.pair_weights,
-                cfg.te_scale, self._grad_recompute.compiled)
+                counts.counts,
+                *self._maps,
+                self.weight_mask,
+                self.te_sum,
+                self.pair_weights,
+                cfg.te_scale,
+                self._grad_recompute.compiled,
+            )
         elif self.te_prev is None:  # paper mode's first TE: no drop yet
-            self.te_prev = masked_te(counts.counts, *self._maps, self.weight_mask,
-                                     self.te_sum, self.pair_weights)
+            self.te_prev = masked_te(
+                counts.counts, *self._maps, self.weight_mask, self.te_sum, self.pair_weights
+            )
         else:
             self.te_prev, self.pending, self.pending_active = self._paper_recompute(
-                counts.counts, *self._maps, self.weight_mask, self.te_sum, self.pair_weights,
-                self.te_prev, self._eye, self._pending_map, cfg.te_scale, cfg.te_every,
-                self._paper_recompute.compiled)
+                counts.counts,
+                *self._maps,
+                self.weight_mask,
+                self.te_sum,
+                self.pair_weights,
+                self.te_prev,
+                self._eye,
+                self._pending_map,
+                cfg.te_scale,
+                cfg.te_every,
+                self._paper_recompute.compiled,
+            )
             self.pending_map = self._pending_map
 
     def _prepare_pending(self) -> None:
@@ -302,13 +395,20 @@ class TEFeedback:
         with self.timer.region():
             if self.cfg.mode == "grad":
                 if self.factor is not None:
-                    self._apply_grad(last_fc.weight.grad, self.factor, self.factor_active,
-                                     self.factor_mean, self.active_steps, self.factor_sum)
+                    self._apply_grad(
+                        last_fc.weight.grad,
+                        self.factor,
+                        self.factor_active,
+                        self.factor_mean,
+                        self.active_steps,
+                        self.factor_sum,
+                    )
                 else:
                     self.factor_sum += 1.0  # no feedback yet: the gradient as it is
             elif self.pending is not None:  # the latest recompute's T, at every step
-                self._apply_paper(last_fc.weight.data, self.pending_map, self.pending_active,
-                                  self.active_steps)
+                self._apply_paper(
+                    last_fc.weight.data, self.pending_map, self.pending_active, self.active_steps
+                )
 
     def epoch_stats(self) -> dict[str, float | None]:
         """te_time_s, te_active_fraction, te_mean, te_factor_mean of the epoch; host syncs
@@ -318,7 +418,8 @@ class TEFeedback:
             "te_active_fraction": float(self.active_steps) / max(1, self.epoch_steps),
             "te_mean": float(self.te_sum) / self.te_count if self.te_count else None,
             "te_factor_mean": float(self.factor_sum) / max(1, self.epoch_steps)
-            if self.cfg.mode == "grad" else None,
+            if self.cfg.mode == "grad"
+            else None,
         }
         self._reset_stats()
         return stats
@@ -326,9 +427,12 @@ class TEFeedback:
     def state_dict(self) -> dict[str, Any]:
         return {
             "counts": self.counts.state_dict(),
-            "mask": self.mask, "factor": self.factor, "te_prev": self.te_prev,
+            "mask": self.mask,
+            "factor": self.factor,
+            "te_prev": self.te_prev,
             "pending": self.pending,
-            "steps": self.steps, "generator": self.generator.get_state(),
+            "steps": self.steps,
+            "generator": self.generator.get_state(),
             "shuffles": self.shuffles.get_state() if self.shuffles is not None else None,
         }
 
@@ -362,5 +466,5 @@ def _samples_of_rings(*rings: tuple[Tensor, int, int]) -> Tensor:
     series = []
     for data, pos, filled in rings:
         ordered = torch.cat([data[pos:], data[:pos]])
-        series.append(ordered[len(ordered) - filled:])
+        series.append(ordered[len(ordered) - filled :])
     return torch.cat(series, dim=1)

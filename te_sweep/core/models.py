@@ -44,13 +44,17 @@ ARCHITECTURES: dict[str, Architecture] = {
     "fashion-mnist": Architecture([32, "M", ("valid", 64), "M"], ((600, 0.25), (120, 0.0))),
     "usps": Architecture([32, "M", ("valid", 64), "M"], ((144, 0.25),)),
     "cifar10": Architecture(
-        [128, 128, "M", 256, 256, "M", 512, 512, "M", ("valid", 1024), "M"], (),
-        bn_affine=False),
+        [128, 128, "M", 256, 256, "M", 512, 512, "M", ("valid", 1024), "M"], (), bn_affine=False
+    ),
     "svhn": Architecture(
-        [32, 32, "M", 64, 64, "M", 128, 128, "M", ("valid", 256), "M"], (),
-        bn_affine=False, conv_dropout=0.3),
+        [32, 32, "M", 64, 64, "M", 128, 128, "M", ("valid", 256), "M"],
+        (),
+        bn_affine=False,
+        conv_dropout=0.3,
+    ),
     "stl10": Architecture(
-        [32, "M", 64, "M", 128, "M", 128, "M", 256, ("valid", 256), "M"], (), bn_affine=False),
+        [32, "M", 64, "M", 128, "M", 128, "M", 256, ("valid", 256), "M"], (), bn_affine=False
+    ),
 }
 
 
@@ -63,8 +67,11 @@ def _conv_stack(in_channels: int, arch: Architecture) -> nn.Sequential:
             continue
         padding = 0 if isinstance(item, tuple) else 1
         out = item[1] if isinstance(item, tuple) else item
-        layers += [nn.Conv2d(channels, out, 3, padding=padding),
-                   nn.BatchNorm2d(out, affine=arch.bn_affine), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(channels, out, 3, padding=padding),
+            nn.BatchNorm2d(out, affine=arch.bn_affine),
+            nn.ReLU(inplace=True),
+        ]
         if arch.conv_dropout:
             layers.append(nn.Dropout(arch.conv_dropout))
         channels = out
@@ -74,8 +81,9 @@ def _conv_stack(in_channels: int, arch: Architecture) -> nn.Sequential:
 class TENet(nn.Module):
     """conv features -> flatten -> [hidden FCs ->] penultimate FC -> ReLU -> last FC (logits)."""
 
-    def __init__(self, arch: Architecture, in_channels: int, image_hw: tuple[int, int],
-                 num_classes: int) -> None:
+    def __init__(
+        self, arch: Architecture, in_channels: int, image_hw: tuple[int, int], num_classes: int
+    ) -> None:
         super().__init__()
         self.features = _conv_stack(in_channels, arch)
         width = flat_size(arch, in_channels, image_hw)
@@ -92,7 +100,8 @@ class TENet(nn.Module):
             out, dropout = arch.hidden[-1]
             self.penultimate_fc = nn.Linear(width, out)
             self.after_penultimate = nn.Sequential(
-                nn.ReLU(), *([nn.Dropout(dropout)] if dropout else []))
+                nn.ReLU(), *([nn.Dropout(dropout)] if dropout else [])
+            )
             width = out
         self.last_fc = nn.Linear(width, num_classes)
 
@@ -108,8 +117,9 @@ class TENet(nn.Module):
         return self.forward_with_hidden(x)[1]
 
 
-def feature_shapes(arch: Architecture, in_channels: int,
-                   image_hw: tuple[int, int]) -> list[tuple[int, int, int]]:
+def feature_shapes(
+    arch: Architecture, in_channels: int, image_hw: tuple[int, int]
+) -> list[tuple[int, int, int]]:
     """(channels, height, width) of one image after each conv or pool of the stack, by
     arithmetic on the conv spec: no tensor is built, so it is free to call before any data is
     loaded (a meta-device pass took about 1 s on first use, importing torch's decompositions).
@@ -127,9 +137,11 @@ def feature_shapes(arch: Architecture, in_channels: int,
         else:  # 3x3 conv with padding 1
             channels = item
         if height < 1 or width < 1:
-            raise ValueError(f"images of {image_hw[0]}x{image_hw[1]} are too small for this "
-                             "network's conv stack; use larger images or a preset with fewer "
-                             "pooling stages")
+            raise ValueError(
+                f"images of {image_hw[0]}x{image_hw[1]} are too small for this "
+                "network's conv stack; use larger images or a preset with fewer "
+                "pooling stages"
+            )
         shapes.append((channels, height, width))
     return shapes
 
@@ -145,6 +157,7 @@ def largest_feature_map(arch: Architecture, in_channels: int, image_hw: tuple[in
     return max(c * h * w for c, h, w in feature_shapes(arch, in_channels, image_hw))
 
 
-def build_model(architecture: str, in_channels: int, image_hw: tuple[int, int],
-                num_classes: int) -> TENet:
+def build_model(
+    architecture: str, in_channels: int, image_hw: tuple[int, int], num_classes: int
+) -> TENet:
     return TENet(ARCHITECTURES[architecture], in_channels, image_hw, num_classes)

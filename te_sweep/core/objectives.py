@@ -21,8 +21,9 @@ def censored_score(epochs_to_target: float | None, max_epochs: int) -> float:
 
 def te_overhead(records: Sequence[dict[str, Any]]) -> float:
     """te_time_s / (epoch_time_s - te_time_s), summed over the trial's epochs."""
-    return te_overhead_of(total_of([r["te_time_s"] for r in records]),
-                          total_of([r["epoch_time_s"] for r in records]))
+    return te_overhead_of(
+        total_of([r["te_time_s"] for r in records]), total_of([r["epoch_time_s"] for r in records])
+    )
 
 
 def total_of(values: Sequence[float | None]) -> float:

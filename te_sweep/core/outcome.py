@@ -33,11 +33,21 @@ STATUS_DIVERGED = "diverged"  # a non-finite training loss
 FINAL_STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_DIVERGED)
 # A trial that ended without a result, or has not ended: given by the export from Tune's files.
 STATUS_PRUNED, STATUS_ERROR, STATUS_UNFINISHED = "pruned", "error", "unfinished"
-STATUSES = (STATUS_COMPLETE, STATUS_CENSORED, STATUS_PRUNED, STATUS_DIVERGED, STATUS_ERROR,
-            STATUS_UNFINISHED)
+STATUSES = (
+    STATUS_COMPLETE,
+    STATUS_CENSORED,
+    STATUS_PRUNED,
+    STATUS_DIVERGED,
+    STATUS_ERROR,
+    STATUS_UNFINISHED,
+)
 # A configuration's status from its TE runs (configuration_status).
 CONFIG_COMPLETE, CONFIG_PRUNED, CONFIG_ERROR, CONFIG_UNFINISHED = (
-    "complete", "pruned", "error", "unfinished")
+    "complete",
+    "pruned",
+    "error",
+    "unfinished",
+)
 
 
 @dataclass
@@ -88,8 +98,7 @@ def configuration_status(run_statuses: Collection[str], runs_expected: int) -> s
     return CONFIG_COMPLETE
 
 
-def fractional_epochs(target: float, epoch: int, value: float,
-                      previous: float | None) -> float:
+def fractional_epochs(target: float, epoch: int, value: float, previous: float | None) -> float:
     """Where between epoch - 1 and `epoch` the metric crossed `target` (module docstring):
     `value` is the metric after `epoch` (>= target), `previous` after epoch - 1."""
     if previous is None:
@@ -99,18 +108,30 @@ def fractional_epochs(target: float, epoch: int, value: float,
     return (epoch - 1) + (target - previous) / (value - previous)
 
 
-def summarize(cfg: TrialConfig, status: str, records: list[dict[str, Any]], device: str,
-              start_value: float | None = None) -> TrialResult:
+def summarize(
+    cfg: TrialConfig,
+    status: str,
+    records: list[dict[str, Any]],
+    device: str,
+    start_value: float | None = None,
+) -> TrialResult:
     """The trial's outcome from all its records (`start_value`: the metric before training)."""
     previous = records[-2][cfg.target_metric] if len(records) >= 2 else start_value
-    result = outcome_of(cfg, status, records[-1] if records else None, len(records), device,
-                        previous)
+    result = outcome_of(
+        cfg, status, records[-1] if records else None, len(records), device, previous
+    )
     result.records = list(records)
     return result
 
 
-def outcome_of(cfg: TrialConfig, status: str, last: dict[str, Any] | None, epochs_run: int,
-               device: str, previous: float | None) -> TrialResult:
+def outcome_of(
+    cfg: TrialConfig,
+    status: str,
+    last: dict[str, Any] | None,
+    epochs_run: int,
+    device: str,
+    previous: float | None,
+) -> TrialResult:
     """The outcome from the last record and the target metric one evaluation before it: a
     trial ends at the first epoch that reached the target, so a complete trial's last record
     is its target epoch."""
@@ -118,8 +139,12 @@ def outcome_of(cfg: TrialConfig, status: str, last: dict[str, Any] | None, epoch
     return TrialResult(
         status=status,
         epochs_to_target=hit["epoch"] if hit else None,
-        epochs_to_target_frac=fractional_epochs(cfg.target, hit["epoch"],
-                                                hit[cfg.target_metric], previous)
-        if hit else None,
+        epochs_to_target_frac=fractional_epochs(
+            cfg.target, hit["epoch"], hit[cfg.target_metric], previous
+        )
+        if hit
+        else None,
         seconds_to_target=hit["elapsed_s"] if hit else None,
-        epochs_run=epochs_run, device=device)
+        epochs_run=epochs_run,
+        device=device,
+    )

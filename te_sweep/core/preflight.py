@@ -37,30 +37,44 @@ def check_trial(cfg: TrialConfig, check_device: bool = True) -> TrialConfig:
     `check_device=False` leaves out whether this machine has the trial's CUDA device (a sweep
     on a cluster runs its trials elsewhere; launch.py checks what it can)."""
     cfg = resolve(cfg)
-    if cfg.data_root is not None and Path(cfg.data_root).expanduser().exists() \
-            and not Path(cfg.data_root).expanduser().is_dir():
-        raise ConfigError("data_root", f"{cfg.data_root} is a file, not a directory; give the "
-                          "directory torchvision keeps (or downloads) the data sets in")
+    if (
+        cfg.data_root is not None
+        and Path(cfg.data_root).expanduser().exists()
+        and not Path(cfg.data_root).expanduser().is_dir()
+    ):
+        raise ConfigError(
+            "data_root",
+            f"{cfg.data_root} is a file, not a directory; give the "
+            "directory torchvision keeps (or downloads) the data sets in",
+        )
     train_size, (height, width, channels) = data_shape(cfg)
     if cfg.subset is not None and cfg.subset > train_size:
-        raise ConfigError("subset", f"{cfg.subset} is larger than the {train_size} training "
-                          f"images of {cfg.dataset}; give at most {train_size} or leave it out")
+        raise ConfigError(
+            "subset",
+            f"{cfg.subset} is larger than the {train_size} training "
+            f"images of {cfg.dataset}; give at most {train_size} or leave it out",
+        )
     arch = ARCHITECTURES[PRESETS[cfg.preset].architecture]
     try:
         flat_size(arch, channels, (height, width))
     except ValueError as err:
-        raise ConfigError("preset", f"{cfg.preset!r} does not fit {cfg.dataset}: {err}") \
-            from None
+        raise ConfigError("preset", f"{cfg.preset!r} does not fit {cfg.dataset}: {err}") from None
     if cfg.feedback_on and cfg.mode == "grad" and arch.fc_layers < 2:
-        raise ConfigError("mode", f"'grad' needs a model with two fully connected layers and "
-                          f"preset {cfg.preset!r} has one; use mode 'paper' (logits -> softmax "
-                          "pairs) or a two-FC preset (fashion-mnist, usps)")
+        raise ConfigError(
+            "mode",
+            f"'grad' needs a model with two fully connected layers and "
+            f"preset {cfg.preset!r} has one; use mode 'paper' (logits -> softmax "
+            "pairs) or a two-FC preset (fashion-mnist, usps)",
+        )
     samples = (cfg.subset or train_size) * cfg.max_epochs
     if cfg.feedback_on and cfg.window >= samples:
-        raise ConfigError("window", f"{cfg.window} samples is not below the {samples} the trial "
-                          f"trains on ({cfg.subset or train_size} images x {cfg.max_epochs} "
-                          "epochs), so its TE window would fill at the last step at best and "
-                          f"nothing would be fed back; give a window below {samples}")
+        raise ConfigError(
+            "window",
+            f"{cfg.window} samples is not below the {samples} the trial "
+            f"trains on ({cfg.subset or train_size} images x {cfg.max_epochs} "
+            "epochs), so its TE window would fill at the last step at best and "
+            f"nothing would be fed back; give a window below {samples}",
+        )
     if check_device:
         check_device_here(cfg.device)
         if cfg.feedback_on and cfg.te_compile:
@@ -76,9 +90,12 @@ def check_compile_here(device: str) -> None:
 
     error = compile_error(resolve_device(device))
     if error:
-        raise ConfigError("te_compile", f"true, but torch.compile cannot compile here ({error}); "
-                          "install what it names, or leave te_compile out (compiled on CUDA "
-                          "only, where it can)")
+        raise ConfigError(
+            "te_compile",
+            f"true, but torch.compile cannot compile here ({error}); "
+            "install what it names, or leave te_compile out (compiled on CUDA "
+            "only, where it can)",
+        )
 
 
 def check_device_here(device: str) -> None:
@@ -87,9 +104,14 @@ def check_device_here(device: str) -> None:
         return
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
-        raise ConfigError("device", f"{device!r} asked for, but no CUDA device is available "
-                          "here; use 'cpu' or 'auto'")
+        raise ConfigError(
+            "device",
+            f"{device!r} asked for, but no CUDA device is available here; use 'cpu' or 'auto'",
+        )
     index = int(device.partition(":")[2] or 0)
     if index >= count:
-        raise ConfigError("device", f"{device!r} asked for, but this machine has {count} CUDA "
-                          f"device(s), cuda:0 to cuda:{count - 1}; use one of those or 'auto'")
+        raise ConfigError(
+            "device",
+            f"{device!r} asked for, but this machine has {count} CUDA "
+            f"device(s), cuda:0 to cuda:{count - 1}; use one of those or 'auto'",
+        )

@@ -28,8 +28,13 @@ RUNNING = "running"  # trial_status of a trial that goes on after this epoch
 FACTOR_KEY = "te_factor_trial"  # the mean last-layer gradient factor over the trial's epochs
 RECORD_KEY = "record"  # the epoch record and the trial's times, as a list (the docstring)
 TOP_LEVEL = ("epoch", "train_acc", "test_acc")  # ASHA's time and metric; the live view's
-RECORD_COLUMNS = (*(m.name for m in EPOCH_METRICS), "start_value", "started_at", "reported_at",
-                  "te_compiled")
+RECORD_COLUMNS = (
+    *(m.name for m in EPOCH_METRICS),
+    "start_value",
+    "started_at",
+    "reported_at",
+    "te_compiled",
+)
 
 
 class Role:
@@ -45,9 +50,15 @@ def mean_factor(records: Sequence[dict[str, Any]]) -> float | None:
     return mean_of_present([r.get("te_factor_mean") for r in records])
 
 
-def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,
-                where: dict[str, Any], device: str, started_at: float,
-                start_value: float | None) -> dict[str, Any]:
+def tune_result(
+    cfg: TrialConfig,
+    records: Sequence[dict[str, Any]],
+    role: str,
+    where: dict[str, Any],
+    device: str,
+    started_at: float,
+    start_value: float | None,
+) -> dict[str, Any]:
     """The dict reported to Tune after an epoch: the record plus the trial's running state.
 
     `started_at` is when the trial first started (Unix seconds; kept across retries and
@@ -57,8 +68,13 @@ def tune_result(cfg: TrialConfig, records: Sequence[dict[str, Any]], role: str,
     records = list(records)
     status = trial_status(cfg, records) or RUNNING
     outcome = summarize(cfg, status, records, device, start_value)
-    record = {**records[-1], "start_value": start_value, "started_at": started_at,
-              "reported_at": time.time(), "te_compiled": where.get("te_compiled")}
+    record = {
+        **records[-1],
+        "start_value": start_value,
+        "started_at": started_at,
+        "reported_at": time.time(),
+        "te_compiled": where.get("te_compiled"),
+    }
     return {
         **{key: record.get(key) for key in TOP_LEVEL},
         "role": role,

@@ -132,8 +132,10 @@ def _time_cpu_kernels() -> tuple[CpuKernel, dict[CpuKernel, float]]:
     generator = torch.Generator().manual_seed(0)
     d = torch.rand(_PROBE_T, _PROBE_D, generator=generator) < 0.5
     y = torch.rand(_PROBE_T, _PROBE_S, generator=generator) < 0.5
-    products = {CpuKernel.INT8: lambda: torch._int_mm(d.T.to(torch.int8), y.to(torch.int8)),
-                CpuKernel.FLOAT: lambda: d.T.to(torch.float32) @ y.to(torch.float32)}
+    products = {
+        CpuKernel.INT8: lambda: torch._int_mm(d.T.to(torch.int8), y.to(torch.int8)),
+        CpuKernel.FLOAT: lambda: d.T.to(torch.float32) @ y.to(torch.float32),
+    }
     best = {}
     for kernel, product in products.items():
         product()  # warm-up: first calls allocate and pick code paths
@@ -243,8 +245,14 @@ def _popcount_rows(packed: Tensor) -> Tensor:
 # (Schreiber's sum of c ln[c(y,x',x) c(x) / (c(y,x) c(x',x))] regrouped), so _CELL_SIGNS
 # weighs the six mapped counts.  This is a handful of operations on the count tensors, for
 # any number of pairs: fewer launches on a GPU than cell-by-cell arithmetic.
-_CELL_MAP = ((1, -1, -1, 1), (0, 0, 1, -1), (0, 1, 0, -1), (0, 0, 0, 1), (1, 0, -1, 0),
-             (0, 0, 1, 0))
+_CELL_MAP = (
+    (1, -1, -1, 1),
+    (0, 0, 1, -1),
+    (0, 1, 0, -1),
+    (0, 0, 0, 1),
+    (1, 0, -1, 0),
+    (0, 0, 1, 0),
+)
 _CELL_SIGNS = (1, 1, 1, 1, -1, -1)
 # Float64 values above this are kept; below it they are float64 rounding of an exact 0
 # (threshold() keeps x > t: the largest float below _ZERO_TOL keeps every x >= _ZERO_TOL).
@@ -260,8 +268,9 @@ def count_maps(device: torch.device, transitions: int) -> tuple[Tensor, Tensor]:
     return cell_map, signs / (transitions * math.log(2.0))
 
 
-def bits_from_counts(counts: Tensor, transitions: int,
-                     dtype: torch.dtype = torch.float64) -> Tensor:
+def bits_from_counts(
+    counts: Tensor, transitions: int, dtype: torch.dtype = torch.float64
+) -> Tensor:
     """TE in bits of every (source, destination) pair from its group sums.
 
     Args:
@@ -357,18 +366,26 @@ def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
     dtype, count_dtype = _dtypes(source, target)
     n_src, n_dst = source.shape[1], target.shape[1]
     # Y' = [y_t, 1]: the last column counts over all transitions.
-    y = torch.cat([source[:-1], torch.ones(W - 1, 1, dtype=source.dtype,
-                                           device=source.device)], dim=1)
+    y = torch.cat(
+        [source[:-1], torch.ones(W - 1, 1, dtype=source.dtype, device=source.device)], dim=1
+    )
     # torch._int_mm on CPU misreads degenerate strides (a size-1 dim): those shapes use floats.
-    int8 = (source.device.type == "cpu" and min(y.shape) > 1 and hasattr(torch, "_int_mm")
-            and cpu_layer_kernel() is CpuKernel.INT8)
+    int8 = (
+        source.device.type == "cpu"
+        and min(y.shape) > 1
+        and hasattr(torch, "_int_mm")
+        and cpu_layer_kernel() is CpuKernel.INT8
+    )
     mm_dtype = torch.int8 if int8 else count_dtype
     # Autocast would run a float product in fp16/bf16, where counts above 2048/256 are not exact.
     with torch.autocast(device_type=source.device.type, enabled=False):
         # From bytes: bool -> float runs a slow generic loop on CPU, uint8 -> float a
         # vectorised one (1.1 ms against 2.7 ms for 4095 x 1000 on an AVX2 EPYC).
-        y = _as_bytes(y).view(torch.int8) if int8 else (
-            (_as_bytes(y) if y.device.type == "cpu" else y).to(mm_dtype))
+        y = (
+            _as_bytes(y).view(torch.int8)
+            if int8
+            else ((_as_bytes(y) if y.device.type == "cpu" else y).to(mm_dtype))
+        )
         d = group_columns(target.to(torch.bool))
         pad = (-d.shape[1]) % CPU_GEMM_COLUMNS if source.device.type == "cpu" else 0
         if pad:  # zero columns: counted, then dropped
@@ -377,7 +394,7 @@ def transfer_entropy_all_pairs(source: Tensor, target: Tensor) -> Tensor:
         # D^T Y', exact; Y'^T D (then a transposed view) is the faster product for MKL's
         # skinny float GEMM.
         counts = torch._int_mm(d.T, y) if int8 else (y.T @ d).T
-    counts = counts[:4 * n_dst].reshape(4, n_dst, n_src + 1)
+    counts = counts[: 4 * n_dst].reshape(4, n_dst, n_src + 1)
     return bits_from_counts(counts, W - 1, dtype).T
 
 
@@ -401,8 +418,9 @@ def binarize_prob(p: Tensor, threshold: float) -> Tensor:
     return p >= threshold
 
 
-def effective_transfer_entropy(source: Tensor, target: Tensor,
-                               generator: torch.Generator) -> Tensor:
+def effective_transfer_entropy(
+    source: Tensor, target: Tensor, generator: torch.Generator
+) -> Tensor:
     """Effective TE for every pair: plug-in TE minus the plug-in TE with the source's samples
     shuffled in time (one permutation of the window, from `generator`, on the inputs' device;
     Marschinski & Kantz 2002).

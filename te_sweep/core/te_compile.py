@@ -55,11 +55,16 @@ class StepFunction:
             return _compiled(self.fn)(*args)
         except Exception as err:  # compiling failed: inductor's toolchain is missing
             if self.required:
-                raise RuntimeError(f"te_compile true, but torch.compile of the TE step failed "
-                                   f"({type(err).__name__}: {str(err).splitlines()[0]}); "
-                                   "set te_compile false or null") from err
-            warnings.warn(f"torch.compile of the TE step failed ({type(err).__name__}); it "
-                          "runs eagerly", RuntimeWarning, stacklevel=2)
+                raise RuntimeError(
+                    f"te_compile true, but torch.compile of the TE step failed "
+                    f"({type(err).__name__}: {str(err).splitlines()[0]}); "
+                    "set te_compile false or null"
+                ) from err
+            warnings.warn(
+                f"torch.compile of the TE step failed ({type(err).__name__}); it runs eagerly",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             self.compiled = False
             return self.fn(*args)
 

@@ -28,32 +28,40 @@ from te_sweep.core.te import bits_from_counts
 STORE_WINDOWS = 3  # the store holds this many windows of rows (see SlidingCounts)
 
 
-def transition_rows(before: Tensor, after: Tensor, ones: Tensor, n_source: int,
-                    out: Tensor) -> Tensor:
+def transition_rows(
+    before: Tensor, after: Tensor, ones: Tensor, n_source: int, out: Tensor
+) -> Tensor:
     """The transitions before -> after (each (B, n_source + n_target) bool) as rows
     [y_t | 1 | 1, x_{t+1}, x_t, both] of the store, written into `out`."""
     x, x_next = before[:, n_source:], after[:, n_source:]
     return torch.cat([before[:, :n_source], ones, x_next, x, x_next & x], dim=1, out=out)
 
 
-def slide(store: Tensor, counts: Tensor, before: Tensor, after: Tensor, ones: Tensor,
-          new_at: int, leave_at: int, leaving: int, n_source: int) -> None:
+def slide(
+    store: Tensor,
+    counts: Tensor,
+    before: Tensor,
+    after: Tensor,
+    ones: Tensor,
+    new_at: int,
+    leave_at: int,
+    leaving: int,
+    n_source: int,
+) -> None:
     """Write the transitions before -> after at store row `new_at` and add them to the
     counts; subtract the `leaving` rows from `leave_at`.  A pure tensor function of its
     arguments (SlidingCounts.reserve places them), so torch.compile can fuse it."""
-    new = transition_rows(before, after, ones, n_source,
-                          store[new_at:new_at + after.shape[0]])
+    new = transition_rows(before, after, ones, n_source, store[new_at : new_at + after.shape[0]])
     if leaving > 0:
-        old = store[leave_at:leave_at + leaving]
-        counts.addmm_(old[:, n_source + 1:].T, old[:, :n_source + 1], alpha=-1)
-    counts.addmm_(new[:, n_source + 1:].T, new[:, :n_source + 1])
+        old = store[leave_at : leave_at + leaving]
+        counts.addmm_(old[:, n_source + 1 :].T, old[:, : n_source + 1], alpha=-1)
+    counts.addmm_(new[:, n_source + 1 :].T, new[:, : n_source + 1])
 
 
 class SlidingCounts:
     """Group sums of the TE of n_source x n_target pairs over the last `window` samples."""
 
-    def __init__(self, window: int, n_source: int, n_target: int,
-                 device: torch.device) -> None:
+    def __init__(self, window: int, n_source: int, n_target: int, device: torch.device) -> None:
         self.window = window
         self.length = window - 1  # transitions in a full window
         self.n_source, self.n_target = n_source, n_target
@@ -61,10 +69,13 @@ class SlidingCounts:
         # them and the oldest leave from the front, both one contiguous block.  When the
         # append would run past the end, the window moves back to row 0 (one copy every
         # 2L / B batches; with room for 3 windows the two places never overlap).
-        self.store = torch.zeros(STORE_WINDOWS * self.length, n_source + 1 + 4 * n_target,
-                                 dtype=torch.float64, device=device)
-        self.counts = torch.zeros(4 * n_target, n_source + 1, dtype=torch.float64,
-                                  device=device)
+        self.store = torch.zeros(
+            STORE_WINDOWS * self.length,
+            n_source + 1 + 4 * n_target,
+            dtype=torch.float64,
+            device=device,
+        )
+        self.counts = torch.zeros(4 * n_target, n_source + 1, dtype=torch.float64, device=device)
         self.base = 0  # host ints, so no sync to track them
         self.seen = 0  # transitions in the window, at most `length`
         self.last: Tensor | None = None  # (1, n_source + n_target): the last sample so far
@@ -77,7 +88,7 @@ class SlidingCounts:
     @property
     def rows(self) -> Tensor:
         """The window's transitions, oldest first: (seen, n_source + 1 + 4 n_target)."""
-        return self.store[self.base:self.base + self.seen]
+        return self.store[self.base : self.base + self.seen]
 
     def push(self, samples: Tensor) -> None:
         """Slide the window over `samples`: (B, n_source + n_target) bool, the source units'
@@ -93,15 +104,23 @@ class SlidingCounts:
         if entering == 0:
             return
         if entering >= self.length:  # the batch fills the window on its own: recount
-            before, after = before[-self.length:], after[-self.length:]
-            rows = self._rows(before, after, self.store[:self.length])
-            torch.mm(rows[:, self.n_source + 1:].T, rows[:, :self.n_source + 1],
-                     out=self.counts)
+            before, after = before[-self.length :], after[-self.length :]
+            rows = self._rows(before, after, self.store[: self.length])
+            torch.mm(rows[:, self.n_source + 1 :].T, rows[:, : self.n_source + 1], out=self.counts)
             self.base, self.seen = 0, self.length
             return
         new_at, leave_at, leaving = self.reserve(entering)
-        slide(self.store, self.counts, before, after, self.ones_for(entering), new_at,
-              leave_at, leaving, self.n_source)
+        slide(
+            self.store,
+            self.counts,
+            before,
+            after,
+            self.ones_for(entering),
+            new_at,
+            leave_at,
+            leaving,
+            self.n_source,
+        )
         self.advance(entering)
 
     def reserve(self, entering: int) -> tuple[int, int, int]:
@@ -109,7 +128,7 @@ class SlidingCounts:
         one, store row of the first leaving one, how many leave).  Moves the window back to
         row 0 first when the new rows would run past the store's end."""
         if self.base + self.seen + entering > len(self.store):
-            self.store[:self.seen].copy_(self.rows)
+            self.store[: self.seen].copy_(self.rows)
             self.base = 0
         return self.base + self.seen, self.base, max(0, self.seen + entering - self.length)
 
@@ -122,13 +141,13 @@ class SlidingCounts:
         """(rows, 1 + n_target) bool ones: the rows' constant columns, made once per size."""
         ones = self._ones.get(rows)
         if ones is None:
-            ones = self._ones[rows] = torch.ones(rows, 1 + self.n_target, dtype=torch.bool,
-                                                 device=self.store.device)
+            ones = self._ones[rows] = torch.ones(
+                rows, 1 + self.n_target, dtype=torch.bool, device=self.store.device
+            )
         return ones
 
     def _rows(self, before: Tensor, after: Tensor, out: Tensor) -> Tensor:
-        return transition_rows(before, after, self.ones_for(before.shape[0]), self.n_source,
-                               out)
+        return transition_rows(before, after, self.ones_for(before.shape[0]), self.n_source, out)
 
     def te(self) -> Tensor:
         """(n_target, n_source) float64 plug-in TE in bits of the full window; [j, i] is
@@ -141,7 +160,7 @@ class SlidingCounts:
         n, rows = self.n_source, self.rows
         order = torch.randperm(self.length, generator=generator, device=rows.device)
         shuffled = rows[:, :n].index_select(0, order)
-        shuffled_counts = rows[:, n + 1:].T @ shuffled  # (4 n_target, n_source)
+        shuffled_counts = rows[:, n + 1 :].T @ shuffled  # (4 n_target, n_source)
         both = torch.cat([self.counts[:, :n], shuffled_counts, self.counts[:, n:]], dim=1)
         return bits_from_counts(self._groups(both), self.length)
 
@@ -154,6 +173,6 @@ class SlidingCounts:
     def load_state_dict(self, state: dict) -> None:
         rows = state["rows"]
         self.base, self.seen = 0, rows.shape[0]
-        self.store[:self.seen].copy_(rows)
+        self.store[: self.seen].copy_(rows)
         self.counts.copy_(state["counts"])
         self.last = None if state["last"] is None else state["last"].to(self.store.device)

@@ -59,17 +59,25 @@ class Trainer:
         self.cfg, self.data, self.device = cfg, data, device
         preset = PRESETS[cfg.preset]
         torch.manual_seed(cfg.seed)  # weights and dropout
-        self.model = build_model(preset.architecture, data.in_channels, data.image_hw,
-                                 data.num_classes).to(device)
+        self.model = build_model(
+            preset.architecture, data.in_channels, data.image_hw, data.num_classes
+        ).to(device)
         activation_bytes = 4 * self.model.largest_feature_map  # float32
         self.eval_batch = eval_batch_size(activation_bytes, device)
-        self.optimizer = torch.optim.SGD(self._parameter_groups(), lr=cfg.lr,
-                                         momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        self.scheduler = (torch.optim.lr_scheduler.StepLR(
-            self.optimizer, preset.lr_step_epochs, preset.lr_gamma)
-            if preset.lr_step_epochs else None)
-        self.feedback = (TEFeedback(cfg, self.model, data.num_classes, device)
-                         if cfg.feedback_on else None)
+        self.optimizer = torch.optim.SGD(
+            self._parameter_groups(),
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = (
+            torch.optim.lr_scheduler.StepLR(self.optimizer, preset.lr_step_epochs, preset.lr_gamma)
+            if preset.lr_step_epochs
+            else None
+        )
+        self.feedback = (
+            TEFeedback(cfg, self.model, data.num_classes, device) if cfg.feedback_on else None
+        )
         self.batch_generator = torch.Generator(device=device).manual_seed(cfg.seed)
         self.timer = DeviceTimer(device)
         self.epoch = 0
@@ -83,9 +91,13 @@ class Trainer:
         if self.cfg.last_lr_scale == 1.0:
             return [{"params": list(self.model.parameters())}]
         last = {id(p) for p in self.model.last_fc.parameters()}
-        return [{"params": [p for p in self.model.parameters() if id(p) not in last]},
-                {"params": list(self.model.last_fc.parameters()),
-                 "lr": self.cfg.lr * self.cfg.last_lr_scale}]
+        return [
+            {"params": [p for p in self.model.parameters() if id(p) not in last]},
+            {
+                "params": list(self.model.last_fc.parameters()),
+                "lr": self.cfg.lr * self.cfg.last_lr_scale,
+            },
+        ]
 
     def measure_start(self) -> float:
         """The target metric of the untrained model (outcome.py interpolates from it); one
@@ -107,8 +119,9 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         steps = 0
         with self.timer.region():
-            for x, y in train_batches(self.data.train_x, self.data.train_y, cfg.batch_size,
-                                      self.batch_generator):
+            for x, y in train_batches(
+                self.data.train_x, self.data.train_y, cfg.batch_size, self.batch_generator
+            ):
                 z, logits = model.forward_with_hidden(x)
                 loss = F.cross_entropy(logits, y)
                 if fb:
@@ -125,12 +138,22 @@ class Trainer:
             self.scheduler.step()
         self.epoch += 1
         self.elapsed_s += epoch_time_s
-        te_stats = fb.epoch_stats() if fb else {"te_time_s": 0.0, "te_active_fraction": 0.0,
-                                                  "te_mean": None}
-        record = {"epoch": self.epoch, "train_loss": float(loss_sum) / max(1, steps),
-                  "train_acc": None, "test_acc": None, "test_loss": None,
-                  "epoch_time_s": epoch_time_s, "lr": lr, "elapsed_s": self.elapsed_s,
-                  **te_stats}
+        te_stats = (
+            fb.epoch_stats()
+            if fb
+            else {"te_time_s": 0.0, "te_active_fraction": 0.0, "te_mean": None}
+        )
+        record = {
+            "epoch": self.epoch,
+            "train_loss": float(loss_sum) / max(1, steps),
+            "train_acc": None,
+            "test_acc": None,
+            "test_loss": None,
+            "epoch_time_s": epoch_time_s,
+            "lr": lr,
+            "elapsed_s": self.elapsed_s,
+            **te_stats,
+        }
         eval_timer = DeviceTimer(self.device)
         if evaluate:
             with eval_timer.region():
@@ -187,17 +210,22 @@ class Trainer:
 
         A snapshot: deep-copied, so training on does not change a state already taken.
         """
-        return copy.deepcopy({
-            "config": self.cfg.to_dict(),
-            "epoch": self.epoch, "elapsed_s": self.elapsed_s, "records": list(self.records),
-            "start_value": self.start_value,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-            "feedback": self.feedback.state_dict() if self.feedback else None,
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            "batch_rng": self.batch_generator.get_state(),
-        })
+        return copy.deepcopy(
+            {
+                "config": self.cfg.to_dict(),
+                "epoch": self.epoch,
+                "elapsed_s": self.elapsed_s,
+                "records": list(self.records),
+                "start_value": self.start_value,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "feedback": self.feedback.state_dict() if self.feedback else None,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+                "batch_rng": self.batch_generator.get_state(),
+            }
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.elapsed_s = state["epoch"], state["elapsed_s"]
@@ -227,9 +255,14 @@ def make_cuda_deterministic() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def run_trial(cfg: TrialConfig, report: Report, *, data: DeviceData | None = None,
-              trainer_state: dict[str, Any] | None = None,
-              on_epoch_end: Callable[[Trainer], None] | None = None) -> TrialResult:
+def run_trial(
+    cfg: TrialConfig,
+    report: Report,
+    *,
+    data: DeviceData | None = None,
+    trainer_state: dict[str, Any] | None = None,
+    on_epoch_end: Callable[[Trainer], None] | None = None,
+) -> TrialResult:
     """Train one trial to its target or max_epochs; `report` gets each epoch's record.
 
     `data` skips loading (tests, benchmarks); `trainer_state` resumes from a checkpoint;

@@ -46,19 +46,27 @@ def trainable_loader(trainable: Callable[[dict], None] | None) -> Loader | None:
     return load_trainable_checkpoint if trainable is None else None
 
 
-def _finished_trials(fs: pafs.FileSystem, root: str,
-                     listing: list[pafs.FileInfo]) -> set[str]:
+def _finished_trials(fs: pafs.FileSystem, root: str, listing: list[pafs.FileInfo]) -> set[str]:
     """Directory names of the trials the newest readable experiment state shows finished (an
     older state shows fewer, never a wrong one: a finished trial stays finished); none when no
     state can be read, and then every trial is checked."""
-    states = sorted((info.base_name for info in listing if info.type == pafs.FileType.File
-                     and info.base_name.startswith(_STATE_PREFIX)
-                     and info.base_name.endswith(_STATE_SUFFIX)), reverse=True)
+    states = sorted(
+        (
+            info.base_name
+            for info in listing
+            if info.type == pafs.FileType.File
+            and info.base_name.startswith(_STATE_PREFIX)
+            and info.base_name.endswith(_STATE_SUFFIX)
+        ),
+        reverse=True,
+    )
     for name in states:  # experiment_state reads a local directory's newest: give it this one
         unreadable: list[Path] = []
         try:
-            with tempfile.TemporaryDirectory(prefix="te-sweep-state-") as tmp, \
-                    fs.open_input_stream(f"{root}/{name}") as stream:
+            with (
+                tempfile.TemporaryDirectory(prefix="te-sweep-state-") as tmp,
+                fs.open_input_stream(f"{root}/{name}") as stream,
+            ):
                 (Path(tmp) / name).write_bytes(stream.read())
                 state = experiment_state(Path(tmp), unreadable)
         except (OSError, ValueError, KeyError, IndexError, TypeError, pa.ArrowException):
@@ -69,8 +77,9 @@ def _finished_trials(fs: pafs.FileSystem, root: str,
     return set()
 
 
-def check_resumed_checkpoints(sweep_dir: SweepDir,
-                              load_legacy: Loader | None = load_trainable_checkpoint) -> list[str]:
+def check_resumed_checkpoints(
+    sweep_dir: SweepDir, load_legacy: Loader | None = load_trainable_checkpoint
+) -> list[str]:
     """Move aside the damaged newest checkpoints of the sweep's unfinished trials (falling back
     as a worker would: a damaged older one goes too) and return one line per file moved.
 

@@ -75,7 +75,7 @@ def unseal(data: bytes) -> bytes | None:
     its loader can judge. Raises CheckpointDamaged saying what is wrong."""
     if not data:
         raise CheckpointDamaged("0 bytes")
-    if len(data) < HEADER_BYTES and MAGIC.startswith(data[:len(MAGIC)]):
+    if len(data) < HEADER_BYTES and MAGIC.startswith(data[: len(MAGIC)]):
         raise CheckpointDamaged(f"{len(data)} bytes, shorter than its {HEADER_BYTES}-byte header")
     if not data.startswith(MAGIC):
         return None
@@ -97,8 +97,10 @@ def verify_legacy(data: bytes, load: Loader) -> Any:
         return load(data)
     except Exception as err:
         reason = " ".join(str(err).split())[:80] or type(err).__name__
-        raise CheckpointDamaged(f"{len(data)} bytes, a legacy checkpoint without te-sweep's "
-                                f"header that cannot be loaded: {reason}") from None
+        raise CheckpointDamaged(
+            f"{len(data)} bytes, a legacy checkpoint without te-sweep's "
+            f"header that cannot be loaded: {reason}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,17 @@ class Restored(Generic[T]):
 
     def lines(self, trial: str) -> list[str]:
         """One line per damaged file, naming it, where it went and where the trial restarts."""
-        then = (f"the trial falls back to {checkpoint_name(self.newest[0])} and restarts from "
-                f"epoch {self.restart_epoch}" if self.newest
-                else f"the trial restarts from epoch {FIRST_EPOCH}")
-        return [f"trial {trial}: checkpoint {d.path} is damaged ({d.reason}); moved aside to "
-                f"{d.moved_to}, {then}" for d in self.damaged]
+        then = (
+            f"the trial falls back to {checkpoint_name(self.newest[0])} and restarts from "
+            f"epoch {self.restart_epoch}"
+            if self.newest
+            else f"the trial restarts from epoch {FIRST_EPOCH}"
+        )
+        return [
+            f"trial {trial}: checkpoint {d.path} is damaged ({d.reason}); moved aside to "
+            f"{d.moved_to}, {then}"
+            for d in self.damaged
+        ]
 
 
 class _NotLoaded:

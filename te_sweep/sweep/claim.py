@@ -65,8 +65,7 @@ class Holder:
     @classmethod
     def of_this_process(cls, command: str) -> Holder:
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        return cls(socket.gethostname(), os.getpid(), command, now, uuid.uuid4().hex,
-                   time.time())
+        return cls(socket.gethostname(), os.getpid(), command, now, uuid.uuid4().hex, time.time())
 
     @classmethod
     def parse(cls, text: bytes | str) -> Holder | None:
@@ -99,9 +98,11 @@ class Holder:
 
 def _held_message(sweep_dir: SweepDir, holder: Holder | None, how_to_take_over: str) -> str:
     who = holder.describe() if holder else "another te-sweep driver"
-    return (f"sweep {sweep_dir.uri} is being run by {who}; only one driver may run a sweep: "
-            f"wait for it to end, or stop it (Ctrl-C, or kill -TERM its pid) and run "
-            f"`te-sweep resume {sweep_dir.uri}`; {how_to_take_over}")
+    return (
+        f"sweep {sweep_dir.uri} is being run by {who}; only one driver may run a sweep: "
+        f"wait for it to end, or stop it (Ctrl-C, or kill -TERM its pid) and run "
+        f"`te-sweep resume {sweep_dir.uri}`; {how_to_take_over}"
+    )
 
 
 LOCK_FIX = "the claim is freed by the operating system when that process ends, whatever ends it"
@@ -118,8 +119,10 @@ def _lease_age(lease: Holder) -> float:
 
 
 def _lease_fix(lease: Holder) -> str:
-    return (f"its lease was renewed {_lease_age(lease):.0f} s ago and is taken over once it "
-            f"has not been renewed for {HEARTBEAT_S * LEASE_HEARTBEATS:.0f} s")
+    return (
+        f"its lease was renewed {_lease_age(lease):.0f} s ago and is taken over once it "
+        f"has not been renewed for {HEARTBEAT_S * LEASE_HEARTBEATS:.0f} s"
+    )
 
 
 class SweepClaim:
@@ -129,8 +132,9 @@ class SweepClaim:
     driver took over (a driver that died without releasing it), or is None.
     """
 
-    def __init__(self, sweep_dir: SweepDir, command: str,
-                 on_lost: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, sweep_dir: SweepDir, command: str, on_lost: Callable[[str], None] | None = None
+    ) -> None:
         self.sweep_dir = sweep_dir
         self.on_lost = on_lost  # called (from the heartbeat thread) if a URI lease is lost
         self.holder = Holder.of_this_process(command)
@@ -163,8 +167,9 @@ class SweepClaim:
         except OSError as err:
             if err.errno not in (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK):
                 raise
-            raise SweepHeldError(_held_message(sweep_dir, Holder.parse(os.pread(fd, 4096, 0)),
-                                               LOCK_FIX)) from None
+            raise SweepHeldError(
+                _held_message(sweep_dir, Holder.parse(os.pread(fd, 4096, 0)), LOCK_FIX)
+            ) from None
         finally:
             os.close(fd)  # a lock this probe took goes with it
 
@@ -216,8 +221,9 @@ class SweepClaim:
             os.close(fd)
             if err.errno not in (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK):
                 raise
-            raise SweepHeldError(_held_message(self.sweep_dir, Holder.parse(path.read_bytes()),
-                                               LOCK_FIX)) from None
+            raise SweepHeldError(
+                _held_message(self.sweep_dir, Holder.parse(path.read_bytes()), LOCK_FIX)
+            ) from None
         previous = Holder.parse(os.pread(fd, 4096, 0))
         if previous is not None and previous.pid:
             self.took_over = previous  # it ended without releasing: its lock died with it
@@ -243,10 +249,12 @@ class SweepClaim:
         time.sleep(SETTLE_S)
         winner = self._read_lease()
         if winner is None or winner.token != self.holder.token:
-            raise SweepHeldError(_held_message(
-                self.sweep_dir, winner, "it took the lease at the same moment as this one"))
-        self._heartbeat = threading.Thread(target=self._renew, name="te-sweep-lease",
-                                           daemon=True)
+            raise SweepHeldError(
+                _held_message(
+                    self.sweep_dir, winner, "it took the lease at the same moment as this one"
+                )
+            )
+        self._heartbeat = threading.Thread(target=self._renew, name="te-sweep-lease", daemon=True)
         self._heartbeat.start()
 
     def _renew(self) -> None:
@@ -255,8 +263,9 @@ class SweepClaim:
             if current is not None and current.token != self.holder.token:
                 self.lost = True  # another driver took it over: stop renewing, never steal
                 if self.on_lost:
-                    self.on_lost(f"the lease on {self.sweep_dir.uri} was taken over by "
-                                 f"{current.describe()}")
+                    self.on_lost(
+                        f"the lease on {self.sweep_dir.uri} was taken over by {current.describe()}"
+                    )
                 return
             renewed = Holder(**{**asdict(self.holder), "renewed": time.time()})
             self.sweep_dir.write_bytes(LEASE_FILE, renewed.dump())

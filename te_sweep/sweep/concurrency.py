@@ -32,8 +32,7 @@ REFRESH_S = 5.0  # how often a cluster's size is re-read (one GCS call)
 MAX_PENDING = 1024  # Tune's own bound on pending trials; the policy stays below it
 
 
-def trials_held(resources: dict[str, float], cpus_per_trial: float,
-                gpus_per_trial: float) -> int:
+def trials_held(resources: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:
     """How many trials `resources` (Ray's totals) hold at once; 0 when none fits."""
     by_cpu = math.floor(resources.get("CPU", 0.0) / cpus_per_trial + 1e-9)
     if gpus_per_trial <= 0:
@@ -56,9 +55,14 @@ class ConcurrencyPolicy:
     _read_at: float = field(default=float("-inf"), repr=False)
 
     @classmethod
-    def for_sweep(cls, max_concurrent: int | None, local_resources: dict[str, float] | None,
-                  cpus_per_trial: float, gpus_per_trial: float,
-                  total_trials: int) -> ConcurrencyPolicy:
+    def for_sweep(
+        cls,
+        max_concurrent: int | None,
+        local_resources: dict[str, float] | None,
+        cpus_per_trial: float,
+        gpus_per_trial: float,
+        total_trials: int,
+    ) -> ConcurrencyPolicy:
         """The policy of a sweep on a local Ray declaring `local_resources`, or on a cluster
         (`local_resources` None: its size is read from Ray while the sweep runs)."""
         policy = cls(cpus_per_trial, gpus_per_trial, max_concurrent, total_trials)
@@ -72,8 +76,9 @@ class ConcurrencyPolicy:
         if now - self._read_at >= REFRESH_S:
             import ray
 
-            self._held = trials_held(ray.cluster_resources(), self.cpus_per_trial,
-                                     self.gpus_per_trial)
+            self._held = trials_held(
+                ray.cluster_resources(), self.cpus_per_trial, self.gpus_per_trial
+            )
             self._read_at = now
         return self._held
 
@@ -94,8 +99,10 @@ class ConcurrencyPolicy:
         """One phrase for the launch line."""
         if self.fixed is not None:
             return f"{self.fixed} trials at once"
-        return (f"as many trials as the cluster holds (now {self.held()}) plus a queue of "
-                f"{cluster_queue(self.held())} for the autoscaler")
+        return (
+            f"as many trials as the cluster holds (now {self.held()}) plus a queue of "
+            f"{cluster_queue(self.held())} for the autoscaler"
+        )
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -41,9 +41,13 @@ MiB = 2**20
 
 
 def _newest_size(directory: Path, pattern_start: str, pattern_end: str) -> int:
-    sizes = [entry.stat().st_size for entry in os.scandir(directory)
-             if entry.name.startswith(pattern_start) and entry.name.endswith(pattern_end)
-             and entry.is_file()]
+    sizes = [
+        entry.stat().st_size
+        for entry in os.scandir(directory)
+        if entry.name.startswith(pattern_start)
+        and entry.name.endswith(pattern_end)
+        and entry.is_file()
+    ]
     return max(sizes, default=0)
 
 
@@ -51,8 +55,13 @@ class DiskGuard:
     """Watches the free space of a local sweep directory; calls `stop(line)` once if a clean
     stop would no longer fit."""
 
-    def __init__(self, sweep_path: Path, in_flight: int, stop: Callable[[str], None],
-                 every_s: float = CHECK_EVERY_S) -> None:
+    def __init__(
+        self,
+        sweep_path: Path,
+        in_flight: int,
+        stop: Callable[[str], None],
+        every_s: float = CHECK_EVERY_S,
+    ) -> None:
         self.sweep_path = sweep_path
         self.in_flight = in_flight
         self.stop = stop
@@ -67,8 +76,9 @@ class DiskGuard:
         state = _newest_size(self.sweep_path, STATE_GLOB.split("*")[0], ".json")
         trial_dirs = (entry for entry in os.scandir(self.sweep_path) if entry.is_dir())
         for _, entry in zip(range(SAMPLED_TRIALS), trial_dirs, strict=False):
-            self._checkpoint_bytes = max(self._checkpoint_bytes,
-                                         _newest_size(Path(entry.path), PREFIX, SUFFIX))
+            self._checkpoint_bytes = max(
+                self._checkpoint_bytes, _newest_size(Path(entry.path), PREFIX, SUFFIX)
+            )
         return 2 * state + 2 * self.in_flight * self._checkpoint_bytes + RESERVE_SLACK
 
     def check(self) -> bool:
@@ -77,10 +87,12 @@ class DiskGuard:
         needed = self.needed()
         if free >= needed:
             return False
-        self.stop(f"Error: the storage of {self.sweep_path} is nearly full ({free / MiB:.1f} MiB "
-                  f"free, a clean stop needs {needed / MiB:.1f} MiB): stopping the sweep before "
-                  "a write fails; free space there, then run `te-sweep resume "
-                  f"{self.sweep_path}`")
+        self.stop(
+            f"Error: the storage of {self.sweep_path} is nearly full ({free / MiB:.1f} MiB "
+            f"free, a clean stop needs {needed / MiB:.1f} MiB): stopping the sweep before "
+            "a write fails; free space there, then run `te-sweep resume "
+            f"{self.sweep_path}`"
+        )
         return True
 
     def check_soon(self) -> None:
@@ -103,8 +115,7 @@ class DiskGuard:
 
     def __enter__(self) -> DiskGuard:
         global _active
-        self._thread = threading.Thread(target=self._watch, name="te-sweep-disk-guard",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="te-sweep-disk-guard", daemon=True)
         self._thread.start()
         _active = self
         return self
@@ -127,7 +138,8 @@ class DiskCheck(Callback):
     It holds nothing (Tune pickles callbacks with the sweep, and a resumed sweep gets the one
     it pickled), so it finds the guard of the driver it runs in through the module."""
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
         if _active is not None:
             _active.check_soon()

@@ -81,27 +81,55 @@ class SweepOptions:
     def validate(self) -> None:
         checks = [
             (self.num_samples >= 1, "num_samples", f"{self.num_samples} must be at least 1"),
-            (self.max_concurrent is None or self.max_concurrent >= 1, "max_concurrent",
-             f"{self.max_concurrent} must be at least 1"),
-            (self.cpus_per_trial > 0, "cpus_per_trial",
-             f"{self.cpus_per_trial} must be > 0 (fractions allowed, e.g. 0.5)"),
-            (self.gpus_per_trial >= 0, "gpus_per_trial",
-             f"{self.gpus_per_trial} must be >= 0; 0 runs on CPUs, 0.25 packs 4 trials per GPU"),
-            (self.gpus_per_trial <= 1 or self.gpus_per_trial == int(self.gpus_per_trial),
-             "gpus_per_trial", f"{self.gpus_per_trial}: above 1 it must be a whole number"),
-            (self.repeats >= 1, "repeats", f"{self.repeats} must be at least 1; 3 shows the "
-             "spread over seeds, 5 or more can show a speedup (docs/sweeps.md: Repeats and "
-             "pairing)"),
-            (self.scheduler in SCHEDULERS, "scheduler",
-             f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)}"),
-            (self.sampler in SAMPLER_CHOICES, "sampler",
-             f"{self.sampler!r} is not one of {', '.join(SAMPLER_CHOICES)}"),
-            (self.keep_checkpoints in KEEP_CHOICES, "keep_checkpoints",
-             f"{self.keep_checkpoints!r} is not one of {', '.join(KEEP_CHOICES)}"),
+            (
+                self.max_concurrent is None or self.max_concurrent >= 1,
+                "max_concurrent",
+                f"{self.max_concurrent} must be at least 1",
+            ),
+            (
+                self.cpus_per_trial > 0,
+                "cpus_per_trial",
+                f"{self.cpus_per_trial} must be > 0 (fractions allowed, e.g. 0.5)",
+            ),
+            (
+                self.gpus_per_trial >= 0,
+                "gpus_per_trial",
+                f"{self.gpus_per_trial} must be >= 0; 0 runs on CPUs, 0.25 packs 4 trials per GPU",
+            ),
+            (
+                self.gpus_per_trial <= 1 or self.gpus_per_trial == int(self.gpus_per_trial),
+                "gpus_per_trial",
+                f"{self.gpus_per_trial}: above 1 it must be a whole number",
+            ),
+            (
+                self.repeats >= 1,
+                "repeats",
+                f"{self.repeats} must be at least 1; 3 shows the "
+                "spread over seeds, 5 or more can show a speedup (docs/sweeps.md: Repeats and "
+                "pairing)",
+            ),
+            (
+                self.scheduler in SCHEDULERS,
+                "scheduler",
+                f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)}",
+            ),
+            (
+                self.sampler in SAMPLER_CHOICES,
+                "sampler",
+                f"{self.sampler!r} is not one of {', '.join(SAMPLER_CHOICES)}",
+            ),
+            (
+                self.keep_checkpoints in KEEP_CHOICES,
+                "keep_checkpoints",
+                f"{self.keep_checkpoints!r} is not one of {', '.join(KEEP_CHOICES)}",
+            ),
             (0 <= self.seed < 2**32, "seed", f"{self.seed} must be in [0, 2**32)"),
-            (self.name is None or (self.name and "/" not in self.name
-                                   and not self.name.startswith(".")), "name",
-             f"{self.name!r} must be a plain directory name (no '/', not starting with '.')"),
+            (
+                self.name is None
+                or (self.name and "/" not in self.name and not self.name.startswith(".")),
+                "name",
+                f"{self.name!r} must be a plain directory name (no '/', not starting with '.')",
+            ),
         ]
         for ok, field, message in checks:
             if not ok:
@@ -125,8 +153,11 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
     options.validate()
     check_storage(options.storage)
     space = load_space(space_path)
-    options = replace(options, storage=normalize_storage(options.storage),
-                      name=options.name or default_name(space))
+    options = replace(
+        options,
+        storage=normalize_storage(options.storage),
+        name=options.name or default_name(space),
+    )
     sweep_dir = SweepDir(options.storage, options.name)
     SweepClaim.refuse_if_held(sweep_dir)
     _check_local_resources(options)
@@ -143,51 +174,68 @@ def decide_launch(space: SearchSpace, options: SweepOptions, sweep_dir: SweepDir
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
     if manifest is None:
         if not sweep_dir.is_empty(ignoring=CLAIM_FILES):
-            raise SweepStateError(f"Invalid value for '--name': {sweep_dir.uri} exists and holds "
-                                  "files that are not a te-sweep sweep; choose another --name "
-                                  "or --storage")
+            raise SweepStateError(
+                f"Invalid value for '--name': {sweep_dir.uri} exists and holds "
+                "files that are not a te-sweep sweep; choose another --name "
+                "or --storage"
+            )
         return PreparedSweep(space, options, sweep_dir, resume=False)
     if not options.resume_if_exists:
-        raise SweepStateError(f"Invalid value for '--name': {sweep_dir.uri} already holds sweep "
-                              f"{manifest['sweep_id']} (space {manifest['space_path']}); choose "
-                              "another --name, or pass --resume-if-exists to continue it")
-    if manifest["space_text"] != space.text and \
-            Path(manifest["space_path"]).resolve() == space.path.resolve():
-        raise SweepStateError(f"Invalid value for '--resume-if-exists': {space.path} has changed "
-                              f"since sweep {sweep_dir.uri} was launched from it; restore it as "
-                              f"it was (the sweep's {MANIFEST} holds its text), or choose "
-                              "another --name")
+        raise SweepStateError(
+            f"Invalid value for '--name': {sweep_dir.uri} already holds sweep "
+            f"{manifest['sweep_id']} (space {manifest['space_path']}); choose "
+            "another --name, or pass --resume-if-exists to continue it"
+        )
+    if (
+        manifest["space_text"] != space.text
+        and Path(manifest["space_path"]).resolve() == space.path.resolve()
+    ):
+        raise SweepStateError(
+            f"Invalid value for '--resume-if-exists': {space.path} has changed "
+            f"since sweep {sweep_dir.uri} was launched from it; restore it as "
+            f"it was (the sweep's {MANIFEST} holds its text), or choose "
+            "another --name"
+        )
     if manifest["space_text"] != space.text:
-        raise SweepStateError(f"Invalid value for '--resume-if-exists': {sweep_dir.uri} holds a "
-                              f"sweep of a different space file ({manifest['space_path']}); "
-                              "choose another --name")
-    return _prepared_resume(sweep_dir, manifest, address=options.address,
-                            shared_storage=options.shared_storage)
+        raise SweepStateError(
+            f"Invalid value for '--resume-if-exists': {sweep_dir.uri} holds a "
+            f"sweep of a different space file ({manifest['space_path']}); "
+            "choose another --name"
+        )
+    return _prepared_resume(
+        sweep_dir, manifest, address=options.address, shared_storage=options.shared_storage
+    )
 
 
-def prepare_resume(path: str, address: str | None = None,
-                   shared_storage: bool = False) -> PreparedSweep:
+def prepare_resume(
+    path: str, address: str | None = None, shared_storage: bool = False
+) -> PreparedSweep:
     """All checks of `te-sweep resume STORAGE/NAME`, before Ray starts."""
     sweep_dir = SweepDir.from_path(path)
     SweepClaim.refuse_if_held(sweep_dir)
     manifest = sweep_dir.read_manifest() if sweep_dir.exists() else None
     if manifest is None:
-        raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} holds no te-sweep "
-                              "sweep (no te_sweep.json); give the STORAGE/NAME directory that "
-                              "`te-sweep launch` printed")
+        raise SweepStateError(
+            f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} holds no te-sweep "
+            "sweep (no te_sweep.json); give the STORAGE/NAME directory that "
+            "`te-sweep launch` printed"
+        )
     return _prepared_resume(sweep_dir, manifest, address=address, shared_storage=shared_storage)
 
 
-def _prepared_resume(sweep_dir: SweepDir, manifest: dict[str, Any], address: str | None,
-                     shared_storage: bool) -> PreparedSweep:
+def _prepared_resume(
+    sweep_dir: SweepDir, manifest: dict[str, Any], address: str | None, shared_storage: bool
+) -> PreparedSweep:
     from ray.tune import Tuner
 
     check_cluster_storage(sweep_dir.storage, address, shared_storage)
     check_cluster_reachable(address)
     if not Tuner.can_restore(sweep_dir.uri):
-        raise SweepStateError(f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} has nothing to "
-                              "restore (the sweep never started running, or Ray's experiment "
-                              "state is missing); launch it again under a new --name")
+        raise SweepStateError(
+            f"Invalid value for 'SWEEP_DIR': {sweep_dir.uri} has nothing to "
+            "restore (the sweep never started running, or Ray's experiment "
+            "state is missing); launch it again under a new --name"
+        )
     check_experiment_state(sweep_dir)
     known = set(SweepOptions.__dataclass_fields__)
     saved = {k: v for k, v in manifest["options"].items() if k in known}
@@ -214,8 +262,11 @@ def check_experiment_state(sweep_dir: SweepDir) -> None:
     else:
         fs, root = sweep_dir.filesystem()
         prefix, suffix = STATE_GLOB.split("*")
-        names = sorted(info.base_name for info in fs.get_file_info(pafs.FileSelector(root))
-                       if info.base_name.startswith(prefix) and info.base_name.endswith(suffix))
+        names = sorted(
+            info.base_name
+            for info in fs.get_file_info(pafs.FileSelector(root))
+            if info.base_name.startswith(prefix) and info.base_name.endswith(suffix)
+        )
         if not names:
             return
         try:
@@ -228,7 +279,8 @@ def check_experiment_state(sweep_dir: SweepDir) -> None:
         "read (cut short by a full disk or a crash while it was written) and no earlier one "
         "can, so there is nothing to continue from without training trials twice; "
         f"`te-sweep export {sweep_dir.uri}` still writes the tables of every finished trial, "
-        "and a new --name runs the rest")
+        "and a new --name runs the rest"
+    )
 
 
 def load_space_from_manifest(manifest: dict[str, Any]) -> SearchSpace:
@@ -255,16 +307,20 @@ def check_cluster_reachable(address: str | None) -> None:
     hostport = cluster.split("://", 1)[-1]
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit():
-        raise InputError(f"Invalid value for '--address': {cluster} is not HOST:PORT (or "
-                         "ray://HOST:PORT); give the address `ray status` on the head prints, "
-                         "e.g. 10.0.0.5:6379")
+        raise InputError(
+            f"Invalid value for '--address': {cluster} is not HOST:PORT (or "
+            "ray://HOST:PORT); give the address `ray status` on the head prints, "
+            "e.g. 10.0.0.5:6379"
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise ClusterError(f"cannot connect to the Ray cluster at {cluster}: {reason}; check "
-                           "the address (`ray status` on the head prints it) and that this "
-                           "machine reaches it") from None
+        raise ClusterError(
+            f"cannot connect to the Ray cluster at {cluster}: {reason}; check "
+            "the address (`ray status` on the head prints it) and that this "
+            "machine reaches it"
+        ) from None
 
 
 def check_cluster_storage(storage: str, address: str | None, shared_storage: bool) -> None:
@@ -272,11 +328,14 @@ def check_cluster_storage(storage: str, address: str | None, shared_storage: boo
     cluster = cluster_address(address)
     local = not is_uri(storage) or storage.startswith("file://")
     if cluster and local and not shared_storage:
-        raise ConfigError("storage", f"{storage} is a path on this machine, but the sweep runs "
-                          f"on the Ray cluster at {cluster}, whose other nodes cannot write "
-                          "there; give a URI every node reaches (s3://bucket/te-sweep, "
-                          "gs://bucket/te-sweep), or a directory mounted at the same path on "
-                          "every node (NFS) and pass --shared-storage")
+        raise ConfigError(
+            "storage",
+            f"{storage} is a path on this machine, but the sweep runs "
+            f"on the Ray cluster at {cluster}, whose other nodes cannot write "
+            "there; give a URI every node reaches (s3://bucket/te-sweep, "
+            "gs://bucket/te-sweep), or a directory mounted at the same path on "
+            "every node (NFS) and pass --shared-storage",
+        )
 
 
 def check_sampler(space: SearchSpace, options: SweepOptions) -> None:
@@ -288,13 +347,19 @@ def check_sampler(space: SearchSpace, options: SweepOptions) -> None:
     size = grid_size(distributions)
     if size is None:
         ranged = next(n for n, p in space.params.items() if p.kind != "categorical")
-        raise ConfigError("sampler", f"'grid' trains every combination of the searched "
-                          f"settings' choices, but search.{ranged} is a range; write it as "
-                          "{choices: [...]}, or choose another --sampler")
+        raise ConfigError(
+            "sampler",
+            f"'grid' trains every combination of the searched "
+            f"settings' choices, but search.{ranged} is a range; write it as "
+            "{choices: [...]}, or choose another --sampler",
+        )
     if options.num_samples > size:
-        raise ConfigError("num_samples", f"{options.num_samples} is more than the "
-                          f"{size} combinations of the grid; give --num-samples {size} (each "
-                          "is trained --repeats times)")
+        raise ConfigError(
+            "num_samples",
+            f"{options.num_samples} is more than the "
+            f"{size} combinations of the grid; give --num-samples {size} (each "
+            "is trained --repeats times)",
+        )
 
 
 def check_trial_device(space: SearchSpace, options: SweepOptions) -> None:
@@ -304,9 +369,12 @@ def check_trial_device(space: SearchSpace, options: SweepOptions) -> None:
     if not device.startswith("cuda"):
         return
     if options.gpus_per_trial <= 0:
-        raise ConfigError("gpus_per_trial", f"0, but the space fixes device {device!r}: Ray "
-                          "gives a trial no GPU unless it asks for one; pass e.g. "
-                          "--gpus-per-trial 0.25, or use device auto")
+        raise ConfigError(
+            "gpus_per_trial",
+            f"0, but the space fixes device {device!r}: Ray "
+            "gives a trial no GPU unless it asks for one; pass e.g. "
+            "--gpus-per-trial 0.25, or use device auto",
+        )
     if not cluster_address(options.address):
         from te_sweep.core.preflight import check_device_here
 
@@ -322,14 +390,20 @@ def _check_local_resources(options: SweepOptions) -> None:
         return
     cpus = local_cpus()
     if options.cpus_per_trial > cpus:
-        raise ConfigError("cpus_per_trial", f"{options.cpus_per_trial:g} but this machine has "
-                          f"{cpus} CPUs; ask for at most {cpus}, or use --address of a cluster")
+        raise ConfigError(
+            "cpus_per_trial",
+            f"{options.cpus_per_trial:g} but this machine has "
+            f"{cpus} CPUs; ask for at most {cpus}, or use --address of a cluster",
+        )
     if options.gpus_per_trial > 0:
         gpus = local_gpus()
         if options.gpus_per_trial > gpus or gpus == 0:
-            raise ConfigError("gpus_per_trial", f"{options.gpus_per_trial:g} but this machine "
-                              f"has {gpus} GPUs; use --gpus-per-trial 0, or --address of a "
-                              "cluster with GPUs")
+            raise ConfigError(
+                "gpus_per_trial",
+                f"{options.gpus_per_trial:g} but this machine "
+                f"has {gpus} GPUs; use --gpus-per-trial 0, or --address of a "
+                "cluster with GPUs",
+            )
 
 
 def env_count(name: str) -> int | None:
@@ -338,8 +412,10 @@ def env_count(name: str) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        raise InputError(f"Invalid value for ${name}: {value!r} is not a whole number >= 0; "
-                         f"set it to a count such as 4, or unset it")
+        raise InputError(
+            f"Invalid value for ${name}: {value!r} is not a whole number >= 0; "
+            f"set it to a count such as 4, or unset it"
+        )
     return int(value)
 
 
@@ -413,8 +489,7 @@ def signals_blocked_in_children() -> Iterator[None]:
 
 
 @contextmanager
-def ray_session(address: str | None,
-                echo: Callable[[str], None] = print) -> Iterator[str]:
+def ray_session(address: str | None, echo: Callable[[str], None] = print) -> Iterator[str]:
     """Connect to a cluster (--address, else RAY_ADDRESS) or start a private local Ray."""
     configure_tune()
     import ray
@@ -430,15 +505,23 @@ def ray_session(address: str | None,
             ray.init(address=address, runtime_env={"env_vars": worker_env()}, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ClusterError(f"cannot connect to the Ray cluster at {address}: {first}; "
-                               "check the address (`ray status` on the head prints it) and that "
-                               "this machine reaches it") from None
+            raise ClusterError(
+                f"cannot connect to the Ray cluster at {address}: {first}; "
+                "check the address (`ray status` on the head prints it) and that "
+                "this machine reaches it"
+            ) from None
         where = f"cluster at {address}"
     else:
         temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")
         with signals_blocked_in_children():
-            ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir,
-                     num_cpus=local_cpus(), num_gpus=local_gpus(), **quiet)
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                _temp_dir=temp_dir,
+                num_cpus=local_cpus(),
+                num_gpus=local_gpus(),
+                **quiet,
+            )
         where = "local single-node Ray"
     route_tune_logs(echo)  # Tune's warnings as one line each; tracebacks stay on disk
     try:
@@ -465,10 +548,10 @@ def concurrency_policy(prepared: PreparedSweep) -> Any:
     from te_sweep.sweep.concurrency import ConcurrencyPolicy
 
     opts = prepared.options
-    local = None if cluster_address(opts.address) else {"CPU": local_cpus(),
-                                                         "GPU": local_gpus()}
-    return ConcurrencyPolicy.for_sweep(opts.max_concurrent, local, opts.cpus_per_trial,
-                                       opts.gpus_per_trial, max_trials(opts))
+    local = None if cluster_address(opts.address) else {"CPU": local_cpus(), "GPU": local_gpus()}
+    return ConcurrencyPolicy.for_sweep(
+        opts.max_concurrent, local, opts.cpus_per_trial, opts.gpus_per_trial, max_trials(opts)
+    )
 
 
 def _trial_device(prepared: PreparedSweep) -> str | None:
@@ -482,21 +565,37 @@ def search_parts(prepared: PreparedSweep) -> tuple[Any, Any]:
     from te_sweep.sweep.searcher import SweepSearcher, TEOnlyASHA
 
     opts = prepared.options
-    searcher = SweepSearcher(prepared.space, opts.seed, opts.repeats, opts.num_samples,
-                             max(1, int(opts.cpus_per_trial)), concurrency_policy(prepared),
-                             sampler=opts.sampler, lr_control=opts.lr_control,
-                             device=_trial_device(prepared))
+    searcher = SweepSearcher(
+        prepared.space,
+        opts.seed,
+        opts.repeats,
+        opts.num_samples,
+        max(1, int(opts.cpus_per_trial)),
+        concurrency_policy(prepared),
+        sampler=opts.sampler,
+        lr_control=opts.lr_control,
+        device=_trial_device(prepared),
+    )
     scheduler = None
     if opts.scheduler == "asha":
         cfg = prepared.space.baseline_config(0)
-        scheduler = TEOnlyASHA(metric=cfg.target_metric, mode="max", time_attr="epoch",
-                               max_t=cfg.max_epochs, grace_period=1, reduction_factor=3)
+        scheduler = TEOnlyASHA(
+            metric=cfg.target_metric,
+            mode="max",
+            time_attr="epoch",
+            max_t=cfg.max_epochs,
+            grace_period=1,
+            reduction_factor=3,
+        )
     return searcher, scheduler
 
 
-def build_tuner(prepared: PreparedSweep, callbacks: list,
-                trainable: Callable[[dict], None] | None = None,
-                parts: tuple[Any, Any] | None = None) -> Any:
+def build_tuner(
+    prepared: PreparedSweep,
+    callbacks: list,
+    trainable: Callable[[dict], None] | None = None,
+    parts: tuple[Any, Any] | None = None,
+) -> Any:
     """The Tuner of a new or resumed sweep; `trainable` replaces the real one and `parts` the
     searcher and scheduler of search_parts (benchmarks and tests)."""
     from ray import tune
@@ -505,35 +604,54 @@ def build_tuner(prepared: PreparedSweep, callbacks: list,
     from te_sweep.sweep.trainable import train_function
 
     opts = prepared.options
-    trainable = tune.with_resources(trainable or train_function,
-                                    {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
+    trainable = tune.with_resources(
+        trainable or train_function, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
+    )
     if prepared.resume:
-        return tune.Tuner.restore(prepared.sweep_dir.uri, trainable=trainable,
-                                  resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(
+            prepared.sweep_dir.uri, trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
     searcher, scheduler = parts or search_parts(prepared)
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=max_trials(opts),
-                                    reuse_actors=True, trial_dirname_creator=trial_dirname),
-        run_config=tune.RunConfig(name=opts.name, storage_path=opts.storage,
-                                  failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-                                  callbacks=[ResultLog(), *callbacks], verbose=0),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=max_trials(opts),
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=opts.name,
+            storage_path=opts.storage,
+            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+            callbacks=[ResultLog(), *callbacks],
+            verbose=0,
+        ),
     )
 
 
 @contextmanager
-def claimed_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
-                  stop: StopController | None = None) -> Iterator[PreparedSweep]:
+def claimed_sweep(
+    prepared: PreparedSweep, echo: Callable[[str], None], stop: StopController | None = None
+) -> Iterator[PreparedSweep]:
     """Hold the sweep's claim (claim.py) for the whole run: a second driver is refused.
 
     What prepare_launch decided is decided again under the claim, since another driver may
     have started this sweep between the two; a refusal then leaves the storage as it was.
     """
     command = "resume" if prepared.resume else "launch"
-    lost = (lambda why: stop.request_stop("claim lost", ExitCode.FAILURE, f"Error: {why}; "
-                                          "stopping this driver, the other one runs the sweep")
-            ) if stop else None
+    lost = (
+        (
+            lambda why: stop.request_stop(
+                "claim lost",
+                ExitCode.FAILURE,
+                f"Error: {why}; stopping this driver, the other one runs the sweep",
+            )
+        )
+        if stop
+        else None
+    )
     claim = SweepClaim(prepared.sweep_dir, command, on_lost=lost).acquire()
     try:
         if not prepared.resume:
@@ -542,18 +660,23 @@ def claimed_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
         claim.release(remove_dir_if_created=True)
         raise
     if claim.took_over is not None:
-        echo(f"took over sweep {prepared.sweep_dir.uri} from {claim.took_over.describe()}, "
-             "which ended without releasing it")
+        echo(
+            f"took over sweep {prepared.sweep_dir.uri} from {claim.took_over.describe()}, "
+            "which ended without releasing it"
+        )
     try:
         yield prepared
     finally:
         claim.release()
 
 
-def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
-              trainable: Callable[[dict], None] | None = None,
-              parts: tuple[Any, Any] | None = None,
-              stop: StopController | None = None) -> dict[str, Any]:
+def run_sweep(
+    prepared: PreparedSweep,
+    echo: Callable[[str], None],
+    trainable: Callable[[dict], None] | None = None,
+    parts: tuple[Any, Any] | None = None,
+    stop: StopController | None = None,
+) -> dict[str, Any]:
     """Run (or continue) the sweep to its end, or until `stop` stops it, then export it and
     return the export summary. Holds the sweep's claim throughout."""
     from te_sweep.results.export import export_sweep
@@ -575,9 +698,13 @@ def run_sweep(prepared: PreparedSweep, echo: Callable[[str], None],
         return export_sweep(prepared.sweep_dir)
 
 
-def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
-              trainable: Callable[[dict], None] | None, parts: tuple[Any, Any] | None,
-              stop: StopController | None) -> None:
+def _run_tune(
+    prepared: PreparedSweep,
+    echo: Callable[[str], None],
+    trainable: Callable[[dict], None] | None,
+    parts: tuple[Any, Any] | None,
+    stop: StopController | None,
+) -> None:
     from te_sweep.sweep.checkpoints import KeepCheckpoints
     from te_sweep.sweep.disk_guard import DiskCheck
     from te_sweep.sweep.progress import LiveView
@@ -586,8 +713,10 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
     opts = prepared.options
     with ray_session(opts.address, echo) as where:
         verb = "resuming" if prepared.resume else "launching"
-        echo(f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
-             f"{concurrency_policy(prepared).describe()}")
+        echo(
+            f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
+            f"{concurrency_policy(prepared).describe()}"
+        )
         if prepared.resume:  # a moved sweep's manifest; damaged checkpoints (workers can't say)
             from te_sweep.sweep.checkpoint_check import check_resumed_checkpoints, trainable_loader
             from te_sweep.sweep.relocate import relocate_search_state
@@ -599,12 +728,17 @@ def _run_tune(prepared: PreparedSweep, echo: Callable[[str], None],
             moved_from = prepared.sweep_dir.record_location()
             relocate_search_state(prepared.sweep_dir)  # Tune's, for trials not created yet
             if moved_from:
-                echo(f"{prepared.sweep_dir.uri} was launched as {moved_from}; its {MANIFEST} "
-                     "now records where it is")
+                echo(
+                    f"{prepared.sweep_dir.uri} was launched as {moved_from}; its {MANIFEST} "
+                    "now records where it is"
+                )
             for line in check_resumed_checkpoints(prepared.sweep_dir, trainable_loader(trainable)):
                 echo(line)
-        callbacks = [LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
-                     CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints)), DiskCheck()]
+        callbacks = [
+            LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
+            CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints)),
+            DiskCheck(),
+        ]
         tuner = build_tuner(prepared, callbacks, trainable, parts)
         if stop is not None:
             stop.enter(Phase.TUNE)
@@ -631,8 +765,11 @@ def _disk_guard(prepared: PreparedSweep, stop: StopController | None) -> Any:
     if stop is None or local is None:
         return nullcontext()
     policy = concurrency_policy(prepared)
-    return DiskGuard(local, policy.fixed or policy.limit(),
-                     lambda line: stop.request_stop("disk full", ExitCode.FAILURE, line))
+    return DiskGuard(
+        local,
+        policy.fixed or policy.limit(),
+        lambda line: stop.request_stop("disk full", ExitCode.FAILURE, line),
+    )
 
 
 def _tune_started(sweep_dir: SweepDir) -> bool:

@@ -36,8 +36,17 @@ BEST_ROWS = 5
 TTY_REFRESH_S = 2.0
 LOG_STATUS_S = 30.0
 BEST_STATES = (STATUS_COMPLETE, STATUS_CENSORED)  # never diverged, errored, pruned or running
-COLUMNS = ("trial", "role", "state", "epoch", "train_acc", "test_acc", "epochs_obj",
-           "te_overhead", "node")
+COLUMNS = (
+    "trial",
+    "role",
+    "state",
+    "epoch",
+    "train_acc",
+    "test_acc",
+    "epochs_obj",
+    "te_overhead",
+    "node",
+)
 
 
 class State:
@@ -64,9 +73,13 @@ def _fmt(value: Any) -> str:
 
 def _row(trial: Any, state: str, result: dict[str, Any]) -> dict[str, Any]:
     return {
-        "trial": trial.trial_id, "role": trial.config.get("role", "?"), "state": state,
-        "epoch": result.get("epoch"), "train_acc": result.get("train_acc"),
-        "test_acc": result.get("test_acc"), "epochs_obj": result.get("objective_epochs"),
+        "trial": trial.trial_id,
+        "role": trial.config.get("role", "?"),
+        "state": state,
+        "epoch": result.get("epoch"),
+        "train_acc": result.get("train_acc"),
+        "test_acc": result.get("test_acc"),
+        "epochs_obj": result.get("objective_epochs"),
         "te_overhead": result.get("te_overhead"),
         "node": (result.get("node_id") or "")[:8] or None,
     }
@@ -85,15 +98,23 @@ def _best_key(row: dict[str, Any]) -> tuple:
     """The order of the best rows: the TE runs that reached the target first, by epochs then
     overhead; a censored one only behind all of them (its objective, max_epochs + 1, already
     puts it there; the key does not rely on that)."""
-    return (row["state"] != STATUS_COMPLETE, row["epochs_obj"],
-            row["te_overhead"] if row["te_overhead"] is not None else float("inf"),
-            row["trial"])
+    return (
+        row["state"] != STATUS_COMPLETE,
+        row["epochs_obj"],
+        row["te_overhead"] if row["te_overhead"] is not None else float("inf"),
+        row["trial"],
+    )
 
 
 class LiveView(Callback):
-    def __init__(self, echo: Callable[[str], None] | None = None, total: int | None = None,
-                 tty: bool | None = None, clock: Callable[[], float] = time.monotonic,
-                 total_is_bound: bool = False) -> None:
+    def __init__(
+        self,
+        echo: Callable[[str], None] | None = None,
+        total: int | None = None,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        total_is_bound: bool = False,
+    ) -> None:
         self.echo = echo or (lambda line: print(line, flush=True))
         self.total = total
         self.total_is_bound = total_is_bound  # LR controls: paper-mode configurations get none
@@ -123,8 +144,10 @@ class LiveView(Callback):
         # that version did not have takes its default.
         self.__dict__.update({"total_is_bound": False, "_restored_counted": False, **state})
         # An older view may have kept a diverged trial among the best, under an older key.
-        self.best = sorted(((_best_key(row), row) for _, row in self.best
-                            if row["state"] in BEST_STATES), key=lambda pair: pair[0])
+        self.best = sorted(
+            ((_best_key(row), row) for _, row in self.best if row["state"] in BEST_STATES),
+            key=lambda pair: pair[0],
+        )
 
     # --- Tune callback hooks (each O(1) in the number of trials) -------------------------
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
@@ -144,8 +167,9 @@ class LiveView(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._running(trial, trial.last_result or {})
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
         self._running(trial, result)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -153,24 +177,30 @@ class LiveView(Callback):
         state, row = self._finished(trial, result)
         self.running.pop(trial.trial_id, None)
         if not self.tty:
-            self._line(f"trial {row['trial']} ({row['role']}) {state}: "
-                       f"epochs_obj {_fmt(row['epochs_obj'])}, overhead "
-                       f"{_fmt(row['te_overhead'])}, {row['epoch'] or 0} epochs "
-                       f"{self._progress()}")
+            self._line(
+                f"trial {row['trial']} ({row['role']}) {state}: "
+                f"epochs_obj {_fmt(row['epochs_obj'])}, overhead "
+                f"{_fmt(row['te_overhead'])}, {row['epoch'] or 0} epochs "
+                f"{self._progress()}"
+            )
         self._maybe_draw()
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.pop(trial.trial_id, None)
         self._set_state(trial.trial_id, State.PENDING)
-        self._line(f"trial {trial.trial_id} failed, retrying from its last checkpoint: "
-                   f"{error_line(trial.error_file, trial.path)}")
+        self._line(
+            f"trial {trial.trial_id} failed, retrying from its last checkpoint: "
+            f"{error_line(trial.error_file, trial.path)}"
+        )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.running.pop(trial.trial_id, None)
         self._drop_best(trial.trial_id)  # a trial that errored is never "best"
         self._set_state(trial.trial_id, State.ERROR)
-        self._line(f"trial {trial.trial_id} failed: {error_line(trial.error_file, trial.path)}"
-                   f" {self._progress()}")
+        self._line(
+            f"trial {trial.trial_id} failed: {error_line(trial.error_file, trial.path)}"
+            f" {self._progress()}"
+        )
         self._maybe_draw()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -216,16 +246,20 @@ class LiveView(Callback):
     def status_line(self) -> str:
         counted = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
         seen = sum(self.counts.values())
-        of = (f" of {'at most ' if self.total_is_bound else ''}{self.total}" if self.total
-              else "")
+        of = f" of {'at most ' if self.total_is_bound else ''}{self.total}" if self.total else ""
         best = self.best[0][1] if self.best else None
-        lead = (f"; best {best['trial']}: epochs_obj {_fmt(best['epochs_obj'])}, overhead "
-                f"{_fmt(best['te_overhead'])}") if best else ""
+        lead = (
+            (
+                f"; best {best['trial']}: epochs_obj {_fmt(best['epochs_obj'])}, overhead "
+                f"{_fmt(best['te_overhead'])}"
+            )
+            if best
+            else ""
+        )
         return f"trials: {seen}{of} started ({counted or 'none yet'}){lead}"
 
     def _progress(self) -> str:
-        done = sum(n for s, n in self.counts.items()
-                   if s not in (State.RUNNING, State.PENDING))
+        done = sum(n for s, n in self.counts.items() if s not in (State.RUNNING, State.PENDING))
         return f"[{done}/{self.total}]" if self.total else f"[{done} done]"
 
     def render(self) -> list[str]:

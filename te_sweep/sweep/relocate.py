@@ -30,15 +30,20 @@ def relocate_search_state(sweep_dir: SweepDir) -> list[str]:
     rewritten = []
     with reaching(sweep_dir.uri):
         listing = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
-        names = sorted(info.base_name for info in listing
-                       if info.type == pafs.FileType.File
-                       and info.base_name.startswith(SEARCH_STATE_PREFIX)
-                       and info.base_name.endswith(SEARCH_STATE_SUFFIX))
+        names = sorted(
+            info.base_name
+            for info in listing
+            if info.type == pafs.FileType.File
+            and info.base_name.startswith(SEARCH_STATE_PREFIX)
+            and info.base_name.endswith(SEARCH_STATE_SUFFIX)
+        )
         for name in names:
             state = cloudpickle.loads(sweep_dir.read_bytes(name))
             storage = getattr(state.get(EXPERIMENT_KEY), "storage", None)
-            if storage is None or (storage.storage_fs_path, storage.experiment_dir_name) == \
-                    (storage_fs_path, sweep_dir.name):
+            if storage is None or (storage.storage_fs_path, storage.experiment_dir_name) == (
+                storage_fs_path,
+                sweep_dir.name,
+            ):
                 continue
             storage.storage_filesystem = fs
             storage.storage_fs_path = storage_fs_path

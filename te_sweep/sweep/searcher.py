@@ -103,9 +103,18 @@ class Job:
 
 
 class SweepSearcher(Searcher):
-    def __init__(self, space: SearchSpace, seed: int, repeats: int, configs: int,
-                 threads: int, concurrency: ConcurrencyPolicy, sampler: str = "auto",
-                 lr_control: bool = False, device: str | None = None) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int,
+        repeats: int,
+        configs: int,
+        threads: int,
+        concurrency: ConcurrencyPolicy,
+        sampler: str = "auto",
+        lr_control: bool = False,
+        device: str | None = None,
+    ) -> None:
         import optuna
 
         super().__init__(metric=None, mode=None)
@@ -119,8 +128,8 @@ class SweepSearcher(Searcher):
         in_flight_configs = max(1, concurrency.expected_in_flight() // max(1, repeats))
         self.study = optuna.create_study(
             directions=["minimize"] * len(OBJECTIVES),
-            sampler=make_sampler(sampler, seed, configs, in_flight_configs,
-                                 space.optuna_space()))
+            sampler=make_sampler(sampler, seed, configs, in_flight_configs, space.optuna_space()),
+        )
         self.queue: deque[Job] = deque(Job(Role.BASELINE, s) for s in self.seeds)
         self.controls: deque[Job] = deque()
         self.configurations: dict[int, Configuration] = {}
@@ -149,7 +158,8 @@ class SweepSearcher(Searcher):
         """Every run handed out, and no control can be queued any more."""
         asked_all = len(self.configurations) == self.configs_total
         controls_settled = not self.lr_control or all(
-            c.told is not None for c in self.configurations.values())
+            c.told is not None for c in self.configurations.values()
+        )
         return asked_all and not self.queue and not self.controls and controls_settled
 
     def max_trials(self) -> int:
@@ -158,8 +168,9 @@ class SweepSearcher(Searcher):
 
     def _ask(self) -> None:
         trial = self.study.ask(self.sweep_space.optuna_space())
-        self.configurations[trial.number] = Configuration(trial.number, dict(trial.params),
-                                                          dict(trial.distributions))
+        self.configurations[trial.number] = Configuration(
+            trial.number, dict(trial.params), dict(trial.distributions)
+        )
         self.queue.extend(Job(Role.TE, s, trial.number) for s in self.seeds)
 
     def _tune_config(self, job: Job) -> dict[str, Any]:
@@ -168,16 +179,22 @@ class SweepSearcher(Searcher):
             cfg = self.sweep_space.trial_config(params, job.seed)
         else:
             cfg = self.sweep_space.baseline_config(job.seed).replace(
-                last_lr_scale=job.last_lr_scale)
+                last_lr_scale=job.last_lr_scale
+            )
         if self.device is not None:
             cfg = cfg.replace(device=self.device)
         label = None if job.config_number is None else config_label(job.config_number)
-        return {"trial": cfg.to_dict(), "role": job.role, "config_id": label,
-                "threads": self.threads}
+        return {
+            "trial": cfg.to_dict(),
+            "role": job.role,
+            "config_id": label,
+            "threads": self.threads,
+        }
 
     # --- hearing back -------------------------------------------------------------------
-    def on_trial_complete(self, trial_id: str, result: dict | None = None,
-                          error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
         self.live.discard(trial_id)
         job = self.jobs.get(trial_id)
         if job is None or job.role != Role.TE:
@@ -198,20 +215,31 @@ class SweepSearcher(Searcher):
             state, told, values = optuna.trial.TrialState.PRUNED, PRUNED, None
         else:  # every seed has ended (on_trial_complete), so CONFIG_COMPLETE
             state, told = optuna.trial.TrialState.COMPLETE, COMPLETE
-            values = [statistics.fmean(end.values[i] for end in ends)
-                      for i in range(len(OBJECTIVES))]
+            values = [
+                statistics.fmean(end.values[i] for end in ends) for i in range(len(OBJECTIVES))
+            ]
         if configuration.told is None:
             # By number: the study itself knows its running trials (a restored searcher, too).
             self.study.tell(configuration.number, values, state=state)
             configuration.told = told
         elif configuration.told == FAILED and values is not None:
-            self.study.add_trial(optuna.trial.create_trial(
-                params=configuration.params, distributions=configuration.distributions,
-                values=values, user_attrs={"config_id": config_label(configuration.number),
-                                           "completed_after_failure": True}))
+            self.study.add_trial(
+                optuna.trial.create_trial(
+                    params=configuration.params,
+                    distributions=configuration.distributions,
+                    values=values,
+                    user_attrs={
+                        "config_id": config_label(configuration.number),
+                        "completed_after_failure": True,
+                    },
+                )
+            )
             configuration.told = COMPLETE
-            logger.info("configuration %s finished after an earlier failure; told to Optuna "
-                        "as a new complete trial", config_label(configuration.number))
+            logger.info(
+                "configuration %s finished after an earlier failure; told to Optuna "
+                "as a new complete trial",
+                config_label(configuration.number),
+            )
         if values is not None and self.lr_control and not configuration.controls_queued:
             self._queue_controls(configuration)
 
@@ -220,8 +248,7 @@ class SweepSearcher(Searcher):
         if not factors:
             return  # paper mode: the feedback is not a gradient factor, there is no control
         scale = statistics.fmean(factors)
-        self.controls.extend(Job(Role.CONTROL, s, configuration.number, scale)
-                             for s in self.seeds)
+        self.controls.extend(Job(Role.CONTROL, s, configuration.number, scale) for s in self.seeds)
         configuration.controls_queued = True
 
     # --- Tune's snapshots ---------------------------------------------------------------
@@ -246,8 +273,9 @@ def run_end(result: dict | None, error: bool) -> RunEnd:
         return RunEnd(FAILED)
     if result.get("trial_status") not in FINAL_STATUSES:
         return RunEnd(PRUNED)  # still "running": stopped early by the scheduler
-    return RunEnd(result["trial_status"], tuple(float(result[m]) for m in OBJECTIVES),
-                  result.get(FACTOR_KEY))
+    return RunEnd(
+        result["trial_status"], tuple(float(result[m]) for m in OBJECTIVES), result.get(FACTOR_KEY)
+    )
 
 
 class TEOnlyASHA(ASHAScheduler):

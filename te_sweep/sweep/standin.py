@@ -66,19 +66,29 @@ def fake_record(cfg: TrialConfig, epoch: int, epoch_s: float, te_effect: float) 
     plateau = 0.76 + 0.04 * u
     rate = 0.6 * (1 + 0.1 * (u - 0.5)) * (1 + (te_effect if cfg.feedback_on else 0.0))
     accuracy = plateau * (1 - math.exp(-rate * epoch))
-    te_share = 0.01 + 0.04 * cfg.pair_fraction * math.sqrt(500 / cfg.window) \
-        if cfg.feedback_on else 0.0
+    te_share = (
+        0.01 + 0.04 * cfg.pair_fraction * math.sqrt(500 / cfg.window) if cfg.feedback_on else 0.0
+    )
     bias_bits = 1 / ((cfg.window - 1) * math.log(2))  # what the plug-in TE mostly is
-    return clean_record({
-        "epoch": epoch, "train_loss": 2.3 * (1 - accuracy), "train_acc": accuracy,
-        "test_acc": accuracy - 0.01, "test_loss": 2.3 * (1.01 - accuracy),
-        "epoch_time_s": epoch_s, "te_time_s": te_share * epoch_s,
-        "te_active_fraction": 1.0 if cfg.feedback_on else 0.0,
-        "te_mean": bias_bits if cfg.feedback_on else None,
-        "te_factor_mean": max(0.0, 1 - cfg.te_scale * bias_bits * cfg.pair_fraction)
-        if cfg.feedback_on and cfg.mode == "grad" else None,
-        "lr": cfg.lr, "eval_time_s": 0.0, "elapsed_s": epoch * epoch_s,
-    })
+    return clean_record(
+        {
+            "epoch": epoch,
+            "train_loss": 2.3 * (1 - accuracy),
+            "train_acc": accuracy,
+            "test_acc": accuracy - 0.01,
+            "test_loss": 2.3 * (1.01 - accuracy),
+            "epoch_time_s": epoch_s,
+            "te_time_s": te_share * epoch_s,
+            "te_active_fraction": 1.0 if cfg.feedback_on else 0.0,
+            "te_mean": bias_bits if cfg.feedback_on else None,
+            "te_factor_mean": max(0.0, 1 - cfg.te_scale * bias_bits * cfg.pair_fraction)
+            if cfg.feedback_on and cfg.mode == "grad"
+            else None,
+            "lr": cfg.lr,
+            "eval_time_s": 0.0,
+            "elapsed_s": epoch * epoch_s,
+        }
+    )
 
 
 def run_standin(config: dict[str, Any], settings: StandIn) -> None:
@@ -89,11 +99,16 @@ def run_standin(config: dict[str, Any], settings: StandIn) -> None:
     padding = bytes(max(0, settings.checkpoint_bytes - PAYLOAD_BYTES))
     session.replay()
     while trial_status(cfg, records) is None:
-        if settings.fail_while and records and config["role"] == Role.TE \
-                and Path(settings.fail_while).exists():
+        if (
+            settings.fail_while
+            and records
+            and config["role"] == Role.TE
+            and Path(settings.fail_while).exists()
+        ):
             raise StandInFailure(f"{settings.fail_while} exists")
         time.sleep(settings.epoch_seconds)
         epoch = len(records) + 1
         records.append(fake_record(cfg, epoch, settings.epoch_seconds, settings.te_effect))
-        session.end_epoch(epoch, records, {"records": records, "padding": padding},
-                          start_value=START_ACCURACY)
+        session.end_epoch(
+            epoch, records, {"records": records, "padding": padding}, start_value=START_ACCURACY
+        )

@@ -31,8 +31,7 @@ from te_sweep.results.tune_files import (
 from te_sweep.sweep.checkpoints import PREFIX
 
 STATE_PREFIX, STATE_SUFFIX = STATE_GLOB.split("*")
-SESSION_FILES = ("experiment_state-{}.json", "search_gen_state-{}.json",
-                 "searcher-state-{}.pkl")
+SESSION_FILES = ("experiment_state-{}.json", "search_gen_state-{}.json", "searcher-state-{}.pkl")
 DAMAGED_SUFFIX = ".damaged"
 SET_ASIDE_PREFIX = "set-aside"
 
@@ -40,13 +39,17 @@ SET_ASIDE_PREFIX = "set-aside"
 def _is_trial_dir(directory: Path) -> bool:
     """A trial's directory (not figures/ or a set-aside folder): it holds what a trial writes
     first, its checkpoints, or what Tune writes for it."""
-    return ((directory / PARAMS_FILE).exists() or (directory / RESULT_FILE).exists()
-            or any(directory.glob(f"{PREFIX}*")) or any(directory.glob(f".{PREFIX}*")))
+    return (
+        (directory / PARAMS_FILE).exists()
+        or (directory / RESULT_FILE).exists()
+        or any(directory.glob(f"{PREFIX}*"))
+        or any(directory.glob(f".{PREFIX}*"))
+    )
 
 
 def session_stamps(root: Path) -> list[str]:
     """The driver sessions' times, oldest first (names sort as times)."""
-    return sorted(p.name[len(STATE_PREFIX):-len(STATE_SUFFIX)] for p in root.glob(STATE_GLOB))
+    return sorted(p.name[len(STATE_PREFIX) : -len(STATE_SUFFIX)] for p in root.glob(STATE_GLOB))
 
 
 def newest_readable(root: Path) -> tuple[list[str], str | None]:
@@ -73,18 +76,23 @@ def fall_back(root: Path) -> list[str]:
             path = root / name.format(stamp)
             if path.exists():
                 path.rename(path.with_name(path.name + DAMAGED_SUFFIX))
-        lines.append(f"Tune's experiment state {root / SESSION_FILES[0].format(stamp)} cannot "
-                     f"be read (cut short by a full disk or a crash); it and its session's "
-                     f"search state are renamed *{DAMAGED_SUFFIX}, and the sweep continues from "
-                     f"the state of {readable}")
+        lines.append(
+            f"Tune's experiment state {root / SESSION_FILES[0].format(stamp)} cannot "
+            f"be read (cut short by a full disk or a crash); it and its session's "
+            f"search state are renamed *{DAMAGED_SUFFIX}, and the sweep continues from "
+            f"the state of {readable}"
+        )
     aside = root / f"{SET_ASIDE_PREFIX}-{damaged[0]}"
-    unknown = sorted(d for d in root.iterdir()
-                     if d.is_dir() and d.name not in known and _is_trial_dir(d))
+    unknown = sorted(
+        d for d in root.iterdir() if d.is_dir() and d.name not in known and _is_trial_dir(d)
+    )
     for directory in unknown:
         aside.mkdir(exist_ok=True)
         shutil.move(str(directory), str(aside / directory.name))
     if unknown:
         names = ", ".join(d.name for d in unknown)
-        lines.append(f"{len(unknown)} trials started after that state ({names}) are moved to "
-                     f"{aside} and will be trained again, so none is counted twice")
+        lines.append(
+            f"{len(unknown)} trials started after that state ({names}) are moved to "
+            f"{aside} and will be trained again, so none is counted twice"
+        )
     return lines

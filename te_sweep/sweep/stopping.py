@@ -39,8 +39,11 @@ from te_sweep.exit_codes import ExitCode, exit_code_of_signal
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 REQUEST_SIGNAL = signal.SIGUSR1  # how request_stop reaches the main thread (and Tune)
 # Tune's own words when it is stopped: the driver says it once, in its own line, instead.
-TUNE_STOP_MESSAGES = ("Stop signal received", "Experiment has been interrupted",
-                      "Trials did not complete")
+TUNE_STOP_MESSAGES = (
+    "Stop signal received",
+    "Experiment has been interrupted",
+    "Trials did not complete",
+)
 TUNE_SIGINT_ENV = "TUNE_DISABLE_SIGINT_HANDLER"  # "1": Tune leaves SIGINT to the driver
 TUNE_RUN_LOGGER = "ray.tune.tune"  # where tune.run logs them (a logger filter acts there)
 
@@ -168,18 +171,25 @@ class StopController:
                 self.echo(cause.message)
                 tune_stop(REQUEST_SIGNAL, frame)  # Tune's handler: its loop ends after this step
                 return
-            self.echo(f"{cause.name} again: stopping at once (Tune's last state save and the "
-                      "report are skipped; the tables are still written)")
+            self.echo(
+                f"{cause.name} again: stopping at once (Tune's last state save and the "
+                "report are skipped; the tables are still written)"
+            )
             raise SweepStopped(self.cause or cause)
         if self.phase is Phase.EXPORT and not first and self.signals < 3:
-            self.echo(f"{cause.name} again: writing the tables first (a third signal stops "
-                      "without them)")
+            self.echo(
+                f"{cause.name} again: writing the tables first (a third signal stops without them)"
+            )
             return
         raise SweepStopped(self.cause or cause)
 
     def _signal_cause(self, signum: int) -> StopCause:
         name = signal.Signals(signum).name
         code = exit_code_of_signal(signum) if signum in STOP_SIGNALS else ExitCode.INTERRUPTED
-        return StopCause(name, code, f"{name} received: stopping the sweep; finished trials are "
-                         "kept, running ones keep their last finished epoch (a second signal "
-                         "stops at once)")
+        return StopCause(
+            name,
+            code,
+            f"{name} received: stopping the sweep; finished trials are "
+            "kept, running ones keep their last finished epoch (a second signal "
+            "stops at once)",
+        )

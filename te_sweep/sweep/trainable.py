@@ -39,14 +39,14 @@ def train_function(config: dict[str, Any]) -> None:
     """Tune entry point (a plain function of config, reporting once per epoch)."""
     torch.set_num_threads(max(1, int(config.get("threads", 1))))
     cfg = resolve(TrialConfig.from_dict(config["trial"]))
-    session = TrialSession(cfg, config["role"], device_name(resolve_device(cfg.device)),
-                           _load, _dump)
+    session = TrialSession(
+        cfg, config["role"], device_name(resolve_device(cfg.device)), _load, _dump
+    )
 
     def end_epoch(trainer: Trainer) -> None:
         # Whether the TE step ran compiled (a failed compile falls back to eager).
         session.where["te_compiled"] = trainer.feedback.compiled if trainer.feedback else None
-        session.end_epoch(trainer.epoch, trainer.records, trainer.state_dict(),
-                          trainer.start_value)
+        session.end_epoch(trainer.epoch, trainer.records, trainer.state_dict(), trainer.start_value)
 
     session.replay()
     run_trial(cfg, lambda record: None, trainer_state=session.state, on_epoch_end=end_epoch)

@@ -50,8 +50,14 @@ def placement() -> dict[str, Any]:
 
 
 class TrialSession:
-    def __init__(self, cfg: TrialConfig, role: str, device: str,
-                 load: Callable[[bytes], Payload], dump: Callable[[Payload], bytes]) -> None:
+    def __init__(
+        self,
+        cfg: TrialConfig,
+        role: str,
+        device: str,
+        load: Callable[[bytes], Payload],
+        dump: Callable[[Payload], bytes],
+    ) -> None:
         self.cfg, self.role, self.device = cfg, role, device
         self.where = placement()
         self._dump = dump
@@ -72,15 +78,19 @@ class TrialSession:
         for result in self.reported:
             tune.report(dict(result))
 
-    def end_epoch(self, epoch: int, records: list[dict[str, Any]], state: Any,
-                  start_value: float | None) -> None:
+    def end_epoch(
+        self, epoch: int, records: list[dict[str, Any]], state: Any, start_value: float | None
+    ) -> None:
         """Checkpoint the state after `epoch`, then report the epoch's result to Tune
         (`start_value`: the target metric before training, outcome.py)."""
         from ray import tune
 
-        result = tune_result(self.cfg, records, self.role, self.where, self.device,
-                             self.started_at, start_value)
+        result = tune_result(
+            self.cfg, records, self.role, self.where, self.device, self.started_at, start_value
+        )
         self.reported.append(result)
-        self.checkpoints.save(epoch, self._dump({"state": state, "started_at": self.started_at,
-                                                 "reported": self.reported}))
+        self.checkpoints.save(
+            epoch,
+            self._dump({"state": state, "started_at": self.started_at, "reported": self.reported}),
+        )
         tune.report(dict(result))

@@ -31,19 +31,22 @@ RAY_COLOR_ENV, RAY_COLOR_OFF = "RAY_COLOR_PREFIX", "0"
 def one_line(record: logging.LogRecord) -> str:
     """The record's message as one line, with te-sweep's advice where Tune's is about Ray."""
     if record.name == INSUFFICIENT_RESOURCES_LOGGER:
-        return ("warning: no trial could start for a while: no node has the CPUs/GPUs one "
-                "trial asks for. If the cluster is autoscaling, wait; otherwise stop the sweep "
-                "(Ctrl-C, then `te-sweep resume` later) and lower --cpus-per-trial / "
-                "--gpus-per-trial or add nodes")
+        return (
+            "warning: no trial could start for a while: no node has the CPUs/GPUs one "
+            "trial asks for. If the cluster is autoscaling, wait; otherwise stop the sweep "
+            "(Ctrl-C, then `te-sweep resume` later) and lower --cpus-per-trial / "
+            "--gpus-per-trial or add nodes"
+        )
     message = " ".join(record.getMessage().split())
     if len(message) > MAX_CHARS:
-        message = message[:MAX_CHARS - 3] + "..."
+        message = message[: MAX_CHARS - 3] + "..."
     return f"{record.levelname.lower()} (Ray Tune): {message}"
 
 
 class OneLineHandler(logging.Handler):
-    def __init__(self, echo: Callable[[str], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, echo: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__(level=logging.WARNING)
         self.echo = echo
         self.clock = clock

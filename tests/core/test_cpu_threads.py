@@ -28,8 +28,14 @@ def fresh_cli(env_policy: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != OMP_WAIT_POLICY}
     if env_policy is not None:
         env[OMP_WAIT_POLICY] = env_policy
-    done = subprocess.run([sys.executable, "-c", FRESH_CLI], env=env, capture_output=True,
-                          text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_CLI],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return done.stdout.strip().splitlines()[-1]
 
 

@@ -18,8 +18,15 @@ pytestmark = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("mode", ["grad", "paper"])
 def test_same_seed_same_gpu_same_records(blocks_npz, mode):
     def run() -> list[dict]:
-        cfg = blocks_trial(blocks_npz, device="cuda:0", max_epochs=2, mode=mode, seed=3,
-                           pair_fraction=0.5, te_estimator="effective")
+        cfg = blocks_trial(
+            blocks_npz,
+            device="cuda:0",
+            max_epochs=2,
+            mode=mode,
+            seed=3,
+            pair_fraction=0.5,
+            te_estimator="effective",
+        )
         return without_times(run_trial(cfg, lambda r: None).records)
 
     first = run()
@@ -29,8 +36,9 @@ def test_same_seed_same_gpu_same_records(blocks_npz, mode):
 def test_a_trial_on_the_last_gpu_runs_and_times_there(blocks_npz):
     last = torch.cuda.device_count() - 1
     before = torch.cuda.current_device()
-    result = run_trial(blocks_trial(blocks_npz, device=f"cuda:{last}", max_epochs=1),
-                       lambda r: None)
+    result = run_trial(
+        blocks_trial(blocks_npz, device=f"cuda:{last}", max_epochs=1), lambda r: None
+    )
     assert result.device == torch.cuda.get_device_name(last)
     assert torch.cuda.current_device() == before  # the trial's device was current only inside
     record = result.records[-1]

@@ -36,8 +36,9 @@ def test_subset_is_a_stratified_first_n_and_leaves_the_test_split_alone(blocks_n
     assert len(labels) == 100
     assert np.bincount(labels).tolist() == [25, 25, 25, 25]
     first_of_class_0 = np.flatnonzero(raw["train_labels"] == 0)[:25]
-    np.testing.assert_allclose(data.train_x[labels == 0, 0].numpy() * 255,
-                               raw["train_images"][first_of_class_0], atol=1e-4)
+    np.testing.assert_allclose(
+        data.train_x[labels == 0, 0].numpy() * 255, raw["train_images"][first_of_class_0], atol=1e-4
+    )
     assert data.test_x.shape[0] == 200
 
 

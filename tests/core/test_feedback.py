@@ -34,15 +34,18 @@ def recount(window_samples: torch.Tensor, n_source: int) -> torch.Tensor:
     return group_columns(window_samples[:, n_source:]).double().T @ y1
 
 
-@pytest.mark.parametrize("window,batches", [
-    (5, [3, 3, 3]),  # wraps round the ring
-    (4, [1, 9, 2]),  # a one-sample first batch, then one longer than the window
-    (7, [7, 7]),  # exactly one window per batch
-    (3, [1, 1, 1, 1, 1]),
-    (2, [2, 1, 3]),  # one transition
-    (6, [4, 0, 4, 5]),  # an empty batch changes nothing
-    (5, [3] * 12),  # the window moves back to the store's start
-])
+@pytest.mark.parametrize(
+    "window,batches",
+    [
+        (5, [3, 3, 3]),  # wraps round the ring
+        (4, [1, 9, 2]),  # a one-sample first batch, then one longer than the window
+        (7, [7, 7]),  # exactly one window per batch
+        (3, [1, 1, 1, 1, 1]),
+        (2, [2, 1, 3]),  # one transition
+        (6, [4, 0, 4, 5]),  # an empty batch changes nothing
+        (5, [3] * 12),  # the window moves back to the store's start
+    ],
+)
 def test_sliding_counts_equal_a_recount_of_the_last_window(window, batches):
     counts = SlidingCounts(window, 3, 2, CPU)
     rng = np.random.default_rng(1)
@@ -57,7 +60,8 @@ def test_sliding_counts_equal_a_recount_of_the_last_window(window, batches):
             last = history[-window:]
             assert torch.equal(counts.counts.double(), recount(last, 3))
             torch.testing.assert_close(
-                counts.te(), transfer_entropy_all_pairs(last[:, :3].double(), last[:, 3:]).T)
+                counts.te(), transfer_entropy_all_pairs(last[:, :3].double(), last[:, 3:]).T
+            )
 
 
 @pytest.mark.parametrize("n_source", [4, 5])  # an odd count: n + 1 is not n | 1
@@ -68,7 +72,7 @@ def test_the_shuffled_te_permutes_the_sources_over_the_windows_transitions(n_sou
     rng = np.random.default_rng(4)
     history = torch.from_numpy(rng.integers(0, 2, size=(70, n_source + 3)).astype(bool))
     for start in range(0, 70, 10):
-        counts.push(history[start:start + 10])
+        counts.push(history[start : start + 10])
     both = counts.te_with_shuffled(torch.Generator().manual_seed(5))
     last = history[-40:]
     plugin = transfer_entropy_all_pairs(last[:, :n_source].double(), last[:, n_source:]).T
@@ -76,7 +80,7 @@ def test_the_shuffled_te_permutes_the_sources_over_the_windows_transitions(n_sou
     order = torch.randperm(39, generator=torch.Generator().manual_seed(5))
     rows = counts.rows  # the window's rows, oldest first: the permutation's order
     y = rows[:, :n_source][order]
-    shuffled = rows[:, n_source + 1:].T @ torch.cat([y, rows[:, n_source:n_source + 1]], dim=1)
+    shuffled = rows[:, n_source + 1 :].T @ torch.cat([y, rows[:, n_source : n_source + 1]], dim=1)
     expected = bits_from_counts(shuffled.view(4, 3, n_source + 1), 39)
     torch.testing.assert_close(both[:, n_source:], expected)
     assert not torch.equal(both[:, n_source:], both[:, :n_source])
@@ -116,9 +120,10 @@ def test_grad_mode_scales_each_sampled_pairs_gradient_by_one_minus_s_te():
         zs.append(z)
         logits_seen.append(logits)
         fb.observe(z, logits)
+
     def te_of_window(end: int) -> torch.Tensor:  # TE of the 50 samples before `end`
-        src = binarize_abs(torch.cat(zs)[end - 50:end], 1.0)
-        dst = binarize_abs(torch.cat(logits_seen)[end - 50:end], 1.0)
+        src = binarize_abs(torch.cat(zs)[end - 50 : end], 1.0)
+        dst = binarize_abs(torch.cat(logits_seen)[end - 50 : end], 1.0)
         return transfer_entropy_all_pairs(src, dst) * fb.mask
 
     te = te_of_window(70)
@@ -146,9 +151,12 @@ def test_no_feedback_while_the_window_fills():
     model.last_fc.weight.grad = grad.clone()
     fb.apply(model.last_fc)
     assert torch.equal(model.last_fc.weight.grad, grad)
-    assert fb.epoch_stats() == {"te_time_s": pytest.approx(fb.timer.read_and_reset(), abs=1),
-                                "te_active_fraction": 0.0, "te_mean": None,
-                                "te_factor_mean": 1.0}  # the gradient as it was
+    assert fb.epoch_stats() == {
+        "te_time_s": pytest.approx(fb.timer.read_and_reset(), abs=1),
+        "te_active_fraction": 0.0,
+        "te_mean": None,
+        "te_factor_mean": 1.0,
+    }  # the gradient as it was
 
 
 def test_te_every_sets_the_recompute_cadence():
@@ -174,10 +182,13 @@ def test_paper_mode_applies_w_from_the_te_drop(pair_fraction):
         weight = model.last_fc.weight.detach().clone()
         fb.apply(model.last_fc)
         if len(states) >= 3:  # a drop needs two TE values: steps 2 and after
+
             def te_of(window_logits):
                 return transfer_entropy_all_pairs(
                     binarize_abs(window_logits, 1.0),
-                    binarize_prob(window_logits.softmax(dim=1), 0.9))
+                    binarize_prob(window_logits.softmax(dim=1), 0.9),
+                )
+
             drop = te_of(states[-2]) - te_of(states[-1])
             drop = torch.where(drop < 1e-8, 0.0, drop)
             t = (3.0 * drop).clamp(0, 1) * fb.mask  # unsampled pairs mix nothing
@@ -259,10 +270,12 @@ def test_a_checkpoint_of_the_sample_rings_continues_identically(mode):
         seen.append(a.binarise(z, logits))
     state = a.state_dict()
     samples = torch.cat(seen)[-25:]  # what the old rings held, written from row 0 and wrapped
+
     def ring(columns: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         pos = 50 % 25
-        data = torch.cat([columns[25 - pos:], columns[:25 - pos]])
+        data = torch.cat([columns[25 - pos :], columns[: 25 - pos]])
         return data, pos, 25
+
     n_source = a.counts.n_source
     old = {k: v for k, v in state.items() if k != "counts"}
     old["source"], old["target"] = ring(samples[:, :n_source]), ring(samples[:, n_source:])
@@ -329,17 +342,39 @@ def test_the_mean_gradient_factor_is_reported():
 
 
 # ------------------------------------------------------------------ launches per training step
-VIEW_OPS = {"slice", "view", "detach", "unbind", "permute", "transpose", "t", "expand",
-            "select", "alias", "_unsafe_view", "unsqueeze", "squeeze", "split", "chunk",
-            "split_with_sizes", "lift_fresh", "squeeze_", "unsqueeze_"}  # metadata only: no kernel on a GPU
+VIEW_OPS = {
+    "slice",
+    "view",
+    "detach",
+    "unbind",
+    "permute",
+    "transpose",
+    "t",
+    "expand",
+    "select",
+    "alias",
+    "_unsafe_view",
+    "unsqueeze",
+    "squeeze",
+    "split",
+    "chunk",
+    "split_with_sizes",
+    "lift_fresh",
+    "squeeze_",
+    "unsqueeze_",
+}  # metadata only: no kernel on a GPU
 # Compute ops the TE step dispatches (measured on this code; a GPU launches a kernel for each).
 # A change that adds launches to every training step must raise these on purpose.  Before the
 # sliding counts (te_window.py) a recomputing step took 67-73 and any other 11; now 29-31 and
 # 11-12, and one more on the steps that move the window back to the store's start.  Compiled
 # (te_compile), far fewer: tests/core/test_te_compile.py.
-OP_BOUNDS = {("grad", "plugin", True): 30, ("grad", "effective", True): 35,
-             ("paper", "plugin", True): 32, ("grad", "plugin", False): 12,
-             ("paper", "plugin", False): 13}
+OP_BOUNDS = {
+    ("grad", "plugin", True): 30,
+    ("grad", "effective", True): 35,
+    ("paper", "plugin", True): 32,
+    ("grad", "plugin", False): 12,
+    ("paper", "plugin", False): 13,
+}
 
 
 def dispatched_compute_ops(mode: str, estimator: str, recompute: bool) -> int:
@@ -357,8 +392,9 @@ def dispatched_compute_ops(mode: str, estimator: str, recompute: bool) -> int:
             return func(*args, **(kwargs or {}))
 
     model = fashion_model()
-    fb = feedback(model, mode=mode, window=500, te_estimator=estimator,
-                  te_every=1 if recompute else 3)
+    fb = feedback(
+        model, mode=mode, window=500, te_estimator=estimator, te_every=1 if recompute else 3
+    )
     rng = np.random.default_rng(0)
     z, logits = random_batch(100, 120, rng), 4 * random_batch(100, 10, rng)
     counted = []
@@ -377,8 +413,10 @@ def dispatched_compute_ops(mode: str, estimator: str, recompute: bool) -> int:
 
 @pytest.mark.parametrize("mode, estimator, recompute", list(OP_BOUNDS))
 def test_the_te_step_dispatches_a_bounded_number_of_ops(mode, estimator, recompute):
-    assert dispatched_compute_ops(mode, estimator, recompute) <= \
-        OP_BOUNDS[(mode, estimator, recompute)]
+    assert (
+        dispatched_compute_ops(mode, estimator, recompute)
+        <= OP_BOUNDS[(mode, estimator, recompute)]
+    )
 
 
 def test_a_te_stronger_than_one_over_s_stops_a_step_and_never_reverses_it():
@@ -402,13 +440,16 @@ def test_a_strong_feedback_in_training_never_flips_a_gradient():
     assert (after == 0).float().mean() > 0.5
 
 
-@pytest.mark.parametrize("drop, mixed", [
-    (0.5 * TE_DROP_FLOOR, 0.0),  # just below the floor: no drop
-    (2.0 * TE_DROP_FLOOR, 3.0 * 2.0 * TE_DROP_FLOOR),  # just above: s * drop
-    (-0.01, 0.0),  # the TE rose: nothing
-    (0.2, 0.6),  # s * drop
-    (0.5, 1.0),  # s * drop above 1: clipped
-])
+@pytest.mark.parametrize(
+    "drop, mixed",
+    [
+        (0.5 * TE_DROP_FLOOR, 0.0),  # just below the floor: no drop
+        (2.0 * TE_DROP_FLOOR, 3.0 * 2.0 * TE_DROP_FLOOR),  # just above: s * drop
+        (-0.01, 0.0),  # the TE rose: nothing
+        (0.2, 0.6),  # s * drop
+        (0.5, 1.0),  # s * drop above 1: clipped
+    ],
+)
 def test_paper_mixing_from_a_drop(drop, mixed):
     before = torch.tensor([[0.3, 0.3]], dtype=torch.float64)
     now = before - torch.tensor([[drop, drop]], dtype=torch.float64)
@@ -417,8 +458,9 @@ def test_paper_mixing_from_a_drop(drop, mixed):
     assert t[0, 0].item() == pytest.approx(mixed, rel=1e-6, abs=0)
     assert t[0, 1].item() == 0.0  # not a sampled pair
     spread = 3.0 * drop / 4 if drop >= TE_DROP_FLOOR else 0.0  # te_every 4: a quarter per step
-    assert paper_mixing(before, now, 3.0, 4, mask)[0, 0].item() == \
-        pytest.approx(min(1.0, spread), rel=1e-6, abs=0)
+    assert paper_mixing(before, now, 3.0, 4, mask)[0, 0].item() == pytest.approx(
+        min(1.0, spread), rel=1e-6, abs=0
+    )
 
 
 def test_a_drop_of_exactly_the_floor_counts():
@@ -438,7 +480,7 @@ def test_the_pair_and_shuffle_streams_are_apart_from_the_seeds_own_stream():
         fb = feedback(pair_fraction=0.1, seed=seed, te_estimator="effective")
         own = torch.Generator().manual_seed(seed)
         own_draw = torch.zeros(fb.mask.numel(), dtype=torch.bool)
-        own_draw[torch.randperm(fb.mask.numel(), generator=own)[:int(fb.mask.sum())]] = True
+        own_draw[torch.randperm(fb.mask.numel(), generator=own)[: int(fb.mask.sum())]] = True
         assert not torch.equal(fb.mask, own_draw.view_as(fb.mask))
         shuffle_state = fb.state_dict()["shuffles"]
         assert not torch.equal(shuffle_state, torch.Generator().manual_seed(seed).get_state())
@@ -463,8 +505,9 @@ def test_the_effective_estimator_removes_the_plugin_bias():
     assert abs(means["effective"]) < means["plugin"] / 2
 
 
-@pytest.mark.parametrize("mode, estimator", [("grad", "plugin"), ("grad", "effective"),
-                                             ("paper", "plugin")])
+@pytest.mark.parametrize(
+    "mode, estimator", [("grad", "plugin"), ("grad", "effective"), ("paper", "plugin")]
+)
 def test_a_config_read_from_yaml_acts_like_one_built_in_code(mode, estimator):
     """The CLI reads configs with yaml: its strings are equal to, not the same objects as,
     the literals in the code, and must select the same mode, hidden rule and estimator."""
@@ -476,17 +519,25 @@ def test_a_config_read_from_yaml_acts_like_one_built_in_code(mode, estimator):
     rng = np.random.default_rng(6)
     batches = [(random_batch(10, 120, rng), 3 * random_batch(10, 10, rng)) for _ in range(4)]
     results = []
-    for cfg in (TrialConfig(mode=mode, te_estimator=estimator, hidden_rule="two_sided",
-                            window=20, te_scale=3.0),
-                TrialConfig(**read, window=20, te_scale=3.0)):
+    for cfg in (
+        TrialConfig(
+            mode=mode, te_estimator=estimator, hidden_rule="two_sided", window=20, te_scale=3.0
+        ),
+        TrialConfig(**read, window=20, te_scale=3.0),
+    ):
         model = fashion_model()
         fb = TEFeedback(resolve(cfg), model, 10, CPU)
         for z, logits in batches:
             fb.observe(z, logits)
             model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
             fb.apply(model.last_fc)
-        results.append((model.last_fc.weight.detach().clone(),
-                        model.last_fc.weight.grad.clone(), fb.epoch_stats()))
+        results.append(
+            (
+                model.last_fc.weight.detach().clone(),
+                model.last_fc.weight.grad.clone(),
+                fb.epoch_stats(),
+            )
+        )
     (w_code, g_code, stats_code), (w_yaml, g_yaml, stats_yaml) = results
     assert torch.equal(w_code, w_yaml) and torch.equal(g_code, g_yaml)
     del stats_code["te_time_s"], stats_yaml["te_time_s"]
@@ -513,8 +564,7 @@ def test_pairs_are_redrawn_from_the_second_epoch_on():
 def test_a_unit_exactly_at_the_threshold_is_on():
     """Both hidden rules compare with >=: a unit at the threshold counts 1."""
     z = torch.tensor([[1.0, -1.0, 0.999] + [0.0] * 117]).repeat(5, 1)  # threshold 1
-    for rule, expected in (("two_sided", [True, True, False]),
-                           ("one_sided", [True, False, False])):
+    for rule, expected in (("two_sided", [True, True, False]), ("one_sided", [True, False, False])):
         fb = feedback(window=50, hidden_rule=rule)
         assert fb.binarise(z, torch.zeros(5, 10))[:, :3].tolist() == [expected] * 5
 
@@ -580,25 +630,36 @@ def test_epoch_stats_of_one_step_and_of_no_step():
     assert empty["te_active_fraction"] == 0.0 and empty["te_factor_mean"] == 0.0
 
 
-@pytest.mark.parametrize("data, estimator, active", [
-    ("random", "plugin", True), ("constant", "plugin", False),
-    ("negative", "effective", True)])
+@pytest.mark.parametrize(
+    "data, estimator, active",
+    [("random", "plugin", True), ("constant", "plugin", False), ("negative", "effective", True)],
+)
 def test_a_restored_feedback_acts_at_once_and_continues_identically(data, estimator, active):
     """Resuming from a checkpoint: the very next apply() uses the restored factor (and counts
     as active exactly when the original would), and the next recompute sees the restored
     window and shuffle stream."""
-    batches = {"random": lambda: [(random_batch(10, 120, np.random.default_rng(2)),
-                                   random_batch(10, 10, np.random.default_rng(3)))] * 4,
-               "constant": lambda: constant_batches(4),
-               "negative": lambda: negative_te_batches() + negative_te_batches()[:1]}[data]()
+    batches = {
+        "random": lambda: (
+            [
+                (
+                    random_batch(10, 120, np.random.default_rng(2)),
+                    random_batch(10, 10, np.random.default_rng(3)),
+                )
+            ]
+            * 4
+        ),
+        "constant": lambda: constant_batches(4),
+        "negative": lambda: negative_te_batches() + negative_te_batches()[:1],
+    }[data]()
     pair_fraction = 1e-6 if data == "negative" else 0.3
     model_a, model_b = fashion_model(), fashion_model()
     a = feedback(model_a, window=30, pair_fraction=pair_fraction, te_estimator=estimator)
     for z, logits in batches[:3]:
         a.observe(z, logits)
     a.epoch_stats()
-    b = feedback(model_b, window=30, pair_fraction=pair_fraction, te_estimator=estimator,
-                 seed=9)  # another mask and shuffle stream, both restored
+    b = feedback(
+        model_b, window=30, pair_fraction=pair_fraction, te_estimator=estimator, seed=9
+    )  # another mask and shuffle stream, both restored
     b.load_state_dict(a.state_dict())
     for fb, model in ((a, model_a), (b, model_b)):
         model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)

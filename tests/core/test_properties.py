@@ -22,8 +22,11 @@ from te_sweep.core.te_window import SlidingCounts
 from te_sweep.results.statistics import Pair, PairKind, Run, compare
 
 # tools/mutate.py lowers the examples per property (it runs the tests once per mutant).
-PROPERTY = settings(max_examples=int(os.environ.get("TE_SWEEP_PROPERTY_EXAMPLES", "60")),
-                    deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=int(os.environ.get("TE_SWEEP_PROPERTY_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 MAX_EPOCHS = 10
 CENSORED_AT = MAX_EPOCHS + 1.0
 RESAMPLES = 500  # the bootstrap's resamples: enough for the properties, cheap per example
@@ -53,8 +56,9 @@ def pairs(draw, min_size: int = 1, max_size: int = 8):
 @given(series=binary_series(), data=st.data())
 def test_batched_te_equals_pyinform_on_arbitrary_series(series, data):
     width, columns = series.shape
-    target = np.array(data.draw(st.lists(bits, min_size=width * columns,
-                                         max_size=width * columns))).reshape(width, columns)
+    target = np.array(
+        data.draw(st.lists(bits, min_size=width * columns, max_size=width * columns))
+    ).reshape(width, columns)
     src, tgt = torch.from_numpy(series).double(), torch.from_numpy(target).double()
     paired = transfer_entropy(src, tgt)
     every = transfer_entropy_all_pairs(src, tgt)
@@ -67,8 +71,12 @@ def test_batched_te_equals_pyinform_on_arbitrary_series(series, data):
 
 
 @PROPERTY
-@given(window=st.integers(2, 40), units=st.integers(1, 3),
-       batches=st.lists(st.integers(0, 60), min_size=1, max_size=12), seed=st.integers(0, 99))
+@given(
+    window=st.integers(2, 40),
+    units=st.integers(1, 3),
+    batches=st.lists(st.integers(0, 60), min_size=1, max_size=12),
+    seed=st.integers(0, 99),
+)
 def test_sliding_counts_give_the_te_of_the_last_window_samples(window, units, batches, seed):
     """However the samples arrive (one at a time, more than a window at once, wrapping the
     ring), the kept counts give the TE of the last `window` samples."""

@@ -114,8 +114,10 @@ def test_all_pairs_equals_per_pair_and_pyinform():
     te = transfer_entropy_all_pairs(S, T)
     assert te.shape == (n_src, n_dst) and te.dtype == torch.float64
     per_pair = torch.tensor(
-        [[transfer_entropy(S[:, i : i + 1], T[:, j : j + 1]).item() for j in range(n_dst)]
-         for i in range(n_src)],
+        [
+            [transfer_entropy(S[:, i : i + 1], T[:, j : j + 1]).item() for j in range(n_dst)]
+            for i in range(n_src)
+        ],
         dtype=torch.float64,
     )
     torch.testing.assert_close(te, per_pair, rtol=0, atol=1e-15)
@@ -136,8 +138,10 @@ def random_columns(rng: np.random.Generator, W: int, P: int) -> tuple[np.ndarray
 
 
 def pyinform_pairs(src: np.ndarray, tgt: np.ndarray) -> torch.Tensor:
-    return torch.tensor([pyinform.transfer_entropy(src[:, p], tgt[:, p], k=1)
-                         for p in range(src.shape[1])], dtype=torch.float64)
+    return torch.tensor(
+        [pyinform.transfer_entropy(src[:, p], tgt[:, p], k=1) for p in range(src.shape[1])],
+        dtype=torch.float64,
+    )
 
 
 def test_pack_layout_and_popcount():
@@ -203,23 +207,31 @@ def test_strided_inputs(each_cpu_kernel):
     ref = transfer_entropy(S.double(), T.double())
     S_cm, T_cm = S.T.contiguous().T, T.T.contiguous().T
     torch.testing.assert_close(transfer_entropy(S_cm, T_cm).double(), ref, rtol=0, atol=1e-6)
-    torch.testing.assert_close(transfer_entropy(S[:, 3:9], T[:, 3:9]).double(), ref[3:9],
-                               rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        transfer_entropy(S[:, 3:9], T[:, 3:9]).double(), ref[3:9], rtol=0, atol=1e-6
+    )
     ref_all = transfer_entropy_all_pairs(S.double(), T.double())
     for s in (S_cm, S[:, 2:7], S[:, :1]):
         expected = transfer_entropy_all_pairs(s.double(), T.double())
-        torch.testing.assert_close(transfer_entropy_all_pairs(s, T_cm[:, :5]).double(),
-                                   expected[:, :5], rtol=0, atol=1e-6)
-    torch.testing.assert_close(transfer_entropy_all_pairs(S[:, 2:7].double(), T.double()),
-                               ref_all[2:7])
+        torch.testing.assert_close(
+            transfer_entropy_all_pairs(s, T_cm[:, :5]).double(), expected[:, :5], rtol=0, atol=1e-6
+        )
+    torch.testing.assert_close(
+        transfer_entropy_all_pairs(S[:, 2:7].double(), T.double()), ref_all[2:7]
+    )
     expanded = S[:, :1].expand(301, 4)
-    torch.testing.assert_close(transfer_entropy_all_pairs(expanded, T).double(),
-                               ref_all[:1].expand(4, 12), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        transfer_entropy_all_pairs(expanded, T).double(),
+        ref_all[:1].expand(4, 12),
+        rtol=0,
+        atol=1e-6,
+    )
     # Strides torch._int_mm misreads unless the operand is made contiguous first.
     for s in (S[:1].expand(301, 12), torch.as_strided(S.flatten(), (301, 12), (1, 1))):
         expected = transfer_entropy_all_pairs(s.double(), T.double())
-        torch.testing.assert_close(transfer_entropy_all_pairs(s, T).double(), expected,
-                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            transfer_entropy_all_pairs(s, T).double(), expected, rtol=0, atol=1e-6
+        )
 
 
 @pytest.mark.parametrize("W,n_src,n_dst", [(2, 3, 2), (3, 1, 4), (65, 9, 1), (1000, 40, 7)])
@@ -237,19 +249,28 @@ def test_all_pairs_int8_and_float_products_agree(W, n_src, n_dst):
     finally:
         set_cpu_layer_kernel(None)
     torch.testing.assert_close(int8, floats, rtol=0, atol=0)
-    refs = [[pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1) for j in range(n_dst)]
-            for i in range(n_src)]
-    torch.testing.assert_close(int8.double(), torch.tensor(refs, dtype=torch.float64),
-                               rtol=0, atol=1e-5)
+    refs = [
+        [pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1) for j in range(n_dst)]
+        for i in range(n_src)
+    ]
+    torch.testing.assert_close(
+        int8.double(), torch.tensor(refs, dtype=torch.float64), rtol=0, atol=1e-5
+    )
 
 
-@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int64, torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "dtype", [torch.bool, torch.uint8, torch.int64, torch.float32, torch.float64]
+)
 def test_input_dtypes_agree(dtype):
     rng = np.random.default_rng(3)
     S_np = rng.random((300, 6)) < 0.3
     T_np = np.roll(S_np, 1, axis=0) ^ (rng.random((300, 6)) < 0.2)
-    ref = transfer_entropy(torch.tensor(S_np, dtype=torch.float64), torch.tensor(T_np, dtype=torch.float64))
-    ref_all = transfer_entropy_all_pairs(torch.tensor(S_np, dtype=torch.float64), torch.tensor(T_np[:, :3], dtype=torch.float64))
+    ref = transfer_entropy(
+        torch.tensor(S_np, dtype=torch.float64), torch.tensor(T_np, dtype=torch.float64)
+    )
+    ref_all = transfer_entropy_all_pairs(
+        torch.tensor(S_np, dtype=torch.float64), torch.tensor(T_np[:, :3], dtype=torch.float64)
+    )
     S, T = torch.tensor(S_np).to(dtype), torch.tensor(T_np).to(dtype)
     out, out_all = transfer_entropy(S, T), transfer_entropy_all_pairs(S, T[:, :3])
     expected_dtype = torch.float64 if dtype == torch.float64 else torch.float32
@@ -268,20 +289,28 @@ def test_result_dtype_float64_if_either_input_is():
     assert transfer_entropy(t, t).dtype == torch.float32
 
 
-
-@pytest.mark.parametrize("transitions, counting", [
-    (1, torch.float32), (2**24 - 1, torch.float32), (2**24, torch.float64),
-    (2**25, torch.float64)])
+@pytest.mark.parametrize(
+    "transitions, counting",
+    [
+        (1, torch.float32),
+        (2**24 - 1, torch.float32),
+        (2**24, torch.float64),
+        (2**25, torch.float64),
+    ],
+)
 def test_layer_pairs_count_in_float32_only_below_2_24_transitions(transitions, counting):
     """float32 holds every integer below 2**24 exactly, so a float32 product counts exactly
     over fewer transitions; from 2**24 on the counts run in float64 (a float64 result always
     does). Checked on the shapes alone: a window of 2**24 samples is an expanded view here."""
+
     def window(dtype: torch.dtype) -> torch.Tensor:
         return torch.zeros(1, 3, dtype=dtype).expand(transitions + 1, 3)
-    assert te_module._dtypes(window(torch.float32), window(torch.bool)) == (torch.float32,
-                                                                            counting)
-    assert te_module._dtypes(window(torch.float32), window(torch.float64)) == (torch.float64,
-                                                                               torch.float64)
+
+    assert te_module._dtypes(window(torch.float32), window(torch.bool)) == (torch.float32, counting)
+    assert te_module._dtypes(window(torch.float32), window(torch.float64)) == (
+        torch.float64,
+        torch.float64,
+    )
 
 
 @pytest.mark.parametrize(
@@ -289,16 +318,61 @@ def test_layer_pairs_count_in_float32_only_below_2_24_transitions(transitions, c
     [
         (torch.zeros(1, 3), torch.zeros(1, 3), transfer_entropy, "W=2.*W=1"),
         (torch.zeros(1, 3), torch.zeros(1, 2), transfer_entropy_all_pairs, "W=2.*W=1"),
-        (torch.zeros(10, 3), torch.zeros(9, 3), transfer_entropy, "same number of time samples.*10 and 9"),
-        (torch.zeros(10, 3), torch.zeros(9, 4), transfer_entropy_all_pairs, "same number of time samples.*10 and 9"),
-        (torch.zeros(9, 3), torch.zeros(10, 3), transfer_entropy, "same number of time samples.*9 and 10"),
-        (torch.zeros(9, 3), torch.zeros(10, 4), transfer_entropy_all_pairs, "same number of time samples.*9 and 10"),
-        (torch.zeros(10, 4), torch.zeros(10, 3), transfer_entropy, r"same number of columns.*\(10, 4\).*\(10, 3\)"),
-        (torch.zeros(10, 3), torch.zeros(10, 4), transfer_entropy, r"same number of columns.*\(10, 3\).*\(10, 4\)"),
+        (
+            torch.zeros(10, 3),
+            torch.zeros(9, 3),
+            transfer_entropy,
+            "same number of time samples.*10 and 9",
+        ),
+        (
+            torch.zeros(10, 3),
+            torch.zeros(9, 4),
+            transfer_entropy_all_pairs,
+            "same number of time samples.*10 and 9",
+        ),
+        (
+            torch.zeros(9, 3),
+            torch.zeros(10, 3),
+            transfer_entropy,
+            "same number of time samples.*9 and 10",
+        ),
+        (
+            torch.zeros(9, 3),
+            torch.zeros(10, 4),
+            transfer_entropy_all_pairs,
+            "same number of time samples.*9 and 10",
+        ),
+        (
+            torch.zeros(10, 4),
+            torch.zeros(10, 3),
+            transfer_entropy,
+            r"same number of columns.*\(10, 4\).*\(10, 3\)",
+        ),
+        (
+            torch.zeros(10, 3),
+            torch.zeros(10, 4),
+            transfer_entropy,
+            r"same number of columns.*\(10, 3\).*\(10, 4\)",
+        ),
         (torch.zeros(10), torch.zeros(10), transfer_entropy, r"2-D.*ndim=1.*reshape\(-1, 1\)"),
-        (torch.zeros(10, 2), torch.zeros(10, 2, 1), transfer_entropy_all_pairs, "target must be a 2-D.*ndim=3"),
-        (torch.zeros(10, 2), torch.zeros(10, 2, device="meta"), transfer_entropy, "same device.*cpu and meta"),
-        (torch.zeros(10, 2, device="meta"), torch.zeros(10, 3), transfer_entropy_all_pairs, "same device.*meta and cpu"),
+        (
+            torch.zeros(10, 2),
+            torch.zeros(10, 2, 1),
+            transfer_entropy_all_pairs,
+            "target must be a 2-D.*ndim=3",
+        ),
+        (
+            torch.zeros(10, 2),
+            torch.zeros(10, 2, device="meta"),
+            transfer_entropy,
+            "same device.*cpu and meta",
+        ),
+        (
+            torch.zeros(10, 2, device="meta"),
+            torch.zeros(10, 3),
+            transfer_entropy_all_pairs,
+            "same device.*meta and cpu",
+        ),
     ],
 )
 def test_validation_errors(source, target, fn, match):
@@ -311,7 +385,10 @@ def test_binarize_abs_boundaries():
     out = binarize_abs(z, 1.0)
     assert out.dtype == torch.bool and out.shape == z.shape
     assert out.tolist() == [True, True, False, False, False, False, True, True]
-    assert binarize_abs(z.reshape(2, 4), 0.5).tolist() == [[True, True, True, False], [True, True, True, True]]
+    assert binarize_abs(z.reshape(2, 4), 0.5).tolist() == [
+        [True, True, True, False],
+        [True, True, True, True],
+    ]
 
 
 def test_binarize_prob_boundaries():
@@ -356,7 +433,9 @@ def test_cpu_equals_cuda_without_host_sync():
         assert pair_gpu.device.type == "cuda" and all_gpu.device.type == "cuda"
         tol = 1e-12 if dtype == torch.float64 else 1e-6
         torch.testing.assert_close(pair_gpu.cpu(), transfer_entropy(s, t), rtol=0, atol=tol)
-        torch.testing.assert_close(all_gpu.cpu(), transfer_entropy_all_pairs(s, t), rtol=0, atol=tol)
+        torch.testing.assert_close(
+            all_gpu.cpu(), transfer_entropy_all_pairs(s, t), rtol=0, atol=tol
+        )
         assert torch.equal(bin_gpu[0].cpu(), binarize_abs(z, 1.0))
         assert torch.equal(bin_gpu[1].cpu(), binarize_prob(z.softmax(1), 0.9))
     with torch.autocast("cuda", dtype=torch.float16):
@@ -387,11 +466,17 @@ def test_effective_te_is_plugin_minus_the_te_of_the_time_shuffled_source():
     target = torch.tensor(tgt[:, :2], dtype=torch.bool)
     effective = effective_transfer_entropy(source, target, torch.Generator().manual_seed(5))
     order = torch.randperm(300, generator=torch.Generator().manual_seed(5)).numpy()
-    expected = [[pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1)
-                 - pyinform.transfer_entropy(src[order, i], tgt[:, j], k=1) for j in range(2)]
-                for i in range(3)]
-    torch.testing.assert_close(effective.double(), torch.tensor(expected, dtype=torch.float64),
-                               rtol=0, atol=1e-5)
+    expected = [
+        [
+            pyinform.transfer_entropy(src[:, i], tgt[:, j], k=1)
+            - pyinform.transfer_entropy(src[order, i], tgt[:, j], k=1)
+            for j in range(2)
+        ]
+        for i in range(3)
+    ]
+    torch.testing.assert_close(
+        effective.double(), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-5
+    )
     assert effective.shape == (3, 2)
 
 
@@ -401,11 +486,11 @@ def test_every_pair_of_binary_series_of_five_samples_matches_pyinform():
     series = np.array(list(itertools.product((0, 1), repeat=5)), dtype=np.int32)  # (32, 5)
     src = np.repeat(series, 32, axis=0).T  # (5, 1024): column i * 32 + j is series i ...
     tgt = np.tile(series, (32, 1)).T  # ... against series j
-    got = transfer_entropy(torch.tensor(src, dtype=torch.bool),
-                           torch.tensor(tgt, dtype=torch.bool))
+    got = transfer_entropy(torch.tensor(src, dtype=torch.bool), torch.tensor(tgt, dtype=torch.bool))
     expected = [pyinform.transfer_entropy(src[:, p], tgt[:, p], k=1) for p in range(src.shape[1])]
-    torch.testing.assert_close(got.double(), torch.tensor(expected, dtype=torch.float64),
-                               rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        got.double(), torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-6
+    )
 
 
 def test_the_fused_form_gives_the_same_bits():

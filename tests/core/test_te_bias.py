@@ -32,8 +32,9 @@ def test_without_transfer_it_averages_zero_not_the_bias():
     for _ in range(20):  # 20 windows x 1200 pairs
         source, target = independent_series(rng, N_SOURCE), independent_series(rng, N_TARGET)
         plugin.append(transfer_entropy_all_pairs(source, target).double().mean().item())
-        effective.append(effective_transfer_entropy(source, target, generator)
-                         .double().mean().item())
+        effective.append(
+            effective_transfer_entropy(source, target, generator).double().mean().item()
+        )
     bias = float(np.mean(plugin))
     assert bias == pytest.approx(1 / ((W - 1) * math.log(2)), rel=0.25)  # mostly the bias
     assert abs(float(np.mean(effective))) < 0.1 * bias
@@ -47,12 +48,14 @@ def test_with_transfer_it_keeps_the_signal():
     for j, copy in enumerate([0.9, 0.6, 0.3, 0.0]):  # x[t+1] = y[t] with this probability
         follow = rng.random(W) < copy
         target[1:, j] = np.where(follow[1:], source[:-1, j], rng.random(W - 1) < 0.5)
-    effective = effective_transfer_entropy(torch.from_numpy(source), torch.from_numpy(target),
-                                           generator).double().numpy()
+    effective = (
+        effective_transfer_entropy(torch.from_numpy(source), torch.from_numpy(target), generator)
+        .double()
+        .numpy()
+    )
     bias = 1 / ((W - 1) * math.log(2))
     for j in range(4):
-        plugin = pyinform.transfer_entropy(source[:, j].astype(int), target[:, j].astype(int),
-                                           k=1)
+        plugin = pyinform.transfer_entropy(source[:, j].astype(int), target[:, j].astype(int), k=1)
         assert plugin - 8 * bias <= effective[j, j] <= plugin, (j, plugin, effective[j, j])
     assert effective[0, 0] > 0.4 and effective[1, 1] > 0.1  # the dependent pairs stand out
     assert abs(effective[3, 3]) < 8 * bias

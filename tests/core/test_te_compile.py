@@ -22,16 +22,26 @@ from te_sweep.exit_codes import ExitCode
 # 4 + 1 + 1 in grad mode; paper mode's apply adds its matrix product. The target: at most 10%
 # of the training step's ~70 eager kernels (bench/te_step.py).
 KERNEL_BOUNDS = {"grad": 6, "paper": 7}
-KERNEL_CALL = re.compile(r"^\s+(cpp_fused_\w+|triton_\w+|extern_kernels\.\w+|aten\.\w+)"
-                         r"(?:\.run)?\(", re.M)
+KERNEL_CALL = re.compile(
+    r"^\s+(cpp_fused_\w+|triton_\w+|extern_kernels\.\w+|aten\.\w+)"
+    r"(?:\.run)?\(",
+    re.M,
+)
 
 
 def run(mode: str, compiled: bool, estimator: str = "plugin", steps: int = 14):
     """Weights and stats after `steps` TE steps of batches of 10 at window 50 (the window
     fills at step 5 and moves back to the store's start twice)."""
     model = fashion_model()
-    fb = feedback(model, mode=mode, window=50, te_scale=3.0, pair_fraction=0.5,
-                  te_estimator=estimator, te_compile=compiled)
+    fb = feedback(
+        model,
+        mode=mode,
+        window=50,
+        te_scale=3.0,
+        pair_fraction=0.5,
+        te_estimator=estimator,
+        te_compile=compiled,
+    )
     rng = np.random.default_rng(11)
     for _ in range(steps):
         z, logits = random_batch(10, 120, rng), 3 * random_batch(10, 10, rng)
@@ -41,8 +51,9 @@ def run(mode: str, compiled: bool, estimator: str = "plugin", steps: int = 14):
     return model.last_fc.weight.detach(), model.last_fc.weight.grad, fb
 
 
-@pytest.mark.parametrize("mode, estimator", [("grad", "plugin"), ("paper", "plugin"),
-                                             ("grad", "effective")])
+@pytest.mark.parametrize(
+    "mode, estimator", [("grad", "plugin"), ("paper", "plugin"), ("grad", "effective")]
+)
 def test_the_compiled_te_step_trains_as_the_eager_one(mode, estimator):
     weight, grad, eager = run(mode, False, estimator)
     compiled_weight, compiled_grad, compiled = run(mode, True, estimator)
@@ -85,7 +96,7 @@ def kernels_of_a_step(mode: str) -> int:
 
     _, codes = run_and_get_code(step)
     assert len(codes) >= 3, "observe, recompute and apply: each compiled"
-    return sum(len(KERNEL_CALL.findall(code[code.index("def call("):])) for code in codes)
+    return sum(len(KERNEL_CALL.findall(code[code.index("def call(") :])) for code in codes)
 
 
 @pytest.mark.parametrize("mode", list(KERNEL_BOUNDS))
@@ -96,10 +107,15 @@ def test_the_compiled_te_step_launches_a_handful_of_kernels(mode):
 
 def without_a_compiler(script: str, *args: str) -> subprocess.CompletedProcess:
     """Run python code where inductor finds no working C++ compiler (and no cached kernels)."""
-    env = {**os.environ, "CXX": "/bin/false", "TORCHINDUCTOR_FX_GRAPH_CACHE": "0",
-           "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="no-compiler-")}
-    return subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True,
-                          text=True, timeout=600)
+    env = {
+        **os.environ,
+        "CXX": "/bin/false",
+        "TORCHINDUCTOR_FX_GRAPH_CACHE": "0",
+        "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp(prefix="no-compiler-"),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_a_compile_that_fails_falls_back_unless_it_was_asked_for():
@@ -129,9 +145,22 @@ except RuntimeError as err:
 def test_te_compile_true_without_a_compiler_is_refused_before_any_work(tmp_path):
     out = tmp_path / "records.json"
     done = without_a_compiler(
-        "from te_sweep.cli import main; main()", "train", "--dataset", "fashion-mnist",
-        "--subset", "1000", "--epochs", "1", "--window", "100", "--te-compile",
-        "--device", "cpu", "--json", str(out))
+        "from te_sweep.cli import main; main()",
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--subset",
+        "1000",
+        "--epochs",
+        "1",
+        "--window",
+        "100",
+        "--te-compile",
+        "--device",
+        "cpu",
+        "--json",
+        str(out),
+    )
     assert done.returncode == ExitCode.BAD_INPUT, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert "te_compile" in done.stderr and "cannot compile here" in done.stderr
@@ -146,11 +175,12 @@ def test_one_compile_serves_every_batch_size_window_and_scale():
     torch._dynamo.reset()
     counters.clear()
     rng = np.random.default_rng(2)
-    for window, scale, fraction, batches in ((60, 1.0, 1.0, [12] * 8 + [7, 12, 12]),
-                                             (90, 2.5, 0.3, [20] * 8 + [3, 20])):
+    for window, scale, fraction, batches in (
+        (60, 1.0, 1.0, [12] * 8 + [7, 12, 12]),
+        (90, 2.5, 0.3, [20] * 8 + [3, 20]),
+    ):
         model = fashion_model()
-        fb = feedback(model, window=window, te_scale=scale, pair_fraction=fraction,
-                      te_compile=True)
+        fb = feedback(model, window=window, te_scale=scale, pair_fraction=fraction, te_compile=True)
         for size in batches:
             fb.observe(random_batch(size, 120, rng), random_batch(size, 10, rng))
             model.last_fc.weight.grad = torch.ones_like(model.last_fc.weight)
@@ -167,8 +197,9 @@ def test_on_cuda_the_step_is_compiled_by_default_and_trains_as_the_eager_one():
     results = []
     for setting in (None, False):
         model = fashion_model().to(cuda)
-        fb = TEFeedback(resolve(TrialConfig(window=50, te_scale=3.0, te_compile=setting)),
-                        model, 10, cuda)
+        fb = TEFeedback(
+            resolve(TrialConfig(window=50, te_scale=3.0, te_compile=setting)), model, 10, cuda
+        )
         assert fb.compiled == (setting is None)
         rng = np.random.default_rng(11)
         for _ in range(14):

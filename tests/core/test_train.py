@@ -23,8 +23,7 @@ def without_times(records: list[dict]) -> list[dict]:
 
 
 def blocks_trial(npz: Path, **changes) -> TrialConfig:
-    settings = dict(dataset=str(npz), max_epochs=3, target=0.99, window=100, lr=0.05,
-                    device="cpu")
+    settings = dict(dataset=str(npz), max_epochs=3, target=0.99, window=100, lr=0.05, device="cpu")
     settings.update(changes)
     return TrialConfig(**settings)
 
@@ -47,24 +46,28 @@ def test_reaches_target_and_reports_every_metric(blocks_npz):
 
 
 def test_censored_when_the_target_is_out_of_reach(blocks_npz):
-    result = run_trial(blocks_trial(blocks_npz, max_epochs=2, target=1.0, lr=1e-5),
-                       lambda r: None)
+    result = run_trial(blocks_trial(blocks_npz, max_epochs=2, target=1.0, lr=1e-5), lambda r: None)
     assert result.status == "censored"
     assert result.epochs_to_target is None and result.seconds_to_target is None
     assert result.epochs_run == 2
 
 
 def test_test_acc_target_metric(blocks_npz):
-    result = run_trial(blocks_trial(blocks_npz, max_epochs=6, target=0.9,
-                                    target_metric="test_acc"), lambda r: None)
+    result = run_trial(
+        blocks_trial(blocks_npz, max_epochs=6, target=0.9, target_metric="test_acc"), lambda r: None
+    )
     assert result.status == "complete"
     assert result.records[-1]["test_acc"] >= 0.9
 
 
 def test_same_seed_same_result_and_seeds_differ(blocks_npz):
     def run(seed: int) -> list[dict]:
-        return without_times(run_trial(blocks_trial(blocks_npz, max_epochs=2, seed=seed,
-                                                    pair_fraction=0.3), lambda r: None).records)
+        return without_times(
+            run_trial(
+                blocks_trial(blocks_npz, max_epochs=2, seed=seed, pair_fraction=0.3), lambda r: None
+            ).records
+        )
+
     first = run(1)
     assert run(1) == first
     assert run(2) != first
@@ -88,21 +91,36 @@ def test_baseline_has_no_feedback_and_no_te_cost(blocks_npz):
 
 def test_te_feedback_changes_training(blocks_npz):
     def run(scale: float) -> list[dict]:
-        return without_times(run_trial(blocks_trial(blocks_npz, max_epochs=1, te_scale=scale,
-                                                    threshold=0.3), lambda r: None).records)
+        return without_times(
+            run_trial(
+                blocks_trial(blocks_npz, max_epochs=1, te_scale=scale, threshold=0.3),
+                lambda r: None,
+            ).records
+        )
+
     with_te, baseline = run(5.0), run(0.0)
     assert with_te[0]["te_active_fraction"] > 0
     assert with_te[0]["train_loss"] != baseline[0]["train_loss"]
 
 
-@pytest.mark.parametrize("mode, threshold, te_scale", [
-    ("grad", 0.1, 1.0), ("paper", 0.5, 1.0), ("grad", 0.1, 0.0)])  # the last: a baseline
+@pytest.mark.parametrize(
+    "mode, threshold, te_scale", [("grad", 0.1, 1.0), ("paper", 0.5, 1.0), ("grad", 0.1, 0.0)]
+)  # the last: a baseline
 def test_resume_from_an_epoch_boundary_is_identical(blocks_npz, mode, threshold, te_scale):
     """Batches of 64 against a window of 100 samples: the TE ring buffers carry samples over
     the epoch boundary, so a resume that lost the feedback's state would differ (checked in
     grad mode, where the feedback is active after the first epoch)."""
-    cfg = blocks_trial(blocks_npz, max_epochs=3, target=1.0, mode=mode, threshold=threshold,
-                       pair_fraction=0.5, lr=0.002, batch_size=64, te_scale=te_scale)
+    cfg = blocks_trial(
+        blocks_npz,
+        max_epochs=3,
+        target=1.0,
+        mode=mode,
+        threshold=threshold,
+        pair_fraction=0.5,
+        lr=0.002,
+        batch_size=64,
+        te_scale=te_scale,
+    )
     states = []
     full = run_trial(cfg, lambda r: None, on_epoch_end=lambda t: states.append(t.state_dict()))
     assert full.epochs_run == 3, "the trial must run past the resumed epoch"
@@ -115,21 +133,34 @@ def test_resume_from_an_epoch_boundary_is_identical(blocks_npz, mode, threshold,
 
 def test_lr_schedule_of_cifar_preset_steps_down(tmp_path):
     from conftest import write_blocks_npz
+
     npz = write_blocks_npz(tmp_path / "rgb.npz", n_train=40, n_test=20, size=32, channels=3)
-    cfg = TrialConfig(dataset=str(npz), preset="cifar10", mode="paper", max_epochs=1,
-                      device="cpu", window=20)
+    cfg = TrialConfig(
+        dataset=str(npz), preset="cifar10", mode="paper", max_epochs=1, device="cpu", window=20
+    )
     from te_sweep.core.config import resolve
-    trainer = Trainer(resolve(cfg), load_device_data(str(npz), None, torch.device("cpu")),
-                      torch.device("cpu"))
+
+    trainer = Trainer(
+        resolve(cfg), load_device_data(str(npz), None, torch.device("cpu")), torch.device("cpu")
+    )
     assert trainer.scheduler is not None and trainer.scheduler.step_size == 20
     assert trainer.optimizer.param_groups[0]["momentum"] == 0.9
 
 
 @pytest.mark.parametrize("mode", ["grad", "paper"])
 def test_real_fashion_mnist_learns(fashion_mnist, mode):
-    result = run_trial(TrialConfig(dataset="fashion-mnist", subset=2000, max_epochs=1,
-                                   device="cpu", mode=mode, lr=0.05, momentum=0.9),
-                       lambda r: None)
+    result = run_trial(
+        TrialConfig(
+            dataset="fashion-mnist",
+            subset=2000,
+            max_epochs=1,
+            device="cpu",
+            mode=mode,
+            lr=0.05,
+            momentum=0.9,
+        ),
+        lambda r: None,
+    )
     record = result.records[0]
     assert record["test_acc"] > 0.4, record  # 10 classes: chance is 0.1
     assert record["te_mean"] is not None
@@ -139,10 +170,22 @@ def test_real_fashion_mnist_learns(fashion_mnist, mode):
 def test_single_fc_presets_train_with_paper_feedback(tmp_path, preset, size):
     """The single-FC networks: logits -> softmax pairs, W <- (I - T)^T W, end to end."""
     from conftest import write_blocks_npz
+
     npz = write_blocks_npz(tmp_path / "rgb.npz", n_train=64, n_test=16, size=size, channels=3)
-    result = run_trial(TrialConfig(dataset=str(npz), preset=preset, mode="paper", max_epochs=1,
-                                   device="cpu", window=16, batch_size=8, threshold=0.05,
-                                   te_scale=50.0), lambda r: None)
+    result = run_trial(
+        TrialConfig(
+            dataset=str(npz),
+            preset=preset,
+            mode="paper",
+            max_epochs=1,
+            device="cpu",
+            window=16,
+            batch_size=8,
+            threshold=0.05,
+            te_scale=50.0,
+        ),
+        lambda r: None,
+    )
     record = result.records[0]
     assert result.status in ("complete", "censored")
     assert record["train_loss"] is not None and record["te_mean"] is not None
@@ -151,9 +194,11 @@ def test_single_fc_presets_train_with_paper_feedback(tmp_path, preset, size):
 
 def baseline_trainer(npz: Path, **changes) -> Trainer:
     from te_sweep.core.config import resolve
+
     cfg = resolve(blocks_trial(npz, te_scale=0.0, **changes))
-    return Trainer(cfg, load_device_data(cfg.dataset, None, torch.device("cpu")),
-                   torch.device("cpu"))
+    return Trainer(
+        cfg, load_device_data(cfg.dataset, None, torch.device("cpu")), torch.device("cpu")
+    )
 
 
 def test_train_loss_is_the_mean_over_the_epochs_batches(blocks_npz):
@@ -163,8 +208,7 @@ def test_train_loss_is_the_mean_over_the_epochs_batches(blocks_npz):
     replay = baseline_trainer(blocks_npz, batch_size=64)
     replay.model.train()
     losses = []
-    for x, y in train_batches(replay.data.train_x, replay.data.train_y, 64,
-                              replay.batch_generator):
+    for x, y in train_batches(replay.data.train_x, replay.data.train_y, 64, replay.batch_generator):
         loss = F.cross_entropy(replay.model(x), y)
         replay.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -188,6 +232,7 @@ def test_the_lr_control_scales_only_the_last_layers_step(blocks_npz, scale):
 @pytest.mark.parametrize("metric", ["train_acc", "test_acc"])
 def test_the_start_value_is_measured_on_the_target_metrics_split(tmp_path, metric):
     from conftest import write_blocks_npz
+
     noisy = write_blocks_npz(tmp_path / "noisy.npz", flip=0.3)  # class shares differ by split
     # The name as parsed from a space file or the command line: an equal string, but not the
     # literal's object (a comparison by identity would take the wrong split).
@@ -240,6 +285,7 @@ def test_cpu_evaluation_batches_follow_the_networks_largest_activation(tmp_path)
     """A 28 x 28 image set on the Fashion-MNIST network: 83 images per evaluation pass on the
     CPU (data.eval_batch_size), not the GPU's 500, which page-faulted (BENCHMARKS.md)."""
     from conftest import write_blocks_npz
+
     npz = write_blocks_npz(tmp_path / "28.npz", n_train=8, n_test=8, size=28)
     assert baseline_trainer(npz).eval_batch == 83
 
@@ -268,18 +314,19 @@ def test_evaluate_is_the_mean_loss_and_accuracy_computed_by_hand(blocks_npz):
 def test_one_batch_epoch_reports_that_batchs_loss_and_the_first_groups_lr(blocks_npz):
     """An epoch of a single batch: train_loss is that batch's loss (a mean over one step);
     the reported lr is the network's, not the LR control's scaled last layer."""
-    record = baseline_trainer(blocks_npz, batch_size=1000, lr=0.05,
-                              last_lr_scale=3.0).train_epoch()
+    record = baseline_trainer(blocks_npz, batch_size=1000, lr=0.05, last_lr_scale=3.0).train_epoch()
     replay = baseline_trainer(blocks_npz, batch_size=1000, lr=0.05, last_lr_scale=3.0)
     replay.model.train()  # the same seed: the same weights, dropout draws and batch
-    (x, y), = train_batches(replay.data.train_x, replay.data.train_y, 1000,
-                            replay.batch_generator)
+    ((x, y),) = train_batches(
+        replay.data.train_x, replay.data.train_y, 1000, replay.batch_generator
+    )
     expected = F.cross_entropy(replay.model(x), y).item()
     assert record["train_loss"] == pytest.approx(expected, rel=1e-5)
     assert record["lr"] == 0.05
 
 
 # --- the evaluation schedule (other_split_every) ------------------------------------------------
+
 
 def evaluated_epochs(records: list[dict], metric: str) -> list[int]:
     return [r["epoch"] for r in records if r[metric] is not None]
@@ -288,8 +335,10 @@ def evaluated_epochs(records: list[dict], metric: str) -> list[int]:
 def test_the_other_split_is_evaluated_on_its_schedule_and_at_the_last_epoch(blocks_npz):
     """Censored at epoch 7 with other_split_every 3: the test split at 3, 6 and 7 (the last),
     null in between, its loss with it; the target's split every epoch."""
-    result = run_trial(blocks_trial(blocks_npz, max_epochs=7, target=1.0, lr=1e-5,
-                                    other_split_every=3), lambda r: None)
+    result = run_trial(
+        blocks_trial(blocks_npz, max_epochs=7, target=1.0, lr=1e-5, other_split_every=3),
+        lambda r: None,
+    )
     assert result.status == "censored"
     assert evaluated_epochs(result.records, "train_acc") == [1, 2, 3, 4, 5, 6, 7]
     assert evaluated_epochs(result.records, "test_acc") == [3, 6, 7]
@@ -297,17 +346,27 @@ def test_the_other_split_is_evaluated_on_its_schedule_and_at_the_last_epoch(bloc
 
 
 def test_a_trial_ending_at_its_target_evaluates_the_other_split_there(blocks_npz):
-    result = run_trial(blocks_trial(blocks_npz, max_epochs=8, target=0.9,
-                                    other_split_every=4), lambda r: None)
+    result = run_trial(
+        blocks_trial(blocks_npz, max_epochs=8, target=0.9, other_split_every=4), lambda r: None
+    )
     assert result.status == "complete" and result.epochs_run not in (4, 8)
     assert evaluated_epochs(result.records, "test_acc") == [
-        e for e in range(1, result.epochs_run + 1) if e % 4 == 0 or e == result.epochs_run]
+        e for e in range(1, result.epochs_run + 1) if e % 4 == 0 or e == result.epochs_run
+    ]
 
 
 def test_with_test_acc_as_target_the_training_split_is_the_scheduled_one(blocks_npz):
-    result = run_trial(blocks_trial(blocks_npz, max_epochs=5, target=1.0, lr=1e-5,
-                                    target_metric="test_acc", other_split_every=2),
-                       lambda r: None)
+    result = run_trial(
+        blocks_trial(
+            blocks_npz,
+            max_epochs=5,
+            target=1.0,
+            lr=1e-5,
+            target_metric="test_acc",
+            other_split_every=2,
+        ),
+        lambda r: None,
+    )
     assert evaluated_epochs(result.records, "test_acc") == [1, 2, 3, 4, 5]
     assert evaluated_epochs(result.records, "train_acc") == [2, 4, 5]
 
@@ -315,10 +374,17 @@ def test_with_test_acc_as_target_the_training_split_is_the_scheduled_one(blocks_
 def test_the_schedule_changes_no_trained_number(blocks_npz):
     """Evaluation draws no random numbers and changes no weight: evaluating the other split
     every epoch or at the end trains the same model, to the same values."""
+
     def run(every: int) -> list[dict]:
-        return without_times(run_trial(blocks_trial(blocks_npz, max_epochs=3, target=1.0,
-                                                    lr=0.005, other_split_every=every),
-                                       lambda r: None).records)
+        return without_times(
+            run_trial(
+                blocks_trial(
+                    blocks_npz, max_epochs=3, target=1.0, lr=0.005, other_split_every=every
+                ),
+                lambda r: None,
+            ).records
+        )
+
     each, last = run(1), run(5)
     assert evaluated_epochs(each, "test_acc") == [1, 2, 3]
     assert evaluated_epochs(last, "test_acc") == [3]
@@ -346,8 +412,9 @@ def test_a_first_epoch_crossing_is_placed_from_the_start_value(blocks_npz):
     cfg = blocks_trial(blocks_npz, max_epochs=3, target=0.4)
     result = run_trial(cfg, lambda r: None)
     assert result.epochs_to_target == 1
-    trainer = Trainer(resolve(cfg), load_device_data(cfg.dataset, None, torch.device("cpu")),
-                      torch.device("cpu"))
+    trainer = Trainer(
+        resolve(cfg), load_device_data(cfg.dataset, None, torch.device("cpu")), torch.device("cpu")
+    )
     start, reached = trainer.measure_start(), result.records[0]["train_acc"]
     assert start < 0.4 <= reached
     assert result.epochs_to_target_frac == pytest.approx((0.4 - start) / (reached - start))

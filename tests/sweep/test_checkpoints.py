@@ -49,8 +49,10 @@ def legacy_torch_bytes(state: dict) -> bytes:
 
 def damaged_line(checkpoints: TrialCheckpoints, epoch: int, reason: str, then: str) -> str:
     path = f"{checkpoints.trial_path}/{checkpoint_name(epoch)}"
-    return (f"trial {checkpoints.trial_name}: checkpoint {path} is damaged ({reason}); moved "
-            f"aside to {path}{DAMAGED_SUFFIX}, {then}")
+    return (
+        f"trial {checkpoints.trial_name}: checkpoint {path} is damaged ({reason}); moved "
+        f"aside to {path}{DAMAGED_SUFFIX}, {then}"
+    )
 
 
 def test_a_checkpoint_is_written_with_its_header_and_restored_through_the_loader(tmp_path):
@@ -66,16 +68,22 @@ def test_a_checkpoint_is_written_with_its_header_and_restored_through_the_loader
     assert restored.restart_epoch == 4 and restored.lines("x") == []
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda data: data[:len(data) // 2], "{half} of {size} bytes; truncated"),
-    (lambda data: data + b"\0", "{longer} of {size} bytes; too long"),
-    (lambda data: b"", "0 bytes"),
-    (lambda data: data[:10], f"10 bytes, shorter than its {HEADER_BYTES}-byte header"),
-    (lambda data: data[:HEADER_BYTES] + bytes(len(data) - HEADER_BYTES),
-     "{size} of {size} bytes; digest mismatch"),
-])
-def test_a_damaged_newest_checkpoint_is_moved_aside_and_the_trial_restarts(tmp_path, damage,
-                                                                            reason):
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda data: data[: len(data) // 2], "{half} of {size} bytes; truncated"),
+        (lambda data: data + b"\0", "{longer} of {size} bytes; too long"),
+        (lambda data: b"", "0 bytes"),
+        (lambda data: data[:10], f"10 bytes, shorter than its {HEADER_BYTES}-byte header"),
+        (
+            lambda data: data[:HEADER_BYTES] + bytes(len(data) - HEADER_BYTES),
+            "{size} of {size} bytes; digest mismatch",
+        ),
+    ],
+)
+def test_a_damaged_newest_checkpoint_is_moved_aside_and_the_trial_restarts(
+    tmp_path, damage, reason
+):
     checkpoints = trial(tmp_path)
     checkpoints.save(4, pickle.dumps(STATE))
     path = tmp_path / "te_abc123" / checkpoint_name(4)
@@ -89,7 +97,8 @@ def test_a_damaged_newest_checkpoint_is_moved_aside_and_the_trial_restarts(tmp_p
     restored = checkpoints.restore(pickle.loads)
     assert restored.newest is None and restored.restart_epoch == 1
     assert restored.lines(checkpoints.trial_name) == [
-        damaged_line(checkpoints, 4, reason, "the trial restarts from epoch 1")]
+        damaged_line(checkpoints, 4, reason, "the trial restarts from epoch 1")
+    ]
     assert not path.exists()
     assert Path(f"{path}{DAMAGED_SUFFIX}").read_bytes() == damage(data)
     assert checkpoints.epochs() == [] and checkpoints.latest() is None
@@ -107,8 +116,10 @@ def test_garbage_of_the_same_length_is_damaged(tmp_path):
     restored = checkpoints.restore(pickle.loads)
     assert restored.newest is None
     [line] = restored.lines(checkpoints.trial_name)
-    assert line.startswith(f"trial te_abc123: checkpoint {path} is damaged ({size} bytes, a "
-                           "legacy checkpoint without te-sweep's header that cannot be loaded: ")
+    assert line.startswith(
+        f"trial te_abc123: checkpoint {path} is damaged ({size} bytes, a "
+        "legacy checkpoint without te-sweep's header that cannot be loaded: "
+    )
     assert line.endswith(f"moved aside to {path}{DAMAGED_SUFFIX}, the trial restarts from epoch 1")
 
 
@@ -123,12 +134,19 @@ def test_the_trial_falls_back_to_an_older_checkpoint_still_there(tmp_path):
     restored = checkpoints.restore(pickle.loads)
     assert restored.newest == (2, older) and restored.restart_epoch == 3
     size = len(seal(pickle.dumps(STATE)))
-    assert restored.lines("te_abc123") == [damaged_line(
-        checkpoints, 3, f"100 of {size} bytes; truncated",
-        f"the trial falls back to {checkpoint_name(2)} and restarts from epoch 3")]
+    assert restored.lines("te_abc123") == [
+        damaged_line(
+            checkpoints,
+            3,
+            f"100 of {size} bytes; truncated",
+            f"the trial falls back to {checkpoint_name(2)} and restarts from epoch 3",
+        )
+    ]
     assert checkpoints.epochs() == [2]
     assert sorted(p.name for p in directory.iterdir()) == [
-        checkpoint_name(2), checkpoint_name(3) + DAMAGED_SUFFIX]
+        checkpoint_name(2),
+        checkpoint_name(3) + DAMAGED_SUFFIX,
+    ]
 
 
 def test_both_checkpoints_damaged_the_trial_restarts_from_its_first_epoch(tmp_path):
@@ -139,8 +157,10 @@ def test_both_checkpoints_damaged_the_trial_restarts_from_its_first_epoch(tmp_pa
     (directory / checkpoint_name(6)).write_bytes(b"")
     restored = checkpoints.restore(pickle.loads)
     then = "the trial restarts from epoch 1"
-    assert restored.lines("te_abc123") == [damaged_line(checkpoints, 6, "0 bytes", then),
-                                           damaged_line(checkpoints, 5, "0 bytes", then)]
+    assert restored.lines("te_abc123") == [
+        damaged_line(checkpoints, 6, "0 bytes", then),
+        damaged_line(checkpoints, 5, "0 bytes", then),
+    ]
 
 
 def test_a_damaged_file_is_never_listed_and_a_new_save_leaves_it(tmp_path):
@@ -172,12 +192,14 @@ def test_a_legacy_checkpoint_that_cannot_load_is_damaged(tmp_path):
     (tmp_path / "te_abc123").mkdir()
     legacy = legacy_torch_bytes(STATE)
     path = tmp_path / "te_abc123" / checkpoint_name(3)
-    path.write_bytes(legacy[:len(legacy) - 200])  # a zip cut before its central directory
+    path.write_bytes(legacy[: len(legacy) - 200])  # a zip cut before its central directory
     restored = checkpoints.restore(load_trainable_checkpoint)
     assert restored.newest is None
     [damage] = restored.damaged
-    assert damage.reason.startswith(f"{len(legacy) - 200} bytes, a legacy checkpoint without "
-                                    "te-sweep's header that cannot be loaded: ")
+    assert damage.reason.startswith(
+        f"{len(legacy) - 200} bytes, a legacy checkpoint without "
+        "te-sweep's header that cannot be loaded: "
+    )
     assert Path(damage.moved_to).exists() and not path.exists()
 
 
@@ -199,7 +221,8 @@ def hand_sweep_with_checkpoints(root: Path) -> HandSweep:
     sweep.trial("t2", trial_config("te", 11, "c2"), run([0.5]), "ERROR")
     for name, epoch in (("baseline_b1", 4), ("te_t1", 2), ("te_t2", 1)):
         TrialCheckpoints(pafs.LocalFileSystem(), str(root / name)).save(
-            epoch, pickle.dumps({"epoch": epoch}))
+            epoch, pickle.dumps({"epoch": epoch})
+        )
     for name, epoch in (("baseline_b1", 4), ("te_t1", 2)):
         path = root / name / checkpoint_name(epoch)
         path.write_bytes(path.read_bytes()[:-1])
@@ -217,9 +240,11 @@ def test_the_driver_checks_only_unfinished_trials_and_names_each_damaged_file(tm
     size = len(seal(pickle.dumps({"epoch": 2})))
     running = root / "te_t1" / checkpoint_name(2)
     lines = check_resumed_checkpoints(SweepDir(str(tmp_path), "hand"), pickle.loads)
-    assert lines == [f"trial te_t1: checkpoint {running} is damaged ({size - 1} of {size} "
-                     f"bytes; truncated); moved aside to {running}{DAMAGED_SUFFIX}, the trial "
-                     "restarts from epoch 1"]
+    assert lines == [
+        f"trial te_t1: checkpoint {running} is damaged ({size - 1} of {size} "
+        f"bytes; truncated); moved aside to {running}{DAMAGED_SUFFIX}, the trial "
+        "restarts from epoch 1"
+    ]
     assert (root / "baseline_b1" / checkpoint_name(4)).exists()  # finished: never read
     assert (root / "te_t2" / checkpoint_name(1)).exists()
     assert check_resumed_checkpoints(SweepDir(str(tmp_path), "hand"), pickle.loads) == []
@@ -302,9 +327,13 @@ def test_a_worker_moves_a_damaged_checkpoint_aside_and_restarts_its_trial(tmp_pa
     from te_sweep.sweep.standin import StandIn
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    launch = subprocess.Popen([sys.executable, "-c", STANDIN_LAUNCH, tmp_path], env=env,
-                              start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    launch = subprocess.Popen(
+        [sys.executable, "-c", STANDIN_LAUNCH, tmp_path],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sweep = tmp_path / "worker"
     deadline = time.monotonic() + 240
     while not list(sweep.glob(f"*/{checkpoint_name(2)}")):
@@ -318,16 +347,21 @@ def test_a_worker_moves_a_damaged_checkpoint_aside_and_restarts_its_trial(tmp_pa
     newest.write_bytes(b"\x80garbage of a damaged disk")
 
     output = Lines()
-    run_sweep(prepare_resume(str(sweep)), output,
-              StandIn(epoch_seconds=0.05, checkpoint_bytes=8192).trainable())
-    assert not any(line.startswith(f"trial {trial_dir.name}: checkpoint") for line in
-                   output.lines), output.lines  # the driver left the file to the worker
+    run_sweep(
+        prepare_resume(str(sweep)),
+        output,
+        StandIn(epoch_seconds=0.05, checkpoint_bytes=8192).trainable(),
+    )
+    assert not any(
+        line.startswith(f"trial {trial_dir.name}: checkpoint") for line in output.lines
+    ), output.lines  # the driver left the file to the worker
     assert Path(f"{newest}{DAMAGED_SUFFIX}").read_bytes() == b"\x80garbage of a damaged disk"
     assert not (trial_dir / "error.txt").exists()
     trials, epochs, meta = read_export(sweep)
     assert meta[b"te_sweep.partial"] == b"false" and len(trials) == 2
     assert all(t["status"] == "censored" and t["epochs_run"] == 4 for t in trials), trials
     assert sorted((e["trial_id"], e["epoch"]) for e in epochs) == sorted(
-        (t["trial_id"], epoch) for t in trials for epoch in range(1, 5))
+        (t["trial_id"], epoch) for t in trials for epoch in range(1, 5)
+    )
     lines = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
     assert [line["epoch"] for line in lines][-4:] == [1, 2, 3, 4]  # trained again from epoch 1

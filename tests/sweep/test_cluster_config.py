@@ -70,13 +70,18 @@ def ray_check(config: dict[str, Any]) -> dict[str, Any]:
 
 def pins(text: str) -> dict[str, str]:
     """`name==version` requirements found in a requirements/constraints text."""
-    return {m.group(1).lower(): m.group(2)
-            for m in re.finditer(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)", text, re.M)}
+    return {
+        m.group(1).lower(): m.group(2)
+        for m in re.finditer(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)", text, re.M)
+    }
 
 
 def worker_types(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: t for name, t in config["available_node_types"].items()
-            if name != config["head_node_type"]}
+    return {
+        name: t
+        for name, t in config["available_node_types"].items()
+        if name != config["head_node_type"]
+    }
 
 
 def test_ray_accepts_cluster_yaml() -> None:
@@ -94,8 +99,10 @@ def test_worker_limits_sit_inside_each_node_type() -> None:
     assert "min_workers" not in raw
     dropped = prepare_config(copy.deepcopy({**raw, "min_workers": 2}))
     assert "min_workers" not in dropped
-    assert all(t["min_workers"] == raw["available_node_types"][n]["min_workers"]
-               for n, t in dropped["available_node_types"].items())
+    assert all(
+        t["min_workers"] == raw["available_node_types"][n]["min_workers"]
+        for n, t in dropped["available_node_types"].items()
+    )
     # ... so every node type states its own limits.
     for name, node_type in raw["available_node_types"].items():
         assert isinstance(node_type.get("min_workers"), int), name
@@ -140,8 +147,9 @@ def test_setup_installs_pinned_torch_first_then_everything_under_constraints() -
         assert installs, which
         first = installs[0].split()
         # First pip command: torch, pinned, alone (nothing else that could pull another torch).
-        assert [w for w in first[first.index("install") + 1:] if not w.startswith("-")] == \
-            [f"torch=={torch_pin}"], (which, installs[0])
+        assert [w for w in first[first.index("install") + 1 :] if not w.startswith("-")] == [
+            f"torch=={torch_pin}"
+        ], (which, installs[0])
         for cmd in installs[1:]:
             assert re.search(r"(^|\s)-c\s+~/te-sweep/constraints\.txt(\s|$)", cmd), (which, cmd)
             assert "torch" not in cmd.replace("te-sweep", ""), (which, cmd)
@@ -150,7 +158,7 @@ def test_setup_installs_pinned_torch_first_then_everything_under_constraints() -
                 assert version == ray_pin, (which, cmd)
         assert any(re.search(r"-e\s+~/te-sweep(\s|$)", c) for c in installs), which
         # Nothing before the torch install installs Python packages another way.
-        before = prepared[which][:prepared[which].index(installs[0])]
+        before = prepared[which][: prepared[which].index(installs[0])]
         assert not any(re.search(r"\b(conda|uv|pipx)\s+install\b", c) for c in before), which
 
 
@@ -166,8 +174,10 @@ def test_start_commands_are_rays_standard_ones() -> None:
     prepared = ray_check(load_raw())
     head, worker = prepared["head_start_ray_commands"], prepared["worker_start_ray_commands"]
     assert head[0] == worker[0] == "ray stop"
-    assert re.search(r"ray start --head .*--autoscaling-config=~/ray_bootstrap_config\.yaml",
-                     " ".join(head[1].split()))
+    assert re.search(
+        r"ray start --head .*--autoscaling-config=~/ray_bootstrap_config\.yaml",
+        " ".join(head[1].split()),
+    )
     assert "--address=$RAY_HEAD_IP:6379" in worker[1]
 
 
@@ -177,6 +187,7 @@ def _set(path: tuple[str, ...], value: Any) -> Callable[[dict[str, Any]], None]:
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -186,6 +197,7 @@ def _delete(path: tuple[str, ...]) -> Callable[[dict[str, Any]], None]:
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return mutate
 
 
@@ -196,26 +208,41 @@ def _gpu_worker(config: dict[str, Any]) -> str:
 BROKEN = {
     "head_node_type undefined": (
         lambda c: _set(("head_node_type",), "no_such_type")(c),
-        ValueError, "head_node_type"),
+        ValueError,
+        "head_node_type",
+    ),
     "unknown top-level key": (
         lambda c: _set(("max_worker",), 4)(c),
-        jsonschema.ValidationError, "max_worker"),
+        jsonschema.ValidationError,
+        "max_worker",
+    ),
     "node type without node_config": (
         lambda c: _delete(("available_node_types", _gpu_worker(c), "node_config"))(c),
-        jsonschema.ValidationError, "node_config"),
+        jsonschema.ValidationError,
+        "node_config",
+    ),
     "node type without resources": (
         lambda c: _delete(("available_node_types", _gpu_worker(c), "resources"))(c),
-        jsonschema.ValidationError, "resources"),
+        jsonschema.ValidationError,
+        "resources",
+    ),
     "fractional GPU on a node": (
         lambda c: _set(("available_node_types", _gpu_worker(c), "resources", "GPU"), 0.5)(c),
-        jsonschema.ValidationError, "0.5"),
+        jsonschema.ValidationError,
+        "0.5",
+    ),
     "unknown key in a node type": (
         lambda c: _set(("available_node_types", _gpu_worker(c), "max_worker"), 4)(c),
-        jsonschema.ValidationError, "max_worker"),
+        jsonschema.ValidationError,
+        "max_worker",
+    ),
     "min_workers above the global max_workers": (
-        lambda c: _set(("available_node_types", _gpu_worker(c), "min_workers"),
-                       c["max_workers"] + 1)(c),
-        ValueError, "max_workers"),
+        lambda c: _set(
+            ("available_node_types", _gpu_worker(c), "min_workers"), c["max_workers"] + 1
+        )(c),
+        ValueError,
+        "max_workers",
+    ),
 }
 
 

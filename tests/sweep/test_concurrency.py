@@ -18,10 +18,16 @@ from te_sweep.sweep.concurrency import (
 )
 
 
-def local(cpus: float, gpus: float = 0.0, cpus_per_trial: float = 1.0,
-          gpus_per_trial: float = 0.0, total: int = 10_000) -> ConcurrencyPolicy:
-    return ConcurrencyPolicy.for_sweep(None, {"CPU": cpus, "GPU": gpus}, cpus_per_trial,
-                                       gpus_per_trial, total_trials=total)
+def local(
+    cpus: float,
+    gpus: float = 0.0,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    total: int = 10_000,
+) -> ConcurrencyPolicy:
+    return ConcurrencyPolicy.for_sweep(
+        None, {"CPU": cpus, "GPU": gpus}, cpus_per_trial, gpus_per_trial, total_trials=total
+    )
 
 
 def test_trials_held_is_the_scarcer_resource_rounded_down():
@@ -62,8 +68,14 @@ def test_never_more_in_flight_than_the_sweep_has_trials():
 
 
 def test_a_cluster_holds_its_current_size_plus_a_queue_of_as_many_between_8_and_64():
-    assert [cluster_queue(h) for h in (0, 5, 8, 30, 64, 500)] == [QUEUE_MIN, QUEUE_MIN, 8, 30,
-                                                                  QUEUE_MAX, QUEUE_MAX]
+    assert [cluster_queue(h) for h in (0, 5, 8, 30, 64, 500)] == [
+        QUEUE_MIN,
+        QUEUE_MIN,
+        8,
+        30,
+        QUEUE_MAX,
+        QUEUE_MAX,
+    ]
     policy = ConcurrencyPolicy.for_sweep(None, None, 1.0, 0.0, total_trials=10_000)
     for held, limit in ((0, 8), (16, 32), (100, 164)):
         policy._held, policy._read_at = held, time.monotonic()  # as if just read from Ray

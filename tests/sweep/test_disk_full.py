@@ -29,8 +29,9 @@ def small_disk(tmp_path: Path):
         pytest.skip("mounting a tmpfs needs root: the disk-full tests run as root (CI does)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(disk)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(disk)], check=True
+    )
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
@@ -71,12 +72,14 @@ def test_a_trial_report_makes_the_guard_read_the_disk_at_once(small_disk):
     assert len(lines) == 1
 
 
-def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes(capsys, tmp_path,
-                                                                      small_disk):
+def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes(
+    capsys, tmp_path, small_disk
+):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = small_disk / "filling"
-    proc = launch_process(space, small_disk, "filling", "--num-samples", 4, "--repeats", 1,
-                          "--max-concurrent", 2)
+    proc = launch_process(
+        space, small_disk, "filling", "--num-samples", 4, "--repeats", 1, "--max-concurrent", 2
+    )
     wait_for(lambda: bool(finished_lines(proc)), "finished trial", proc)
     needed = DiskGuard(sweep, 2, lambda line: None).needed()
     ballast = fill(small_disk, needed - 2**20)  # a clean stop would no longer fit
@@ -103,8 +106,19 @@ def test_files_cut_short_are_skipped_by_export_and_refused_by_resume(capsys, tmp
     """What a full disk leaves when nothing stops the sweep in time (seen with Ray Tune): the
     experiment state and a finished trial's params.json cut short."""
     space = blocks_space(tmp_path, max_epochs=2, n_train=400)
-    result = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "cut",
-                     "--num-samples", 2, "--repeats", 1)
+    result = run_cli(
+        capsys,
+        "launch",
+        space,
+        "--storage",
+        tmp_path,
+        "--name",
+        "cut",
+        "--num-samples",
+        2,
+        "--repeats",
+        1,
+    )
     assert result.code == 0, result.out + result.err
     sweep = tmp_path / "cut"
     (state,) = sweep.glob("experiment_state-*.json")
@@ -139,10 +153,16 @@ def test_a_newest_state_cut_short_is_continued_from_the_one_before(capsys, tmp_p
 
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "twice"
-    first = launch_process(space, tmp_path, "twice", "--num-samples", 4, "--repeats", 1,
-                           "--max-concurrent", 2)
-    wait_for(lambda: bool(finished_lines(first)) and any(
-        1 <= e < 6 for e in newest_checkpoint_epochs(sweep)), "a trial midway", first)
+    first = launch_process(
+        space, tmp_path, "twice", "--num-samples", 4, "--repeats", 1, "--max-concurrent", 2
+    )
+    wait_for(
+        lambda: (
+            bool(finished_lines(first)) and any(1 <= e < 6 for e in newest_checkpoint_epochs(sweep))
+        ),
+        "a trial midway",
+        first,
+    )
     first.kill()
     (first_state,) = sweep.glob("experiment_state-*.json")
     known = {dirname for _, dirname in experiment_state(sweep).values()}
@@ -166,9 +186,11 @@ def test_a_newest_state_cut_short_is_continued_from_the_one_before(capsys, tmp_p
 
     resumed = run_cli(capsys, "resume", sweep)
     assert resumed.code == 0, resumed.out + resumed.err
-    stamp = second_state.name[len("experiment_state-"):-len(".json")]
-    assert (f"Tune's experiment state {second_state} cannot be read (cut short by a full disk "
-            "or a crash)") in resumed.out
+    stamp = second_state.name[len("experiment_state-") : -len(".json")]
+    assert (
+        f"Tune's experiment state {second_state} cannot be read (cut short by a full disk "
+        "or a crash)"
+    ) in resumed.out
     aside = sweep / f"{SET_ASIDE_PREFIX}-{stamp}"
     assert f"are moved to {aside} and will be trained again" in resumed.out
     assert sorted(d.name for d in aside.iterdir()) == new_dirs

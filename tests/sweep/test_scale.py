@@ -20,8 +20,11 @@ FINAL = {"complete", "censored"}
 
 def checkpoint_files(sweep: Path) -> dict[str, list[str]]:
     """trial directory -> the checkpoint files in it (temporaries included)."""
-    return {d.name: sorted(p.name for p in d.iterdir() if "checkpoint" in p.name)
-            for d in sweep.iterdir() if d.is_dir()}
+    return {
+        d.name: sorted(p.name for p in d.iterdir() if "checkpoint" in p.name)
+        for d in sweep.iterdir()
+        if d.is_dir()
+    }
 
 
 def latest_study(sweep: Path):
@@ -65,8 +68,16 @@ def test_asha_rungs_hold_no_baseline_and_keep_none_leaves_no_checkpoint(tmp_path
 
     space = standin_space(tmp_path, max_epochs=6, target=1.0)  # never reached: ASHA decides
     _, export, _, (_, scheduler) = standin_sweep(
-        space, tmp_path, "asha", num_samples=3, repeats=3, scheduler="asha",
-        keep_checkpoints=KeepCheckpoints.NONE.value, max_concurrent=4, parts=search_parts)
+        space,
+        tmp_path,
+        "asha",
+        num_samples=3,
+        repeats=3,
+        scheduler="asha",
+        keep_checkpoints=KeepCheckpoints.NONE.value,
+        max_concurrent=4,
+        parts=search_parts,
+    )
     rows = export["rows"]
     baselines = {r["trial_id"] for r in rows if r["role"] == "baseline"}
     assert len(baselines) == 3
@@ -91,8 +102,9 @@ def test_a_trial_that_errored_and_was_resumed_is_told_to_optuna(tmp_path):
     marker.write_text("TE trials fail after their first epoch while this file exists")
     standin = StandIn(epoch_seconds=0.05, checkpoint_bytes=4096, fail_while=str(marker))
     space = standin_space(tmp_path, max_epochs=3, target=1.0)
-    _, export, out, _ = standin_sweep(space, tmp_path, "err", num_samples=2, repeats=1,
-                                      standin=standin, max_concurrent=3)
+    _, export, out, _ = standin_sweep(
+        space, tmp_path, "err", num_samples=2, repeats=1, standin=standin, max_concurrent=3
+    )
     te = [r for r in export["rows"] if r["role"] == "te"]
     assert [r["status"] for r in te] == ["error", "error"]
     assert all("StandInFailure" in r["error"] for r in te)
@@ -130,8 +142,10 @@ def test_checkpoint_files_keep_the_newest_only(tmp_path):
     (tmp_path / "trial" / "result.json").write_text("{}\n")
     assert checkpoints.latest() == (5, b"state 5")  # never read
     checkpoints.discard_partial()
-    assert sorted(p.name for p in (tmp_path / "trial").iterdir()) == [checkpoint_name(5),
-                                                                       "result.json"]
+    assert sorted(p.name for p in (tmp_path / "trial").iterdir()) == [
+        checkpoint_name(5),
+        "result.json",
+    ]
     checkpoints.finish(KeepCheckpoints.FINAL)
     assert checkpoints.epochs() == [5]
     checkpoints.finish(KeepCheckpoints.NONE)
@@ -145,8 +159,7 @@ def test_checkpoint_files_through_a_uri(tmp_path):
     checkpoints.save(1, b"one")
     checkpoints.save(2, b"two")
     assert checkpoints.latest() == (2, b"two")
-    assert sorted(p.name for p in (tmp_path / "remote" / "trial").iterdir()) == \
-        [checkpoint_name(2)]
+    assert sorted(p.name for p in (tmp_path / "remote" / "trial").iterdir()) == [checkpoint_name(2)]
 
 
 # ------------------------------------------------------------------ live view
@@ -163,8 +176,15 @@ class Trial:
 
 
 def result(epoch: int, objective: int, overhead: float, status: str = "running") -> dict:
-    return {"epoch": epoch, "train_acc": 0.5, "test_acc": 0.5, "objective_epochs": objective,
-            "te_overhead": overhead, "trial_status": status, "node_id": "abcdef123456"}
+    return {
+        "epoch": epoch,
+        "train_acc": 0.5,
+        "test_acc": 0.5,
+        "objective_epochs": objective,
+        "te_overhead": overhead,
+        "trial_status": status,
+        "node_id": "abcdef123456",
+    }
 
 
 def run_events(view: LiveView, clock: list[float], trials: int, in_flight: int) -> list[int]:
@@ -194,7 +214,7 @@ def test_the_terminal_view_stays_the_same_size_at_10000_trials():
     assert max(heights) <= bound and heights[-1] == bound
     table = view.render()
     assert table[MAX_RUNNING_ROWS + 1] == "... and 41 more running"
-    best = table[MAX_RUNNING_ROWS + 3:MAX_RUNNING_ROWS + 3 + BEST_ROWS]
+    best = table[MAX_RUNNING_ROWS + 3 : MAX_RUNNING_ROWS + 3 + BEST_ROWS]
     assert all("0.0100" in line for line in best)  # the five lowest overheads (0.01, i % 97 == 0)
     assert table[-1].startswith("trials: 10000 of 10000 started (9951 censored, 49 running)")
 
@@ -218,16 +238,20 @@ def test_a_resumed_view_counts_the_trials_that_ended_before_and_is_upgraded():
     old = pickle.loads(pickle.dumps(launched))  # as Tune restores it from tuner.pkl
     del old.__dict__["total_is_bound"]  # pickled by a te-sweep before that attribute
     view = pickle.loads(pickle.dumps(old))
-    ended = [Trial("t0", last_result=result(3, 3, 0.02, "complete")),
-             Trial("t1", last_result=result(4, 5, 0.01, "censored")),
-             Trial("t2"), Trial("t3")]
+    ended = [
+        Trial("t0", last_result=result(3, 3, 0.02, "complete")),
+        Trial("t1", last_result=result(4, 5, 0.01, "censored")),
+        Trial("t2"),
+        Trial("t3"),
+    ]
     for trial, status in zip(ended, ("TERMINATED", "TERMINATED", "ERROR", "PENDING"), strict=False):
         trial.status = status
     view.on_step_begin(0, ended)
     view.on_step_begin(1, ended)  # once per driver session, not per step
     assert dict(view.counts) == {"complete": 1, "censored": 1, "error": 1}
-    assert view.status_line().startswith("trials: 3 of 4 started (1 censored, 1 complete, "
-                                         "1 error); best t0")
+    assert view.status_line().startswith(
+        "trials: 3 of 4 started (1 censored, 1 complete, 1 error); best t0"
+    )
 
 
 def test_failures_are_one_line_each(tmp_path):
@@ -239,8 +263,10 @@ def test_failures_are_one_line_each(tmp_path):
     view.on_trial_start(0, [], trial)
     view.on_trial_recover(0, [], trial)
     view.on_trial_error(0, [], trial)
-    assert out.lines[-2] == (f"trial t1 failed, retrying from its last checkpoint: ValueError: "
-                             f"bad thing (traceback: {tmp_path}/error.txt)")
+    assert out.lines[-2] == (
+        f"trial t1 failed, retrying from its last checkpoint: ValueError: "
+        f"bad thing (traceback: {tmp_path}/error.txt)"
+    )
     assert out.lines[-1].startswith("trial t1 failed: ValueError: bad thing")
     assert view.counts == {"error": 1}
 
@@ -258,12 +284,16 @@ def test_tune_warnings_become_one_line_each():
     log.warning("Received additional result for trial x,\nbut it already finished.\n  details")
     log.warning("Received additional result for trial x,\nbut it already finished.\n  details")
     logging.getLogger("ray.tune.execution.insufficient_resources_manager").warning(
-        "Ignore this message if the cluster is autoscaling.\nNo trial is running ...")
+        "Ignore this message if the cluster is autoscaling.\nNo trial is running ..."
+    )
     logging.getLogger("ray.tune.execution.tune_controller").error(
-        "Trial task failed for trial abc\nTraceback (most recent call last): ...")
+        "Trial task failed for trial abc\nTraceback (most recent call last): ..."
+    )
     log.info("an info message")
-    assert out.lines[0] == ("warning (Ray Tune): Received additional result for trial x, but "
-                            "it already finished. details")
+    assert out.lines[0] == (
+        "warning (Ray Tune): Received additional result for trial x, but "
+        "it already finished. details"
+    )
     assert out.lines[1].startswith("warning: no trial could start for a while")
     assert len(out.lines) == 2  # the repeat, the failed attempt and the info are not shown
     clock[0] += REPEAT_S

@@ -16,20 +16,35 @@ from te_sweep.core.space import space_from_text
 from te_sweep.sweep.concurrency import ConcurrencyPolicy
 from te_sweep.sweep.searcher import SweepSearcher, TEOnlyASHA
 
-SPACE = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 4\n"
-                        "search:\n  te_scale: {low: 0.1, high: 4.0}\n"
-                        "  threshold: {low: 0.5, high: 2.0}\n", Path("s.yaml"))
+SPACE = space_from_text(
+    "fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 4\n"
+    "search:\n  te_scale: {low: 0.1, high: 4.0}\n"
+    "  threshold: {low: 0.5, high: 2.0}\n",
+    Path("s.yaml"),
+)
 
 
 def searcher(configs: int, repeats: int, lr_control: bool = False) -> SweepSearcher:
     policy = ConcurrencyPolicy.for_sweep(10_000, None, 1.0, 0.0, total_trials=10_000)
-    return SweepSearcher(SPACE, seed=3, repeats=repeats, configs=configs, threads=1,
-                         concurrency=policy, sampler="nsga2", lr_control=lr_control)
+    return SweepSearcher(
+        SPACE,
+        seed=3,
+        repeats=repeats,
+        configs=configs,
+        threads=1,
+        concurrency=policy,
+        sampler="nsga2",
+        lr_control=lr_control,
+    )
 
 
 def end(status: str, epochs: float, overhead: float = 0.05, factor: float | None = 0.9):
-    return {"trial_status": status, "objective_epochs": epochs, "te_overhead": overhead,
-            FACTOR_KEY: factor}
+    return {
+        "trial_status": status,
+        "objective_epochs": epochs,
+        "te_overhead": overhead,
+        FACTOR_KEY: factor,
+    }
 
 
 def test_every_configuration_runs_once_on_each_baseline_seed():
@@ -121,8 +136,9 @@ def test_an_nsga2_generation_is_the_configurations_in_flight(in_flight, repeats,
     policy expects in flight at launch, divided (rounding down) by the runs per
     configuration (samplers.py); 100 trials on 3 seeds are 33 configurations."""
     policy = ConcurrencyPolicy.for_sweep(in_flight, None, 1.0, 0.0, total_trials=10_000)
-    search = SweepSearcher(SPACE, seed=3, repeats=repeats, configs=500, threads=1,
-                           concurrency=policy, sampler="nsga2")
+    search = SweepSearcher(
+        SPACE, seed=3, repeats=repeats, configs=500, threads=1, concurrency=policy, sampler="nsga2"
+    )
     assert search.study.sampler.population_size == population
 
 
@@ -130,8 +146,9 @@ def test_no_trial_goes_out_while_more_are_in_flight_than_the_limit_allows():
     """The limit is asked at every suggestion: when it drops below what is in flight (the
     cluster lost a node), nothing is handed out until enough trials have ended."""
     policy = ConcurrencyPolicy.for_sweep(4, None, 1.0, 0.0, total_trials=10_000)
-    search = SweepSearcher(SPACE, seed=3, repeats=2, configs=5, threads=1,
-                           concurrency=policy, sampler="nsga2")
+    search = SweepSearcher(
+        SPACE, seed=3, repeats=2, configs=5, threads=1, concurrency=policy, sampler="nsga2"
+    )
     assert all(isinstance(search.suggest(f"t{i}"), dict) for i in range(4))
     assert search.suggest("t4") is None  # 4 in flight, 4 allowed
     policy.fixed = 2  # the limit the policy decides drops to 2
@@ -154,8 +171,10 @@ def test_a_new_configuration_is_asked_only_when_nothing_else_waits():
     search.on_trial_complete("t2", end("complete", 2.0))
     search.on_trial_complete("t3", end("complete", 3.0))
     assert search.suggest("t4")["config_id"] == "c0001"
-    assert [t.state for t in search.study.trials] == [optuna.trial.TrialState.COMPLETE,
-                                                      optuna.trial.TrialState.RUNNING]
+    assert [t.state for t in search.study.trials] == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.RUNNING,
+    ]
 
 
 @pytest.mark.parametrize("configs, repeats", [(300, 1), (1, 300)])
@@ -205,8 +224,10 @@ def test_a_restored_searcher_continues_the_same_search(tmp_path):
     assert late.user_attrs == {"config_id": "c0000", "completed_after_failure": True}
 
 
-@pytest.mark.parametrize("first, state", [("complete", optuna.trial.TrialState.COMPLETE),
-                                          ("running", optuna.trial.TrialState.PRUNED)])
+@pytest.mark.parametrize(
+    "first, state",
+    [("complete", optuna.trial.TrialState.COMPLETE), ("running", optuna.trial.TrialState.PRUNED)],
+)
 def test_a_run_heard_of_again_adds_nothing_unless_its_configuration_failed(first, state):
     """Only a FAIL configuration enters the study again: a complete or pruned one whose
     run is reported complete once more (a resume re-running it) keeps its one Optuna
@@ -236,12 +257,23 @@ def test_an_errored_run_fails_its_configuration_whatever_its_last_report_says():
 def test_the_device_override_replaces_the_spaces_device(device):
     """`device` (e.g. "cpu" on a cluster without GPUs) goes into every trial's config;
     without it each trial keeps the space's own device."""
-    space = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n"
-                            "  max_epochs: 4\n  device: cuda:1\n"
-                            "search:\n  te_scale: {low: 0.1, high: 4.0}\n", Path("s.yaml"))
+    space = space_from_text(
+        "fixed:\n  dataset: fashion-mnist\n  subset: 1000\n"
+        "  max_epochs: 4\n  device: cuda:1\n"
+        "search:\n  te_scale: {low: 0.1, high: 4.0}\n",
+        Path("s.yaml"),
+    )
     policy = ConcurrencyPolicy.for_sweep(10_000, None, 1.0, 0.0, total_trials=10_000)
-    search = SweepSearcher(space, seed=3, repeats=1, configs=1, threads=1,
-                           concurrency=policy, sampler="nsga2", device=device)
+    search = SweepSearcher(
+        space,
+        seed=3,
+        repeats=1,
+        configs=1,
+        threads=1,
+        concurrency=policy,
+        sampler="nsga2",
+        device=device,
+    )
     handed = [search.suggest(f"t{i}") for i in range(2)]
     assert [c["role"] for c in handed] == ["baseline", "te"]
     assert [c["trial"]["device"] for c in handed] == [device or "cuda:1"] * 2
@@ -255,17 +287,29 @@ def stub_trial(trial_id: str, role: str) -> Trial:
 def test_asha_stops_te_runs_only_and_keeps_the_yardstick_out_of_its_rungs():
     """TEOnlyASHA: TE runs below the rung's cutoff are stopped; baselines and controls, even
     the worst, run on, and adding, completing or removing them never touches the rungs."""
-    asha = TEOnlyASHA(time_attr="training_iteration", metric="objective_epochs", mode="min",
-                      max_t=8, grace_period=1, reduction_factor=2)
+    asha = TEOnlyASHA(
+        time_attr="training_iteration",
+        metric="objective_epochs",
+        mode="min",
+        max_t=8,
+        grace_period=1,
+        reduction_factor=2,
+    )
     te = [stub_trial(f"te{i}", "te") for i in range(3)]
     yardstick = [stub_trial("b0", "baseline"), stub_trial("k0", "control")]
     for trial in te + yardstick:
         asha.on_trial_add(None, trial)
-    actions = [asha.on_trial_result(None, trial, {"training_iteration": 1,
-                                                  "objective_epochs": 5.0 + i})
-               for i, trial in enumerate(te + yardstick)]  # the yardstick worst of all
-    assert actions == [TrialScheduler.CONTINUE, TrialScheduler.STOP, TrialScheduler.STOP,
-                       TrialScheduler.CONTINUE, TrialScheduler.CONTINUE]
+    actions = [
+        asha.on_trial_result(None, trial, {"training_iteration": 1, "objective_epochs": 5.0 + i})
+        for i, trial in enumerate(te + yardstick)
+    ]  # the yardstick worst of all
+    assert actions == [
+        TrialScheduler.CONTINUE,
+        TrialScheduler.STOP,
+        TrialScheduler.STOP,
+        TrialScheduler.CONTINUE,
+        TrialScheduler.CONTINUE,
+    ]
     for trial in yardstick:
         asha.on_trial_complete(None, trial, {"training_iteration": 8, "objective_epochs": 9.0})
     asha.on_trial_remove(None, yardstick[0])
@@ -285,4 +329,8 @@ def test_queued_lr_controls_go_out_before_a_new_configuration():
         search.on_trial_complete(tid, end("complete", 2.0, factor=0.9))
     after = [search.suggest(f"n{i}") for i in range(4)]
     assert [(c["role"], c["config_id"]) for c in after] == [
-        ("control", "c0000"), ("control", "c0000"), ("te", "c0001"), ("te", "c0001")]
+        ("control", "c0000"),
+        ("control", "c0000"),
+        ("te", "c0001"),
+        ("te", "c0001"),
+    ]

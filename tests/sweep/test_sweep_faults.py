@@ -47,11 +47,18 @@ class SweepProcess:
     """A sweep in a subprocess (`te-sweep launch`), whose output is collected as it comes (a thread reads it)."""
 
     def __init__(self, args: list[object], env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([str(a) for a in args], env=env, start_new_session=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [str(a) for a in args],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout),
-                                        daemon=True)
+        self._reader = threading.Thread(
+            target=lambda: self.lines.extend(self.proc.stdout), daemon=True
+        )
         self._reader.start()
 
     def finish(self, timeout: float = WAIT_S) -> tuple[int, str]:
@@ -90,8 +97,9 @@ def newest_checkpoint_epochs(sweep_dir: Path) -> list[int]:
     once, so they say where a running trial is."""
     epochs = []
     for trial_dir in sweep_dir.glob("*/"):
-        numbers = [int(p.name[len(PREFIX):-len(SUFFIX)])
-                   for p in trial_dir.glob(f"{PREFIX}*{SUFFIX}")]
+        numbers = [
+            int(p.name[len(PREFIX) : -len(SUFFIX)]) for p in trial_dir.glob(f"{PREFIX}*{SUFFIX}")
+        ]
         if numbers:
             epochs.append(max(numbers))
     return epochs
@@ -127,9 +135,24 @@ def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster, monkeypat
     # job's runtime environment (cpu_threads.worker_env), not through the nodes' own.
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     space = blocks_space(tmp_path, max_epochs=2)
-    result = run_cli(capsys, "launch", space, "--address", cluster.address, "--shared-storage",
-                     "--gpus-per-trial", 0.5, "--num-samples", 2, "--repeats", 2,
-                     "--storage", tmp_path, "--name", "multi")
+    result = run_cli(
+        capsys,
+        "launch",
+        space,
+        "--address",
+        cluster.address,
+        "--shared-storage",
+        "--gpus-per-trial",
+        0.5,
+        "--num-samples",
+        2,
+        "--repeats",
+        2,
+        "--storage",
+        tmp_path,
+        "--name",
+        "multi",
+    )
     assert result.code == 0, result.out + result.err
     trials, _, _ = read_export(tmp_path / "multi")
     assert len(trials) == 6 and all(t["status"] in FINAL for t in trials)
@@ -143,8 +166,9 @@ def test_trials_spread_over_two_gpu_workers(capsys, tmp_path, cluster, monkeypat
 def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "killed"
-    proc = launch_process(space, tmp_path, "killed", "--num-samples", 4, "--repeats", 1,
-                          "--max-concurrent", 2)
+    proc = launch_process(
+        space, tmp_path, "killed", "--num-samples", 4, "--repeats", 1, "--max-concurrent", 2
+    )
 
     def one_done_one_midway() -> bool:
         midway = [e for e in newest_checkpoint_epochs(sweep) if 1 <= e < 6]
@@ -169,8 +193,9 @@ def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
         numbers = [e["epoch"] for e in epochs if e["trial_id"] == t["trial_id"]]
         assert numbers == list(range(1, t["epochs_run"] + 1)) and t["epochs_run"] == 6
 
-    again = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "killed",
-                    "--resume-if-exists")  # a finished sweep: nothing left to run
+    again = run_cli(
+        capsys, "launch", space, "--storage", tmp_path, "--name", "killed", "--resume-if-exists"
+    )  # a finished sweep: nothing left to run
     assert again.code == 0, again.out + again.err
     assert read_export(sweep)[0] == trials
 
@@ -178,8 +203,9 @@ def test_killed_sweep_resumes_and_exports_each_trial_once(capsys, tmp_path):
 def test_ctrl_c_exports_what_finished_and_resume_completes(capsys, tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "interrupted"
-    proc = launch_process(space, tmp_path, "interrupted", "--num-samples", 3, "--repeats", 1,
-                          "--max-concurrent", 1)
+    proc = launch_process(
+        space, tmp_path, "interrupted", "--num-samples", 3, "--repeats", 1, "--max-concurrent", 1
+    )
     wait_for(lambda: bool(finished_lines(proc)), "finished trial", proc)
     proc.proc.send_signal(signal.SIGINT)
     code, output = proc.finish()
@@ -216,13 +242,26 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
     cluster.wait_for_nodes()
     space = blocks_space(tmp_path, max_epochs=8, n_train=2000)
     sweep = tmp_path / "removed"
-    proc = launch_process(space, tmp_path, "removed", "--address", cluster.address,
-                          "--shared-storage",
-                          "--num-samples", 3, "--repeats", 1, "--max-concurrent", 4)
+    proc = launch_process(
+        space,
+        tmp_path,
+        "removed",
+        "--address",
+        cluster.address,
+        "--shared-storage",
+        "--num-samples",
+        3,
+        "--repeats",
+        1,
+        "--max-concurrent",
+        4,
+    )
 
     def running_on_doomed_node() -> bool:  # with epochs left to train after the removal
-        return any(r["node_id"] == doomed.node_id and 2 <= r["epoch"] <= 5
-                   for r in newest_checkpointed_reports(sweep))
+        return any(
+            r["node_id"] == doomed.node_id and 2 <= r["epoch"] <= 5
+            for r in newest_checkpointed_reports(sweep)
+        )
 
     wait_for(running_on_doomed_node, "trial two epochs into its run on the doomed node", proc)
     cluster.remove_node(doomed)
@@ -237,8 +276,9 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
         for r in runs:
             trained.setdefault(r["epoch"], set()).add(record_value(r, "reported_at"))
         assert sorted(trained) == list(range(1, 9)), directory
-        assert all(len(times) == 1 for times in trained.values()), \
+        assert all(len(times) == 1 for times in trained.values()), (
             f"{directory} trained an epoch twice (restarted from scratch?): {runs}"
+        )
         if doomed.node_id in nodes:
             assert nodes[-1] == survivor.node_id
             assert len(runs) > 8  # it replayed its earlier reports after the move
@@ -250,9 +290,11 @@ def test_trials_of_a_removed_node_continue_from_checkpoints(tmp_path, cluster):
 
 def most_at_once(rows: list[dict]) -> tuple[int, set[str]]:
     """The most trials that ran at the same time, and the nodes they ran on at that moment."""
-    events = sorted([(r["started_at"], 1, r["node_id"]) for r in rows]
-                    + [(r["finished_at"], -1, r["node_id"]) for r in rows],
-                    key=lambda e: (e[0], e[1]))
+    events = sorted(
+        [(r["started_at"], 1, r["node_id"]) for r in rows]
+        + [(r["finished_at"], -1, r["node_id"]) for r in rows],
+        key=lambda e: (e[0], e[1]),
+    )
     running: list[str] = []
     most, nodes = 0, set()
     for _, step, node in events:
@@ -281,13 +323,18 @@ def test_a_cluster_that_grows_mid_sweep_is_used_at_full_width(tmp_path, cluster)
     set-up before the autoscaler acts): the sweep says it is waiting, two 2-CPU nodes join,
     and four trials then run at once across both. The sweep is a stand-in sweep driven by a
     subprocess, so that this process's main thread can add the nodes (Ray needs it to)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "2",
-           "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S_AUTOSCALER": "2"}
-    proc = SweepProcess([sys.executable, "-c", STANDIN_DRIVER, tmp_path, cluster.address],
-                        env=env)
-    wait_for(lambda: any("no trial could start" in line for line in proc.lines),
-             "warning that no trial can start", proc)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S": "2",
+        "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S_AUTOSCALER": "2",
+    }
+    proc = SweepProcess([sys.executable, "-c", STANDIN_DRIVER, tmp_path, cluster.address], env=env)
+    wait_for(
+        lambda: any("no trial could start" in line for line in proc.lines),
+        "warning that no trial can start",
+        proc,
+    )
     joined = [cluster.add_node(num_cpus=2) for _ in range(2)]
     code, output = proc.finish()
     assert code == 0, output
@@ -304,19 +351,34 @@ def test_a_cluster_that_grows_mid_sweep_is_used_at_full_width(tmp_path, cluster)
 
 # epochs.parquet's columns that differ between two runs of one trial: times, and the ids of
 # the sweep, the trial and the Ray node (new in every Ray session), which say nothing of training
-NOT_TRAINING = {"epoch_time_s", "te_time_s", "eval_time_s", "elapsed_s", "finished_at",
-                "sweep_id", "trial_id", "node_id"}
+NOT_TRAINING = {
+    "epoch_time_s",
+    "te_time_s",
+    "eval_time_s",
+    "elapsed_s",
+    "finished_at",
+    "sweep_id",
+    "trial_id",
+    "node_id",
+}
 
 
 def records_by_run(sweep: Path) -> dict[tuple, list[dict]]:
     """(role, seed, params) -> the run's per-epoch records without times or ids."""
     trials, epochs, _ = read_export(sweep)
-    key_of = {t["trial_id"]: (t["role"], t["seed"], tuple(sorted(
-        (k, v) for k, v in t.items() if k.startswith("param_")))) for t in trials}
+    key_of = {
+        t["trial_id"]: (
+            t["role"],
+            t["seed"],
+            tuple(sorted((k, v) for k, v in t.items() if k.startswith("param_"))),
+        )
+        for t in trials
+    }
     runs: dict[tuple, list[dict]] = {key: [] for key in key_of.values()}
     for row in epochs:
         runs[key_of[row["trial_id"]]].append(
-            {k: v for k, v in row.items() if k not in NOT_TRAINING})
+            {k: v for k, v in row.items() if k not in NOT_TRAINING}
+        )
     return runs
 
 
@@ -325,9 +387,11 @@ def wait_until_written_out(sweep_dir: Path, quiet_s: float) -> None:
     written for `quiet_s` (longer than an epoch). Ray's workers are not in that group; one
     finishing its epoch before it notices its raylet is gone would save a newer checkpoint
     (and delete the older one) after the test damaged it."""
+
     def snapshot() -> set[tuple[str, int]]:
-        return {(str(p), p.stat().st_mtime_ns) for p in sweep_dir.glob(f"*/{PREFIX}*")
-                if p.exists()}
+        return {
+            (str(p), p.stat().st_mtime_ns) for p in sweep_dir.glob(f"*/{PREFIX}*") if p.exists()
+        }
 
     deadline = time.monotonic() + WAIT_S
     before, quiet_since = snapshot(), time.monotonic()
@@ -341,40 +405,55 @@ def wait_until_written_out(sweep_dir: Path, quiet_s: float) -> None:
 
 def checkpoint_epochs(trial_dir: Path) -> list[int]:
     """The epochs of a trial directory's checkpoint files, oldest first."""
-    return sorted(int(p.name[len(PREFIX):-len(SUFFIX)])
-                  for p in trial_dir.glob(f"{PREFIX}*{SUFFIX}"))
+    return sorted(
+        int(p.name[len(PREFIX) : -len(SUFFIX)]) for p in trial_dir.glob(f"{PREFIX}*{SUFFIX}")
+    )
 
 
 def test_a_truncated_checkpoint_is_moved_aside_and_its_trial_trains_as_if_never_killed(
-        capsys, tmp_path):
+    capsys, tmp_path
+):
     """kill -9 mid-trial, truncate that trial's newest checkpoint, resume: one line names the
     file, no retry of it, and the trial's records equal those of an uninterrupted sweep."""
     from te_sweep.sweep.checkpoints import checkpoint_name
 
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     options = ("--num-samples", 2, "--repeats", 1, "--max-concurrent", 1, "--seed", 5)
-    reference = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "reference",
-                        *options)
+    reference = run_cli(
+        capsys, "launch", space, "--storage", tmp_path, "--name", "reference", *options
+    )
     assert reference.code == 0, reference.out + reference.err
     sweep = tmp_path / "damaged"
     proc = launch_process(space, tmp_path, "damaged", *options)
-    wait_for(lambda: any(2 <= e < 6 for e in newest_checkpoint_epochs(sweep)),
-             "trial two epochs into its run", proc)
+    wait_for(
+        lambda: any(2 <= e < 6 for e in newest_checkpoint_epochs(sweep)),
+        "trial two epochs into its run",
+        proc,
+    )
     proc.kill()
     wait_until_written_out(sweep, quiet_s=10)
-    trial_dir, epochs = next((d, checkpoint_epochs(d)) for d in sweep.glob("*/")
-                             if any(1 <= e < 6 for e in checkpoint_epochs(d)))
+    trial_dir, epochs = next(
+        (d, checkpoint_epochs(d))
+        for d in sweep.glob("*/")
+        if any(1 <= e < 6 for e in checkpoint_epochs(d))
+    )
     newest = trial_dir / checkpoint_name(epochs[-1])
     size = newest.stat().st_size
     with newest.open("r+b") as file:
         file.truncate(size // 2)
-    then = (f"the trial falls back to {checkpoint_name(epochs[-2])} and restarts from epoch "
-            f"{epochs[-2] + 1}" if len(epochs) > 1 else "the trial restarts from epoch 1")
+    then = (
+        f"the trial falls back to {checkpoint_name(epochs[-2])} and restarts from epoch "
+        f"{epochs[-2] + 1}"
+        if len(epochs) > 1
+        else "the trial restarts from epoch 1"
+    )
 
     resumed = run_cli(capsys, "resume", sweep)
     assert resumed.code == 0, resumed.out + resumed.err
-    line = (f"trial {trial_dir.name}: checkpoint {newest} is damaged ({size // 2} of {size} "
-            f"bytes; truncated); moved aside to {newest}.damaged, {then}")
+    line = (
+        f"trial {trial_dir.name}: checkpoint {newest} is damaged ({size // 2} of {size} "
+        f"bytes; truncated); moved aside to {newest}.damaged, {then}"
+    )
     assert line in resumed.out_lines, resumed.out
     assert (trial_dir / f"{newest.name}.damaged").stat().st_size == size // 2
     assert not (trial_dir / "error.txt").exists()  # no attempt ever read the damaged file
@@ -382,7 +461,11 @@ def test_a_truncated_checkpoint_is_moved_aside_and_its_trial_trains_as_if_never_
     assert meta[b"te_sweep.partial"] == b"false" and len(trials) == 3
     assert all(t["status"] in FINAL for t in trials), trials
     ids = [e["trial_id"] for e in epochs_rows]
-    assert len(set(zip(ids, (e["epoch"] for e in epochs_rows), strict=False))) == len(epochs_rows) == 3 * 6
+    assert (
+        len(set(zip(ids, (e["epoch"] for e in epochs_rows), strict=False)))
+        == len(epochs_rows)
+        == 3 * 6
+    )
     damaged_run = records_by_run(sweep)
     expected = records_by_run(tmp_path / "reference")
     damaged_trial = next(t for t in trials if trial_dir.name.endswith(t["trial_id"]))

@@ -67,10 +67,10 @@ def assert_each_trial_once(sweep: Path, count: int, epochs_each: int) -> list[di
 def test_sigterm_to_the_process_group_stops_cleanly_and_resume_finishes(capsys, tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "termed"
-    proc = launch_process(space, tmp_path, "termed", "--num-samples", 3, "--repeats", 1,
-                          "--max-concurrent", 2)
-    wait_for(lambda: one_done_one_midway(sweep, proc), "finished trial beside a running one",
-             proc)
+    proc = launch_process(
+        space, tmp_path, "termed", "--num-samples", 3, "--repeats", 1, "--max-concurrent", 2
+    )
+    wait_for(lambda: one_done_one_midway(sweep, proc), "finished trial beside a running one", proc)
     ray_temp = ray_temp_dir_of(proc.proc.pid)
     assert ray_temp.is_dir()
     finished = {line.split()[1] for line in finished_lines(proc)}
@@ -81,8 +81,13 @@ def test_sigterm_to_the_process_group_stops_cleanly_and_resume_finishes(capsys, 
     assert code == ExitCode.TERMINATED == 143, output
     assert output.count("SIGTERM received: stopping the sweep") == 1, output
     assert f"sweep stopped (SIGTERM); continue it with: te-sweep resume {sweep}" in output
-    for noise in ("Traceback", "SIGTERM received at time", "Stop signal received",
-                  "Failed to connect to GCS", "Aborted"):
+    for noise in (
+        "Traceback",
+        "SIGTERM received at time",
+        "Stop signal received",
+        "Failed to connect to GCS",
+        "Aborted",
+    ):
         assert noise not in output, output
     assert not ray_temp.exists()  # the private Ray's processes and directory are gone
     trials, _, meta = read_export(sweep)
@@ -99,10 +104,10 @@ def test_sigterm_to_the_process_group_stops_cleanly_and_resume_finishes(capsys, 
 def test_a_second_signal_stops_at_once_with_tables_and_the_first_names_the_code(tmp_path):
     space = blocks_space(tmp_path, max_epochs=6, n_train=2000)
     sweep = tmp_path / "hung-up"
-    proc = launch_process(space, tmp_path, "hung-up", "--num-samples", 3, "--repeats", 1,
-                          "--max-concurrent", 2)
-    wait_for(lambda: one_done_one_midway(sweep, proc), "finished trial beside a running one",
-             proc)
+    proc = launch_process(
+        space, tmp_path, "hung-up", "--num-samples", 3, "--repeats", 1, "--max-concurrent", 2
+    )
+    wait_for(lambda: one_done_one_midway(sweep, proc), "finished trial beside a running one", proc)
     proc.proc.send_signal(signal.SIGHUP)  # the terminal closed...
     time.sleep(0.3)
     proc.proc.send_signal(signal.SIGTERM)  # ... and the scheduler wants the node back
@@ -131,14 +136,26 @@ def test_a_second_driver_is_refused_and_the_first_counts_every_run_once(capsys, 
     assert len(lines) == 1, output
     assert f"sweep {sweep} is being run by te-sweep launch (pid {first.proc.pid} on " in lines[0]
 
-    wait_for(lambda: (sweep / "te_sweep.json").exists() and bool(newest_checkpoint_epochs(sweep)),
-             "first checkpoint", first)
+    wait_for(
+        lambda: (sweep / "te_sweep.json").exists() and bool(newest_checkpoint_epochs(sweep)),
+        "first checkpoint",
+        first,
+    )
     manifest = json.loads((sweep / "te_sweep.json").read_text())
     held = run_cli(capsys, "resume", sweep)
     assert held.code == 2 and held.err.count("\n") == 1, held.err
     assert f"(pid {first.proc.pid} on " in held.err and "is being run by" in held.err
-    again = run_cli(capsys, "launch", space, "--storage", tmp_path, "--name", "shared",
-                    "--resume-if-exists", *args)
+    again = run_cli(
+        capsys,
+        "launch",
+        space,
+        "--storage",
+        tmp_path,
+        "--name",
+        "shared",
+        "--resume-if-exists",
+        *args,
+    )
     assert again.code == 2 and "is being run by" in again.err
 
     code, output = first.finish()
@@ -165,8 +182,9 @@ time.sleep(60)
 
 
 def hold_claim(storage: Path, how: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(storage), how],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(storage), how], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
@@ -225,8 +243,13 @@ def test_a_uri_lease_refuses_while_renewed_and_is_taken_over_once_stale(tmp_path
     with pytest.raises(SweepHeldError, match="its lease was renewed"):
         SweepClaim(where, "resume").acquire()
 
-    stale = Holder(**{**Holder.parse(lease.read_bytes()).__dict__,
-                      "renewed": time.time() - 10, "token": "gone"})
+    stale = Holder(
+        **{
+            **Holder.parse(lease.read_bytes()).__dict__,
+            "renewed": time.time() - 10,
+            "token": "gone",
+        }
+    )
     first._stop.set()  # the first driver hangs: its heartbeat stops
     first._heartbeat.join()
     lease.write_bytes(stale.dump())
@@ -260,8 +283,9 @@ class FakeTuneRun:
         self.stopped = 0
 
     def install(self) -> None:
-        signal.signal(signal.SIGUSR1, lambda signum, frame: setattr(self, "stopped",
-                                                                    self.stopped + 1))
+        signal.signal(
+            signal.SIGUSR1, lambda signum, frame: setattr(self, "stopped", self.stopped + 1)
+        )
 
 
 @contextmanager
@@ -347,8 +371,9 @@ def test_a_stop_requested_from_another_thread_reaches_tune_with_its_own_code():
 
     lines: list[str] = []
     with stopping_in_tune(lines) as (stop, tune):
-        worker = threading.Thread(target=stop.request_stop,
-                                  args=("disk full", ExitCode.FAILURE, "Error: disk full"))
+        worker = threading.Thread(
+            target=stop.request_stop, args=("disk full", ExitCode.FAILURE, "Error: disk full")
+        )
         worker.start()
         worker.join()
         deadline = time.monotonic() + 5
@@ -364,13 +389,25 @@ def exported(*statuses: str, partial: bool = False) -> dict:
     return {"rows": [{"status": s} for s in statuses], "partial": partial}
 
 
-@pytest.mark.parametrize("statuses, partial, code, line", [
-    (("complete", "censored", "diverged"), False, ExitCode.OK, None),
-    (("complete", "error", "error"), True, ExitCode.TRIALS_FAILED,
-     "2 of 3 trials ended in error"),
-    (("error",), True, ExitCode.TRIALS_FAILED, "1 of 1 trials ended in error"),
-    (("complete", "unfinished"), True, ExitCode.FAILURE, "the sweep ended with trials unfinished"),
-])
+@pytest.mark.parametrize(
+    "statuses, partial, code, line",
+    [
+        (("complete", "censored", "diverged"), False, ExitCode.OK, None),
+        (
+            ("complete", "error", "error"),
+            True,
+            ExitCode.TRIALS_FAILED,
+            "2 of 3 trials ended in error",
+        ),
+        (("error",), True, ExitCode.TRIALS_FAILED, "1 of 1 trials ended in error"),
+        (
+            ("complete", "unfinished"),
+            True,
+            ExitCode.FAILURE,
+            "the sweep ended with trials unfinished",
+        ),
+    ],
+)
 def test_an_exported_sweep_exits_with_what_happened(capsys, statuses, partial, code, line):
     from te_sweep.cli import _sweep_exit
 
