@@ -24,7 +24,7 @@ write_sweep at the `make sweep` size, so this synthesiser is itself tested.
     .venv/bin/python bench/report_scale.py --importance [4 8 16 32 64 128] [--draws 40]
 
 --importance measures instead how stable PED-ANOVA's importances are at N complete
-configurations (importance_stability), which sets figures.MIN_IMPORTANCE_CONFIGS.
+configurations (importance_stability), which sets importance.MIN_IMPORTANCE_CONFIGS.
 """
 
 from __future__ import annotations
@@ -278,11 +278,11 @@ def importance_stability(sizes: list[int], draws: int, effect: float) -> None:
     parameter is the true one for each objective, the mean Spearman correlation of the epochs
     importances between pairs of draws (1: the same ranking every time; high at tiny n, where
     the one top configuration, not the data, decides), the mean top score and the spread of
-    te_scale's. figures.MIN_IMPORTANCE_CONFIGS holds the conclusion."""
+    te_scale's. importance.MIN_IMPORTANCE_CONFIGS holds the conclusion."""
     import itertools
     import warnings
 
-    from te_sweep.results.figures import importance_scores
+    from te_sweep.results.importance import importance_scores
 
     print(f"te_scale effect {effect:.0%}, {draws} draws per n")
     print(

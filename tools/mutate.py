@@ -156,6 +156,8 @@ TESTS: dict[str, list[str]] = {
         RESULTS + "figures",
     ],
     "figures": [RESULTS + "reader_facing", RESULTS + "outcome_words", RESULTS + "figures"],
+    "importance": [RESULTS + "figures", RESULTS + "report_page", RESULTS + "reader_facing"],
+    "timeline": [RESULTS + "figures", RESULTS + "report_page"],
 }
 
 

@@ -70,6 +70,13 @@ class Param:
             return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """low and high of a numeric parameter, as floats (a categorical has none)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.name} is {self.kind}: it has no low and high")
+        return float(self.low), float(self.high)
+
     def contains(self, value: Any) -> bool:
         if self.kind == "categorical":
             return value in self.choices

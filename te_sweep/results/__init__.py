@@ -11,5 +11,5 @@ te_sweep.core (a trial's records and outcome) and nothing from te_sweep.sweep
   param_columns, configs (configs.parquet), statistics (paired comparisons over seeds),
   optuna_db (the study as optuna.db).
 - What a reader sees: summary (the end-of-sweep lines), outcome_words (how trials ended, in
-  sentences), figures, report (report.html).
+  sentences), figures, importance and timeline (the report's figures), report (report.html).
 """

@@ -28,9 +28,9 @@ from te_sweep.core.outcome import (  # noqa: F401
     STATUS_COMPLETE,
     configuration_status,
 )
-from te_sweep.results.param_columns import param_field
 from te_sweep.core.reporting import Role
 from te_sweep.core.space import Param, SearchSpace
+from te_sweep.results.param_columns import param_field
 from te_sweep.results.statistics import Comparison, Pair, Run, compare, holm
 
 CONFIGS_FILE = "configs.parquet"
@@ -83,13 +83,18 @@ def configs_schema(space: SearchSpace) -> pa.Schema:
 def run_of(row: dict[str, Any]) -> Run:
     """A trial row as one side of a pair: fractional epochs to target, seconds to it."""
     reached = row["status"] == STATUS_COMPLETE
-    return Run(row["epochs_to_target_frac"] if reached else None,
-               row["seconds_to_target"] if reached else None)
+    return Run(
+        row["epochs_to_target_frac"] if reached else None,
+        row["seconds_to_target"] if reached else None,
+    )
 
 
 def _pairs(runs: list[dict], partners: dict[int, dict]) -> list[Pair]:
-    return [Pair(r["seed"], run_of(r), run_of(partners[r["seed"]])) for r in runs
-            if r["seed"] in partners]
+    return [
+        Pair(r["seed"], run_of(r), run_of(partners[r["seed"]]))
+        for r in runs
+        if r["seed"] in partners
+    ]
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -97,8 +102,9 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
-def config_rows(sweep_id: str, trials: list[dict[str, Any]], space: SearchSpace,
-                repeats: int) -> list[dict[str, Any]]:
+def config_rows(
+    sweep_id: str, trials: list[dict[str, Any]], space: SearchSpace, repeats: int
+) -> list[dict[str, Any]]:
     """configs.parquet's rows from trials.parquet's, ranked (see the module docstring)."""
     final = [t for t in trials if t["status"] in FINAL_STATUSES]
     baselines = {t["seed"]: t for t in final if t["role"] == Role.BASELINE}
@@ -116,28 +122,40 @@ def config_rows(sweep_id: str, trials: list[dict[str, Any]], space: SearchSpace,
         censored_at = runs[0]["param_max_epochs"] + 1
         pairs = _pairs(ended, baselines)
         stats = compare(pairs, censored_at) if pairs else None
-        control = compare(_pairs(ended, controls[config_id]), censored_at) \
-            if controls[config_id] else None
+        control = (
+            compare(_pairs(ended, controls[config_id]), censored_at)
+            if controls[config_id]
+            else None
+        )
         status = configuration_status([r["status"] for r in runs], repeats)
-        rows.append({
-            "sweep_id": sweep_id, "config_id": config_id, "status": status,
-            "repeats": len(ended),
-            **{f"param_{name}": searched_value(p, runs[0][f"param_{name}"])
-               for name, p in space.params.items()},
-            **_stat_columns(pairs, stats),
-            "objective_epochs": _mean([r["objective_epochs"] for r in ended])
-            if status == CONFIG_COMPLETE else None,
-            "te_overhead": _mean([r["te_overhead"] for r in ended])
-            if status == CONFIG_COMPLETE else None,
-            "te_mean": _mean([r["te_mean"] for r in ended]),
-            "te_factor_mean": _mean([r["te_factor_mean"] for r in ended]),
-            "control_last_lr_scale": next((c["param_last_lr_scale"] for c in
-                                           controls[config_id].values()), None),
-            "control_speedup_mean": control.speedup_mean if control else None,
-            "control_speedup_ci_low": control.ci_low if control else None,
-            "control_speedup_ci_high": control.ci_high if control else None,
-            "control_p_value": control.p_value if control else None,
-        })
+        rows.append(
+            {
+                "sweep_id": sweep_id,
+                "config_id": config_id,
+                "status": status,
+                "repeats": len(ended),
+                **{
+                    f"param_{name}": searched_value(p, runs[0][f"param_{name}"])
+                    for name, p in space.params.items()
+                },
+                **_stat_columns(pairs, stats),
+                "objective_epochs": _mean([r["objective_epochs"] for r in ended])
+                if status == CONFIG_COMPLETE
+                else None,
+                "te_overhead": _mean([r["te_overhead"] for r in ended])
+                if status == CONFIG_COMPLETE
+                else None,
+                "te_mean": _mean([r["te_mean"] for r in ended]),
+                "te_factor_mean": _mean([r["te_factor_mean"] for r in ended]),
+                "control_last_lr_scale": next(
+                    (c["param_last_lr_scale"] for c in controls[config_id].values()), None
+                ),
+                "control_speedup_mean": control.speedup_mean if control else None,
+                "control_speedup_ci_low": control.ci_low if control else None,
+                "control_speedup_ci_high": control.ci_high if control else None,
+                "control_p_value": control.p_value if control else None,
+            }
+        )
     _add_verdicts(rows)
     return rows
 
@@ -157,12 +175,15 @@ def searched_value(param: Param, recorded: Any) -> Any:
 
 def _stat_columns(pairs: list[Pair], c: Comparison | None) -> dict[str, Any]:
     return {
-        "seeds": [p.seed for p in pairs], "speedups": list(c.speedups) if c else [],
+        "seeds": [p.seed for p in pairs],
+        "speedups": list(c.speedups) if c else [],
         "pair_kinds": [p.kind.value for p in pairs],
         "speedup_mean": c.speedup_mean if c else None,
         "speedup_median": c.speedup_median if c else None,
-        "speedup_ci_low": c.ci_low if c else None, "speedup_ci_high": c.ci_high if c else None,
-        "prob_te_faster": c.prob_te_faster if c else None, "p_value": c.p_value if c else None,
+        "speedup_ci_low": c.ci_low if c else None,
+        "speedup_ci_high": c.ci_high if c else None,
+        "prob_te_faster": c.prob_te_faster if c else None,
+        "p_value": c.p_value if c else None,
         "censored_te": c.censored_te if c else 0,
         "censored_baseline": c.censored_baseline if c else 0,
         "censored_both": c.censored_both if c else 0,
@@ -177,18 +198,24 @@ def is_rankable(row: dict[str, Any]) -> bool:
     informative pairs: one pair's interval is a single speedup, and a configuration stopped
     by the scheduler, errored or unfinished has not had all its seeds' say."""
     informative = sum(1 for s in row["speedups"] if s is not None)
-    return (row["status"] == CONFIG_COMPLETE and row["speedup_ci_low"] is not None
-            and informative >= MIN_RANKED_PAIRS)
+    return (
+        row["status"] == CONFIG_COMPLETE
+        and row["speedup_ci_low"] is not None
+        and informative >= MIN_RANKED_PAIRS
+    )
 
 
 def _add_verdicts(rows: list[dict[str, Any]]) -> None:
     """Holm over the configurations, the verdict, the rank by ci_low, the Pareto flags."""
     for row, p_holm in zip(rows, holm([r["p_value"] for r in rows]), strict=True):
         row["p_holm"] = p_holm
-        row["beats_baselines"] = (p_holm is not None and p_holm < SIGNIFICANCE
-                                  and row["speedup_ci_low"] > 1)
-    ranked = sorted((r for r in rows if is_rankable(r)),
-                    key=lambda r: (-r["speedup_ci_low"], -r["speedup_mean"], r["config_id"]))
+        row["beats_baselines"] = (
+            p_holm is not None and p_holm < SIGNIFICANCE and row["speedup_ci_low"] > 1
+        )
+    ranked = sorted(
+        (r for r in rows if is_rankable(r)),
+        key=lambda r: (-r["speedup_ci_low"], -r["speedup_mean"], r["config_id"]),
+    )
     for row in rows:
         row["rank"] = None
     for rank, row in enumerate(ranked, start=1):
@@ -196,8 +223,11 @@ def _add_verdicts(rows: list[dict[str, Any]]) -> None:
     complete = [r for r in rows if r["status"] == CONFIG_COMPLETE]
     for row in rows:
         row["pareto"] = None
-    for row, flag in zip(complete, pareto_flags([(r["objective_epochs"], r["te_overhead"])
-                                                 for r in complete]), strict=True):
+    for row, flag in zip(
+        complete,
+        pareto_flags([(r["objective_epochs"], r["te_overhead"]) for r in complete]),
+        strict=True,
+    ):
         row["pareto"] = flag
 
 

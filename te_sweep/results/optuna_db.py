@@ -23,14 +23,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from te_sweep.results.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 from te_sweep.core.space import SearchSpace
+from te_sweep.results.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 
 OPTUNA_FILE = "optuna.db"
 STUDY_NAME = "te-sweep"
 METRIC_NAMES = ["objective_epochs", "te_overhead"]
-USER_ATTRS = ("config_id", "speedup_mean", "speedup_ci_low", "speedup_ci_high",
-              "prob_te_faster", "p_holm", "beats_baselines", "repeats")
+USER_ATTRS = (
+    "config_id",
+    "speedup_mean",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "prob_te_faster",
+    "p_holm",
+    "beats_baselines",
+    "repeats",
+)
 
 
 def optuna_db_bytes(configs: list[dict[str, Any]], space: SearchSpace) -> bytes:
@@ -73,8 +81,9 @@ def empty_study() -> tuple[bytes, int]:
         path = Path(tmp) / OPTUNA_FILE
         storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
         with optuna_quiet():  # not "A new study created in RDB": it is a scratch file
-            study = optuna.create_study(study_name=STUDY_NAME, storage=storage,
-                                        directions=["minimize"] * len(METRIC_NAMES))
+            study = optuna.create_study(
+                study_name=STUDY_NAME, storage=storage, directions=["minimize"] * len(METRIC_NAMES)
+            )
         with warnings.catch_warnings():  # "experimental since 3.2": stable enough to use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRIC_NAMES)
@@ -86,21 +95,31 @@ def frozen_trials(configs: list[dict[str, Any]], space: SearchSpace) -> list[Any
     """One Optuna trial per finished configuration, built (and checked) by Optuna itself."""
     import optuna
 
-    states = {CONFIG_COMPLETE: optuna.trial.TrialState.COMPLETE,
-              CONFIG_PRUNED: optuna.trial.TrialState.PRUNED,
-              CONFIG_ERROR: optuna.trial.TrialState.FAIL}
+    states = {
+        CONFIG_COMPLETE: optuna.trial.TrialState.COMPLETE,
+        CONFIG_PRUNED: optuna.trial.TrialState.PRUNED,
+        CONFIG_ERROR: optuna.trial.TrialState.FAIL,
+    }
     distributions = space.optuna_space()
     trials = []
     for row in configs:
         state = states.get(row["status"])
         if state is None:
             continue
-        values = [row[name] for name in METRIC_NAMES] \
-            if state == optuna.trial.TrialState.COMPLETE else None
-        trials.append(optuna.trial.create_trial(
-            params={name: row[f"param_{name}"] for name in space.params},
-            distributions=distributions, values=values, state=state,
-            user_attrs={key: row[key] for key in USER_ATTRS}))
+        values = (
+            [row[name] for name in METRIC_NAMES]
+            if state == optuna.trial.TrialState.COMPLETE
+            else None
+        )
+        trials.append(
+            optuna.trial.create_trial(
+                params={name: row[f"param_{name}"] for name in space.params},
+                distributions=distributions,
+                values=values,
+                state=state,
+                user_attrs={key: row[key] for key in USER_ATTRS},
+            )
+        )
     return trials
 
 
@@ -113,7 +132,8 @@ def insert_trials(db: sqlite3.Connection, study_id: int, trials: list[Any]) -> N
     the 3 seconds of a 10,000-configuration file. The rows are the ones `add_trials` writes,
     into Optuna's own tables (their names from its models), stored as its column types store
     them: an enum by its name, a time as SQLite text with microseconds.
-    tests/results/test_optuna_db.py checks that Optuna reads back exactly what `add_trials` stores."""
+    tests/results/test_optuna_db.py checks that Optuna reads back exactly what `add_trials`
+    stores."""
     from optuna.distributions import distribution_to_json
     from optuna.storages._rdb import models
 
@@ -121,27 +141,41 @@ def insert_trials(db: sqlite3.Connection, study_id: int, trials: list[Any]) -> N
     as_json: dict[str, str] = {}  # one space, so one distribution per name: encoded once
     for number, trial in enumerate(trials):
         trial_id = number + 1  # the study is empty and the only one in the file
-        trial_rows.append((trial_id, number, study_id, trial.state.name,
-                           sqlite_time(trial.datetime_start),
-                           sqlite_time(trial.datetime_complete)))
+        trial_rows.append(
+            (
+                trial_id,
+                number,
+                study_id,
+                trial.state.name,
+                sqlite_time(trial.datetime_start),
+                sqlite_time(trial.datetime_complete),
+            )
+        )
         for name, value in trial.params.items():
             distribution = trial.distributions[name]
             if name not in as_json:
                 as_json[name] = distribution_to_json(distribution)
-            param_rows.append((trial_id, name, distribution.to_internal_repr(value),
-                               as_json[name]))
+            param_rows.append((trial_id, name, distribution.to_internal_repr(value), as_json[name]))
         for objective, value in enumerate(trial.values or []):
             stored, kind = models.TrialValueModel.value_to_stored_repr(value)
             value_rows.append((trial_id, objective, stored, kind.name))
-        attr_rows.extend((trial_id, key, json.dumps(value))
-                         for key, value in trial.user_attrs.items())
+        attr_rows.extend(
+            (trial_id, key, json.dumps(value)) for key, value in trial.user_attrs.items()
+        )
     for model, columns, rows in (
-            (models.TrialModel, "trial_id, number, study_id, state, datetime_start, "
-             "datetime_complete", trial_rows),
-            (models.TrialParamModel, "trial_id, param_name, param_value, distribution_json",
-             param_rows),
-            (models.TrialValueModel, "trial_id, objective, value, value_type", value_rows),
-            (models.TrialUserAttributeModel, "trial_id, key, value_json", attr_rows)):
+        (
+            models.TrialModel,
+            "trial_id, number, study_id, state, datetime_start, datetime_complete",
+            trial_rows,
+        ),
+        (
+            models.TrialParamModel,
+            "trial_id, param_name, param_value, distribution_json",
+            param_rows,
+        ),
+        (models.TrialValueModel, "trial_id, objective, value, value_type", value_rows),
+        (models.TrialUserAttributeModel, "trial_id, key, value_json", attr_rows),
+    ):
         marks = ", ".join("?" * (columns.count(",") + 1))
         db.executemany(f"INSERT INTO {model.__tablename__} ({columns}) VALUES ({marks})", rows)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from te_sweep.results.configs import SIGNIFICANCE
 from te_sweep.core.console import counts
 from te_sweep.core.outcome import (
     FINAL_STATUSES,
@@ -30,6 +29,7 @@ from te_sweep.core.outcome import (
     STATUS_UNFINISHED,
 )
 from te_sweep.core.reporting import Role
+from te_sweep.results.configs import SIGNIFICANCE
 
 ROLE_NOUNS = {Role.TE: "TE runs", Role.BASELINE: "baselines", Role.CONTROL: "LR controls"}
 
@@ -53,19 +53,28 @@ def verdict(configs: list[dict[str, Any]]) -> str:
     which = " with a paired estimate" if without else ""
     if winners:
         names = ", ".join(c["config_id"] for c in winners)
-        return (f"{len(winners)} of {len(estimated)} configurations{which} reached the target "
-                f"faster than their paired baselines, beyond chance over all configurations "
-                f"tried (Holm-adjusted p < {SIGNIFICANCE}): {names}.")
+        return (
+            f"{len(winners)} of {len(estimated)} configurations{which} reached the target "
+            f"faster than their paired baselines, beyond chance over all configurations "
+            f"tried (Holm-adjusted p < {SIGNIFICANCE}): {names}."
+        )
     pairs = max(len(c["seeds"]) - c["censored_both"] for c in estimated)
-    floor = 0.5 ** pairs
-    why = (f" With at most {_plural(pairs, 'paired seed')} in a configuration's estimate, "
-           f"even a speedup on every one has p = {floor:.3g}, so none can; 5 or more seeds "
-           "(--repeats) can show one." if floor >= SIGNIFICANCE else "")
-    scope = _plural(len(estimated), "configuration") + (f"{which}, {without} without"
-                                                        if without else "")
-    return (f"No configuration is shown to reach the target faster than its baselines: "
-            f"none has a Holm-adjusted p < {SIGNIFICANCE} with its interval above 1 "
-            f"({scope}).{why}")
+    floor = 0.5**pairs
+    why = (
+        f" With at most {_plural(pairs, 'paired seed')} in a configuration's estimate, "
+        f"even a speedup on every one has p = {floor:.3g}, so none can; 5 or more seeds "
+        "(--repeats) can show one."
+        if floor >= SIGNIFICANCE
+        else ""
+    )
+    scope = _plural(len(estimated), "configuration") + (
+        f"{which}, {without} without" if without else ""
+    )
+    return (
+        f"No configuration is shown to reach the target faster than its baselines: "
+        f"none has a Holm-adjusted p < {SIGNIFICANCE} with its interval above 1 "
+        f"({scope}).{why}"
+    )
 
 
 def _plural(count: int, noun: str) -> str:
@@ -81,8 +90,9 @@ def _have(count: int) -> str:
     return "has" if count == 1 else "have"
 
 
-def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]],
-                      expected: int | None = None) -> list[str]:
+def outcome_sentences(
+    trials: list[dict[str, Any]], configs: list[dict[str, Any]], expected: int | None = None
+) -> list[str]:
     """What happened to the sweep's trials, one sentence per fact, then the verdict (where a
     configuration has an estimate) or why no configuration has one. `expected`: the trials
     the sweep asks for (export.expected_trials), to tell how many never started; None when
@@ -90,16 +100,24 @@ def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]
     te = [r for r in trials if r["role"] == Role.TE and r["config_id"]]
     pairs = _pairs(te, trials)
     # While trials are unfinished or not started, "all" and "every" speak of those so far.
-    so_far = " so far" if (_missing(trials, expected) or
-                           any(r["status"] == STATUS_UNFINISHED for r in trials)) else ""
+    so_far = (
+        " so far"
+        if (_missing(trials, expected) or any(r["status"] == STATUS_UNFINISHED for r in trials))
+        else ""
+    )
     found = [
         _not_finished(trials, expected),
-        _status_sentence(trials, STATUS_ERROR, "ended in error",
-                         "; `te-sweep resume` retries them.", so_far),
-        _status_sentence(trials, STATUS_DIVERGED, "diverged",
-                         ": their training loss became non-finite before they reached the "
-                         "target; in a pair a diverged run counts as one that missed it.",
-                         so_far),
+        _status_sentence(
+            trials, STATUS_ERROR, "ended in error", "; `te-sweep resume` retries them.", so_far
+        ),
+        _status_sentence(
+            trials,
+            STATUS_DIVERGED,
+            "diverged",
+            ": their training loss became non-finite before they reached the "
+            "target; in a pair a diverged run counts as one that missed it.",
+            so_far,
+        ),
         _no_baseline(trials),
         _all_censored_both(pairs, so_far),
     ]
@@ -108,8 +126,9 @@ def outcome_sentences(trials: list[dict[str, Any]], configs: list[dict[str, Any]
     return [s for s in found if s]
 
 
-def partial_sentence(trials: list[dict[str, Any]], expected: int | None,
-                     damaged: list[str] | None = None) -> str:
+def partial_sentence(
+    trials: list[dict[str, Any]], expected: int | None, damaged: list[str] | None = None
+) -> str:
     """Why the tables are marked partial (export.is_partial, or a file the export skipped):
     trials in error, unfinished, or not started, and files that could not be read. Without
     the list of skipped files (the report has only the tables) and with no other cause in
@@ -128,8 +147,7 @@ def partial_sentence(trials: list[dict[str, Any]], expected: int | None,
         parts.append(f"{_plural(len(damaged), 'file')} of the sweep could not be read")
     elif damaged is None and not parts:
         parts.append("a file of the sweep could not be read when they were exported")
-    return f"These tables are partial: {_listed(parts)}." if parts else \
-        "These tables are partial."
+    return f"These tables are partial: {_listed(parts)}." if parts else "These tables are partial."
 
 
 def _listed(parts: list[str]) -> str:
@@ -138,14 +156,19 @@ def _listed(parts: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- the facts
-def _pairs(te: list[dict[str, Any]],
-           trials: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _pairs(
+    te: list[dict[str, Any]], trials: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(TE run, baseline of its seed) for every TE run that ended beside an ended baseline:
     the pairs configs.py forms, before it drops the ones where neither reached the target."""
-    baselines = {r["seed"]: r for r in trials
-                 if r["role"] == Role.BASELINE and r["status"] in FINAL_STATUSES}
-    return [(r, baselines[r["seed"]]) for r in te
-            if r["status"] in FINAL_STATUSES and r["seed"] in baselines]
+    baselines = {
+        r["seed"]: r for r in trials if r["role"] == Role.BASELINE and r["status"] in FINAL_STATUSES
+    }
+    return [
+        (r, baselines[r["seed"]])
+        for r in te
+        if r["status"] in FINAL_STATUSES and r["seed"] in baselines
+    ]
 
 
 def _of_roles(rows: list[dict[str, Any]], status: str) -> list[str]:
@@ -162,8 +185,9 @@ def _of_roles(rows: list[dict[str, Any]], status: str) -> list[str]:
     return parts
 
 
-def _status_sentence(trials: list[dict[str, Any]], status: str, verb: str,
-                     tail: str, so_far: str) -> str | None:
+def _status_sentence(
+    trials: list[dict[str, Any]], status: str, verb: str, tail: str, so_far: str
+) -> str | None:
     """'All TE runs diverged (6 of 6; also 1 of 3 baselines)...' when every TE run has the
     status, else '2 of 9 trials diverged (2 of 6 TE runs)...': a mixed sweep never reads
     'all'."""
@@ -175,8 +199,9 @@ def _status_sentence(trials: list[dict[str, Any]], status: str, verb: str,
         others = _of_roles([r for r in trials if r["role"] != Role.TE], status)
         also = f"; also {', '.join(others)}" if others else ""
         return f"All TE runs{so_far} {verb} ({len(te)} of {len(te)}{also}){tail}"
-    return (f"{len(hit)} of {len(trials)} trials {verb} "
-            f"({', '.join(_of_roles(trials, status))}){tail}")
+    return (
+        f"{len(hit)} of {len(trials)} trials {verb} ({', '.join(_of_roles(trials, status))}){tail}"
+    )
 
 
 def _missing(trials: list[dict[str, Any]], expected: int | None) -> int:
@@ -192,13 +217,14 @@ def _not_finished(trials: list[dict[str, Any]], expected: int | None) -> str | N
     if unfinished:
         parts.append(f"{unfinished} of {len(trials)} trials {_be(unfinished)} unfinished")
     if missing:
-        parts.append(f"{missing} of the {expected} trials asked for "
-                     f"{_have(missing)} not started")
+        parts.append(f"{missing} of the {expected} trials asked for {_have(missing)} not started")
     if not parts:
         return None
-    return (f"The sweep has not finished (it is still running, or was stopped): "
-            f"{' and '.join(parts)}, so their pairs are not formed yet; `te-sweep resume` "
-            "continues a stopped sweep.")
+    return (
+        f"The sweep has not finished (it is still running, or was stopped): "
+        f"{' and '.join(parts)}, so their pairs are not formed yet; `te-sweep resume` "
+        "continues a stopped sweep."
+    )
 
 
 def _no_baseline(trials: list[dict[str, Any]]) -> str | None:
@@ -209,43 +235,52 @@ def _no_baseline(trials: list[dict[str, Any]]) -> str | None:
         return None
     if not baselines:
         return "No baseline has started yet, so no TE run can be paired with one."
-    return (f"None of the {len(baselines)} baselines ended with a result "
-            f"({counts([r['status'] for r in baselines])}), so no TE run can be paired "
-            "with one.")
+    return (
+        f"None of the {len(baselines)} baselines ended with a result "
+        f"({counts([r['status'] for r in baselines])}), so no TE run can be paired "
+        "with one."
+    )
 
 
-def _all_censored_both(pairs: list[tuple[dict[str, Any], dict[str, Any]]],
-                       so_far: str) -> str | None:
+def _all_censored_both(
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]], so_far: str
+) -> str | None:
     """Every pair formed has both runs censored: the target or max_epochs is out of reach."""
-    if not pairs or any(te["status"] != STATUS_CENSORED or base["status"] != STATUS_CENSORED
-                        for te, base in pairs):
+    if not pairs or any(
+        te["status"] != STATUS_CENSORED or base["status"] != STATUS_CENSORED for te, base in pairs
+    ):
         return None
     first = pairs[0][0]
-    return (f"Every pair{so_far} was censored on both sides ({len(pairs)} of {len(pairs)}): "
-            f"neither the TE run nor its baseline reached the target "
-            f"({first['param_target_metric']} >= {first['param_target']:g}) within max_epochs "
-            f"({first['param_max_epochs']}), so no pair says anything about speed; a higher "
-            "max_epochs or a lower target is needed.")
+    return (
+        f"Every pair{so_far} was censored on both sides ({len(pairs)} of {len(pairs)}): "
+        f"neither the TE run nor its baseline reached the target "
+        f"({first['param_target_metric']} >= {first['param_target']:g}) within max_epochs "
+        f"({first['param_max_epochs']}), so no pair says anything about speed; a higher "
+        "max_epochs or a lower target is needed."
+    )
 
 
-def _no_estimate(te: list[dict[str, Any]],
-                 pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+def _no_estimate(
+    te: list[dict[str, Any]], pairs: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> str:
     """Why no configuration has an estimate, counting the TE runs by what stopped them."""
     if not te:
         return "No configuration has a paired estimate: no TE run has started yet."
     no_result = [r["status"] for r in te if r["status"] not in FINAL_STATUSES]
     ended = sum(1 for r in te if r["status"] in FINAL_STATUSES)
-    neither = sum(1 for t, b in pairs
-                  if t["status"] != STATUS_COMPLETE and b["status"] != STATUS_COMPLETE)
+    neither = sum(
+        1 for t, b in pairs if t["status"] != STATUS_COMPLETE and b["status"] != STATUS_COMPLETE
+    )
     parts = []
     if no_result:
-        parts.append(f"{len(no_result)} {_have(len(no_result))} no result "
-                     f"({counts(no_result)})")
+        parts.append(f"{len(no_result)} {_have(len(no_result))} no result ({counts(no_result)})")
     if ended - len(pairs):
         parts.append(f"{ended - len(pairs)} ended but the baseline of their seed did not")
     if neither:
-        parts.append(f"{neither} {'was' if neither == 1 else 'were'} paired with the "
-                     "baseline of their seed but neither run reached the target")
+        parts.append(
+            f"{neither} {'was' if neither == 1 else 'were'} paired with the "
+            "baseline of their seed but neither run reached the target"
+        )
     if not parts:  # configs.parquet older than trials.parquet: nothing to say but the fact
         return "No configuration has a paired estimate."
     return f"No configuration has a paired estimate: of the {len(te)} TE runs, {_listed(parts)}."

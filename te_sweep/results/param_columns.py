@@ -25,8 +25,9 @@ def arrow_type(annotation: str) -> pa.DataType:
     return _ARROW_TYPES[annotation.removesuffix(_OPTIONAL)]
 
 
-SETTING_TYPES: dict[str, pa.DataType] = {f.name: arrow_type(f.type)
-                                         for f in dataclasses.fields(TrialConfig)}
+SETTING_TYPES: dict[str, pa.DataType] = {
+    f.name: arrow_type(f.type) for f in dataclasses.fields(TrialConfig)
+}
 
 
 def param_field(setting: str) -> pa.Field:

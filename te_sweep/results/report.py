@@ -30,19 +30,33 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from te_sweep.results.configs import CONFIGS_FILE
+from te_sweep.core.space import SearchSpace, space_from_text
 from te_sweep.errors import InputError
+from te_sweep.results.configs import CONFIGS_FILE
 from te_sweep.results.export import EPOCHS_FILE, TRIALS_FILE, expected_trials
 from te_sweep.results.outcome_words import outcome_sentences, partial_sentence
-from te_sweep.core.space import SearchSpace, space_from_text
 from te_sweep.results.storage import SweepDir
 
 REPORT_FILE, FIGURES_DIR = "report.html", "figures"
 TABLE_ROWS = 50  # configurations listed in the report's table (best ranked)
-TABLE_COLUMNS = ("rank", "config_id", "status", "speedup_mean", "speedup_ci_low",
-                 "speedup_ci_high", "prob_te_faster", "p_holm", "beats_baselines",
-                 "censored_te", "censored_baseline", "censored_both", "objective_epochs",
-                 "te_overhead", "time_speedup_median", "control_speedup_mean")
+TABLE_COLUMNS = (
+    "rank",
+    "config_id",
+    "status",
+    "speedup_mean",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "prob_te_faster",
+    "p_holm",
+    "beats_baselines",
+    "censored_te",
+    "censored_baseline",
+    "censored_both",
+    "objective_epochs",
+    "te_overhead",
+    "time_speedup_median",
+    "control_speedup_mean",
+)
 
 
 class ReportError(InputError):
@@ -66,64 +80,98 @@ class Tables:
 
 
 def read_tables(sweep_dir: SweepDir) -> Tables:
-    missing = [name for name in (TRIALS_FILE, EPOCHS_FILE, CONFIGS_FILE)
-               if not sweep_dir.has_file(name)]
+    missing = [
+        name for name in (TRIALS_FILE, EPOCHS_FILE, CONFIGS_FILE) if not sweep_dir.has_file(name)
+    ]
     if missing:
-        raise ReportError(f"{sweep_dir.uri} has no {', '.join(missing)}; run `te-sweep export "
-                          f"{sweep_dir.uri}` first (launch and resume write them at their end)")
+        raise ReportError(
+            f"{sweep_dir.uri} has no {', '.join(missing)}; run `te-sweep export "
+            f"{sweep_dir.uri}` first (launch and resume write them at their end)"
+        )
 
     def table(name: str) -> Any:
         try:
             return pq.read_table(io.BytesIO(sweep_dir.read_bytes(name)))
         except (pa.ArrowException, OSError) as err:  # truncated, empty, overwritten
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ReportError(f"{sweep_dir.file_uri(name)} is not a readable Parquet file "
-                              f"({first}); write it again with `te-sweep export "
-                              f"{sweep_dir.uri}`") from None
+            raise ReportError(
+                f"{sweep_dir.file_uri(name)} is not a readable Parquet file "
+                f"({first}); write it again with `te-sweep export "
+                f"{sweep_dir.uri}`"
+            ) from None
 
     trials = table(TRIALS_FILE)
-    metadata = {k.decode().removeprefix("te_sweep."): v.decode()
-                for k, v in (trials.schema.metadata or {}).items()}
+    metadata = {
+        k.decode().removeprefix("te_sweep."): v.decode()
+        for k, v in (trials.schema.metadata or {}).items()
+    }
     space = space_from_text(metadata["space"], Path(metadata["space_path"]), check_trials=False)
-    return Tables(trials.to_pylist(), table(EPOCHS_FILE), table(CONFIGS_FILE).to_pylist(),
-                  metadata, space)
+    return Tables(
+        trials.to_pylist(), table(EPOCHS_FILE), table(CONFIGS_FILE).to_pylist(), metadata, space
+    )
 
 
 HOVER = " Hover a point to see its configuration (the {n} best ranked and the front)."
-IMPORTANCE_CAPTION = ("Parameter importance for each objective (Optuna's PED-ANOVA): how much "
-                      "each parameter's values differ between the best 10% of the "
-                      "configurations and all. The scores are shares (they sum to 1), so one "
-                      "parameter leads even where none matters.")
+IMPORTANCE_CAPTION = (
+    "Parameter importance for each objective (Optuna's PED-ANOVA): how much "
+    "each parameter's values differ between the best 10% of the "
+    "configurations and all. The scores are shares (they sum to 1), so one "
+    "parameter leads even where none matters."
+)
 
 
 def figure_makers(t: Tables) -> list[tuple[str, str, Callable[[], Any] | str]]:
     """(file name, caption, function making the figure), in the report's order; in place of
     the function, the sentence saying why a figure is not shown."""
-    from te_sweep.results import figures
+    from te_sweep.results import figures, importance, timeline
 
-    baseline = next((r for r in t.trials if r["role"] == "baseline"), None) or \
-        (t.trials[0] if t.trials else None)
+    baseline = next((r for r in t.trials if r["role"] == "baseline"), None) or (
+        t.trials[0] if t.trials else None
+    )
     target_metric = baseline["param_target_metric"] if baseline else "train_acc"
     target = baseline["param_target"] if baseline else 1.0
     return [
-        ("speedups", "Paired speedup of each configuration over the baseline of the same "
-         "seed, with its 95% bootstrap interval.",
-         lambda: figures.speedup_intervals(t.configs)),
-        ("pareto", "The two objectives Optuna minimised, per configuration, with the "
-         "Pareto front and the baselines." + HOVER.format(n=figures.NAMED_POINTS),
-         lambda: figures.pareto_front(t.configs, t.trials)),
-        ("parameters", "Paired speedup, with its 95% interval, against each searched "
-         "parameter." + HOVER.format(n=figures.NAMED_POINTS),
-         lambda: figures.speedup_by_parameter(t.configs, t.space)),
-        ("curves", "Learning curves of the best configurations beside their paired "
-         "baselines.", lambda: figures.learning_curves(
-             t.configs, t.trials, t.epoch_rows(figures.curve_trial_ids(t.configs, t.trials)),
-             target_metric, target)),
-        ("importance", IMPORTANCE_CAPTION,
-         figures.importance_withheld(t.configs, t.space)
-         or (lambda: figures.importances(t.configs, t.space))),
-        ("timeline", "When the trials ran, and where: how many at once by role, and how many "
-         "on each node (or GPU) over time.", lambda: figures.timeline(t.trials)),
+        (
+            "speedups",
+            "Paired speedup of each configuration over the baseline of the same "
+            "seed, with its 95% bootstrap interval.",
+            lambda: figures.speedup_intervals(t.configs),
+        ),
+        (
+            "pareto",
+            "The two objectives Optuna minimised, per configuration, with the "
+            "Pareto front and the baselines." + HOVER.format(n=figures.NAMED_POINTS),
+            lambda: figures.pareto_front(t.configs, t.trials),
+        ),
+        (
+            "parameters",
+            "Paired speedup, with its 95% interval, against each searched "
+            "parameter." + HOVER.format(n=figures.NAMED_POINTS),
+            lambda: figures.speedup_by_parameter(t.configs, t.space),
+        ),
+        (
+            "curves",
+            "Learning curves of the best configurations beside their paired baselines.",
+            lambda: figures.learning_curves(
+                t.configs,
+                t.trials,
+                t.epoch_rows(figures.curve_trial_ids(t.configs, t.trials)),
+                target_metric,
+                target,
+            ),
+        ),
+        (
+            "importance",
+            IMPORTANCE_CAPTION,
+            importance.importance_withheld(t.configs, t.space)
+            or (lambda: importance.importances(t.configs, t.space)),
+        ),
+        (
+            "timeline",
+            "When the trials ran, and where: how many at once by role, and how many "
+            "on each node (or GPU) over time.",
+            lambda: timeline.timeline(t.trials),
+        ),
     ]
 
 
@@ -144,9 +192,11 @@ def image_map(name: str, figure: Any) -> str:
     names none; call after saving the figure, when its axes' limits are final."""
     from te_sweep.results.figures import point_areas
 
-    areas = "".join(f'<area shape="circle" coords="{a.x:g},{a.y:g},{a.radius:g}" '
-                    f'title="{html.escape(a.title)}" alt="{html.escape(a.title)}">'
-                    for a in point_areas(figure, DPI))
+    areas = "".join(
+        f'<area shape="circle" coords="{a.x:g},{a.y:g},{a.radius:g}" '
+        f'title="{html.escape(a.title)}" alt="{html.escape(a.title)}">'
+        for a in point_areas(figure, DPI)
+    )
     return f'<map name="{name}-points">{areas}</map>' if areas else ""
 
 
@@ -170,39 +220,49 @@ def withheld_html(name: str, reason: str) -> str:
 def conclusions(t: Tables) -> list[str]:
     """Sentences on what the sweep can and cannot conclude."""
     options = json.loads(t.metadata.get("options", "{}"))
-    estimators = sorted({r.get("param_te_estimator") or "plugin" for r in t.trials
-                         if r["role"] == "te"})
+    estimators = sorted(
+        {r.get("param_te_estimator") or "plugin" for r in t.trials if r["role"] == "te"}
+    )
     expected = expected_trials(options, t.configs) if "num_samples" in options else None
     lines = outcome_sentences(t.trials, t.configs, expected)
     repeats = options.get("repeats")
     if repeats:
-        lines.append(f"Each configuration was trained on {repeats} seeds, each paired with a "
-                     "no-TE baseline of the same seed (same initial weights and batch order); "
-                     "speedups are paired, never against a median baseline.")
+        lines.append(
+            f"Each configuration was trained on {repeats} seeds, each paired with a "
+            "no-TE baseline of the same seed (same initial weights and batch order); "
+            "speedups are paired, never against a median baseline."
+        )
     censored = sum(c["censored_te"] + c["censored_baseline"] for c in t.configs)
     both = sum(c["censored_both"] for c in t.configs)
     if censored or both:
-        lines.append(f"{censored} pairs had one side miss the target: they enter as bounds "
-                     f"(the missing side at max_epochs + 1); {both} pairs where both missed "
-                     "are left out of the estimates.")
+        lines.append(
+            f"{censored} pairs had one side miss the target: they enter as bounds "
+            f"(the missing side at max_epochs + 1); {both} pairs where both missed "
+            "are left out of the estimates."
+        )
     if "plugin" in estimators:
-        lines.append("With the plug-in TE (the paper's), the fed-back value is mostly the "
-                     "estimator's bias, about 1/((W-1) ln 2) bits, so a grad-mode effect may "
-                     "be a smaller last-layer step rather than transfer; the effective TE and "
-                     "the LR control (--lr-control) tell them apart.")
+        lines.append(
+            "With the plug-in TE (the paper's), the fed-back value is mostly the "
+            "estimator's bias, about 1/((W-1) ln 2) bits, so a grad-mode effect may "
+            "be a smaller last-layer step rather than transfer; the effective TE and "
+            "the LR control (--lr-control) tell them apart."
+        )
     controls = [c for c in t.configs if c["control_speedup_mean"] is not None]
     if controls:
         beyond = [c for c in controls if c["control_speedup_ci_low"] > 1]
-        lines.append(f"{len(controls)} configurations have LR controls; {len(beyond)} of them "
-                     "reached the target faster than their control (interval above 1).")
+        lines.append(
+            f"{len(controls)} configurations have LR controls; {len(beyond)} of them "
+            "reached the target faster than their control (interval above 1)."
+        )
     if t.metadata.get("partial") == "true":
         lines.append(partial_sentence(t.trials, expected))
     return lines
 
 
 def configs_table(configs: list[dict[str, Any]], space: SearchSpace) -> str:
-    columns = list(TABLE_COLUMNS[:3]) + [f"param_{n}" for n in space.params] + \
-        list(TABLE_COLUMNS[3:])
+    columns = (
+        list(TABLE_COLUMNS[:3]) + [f"param_{n}" for n in space.params] + list(TABLE_COLUMNS[3:])
+    )
     ranked = sorted(configs, key=lambda c: (c["rank"] is None, c["rank"] or 0, c["config_id"]))
 
     def cell(value: Any) -> str:
@@ -213,10 +273,14 @@ def configs_table(configs: list[dict[str, Any]], space: SearchSpace) -> str:
         return html.escape(str(value))
 
     head = "".join(f"<th>{html.escape(c.removeprefix('param_'))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(c.get(col))}</td>" for col in columns)
-                   + "</tr>" for c in ranked[:TABLE_ROWS])
-    return (f'<div class="table-scroll"><table><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(c.get(col))}</td>" for col in columns) + "</tr>"
+        for c in ranked[:TABLE_ROWS]
+    )
+    return (
+        f'<div class="table-scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 PAGE = """<!DOCTYPE html>
@@ -270,13 +334,18 @@ def write_report(sweep_dir: SweepDir, out: Path | None = None) -> list[str]:
     meta = tables.metadata
     page = PAGE.format(
         title=html.escape(f"te-sweep report: {meta.get('sweep_name', '?')}"),
-        about=html.escape(f"Sweep {meta.get('sweep_id', '?')} of {meta.get('space_path', '?')}"
-                          f", exported {meta.get('exported_at', '?')}; "
-                          f"{len(tables.trials)} trials, {len(tables.configs)} "
-                          "configurations."),
+        about=html.escape(
+            f"Sweep {meta.get('sweep_id', '?')} of {meta.get('space_path', '?')}"
+            f", exported {meta.get('exported_at', '?')}; "
+            f"{len(tables.trials)} trials, {len(tables.configs)} "
+            "configurations."
+        ),
         conclusions="".join(f"<li>{html.escape(line)}</li>" for line in conclusions(tables)),
-        figures="\n".join(parts), count=len(paths),
-        rows=min(TABLE_ROWS, len(tables.configs)), total=len(tables.configs),
-        table=configs_table(tables.configs, tables.space))
+        figures="\n".join(parts),
+        count=len(paths),
+        rows=min(TABLE_ROWS, len(tables.configs)),
+        total=len(tables.configs),
+        table=configs_table(tables.configs, tables.space),
+    )
     target.write_bytes(REPORT_FILE, page.encode())
     return [target.file_uri(REPORT_FILE), *paths]

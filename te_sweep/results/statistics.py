@@ -66,10 +66,8 @@ class Pair:
     @property
     def kind(self) -> PairKind:
         if self.te.epochs is None:
-            return PairKind.BOTH_CENSORED if self.baseline.epochs is None \
-                else PairKind.TE_CENSORED
-        return PairKind.BASELINE_CENSORED if self.baseline.epochs is None \
-            else PairKind.BOTH_REACHED
+            return PairKind.BOTH_CENSORED if self.baseline.epochs is None else PairKind.TE_CENSORED
+        return PairKind.BASELINE_CENSORED if self.baseline.epochs is None else PairKind.BOTH_REACHED
 
     def speedup(self, censored_at: float) -> float | None:
         """baseline / TE epochs, a censored side at `censored_at`; None when both are."""
@@ -108,8 +106,9 @@ class Comparison:
         return self.pairs - self.censored_both
 
 
-def compare(pairs: list[Pair], censored_at: float, resamples: int = RESAMPLES,
-            seed: int = BOOTSTRAP_SEED) -> Comparison:
+def compare(
+    pairs: list[Pair], censored_at: float, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> Comparison:
     """The paired comparison of one configuration (see the module docstring)."""
     speedups = tuple(p.speedup(censored_at) for p in pairs)
     ratios = [s for s in speedups if s is not None]
@@ -124,13 +123,21 @@ def compare(pairs: list[Pair], censored_at: float, resamples: int = RESAMPLES,
         prob = float(np.mean(np.where(logs > 0, 1.0, np.where(logs == 0, 0.5, 0.0))))
         p_value = sign_flip_p_value(logs, seed)
     return Comparison(
-        pairs=len(pairs), speedups=speedups, speedup_mean=mean, speedup_median=median,
-        ci_low=low, ci_high=high, prob_te_faster=prob, p_value=p_value,
+        pairs=len(pairs),
+        speedups=speedups,
+        speedup_mean=mean,
+        speedup_median=median,
+        ci_low=low,
+        ci_high=high,
+        prob_te_faster=prob,
+        p_value=p_value,
         censored_te=kinds.count(PairKind.TE_CENSORED),
         censored_baseline=kinds.count(PairKind.BASELINE_CENSORED),
         censored_both=kinds.count(PairKind.BOTH_CENSORED),
         time_speedup_median=statistics.median(times) if times else None,
-        time_speedup_min=min(times, default=None), time_speedup_max=max(times, default=None))
+        time_speedup_min=min(times, default=None),
+        time_speedup_max=max(times, default=None),
+    )
 
 
 def bootstrap_interval(logs: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:

@@ -42,18 +42,23 @@ def check_storage(storage: str) -> None:
     URI scheme, a URI missing its '//' (which would silently become a local folder), a
     local path that is a file or lies under one, or a local directory this user cannot create
     or write."""
+
     def refuse(problem: str) -> None:
         raise InputError(f"Invalid value for '--storage': {problem}")
 
     if is_uri(storage):
         scheme = storage.split("://", 1)[0].lower()
         if scheme not in URI_SCHEMES:
-            refuse(f"{storage!r} has the scheme {scheme!r}, which te-sweep cannot store to; "
-                   f"use a local directory or one of {', '.join(s + '://' for s in URI_SCHEMES)}")
+            refuse(
+                f"{storage!r} has the scheme {scheme!r}, which te-sweep cannot store to; "
+                f"use a local directory or one of {', '.join(s + '://' for s in URI_SCHEMES)}"
+            )
         return
     if _SCHEME_LIKE.match(storage) and not Path(storage).exists():
-        refuse(f"{storage!r} looks like a URI without its '//' and would become a local "
-               f"folder; write {storage.split(':', 1)[0]}://... or give a local path")
+        refuse(
+            f"{storage!r} looks like a URI without its '//' and would become a local "
+            f"folder; write {storage.split(':', 1)[0]}://... or give a local path"
+        )
     path = Path(storage).expanduser()
     if path.exists() and not path.is_dir():
         refuse(f"{storage} is a file; give a directory (it is created if missing)")
@@ -61,11 +66,15 @@ def check_storage(storage: str) -> None:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        refuse(f"{existing} is a file, so {storage} cannot be created inside it; give a path "
-               "whose parent is a directory")
+        refuse(
+            f"{existing} is a file, so {storage} cannot be created inside it; give a path "
+            "whose parent is a directory"
+        )
     if not _can_write_in(existing):
-        refuse(f"{existing} is not writable by this user, so {storage} cannot be created or "
-               "written; choose a directory you can write")
+        refuse(
+            f"{existing} is not writable by this user, so {storage} cannot be created or "
+            "written; choose a directory you can write"
+        )
 
 
 def _can_write_in(directory: Path) -> bool:
@@ -97,8 +106,10 @@ def reaching(uri: str) -> Iterator[None]:
         yield
     except (OSError, pa.ArrowException) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise StorageError(f"cannot use {uri}: {first}; check the path or URI, that it is "
-                           "reachable from here, and the credentials") from None
+        raise StorageError(
+            f"cannot use {uri}: {first}; check the path or URI, that it is "
+            "reachable from here, and the credentials"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -110,9 +121,11 @@ class SweepDir:
     def from_path(cls, path: str) -> SweepDir:
         """STORAGE/NAME given as one path or URI (what resume and export take)."""
         if is_uri(path) and path.split("://", 1)[0].lower() not in URI_SCHEMES:
-            raise InputError(f"Invalid value for 'SWEEP_DIR': {path!r} has a scheme te-sweep "
-                             f"cannot read; use a local path or one of "
-                             f"{', '.join(s + '://' for s in URI_SCHEMES)}")
+            raise InputError(
+                f"Invalid value for 'SWEEP_DIR': {path!r} has a scheme te-sweep "
+                f"cannot read; use a local path or one of "
+                f"{', '.join(s + '://' for s in URI_SCHEMES)}"
+            )
         path = normalize_storage(path).rstrip("/")
         storage, _, name = path.rpartition("/")
         return cls(storage or "/", name)
@@ -191,11 +204,12 @@ class SweepDir:
             listing = fs.get_file_info(pafs.FileSelector(root, recursive=True))
         chosen = []
         for info in listing:
-            relative = info.path[len(root):].lstrip("/")
+            relative = info.path[len(root) :].lstrip("/")
             top_level = "/" not in relative
             if info.type == pafs.FileType.File and (
-                    (top_level and relative.endswith(".json"))
-                    or (relative.count("/") == 1 and relative.rsplit("/", 1)[1] in wanted)):
+                (top_level and relative.endswith(".json"))
+                or (relative.count("/") == 1 and relative.rsplit("/", 1)[1] in wanted)
+            ):
                 chosen.append((info.path, destination / relative))
 
         def copy(source: str, target: Path) -> None:
@@ -222,8 +236,11 @@ class SweepDir:
         options = manifest.get("options")
         if not isinstance(options, dict) or "storage" not in options:
             return manifest  # a manifest that records no location (hand-made)
-        return {**manifest, "name": self.name,
-                "options": {**options, "storage": self.storage, "name": self.name}}
+        return {
+            **manifest,
+            "name": self.name,
+            "options": {**options, "storage": self.storage, "name": self.name},
+        }
 
     def record_location(self) -> str | None:
         """Rewrite the manifest if it records another location than this directory (the sweep

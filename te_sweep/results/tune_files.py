@@ -36,10 +36,20 @@ TRIAL_COLUMN, LINE_COLUMN = "_trial", "_line"  # added: which trial, which line 
 # The result columns the export reads: the epoch record, and what reporting.tune_result adds.
 RESULT_SCHEMA = pa.schema(
     [pa.field(m.name, pa.int64() if m.kind is int else pa.float64()) for m in EPOCH_METRICS]
-    + [pa.field(name, pa.string()) for name in ("trial_status", "node_id", "hostname",
-                                                 "gpu_ids", "device_name", "omp_wait_policy")]
+    + [
+        pa.field(name, pa.string())
+        for name in (
+            "trial_status",
+            "node_id",
+            "hostname",
+            "gpu_ids",
+            "device_name",
+            "omp_wait_policy",
+        )
+    ]
     + [pa.field("te_compiled", pa.bool_())]
-    + [pa.field(name, pa.float64()) for name in ("started_at", "reported_at", "start_value")])
+    + [pa.field(name, pa.float64()) for name in ("started_at", "reported_at", "start_value")]
+)
 
 
 # What result.json lines are parsed into: RESULT_SCHEMA's columns at the top (a sweep reported
@@ -47,8 +57,12 @@ RESULT_SCHEMA = pa.schema(
 PARSE_SCHEMA = RESULT_SCHEMA.append(pa.field(RECORD_KEY, pa.list_(pa.float64())))
 
 
-STATE_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in
-                          ("trial_id", "status", "custom_dirname", "relative_logdir")])
+STATE_SCHEMA = pa.schema(
+    [
+        pa.field(name, pa.string())
+        for name in ("trial_id", "status", "custom_dirname", "relative_logdir")
+    ]
+)
 
 
 @dataclass
@@ -119,25 +133,36 @@ def experiment_state(root: Path, damaged: list[Path] | None = None) -> dict[str,
     lines = "\n".join(text.replace("\n", " ").replace("\r", " ") for text in trial_jsons)
     table = pajson.read_json(
         io.BytesIO(lines.encode()),
-        parse_options=pajson.ParseOptions(explicit_schema=STATE_SCHEMA,
-                                          unexpected_field_behavior="ignore")).to_pydict()
-    return {trial_id: (status, custom or relative or "") for trial_id, status, custom, relative
-            in zip(table["trial_id"], table["status"], table["custom_dirname"],
-                   table["relative_logdir"], strict=True)}
+        parse_options=pajson.ParseOptions(
+            explicit_schema=STATE_SCHEMA, unexpected_field_behavior="ignore"
+        ),
+    ).to_pydict()
+    return {
+        trial_id: (status, custom or relative or "")
+        for trial_id, status, custom, relative in zip(
+            table["trial_id"],
+            table["status"],
+            table["custom_dirname"],
+            table["relative_logdir"],
+            strict=True,
+        )
+    }
 
 
 def _complete_lines(data: bytes) -> bytes:
     """The file's whole lines: a last line without its newline was cut short by a crash."""
     end = data.rfind(b"\n")
-    return data[:end + 1] if end >= 0 else b""
+    return data[: end + 1] if end >= 0 else b""
 
 
 def _parse_fast(chunks: list[bytes]) -> pa.Table:
     return pajson.read_json(
         io.BytesIO(b"".join(chunks)),
         read_options=pajson.ReadOptions(block_size=1 << 24),
-        parse_options=pajson.ParseOptions(explicit_schema=PARSE_SCHEMA,
-                                          unexpected_field_behavior="ignore"))
+        parse_options=pajson.ParseOptions(
+            explicit_schema=PARSE_SCHEMA, unexpected_field_behavior="ignore"
+        ),
+    )
 
 
 def _parse_slow(chunks: list[bytes]) -> tuple[pa.Table, list[int]]:
@@ -193,8 +218,9 @@ def int64_array(values: np.ndarray) -> pa.Array:
 def _last_report_per_epoch(table: pa.Table) -> pa.Table:
     """Rows sorted by (trial, epoch); of several reports of one epoch, the last one."""
     table = table.filter(table["epoch"].is_valid())
-    table = table.sort_by([(TRIAL_COLUMN, "ascending"), ("epoch", "ascending"),
-                           (LINE_COLUMN, "ascending")])
+    table = table.sort_by(
+        [(TRIAL_COLUMN, "ascending"), ("epoch", "ascending"), (LINE_COLUMN, "ascending")]
+    )
     if table.num_rows < 2:
         return table
     trial, epoch = table[TRIAL_COLUMN].combine_chunks(), table["epoch"].combine_chunks()

@@ -19,22 +19,41 @@ from te_sweep.results.configs import (
     pareto_flags,
 )
 
-SPACE = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
-                        "search:\n  te_scale: {low: 0.1, high: 4.0}\n", Path("s.yaml"))
+SPACE = space_from_text(
+    "fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
+    "search:\n  te_scale: {low: 0.1, high: 4.0}\n",
+    Path("s.yaml"),
+)
 MAX_EPOCHS = 9
 SEEDS = tuple(range(100, 106))  # six seeds: enough for Holm to let a clear effect through
 
 
-def row(role: str, seed: int, epochs: float | None, config_id: str | None = None,
-        status: str | None = None, overhead: float = 0.05, lr_scale: float = 1.0) -> dict:
+def row(
+    role: str,
+    seed: int,
+    epochs: float | None,
+    config_id: str | None = None,
+    status: str | None = None,
+    overhead: float = 0.05,
+    lr_scale: float = 1.0,
+) -> dict:
     """A trials.parquet row with what config_rows reads; epochs None: censored."""
     status = status or ("complete" if epochs is not None else "censored")
-    return {"role": role, "seed": seed, "config_id": config_id, "status": status,
-            "epochs_to_target_frac": epochs, "seconds_to_target": None if epochs is None
-            else 10.0 * epochs, "param_max_epochs": MAX_EPOCHS, "param_te_scale": 1.0,
-            "param_last_lr_scale": lr_scale,
-            "objective_epochs": epochs if epochs is not None else MAX_EPOCHS + 1.0,
-            "te_overhead": overhead, "te_mean": 0.01, "te_factor_mean": 0.99}
+    return {
+        "role": role,
+        "seed": seed,
+        "config_id": config_id,
+        "status": status,
+        "epochs_to_target_frac": epochs,
+        "seconds_to_target": None if epochs is None else 10.0 * epochs,
+        "param_max_epochs": MAX_EPOCHS,
+        "param_te_scale": 1.0,
+        "param_last_lr_scale": lr_scale,
+        "objective_epochs": epochs if epochs is not None else MAX_EPOCHS + 1.0,
+        "te_overhead": overhead,
+        "te_mean": 0.01,
+        "te_factor_mean": 0.99,
+    }
 
 
 def baselines(epochs: float = 6.0) -> list[dict]:
@@ -42,7 +61,9 @@ def baselines(epochs: float = 6.0) -> list[dict]:
 
 
 def configuration(config_id: str, epochs: list[float | None], overhead: float = 0.05) -> list:
-    return [row("te", s, e, config_id, overhead=overhead) for s, e in zip(SEEDS, epochs, strict=False)]
+    return [
+        row("te", s, e, config_id, overhead=overhead) for s, e in zip(SEEDS, epochs, strict=False)
+    ]
 
 
 def rows_by_id(trials: list[dict], repeats: int = len(SEEDS)) -> dict[str, dict]:
@@ -71,8 +92,11 @@ def test_a_clear_speedup_beats_baselines_after_holm_and_no_effect_does_not():
 
 def test_censoring_on_either_side_is_counted_as_a_bound():
     runs = configuration("c0000", [None, 3.0, 5.0, 6.0, 6.0, 6.0])
-    trials = [row("baseline", SEEDS[0], 6.0), row("baseline", SEEDS[1], None)] + \
-        [row("baseline", s, 6.0) for s in SEEDS[2:]] + runs
+    trials = (
+        [row("baseline", SEEDS[0], 6.0), row("baseline", SEEDS[1], None)]
+        + [row("baseline", s, 6.0) for s in SEEDS[2:]]
+        + runs
+    )
     r = rows_by_id(trials)["c0000"]
     assert r["pair_kinds"][:2] == ["te_censored", "baseline_censored"]
     assert r["censored_te"] == 1 and r["censored_baseline"] == 1 and r["censored_both"] == 0
@@ -114,8 +138,9 @@ def test_a_configuration_without_an_estimate_has_no_rank():
 
 def test_a_control_still_running_is_not_compared_yet():
     runs = configuration("c0000", [5.0] * 6)
-    controls = [row("control", s, 4.0, "c0000", lr_scale=0.7) for s in SEEDS[:3]] + \
-        [row("control", s, 2.0, "c0000", status="running", lr_scale=0.7) for s in SEEDS[3:]]
+    controls = [row("control", s, 4.0, "c0000", lr_scale=0.7) for s in SEEDS[:3]] + [
+        row("control", s, 2.0, "c0000", status="running", lr_scale=0.7) for s in SEEDS[3:]
+    ]
     r = rows_by_id(baselines() + runs + controls)["c0000"]
     assert r["control_speedup_mean"] == pytest.approx(4.0 / 5.0)
 
@@ -166,34 +191,52 @@ def test_time_speedups_come_from_the_seconds_of_runs_that_reached_the_target():
     assert (r["time_speedup_min"], r["time_speedup_max"]) == pytest.approx((1.0, 2.0))
 
 
-@pytest.mark.parametrize("choices, arrow_type", [
-    ("[true, false]", pa.bool_()), ("[16, 32]", pa.int64()), ("[1, 2.5]", pa.float64()),
-    ("[0.5, 2.0]", pa.float64()), ("[plugin, effective]", pa.string())])
+@pytest.mark.parametrize(
+    "choices, arrow_type",
+    [
+        ("[true, false]", pa.bool_()),
+        ("[16, 32]", pa.int64()),
+        ("[1, 2.5]", pa.float64()),
+        ("[0.5, 2.0]", pa.float64()),
+        ("[plugin, effective]", pa.string()),
+    ],
+)
 def test_a_categorical_parameter_keeps_its_type_in_configs_parquet(choices, arrow_type):
-    space = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n"
-                            f"search:\n  {CATEGORICAL[arrow_type]}: {{choices: {choices}}}\n",
-                            Path("s.yaml"))
+    space = space_from_text(
+        "fixed:\n  dataset: fashion-mnist\n  subset: 1000\n"
+        f"search:\n  {CATEGORICAL[arrow_type]}: {{choices: {choices}}}\n",
+        Path("s.yaml"),
+    )
     (name,) = space.params
     assert configs_schema(space).field(f"param_{name}").type == arrow_type
 
 
-CATEGORICAL = {pa.bool_(): "redraw_pairs", pa.int64(): "te_every", pa.float64(): "te_scale",
-               pa.string(): "te_estimator"}
+CATEGORICAL = {
+    pa.bool_(): "redraw_pairs",
+    pa.int64(): "te_every",
+    pa.float64(): "te_scale",
+    pa.string(): "te_estimator",
+}
 
 
 def test_the_rows_do_not_depend_on_the_order_of_the_trials():
     """trials.parquet's row order is Tune's, not a promise: baselines, TE runs and LR controls
     sharing seeds, in any order, give the same configurations. (A role test that let a TE run
     or a control stand in for the baseline of its seed depends on which row comes last.)"""
-    trials = (baselines() + configuration("c0000", [4.0, 5.0, None, 4.5, 5.5, 3.0])
-              + configuration("c0001", [6.5, 7.0, 5.0, 6.0, 8.0, 6.0])
-              + [row("control", s, 4.0 + 0.3 * k, "c0000", lr_scale=0.7)
-                 for k, s in enumerate(SEEDS)])
+    trials = (
+        baselines()
+        + configuration("c0000", [4.0, 5.0, None, 4.5, 5.5, 3.0])
+        + configuration("c0001", [6.5, 7.0, 5.0, 6.0, 8.0, 6.0])
+        + [row("control", s, 4.0 + 0.3 * k, "c0000", lr_scale=0.7) for k, s in enumerate(SEEDS)]
+    )
     forward = config_rows("s", trials, SPACE, len(SEEDS))
     assert forward[0]["speedups"][0] == pytest.approx(6.0 / 4.0)  # against the baseline
     assert forward[0]["control_speedup_mean"] is not None
-    for order in (trials[::-1], trials[len(SEEDS):] + trials[:len(SEEDS)],
-                  sorted(trials, key=lambda t: (t["seed"], t["role"]))):
+    for order in (
+        trials[::-1],
+        trials[len(SEEDS) :] + trials[: len(SEEDS)],
+        sorted(trials, key=lambda t: (t["seed"], t["role"])),
+    ):
         assert config_rows("s", order, SPACE, len(SEEDS)) == forward
 
 
@@ -202,8 +245,9 @@ def test_a_significant_p_with_an_interval_reaching_below_1_does_not_beat_the_bas
     1.35x slower give p = 0.049 but an interval from 0.99. Both must hold for the verdict."""
     seeds = range(200, 212)
     ratios = [math.exp(0.2)] * 10 + [math.exp(-0.3)] * 2
-    trials = [row("baseline", s, 6.0) for s in seeds] + \
-        [row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, ratios, strict=False)]
+    trials = [row("baseline", s, 6.0) for s in seeds] + [
+        row("te", s, 6.0 / r, "c0000") for s, r in zip(seeds, ratios, strict=False)
+    ]
     r = rows_by_id(trials, repeats=12)["c0000"]
     assert r["p_holm"] == r["p_value"] == pytest.approx(0.0486, abs=1e-4)
     assert r["speedup_ci_low"] == pytest.approx(0.9917, abs=1e-4)
@@ -223,13 +267,18 @@ def test_a_null_choice_is_the_configurations_value_and_the_table_builds():
     """`batch_size: {choices: [null, 64]}` (the preset's own, 100, or 64): trials.parquet
     records what ran (100, 64); configs.parquet names the configurations as the space does
     (null, 64), in the setting's own type."""
-    space = space_from_text("fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
-                            "search:\n  batch_size: {choices: [null, 64]}\n", Path("s.yaml"))
+    space = space_from_text(
+        "fixed:\n  dataset: fashion-mnist\n  subset: 1000\n  max_epochs: 9\n"
+        "search:\n  batch_size: {choices: [null, 64]}\n",
+        Path("s.yaml"),
+    )
     schema = configs_schema(space)
     assert schema.field("param_batch_size").type == pa.int64()
-    trials = [{**t, "param_batch_size": size}
-              for size, config_id in ((100, "c0000"), (64, "c0001"))
-              for t in configuration(config_id, [5.0] * 6)] + baselines()
+    trials = [
+        {**t, "param_batch_size": size}
+        for size, config_id in ((100, "c0000"), (64, "c0001"))
+        for t in configuration(config_id, [5.0] * 6)
+    ] + baselines()
     table = pa.Table.from_pylist(config_rows("s", trials, space, len(SEEDS)), schema=schema)
     assert table.column("param_batch_size").to_pylist() == [None, 64]
 
@@ -247,8 +296,11 @@ def test_the_front_of_many_configurations_is_found():
 def test_a_configuration_whose_runs_ended_each_way_is_complete():
     """One run reached the target, one was censored, one diverged: every run has ended, so
     the configuration is complete (its statuses are all three final ones at once)."""
-    runs = [row("te", SEEDS[0], 4.0, "c0000"), row("te", SEEDS[1], None, "c0000"),
-            row("te", SEEDS[2], None, "c0000", status="diverged")]
+    runs = [
+        row("te", SEEDS[0], 4.0, "c0000"),
+        row("te", SEEDS[1], None, "c0000"),
+        row("te", SEEDS[2], None, "c0000", status="diverged"),
+    ]
     r = rows_by_id(baselines() + runs, repeats=3)["c0000"]
     assert r["status"] == CONFIG_COMPLETE and r["repeats"] == 3
     assert r["te_overhead"] == pytest.approx(0.05) and r["pareto"] is True

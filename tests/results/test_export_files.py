@@ -45,11 +45,15 @@ def full(tmp_path_factory):
     sweep = HandSweep(tmp_path_factory.mktemp("full") / "hand", num_samples=1, repeats=2)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8]), "TERMINATED")
     sweep.trial("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.75]), "TERMINATED")
-    restored = [report(1, 0.6, te=0.1), report(2, 0.55, te=0.1),  # before the restore
-                report(2, 0.9, "complete", te=0.1)]  # the same epoch, again: this one counts
+    restored = [
+        report(1, 0.6, te=0.1),
+        report(2, 0.55, te=0.1),  # before the restore
+        report(2, 0.9, "complete", te=0.1),
+    ]  # the same epoch, again: this one counts
     sweep.trial("t11", trial_config("te", 11, "c0000"), restored, "TERMINATED")
-    sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1),
-                "TERMINATED")
+    sweep.trial(
+        "t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1), "TERMINATED"
+    )
     sweep.save_state()
     return sweep.export()  # once for the module's tests, which only read it (export ~1 s)
 
@@ -126,8 +130,13 @@ def test_the_newest_state_is_chosen_by_its_name_not_its_time_on_disk(tmp_path):
 def test_a_report_line_cut_short_by_a_crash_is_dropped(tmp_path):
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
-    sweep.trial("t11", trial_config("te", 11, "c0000"), [report(1, 0.5, te=0.1)], "RUNNING",
-                raw_tail='{"epoch": 2, "train_acc": 0.')
+    sweep.trial(
+        "t11",
+        trial_config("te", 11, "c0000"),
+        [report(1, 0.5, te=0.1)],
+        "RUNNING",
+        raw_tail='{"epoch": 2, "train_acc": 0.',
+    )
     sweep.save_state()
     trials, epochs, _, summary = sweep.export()
     assert [e["epoch"] for e in epochs if e["trial_id"] == "t11"] == [1]
@@ -147,22 +156,47 @@ def test_trials_are_found_by_the_directory_their_experiment_state_names(tmp_path
     directory the state does not name yet (a trial started after the last save) is known
     by its name's last "_" part, as te-sweep's trial_dirname ends in the trial id."""
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
-    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED",
-                dirname="train_ab12_00000_0_seed=11_2026-12-01_10-00-00")
-    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6], te=0.1), "TERMINATED",
-                dirname="train_ab12_00001_1_seed=11_2026-12-01_10-00-05",
-                state_key="relative_logdir")
+    sweep.trial(
+        "b11",
+        trial_config("baseline", 11),
+        run([0.5, 0.9]),
+        "TERMINATED",
+        dirname="train_ab12_00000_0_seed=11_2026-12-01_10-00-00",
+    )
+    sweep.trial(
+        "t11",
+        trial_config("te", 11, "c0000"),
+        run([0.6], te=0.1),
+        "TERMINATED",
+        dirname="train_ab12_00001_1_seed=11_2026-12-01_10-00-05",
+        state_key="relative_logdir",
+    )
     sweep.save_state()
     sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
     files = read_sweep_files(sweep.root)
     assert [(t.trial_id, t.tune_status, t.config["role"]) for t in files.trials] == [
-        ("b11", "TERMINATED", "baseline"), ("t11", "TERMINATED", "te"), ("t22", None, "te")]
-    assert reports_read(files) == [("b11", 1, 0.5), ("b11", 2, 0.9), ("t11", 1, 0.6),
-                                   ("t22", 1, 0.7)]
+        ("b11", "TERMINATED", "baseline"),
+        ("t11", "TERMINATED", "te"),
+        ("t22", None, "te"),
+    ]
+    assert reports_read(files) == [
+        ("b11", 1, 0.5),
+        ("b11", 2, 0.9),
+        ("t11", 1, 0.6),
+        ("t22", 1, 0.7),
+    ]
 
 
-@pytest.mark.parametrize("odd_line", ["\n", "\n\n", "not json\n", '{"epoch": 2, "train\n',
-                                      '{"trial_status": "running", "training_iteration": 9}\n'])
+@pytest.mark.parametrize(
+    "odd_line",
+    [
+        "\n",
+        "\n\n",
+        "not json\n",
+        '{"epoch": 2, "train\n',
+        '{"trial_status": "running", "training_iteration": 9}\n',
+    ],
+)
 def test_a_line_that_is_not_a_report_is_skipped_and_the_rest_is_read(tmp_path, odd_line):
     """A blank line, a line pyarrow cannot parse, or a JSON line that is no epoch's report
     (no `epoch`), in the middle of a result.json: the per-line path reads every file instead, each report still under its own trial, the
@@ -170,13 +204,24 @@ def test_a_line_that_is_not_a_report_is_skipped_and_the_rest_is_read(tmp_path, o
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
     later = "".join(json.dumps(line) + "\n" for line in run([0.5, 0.6, 0.9], te=0.1)[1:])
-    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.5], te=0.1), "TERMINATED",
-                raw_tail=odd_line + later)
+    sweep.trial(
+        "t11",
+        trial_config("te", 11, "c0000"),
+        run([0.5], te=0.1),
+        "TERMINATED",
+        raw_tail=odd_line + later,
+    )
     sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7, 0.8], te=0.1), "TERMINATED")
     sweep.save_state()
     assert reports_read(read_sweep_files(sweep.root)) == [
-        ("b11", 1, 0.5), ("b11", 2, 0.9), ("t11", 1, 0.5), ("t11", 2, 0.6), ("t11", 3, 0.9),
-        ("t22", 1, 0.7), ("t22", 2, 0.8)]
+        ("b11", 1, 0.5),
+        ("b11", 2, 0.9),
+        ("t11", 1, 0.5),
+        ("t11", 2, 0.6),
+        ("t11", 3, 0.9),
+        ("t22", 1, 0.7),
+        ("t22", 2, 0.8),
+    ]
 
 
 def test_a_whole_last_line_without_its_newline_is_dropped_too(tmp_path):
@@ -184,8 +229,13 @@ def test_a_whole_last_line_without_its_newline_is_dropped_too(tmp_path):
     finished, so it is dropped like any cut-short line (here shorter than the line before,
     so that no slice by a wrong bound keeps it by chance)."""
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
-    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.5], te=0.1), "RUNNING",
-                raw_tail='{"epoch": 2, "train_acc": 0.9}')
+    sweep.trial(
+        "t11",
+        trial_config("te", 11, "c0000"),
+        run([0.5], te=0.1),
+        "RUNNING",
+        raw_tail='{"epoch": 2, "train_acc": 0.9}',
+    )
     sweep.save_state()
     assert reports_read(read_sweep_files(sweep.root)) == [("t11", 1, 0.5)]
 
@@ -194,8 +244,12 @@ def test_one_epoch_reported_twice_is_the_only_row_left_its_last_report(tmp_path)
     """The deduplication holds for the smallest tables too: two reports of one epoch (a
     restore right after the first report) leave one row, the later one."""
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
-    sweep.trial("t11", trial_config("te", 11, "c0000"),
-                [report(1, 0.5, te=0.1), report(1, 0.6, te=0.1)], "RUNNING")
+    sweep.trial(
+        "t11",
+        trial_config("te", 11, "c0000"),
+        [report(1, 0.5, te=0.1), report(1, 0.6, te=0.1)],
+        "RUNNING",
+    )
     sweep.save_state()
     assert reports_read(read_sweep_files(sweep.root)) == [("t11", 1, 0.6)]
 
@@ -204,24 +258,37 @@ def test_a_searched_setting_with_a_null_choice_exports(tmp_path):
     """`batch_size: {choices: [null, 64]}`: one configuration keeps the preset's batch size
     (100 for fashion-mnist), one sets 64. trials.parquet says what ran; configs.parquet and
     optuna.db name the configurations as the space file does."""
-    space = SPACE_TEXT.replace("  te_scale: {low: 0.1, high: 4.0}\n",
-                               "  batch_size: {choices: [null, 64]}\n")
+    space = SPACE_TEXT.replace(
+        "  te_scale: {low: 0.1, high: 4.0}\n", "  batch_size: {choices: [null, 64]}\n"
+    )
     sweep = HandSweep(tmp_path / "hand", num_samples=2, repeats=1, space_text=space)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8]), "TERMINATED")
-    sweep.trial("t1", trial_config("te", 11, "c0000", batch_size=None), run([0.6, 0.8], te=0.1),
-                "TERMINATED")
-    sweep.trial("t2", trial_config("te", 11, "c0001", batch_size=64), run([0.8], te=0.1),
-                "TERMINATED")
+    sweep.trial(
+        "t1",
+        trial_config("te", 11, "c0000", batch_size=None),
+        run([0.6, 0.8], te=0.1),
+        "TERMINATED",
+    )
+    sweep.trial(
+        "t2", trial_config("te", 11, "c0001", batch_size=64), run([0.8], te=0.1), "TERMINATED"
+    )
     sweep.save_state()
     trials, _, configs, _ = sweep.export()
-    assert pq.read_schema(tmp_path / "hand" / "configs.parquet").field(
-        "param_batch_size").type == "int64"
-    assert {t["trial_id"]: t["param_batch_size"] for t in trials if t["role"] == "te"} == \
-        {"t1": 100, "t2": 64}
-    assert [(c["config_id"], c["param_batch_size"]) for c in configs] == \
-        [("c0000", None), ("c0001", 64)]
-    study = optuna.load_study(study_name=None,
-                              storage=f"sqlite:///{tmp_path / 'hand' / 'optuna.db'}")
+    assert (
+        pq.read_schema(tmp_path / "hand" / "configs.parquet").field("param_batch_size").type
+        == "int64"
+    )
+    assert {t["trial_id"]: t["param_batch_size"] for t in trials if t["role"] == "te"} == {
+        "t1": 100,
+        "t2": 64,
+    }
+    assert [(c["config_id"], c["param_batch_size"]) for c in configs] == [
+        ("c0000", None),
+        ("c0001", 64),
+    ]
+    study = optuna.load_study(
+        study_name=None, storage=f"sqlite:///{tmp_path / 'hand' / 'optuna.db'}"
+    )
     assert [t.params["batch_size"] for t in study.trials] == [None, 64]
 
 
@@ -231,12 +298,19 @@ def test_an_lr_control_is_exported_and_compared_with_its_configuration(tmp_path)
     sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8]), "TERMINATED")
     sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6, 0.8], te=0.1), "TERMINATED")
-    sweep.trial("k11", trial_config("control", 11, "c0000", te_scale=0.0, last_lr_scale=0.7),
-                run([0.5, 0.6, 0.7, 0.8]), "TERMINATED")
+    sweep.trial(
+        "k11",
+        trial_config("control", 11, "c0000", te_scale=0.0, last_lr_scale=0.7),
+        run([0.5, 0.6, 0.7, 0.8]),
+        "TERMINATED",
+    )
     sweep.save_state()
     trials, _, (config,), _ = sweep.export()
-    assert {t["trial_id"]: t["role"] for t in trials} == {"b11": "baseline", "t11": "te",
-                                                          "k11": "control"}
+    assert {t["trial_id"]: t["role"] for t in trials} == {
+        "b11": "baseline",
+        "t11": "te",
+        "k11": "control",
+    }
     # TE reached 0.8 at epoch 2 exactly, the control at 4, the baseline at 3
     assert config["speedup_mean"] == pytest.approx(3.0 / 2.0)
     assert config["control_speedup_mean"] == pytest.approx(4.0 / 2.0)
@@ -258,8 +332,10 @@ def test_unreadable_files_are_skipped_named_and_the_newest_readable_state_is_use
     empty.write_bytes(b"")
     files = read_sweep_files(sweep.root)
     assert files.damaged == [cut, empty]  # newest first, until a readable one
-    assert [(t.trial_id, t.tune_status) for t in files.trials] == [("b11", "TERMINATED"),
-                                                                    ("t11", "RUNNING")]
+    assert [(t.trial_id, t.tune_status) for t in files.trials] == [
+        ("b11", "TERMINATED"),
+        ("t11", "RUNNING"),
+    ]
     assert good.exists()
 
     sweep.trial("t22", trial_config("te", 22, "c0000"), run([0.7], te=0.1), "RUNNING")
@@ -283,7 +359,9 @@ def test_a_skipped_file_alone_makes_the_tables_partial(tmp_path):
     trials, _, _, summary = sweep.export()
     assert len(trials) == 2 and summary["partial"] is True
     assert {(t["trial_id"], t["role"], t["epochs_run"]) for t in trials} == {
-        ("b11", "baseline", 2), ("t11", "te", 2)}  # read on past the skipped one
+        ("b11", "baseline", 2),
+        ("t11", "te", 2),
+    }  # read on past the skipped one
     (state,) = sweep.root.glob("experiment_state-*.json")
     assert state_is_readable(state)
     state.write_bytes(state.read_bytes()[:-2])
@@ -294,16 +372,23 @@ def test_report_lines_before_and_since_the_record_list_export_alike(tmp_path):
     """result.json lines with every value at the top (sweeps reported before the record list)
     and with the record list (since), in separate trials and within one trial (a sweep
     resumed after upgrading te-sweep): the same rows."""
+
     def write(name: str, pack_first: bool, pack_rest: bool) -> tuple[list[dict], list[dict]]:
         sweep = HandSweep(tmp_path / name, num_samples=1, repeats=2)
         for trial_id, config, lines in (
-                ("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8])),
-                ("t11", trial_config("te", 11, "c0000"),
-                 [*run([0.6, 0.9], te=0.1), report(2, 0.95, "complete", te=0.1)]),
-                ("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.75])),
-                ("t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1))):
-            lines = [packed(line) if (pack_first if i == 0 else pack_rest) else line
-                     for i, line in enumerate(lines)]
+            ("b11", trial_config("baseline", 11), run([0.5, 0.7, 0.8])),
+            (
+                "t11",
+                trial_config("te", 11, "c0000"),
+                [*run([0.6, 0.9], te=0.1), report(2, 0.95, "complete", te=0.1)],
+            ),
+            ("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.75])),
+            ("t22", trial_config("te", 22, "c0000"), run([0.5, 0.6, 0.7, 0.7], te=0.1)),
+        ):
+            lines = [
+                packed(line) if (pack_first if i == 0 else pack_rest) else line
+                for i, line in enumerate(lines)
+            ]
             sweep.trial(trial_id, config, lines, "TERMINATED")
         sweep.save_state()
         trials, epochs, _, _ = sweep.export()
@@ -326,8 +411,15 @@ def test_a_live_report_parses_on_the_fast_path():
 
     record = report(1, 0.7, te=0.1)
     for compiled in (True, False, None):
-        line = tune_result(resolve(TrialConfig(max_epochs=3, target=0.8)), [record], "te",
-                           {"node_id": "n1", "te_compiled": compiled}, "cpu", 1.7e9, 0.1)
+        line = tune_result(
+            resolve(TrialConfig(max_epochs=3, target=0.8)),
+            [record],
+            "te",
+            {"node_id": "n1", "te_compiled": compiled},
+            "cpu",
+            1.7e9,
+            0.1,
+        )
         assert "te_compiled" not in line  # a bool at the top: Tune would keep statistics of it
         table = _unpack_record(_parse_fast([(json.dumps(line) + "\n").encode()]))
         assert table.num_rows == 1

@@ -25,24 +25,62 @@ TE_FRAC = 2 + (0.8 - 0.6) / (0.9 - 0.6)  # detailed_run(): in epoch 3, from epoc
 def at(unix_seconds: float) -> dt.datetime:
     """The UTC time the export must write: rounded to the microsecond."""
     return dt.datetime(1970, 1, 1, tzinfo=UTC) + dt.timedelta(
-        microseconds=round(unix_seconds * 1e6))
+        microseconds=round(unix_seconds * 1e6)
+    )
 
 
 def detailed_run() -> list[dict]:
     """Three epochs, each field different, reaching 0.8 in the third: sums, means and maxima
     that any wrong index, operator or default would change."""
-    common = dict(te=0.0, node_id="node-a", hostname="host-a", gpu_ids="",
-                  device_name="cpu", started_at=STARTED)
+    common = dict(
+        te=0.0,
+        node_id="node-a",
+        hostname="host-a",
+        gpu_ids="",
+        device_name="cpu",
+        started_at=STARTED,
+    )
     return [
-        report(1, 0.5, **common, epoch_time_s=1.0, te_time_s=0.1, eval_time_s=0.5,
-               te_mean=0.01, te_factor_mean=0.9, test_acc=0.7, elapsed_s=1.5,
-               reported_at=STARTED + 10),
-        report(2, 0.6, **common, epoch_time_s=2.0, te_time_s=0.2, eval_time_s=None,
-               te_mean=0.03, te_factor_mean=0.8, test_acc=0.85, elapsed_s=3.5,
-               reported_at=STARTED + 20),
-        report(3, 0.9, "complete", **common, epoch_time_s=3.0, te_time_s=0.3,
-               eval_time_s=0.25, te_mean=0.08, te_factor_mean=0.7, test_acc=0.8,
-               elapsed_s=6.75, reported_at=STARTED + 30.5),
+        report(
+            1,
+            0.5,
+            **common,
+            epoch_time_s=1.0,
+            te_time_s=0.1,
+            eval_time_s=0.5,
+            te_mean=0.01,
+            te_factor_mean=0.9,
+            test_acc=0.7,
+            elapsed_s=1.5,
+            reported_at=STARTED + 10,
+        ),
+        report(
+            2,
+            0.6,
+            **common,
+            epoch_time_s=2.0,
+            te_time_s=0.2,
+            eval_time_s=None,
+            te_mean=0.03,
+            te_factor_mean=0.8,
+            test_acc=0.85,
+            elapsed_s=3.5,
+            reported_at=STARTED + 20,
+        ),
+        report(
+            3,
+            0.9,
+            "complete",
+            **common,
+            epoch_time_s=3.0,
+            te_time_s=0.3,
+            eval_time_s=0.25,
+            te_mean=0.08,
+            te_factor_mean=0.7,
+            test_acc=0.8,
+            elapsed_s=6.75,
+            reported_at=STARTED + 30.5,
+        ),
     ]
 
 
@@ -54,8 +92,12 @@ def one_of_each(tmp_path_factory):
     sweep = HandSweep(tmp_path_factory.mktemp("each") / "hand", num_samples=3, repeats=1)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
     sweep.trial("t1", trial_config("te", 11, "c0000"), detailed_run(), "TERMINATED")
-    sweep.trial("t2", trial_config("te", 11, "c0001", te_scale=2.0),
-                run([0.5, 0.6, 0.7, 0.7], te=0.1), "TERMINATED")
+    sweep.trial(
+        "t2",
+        trial_config("te", 11, "c0001", te_scale=2.0),
+        run([0.5, 0.6, 0.7, 0.7], te=0.1),
+        "TERMINATED",
+    )
     sweep.save_state()
     trials, epochs, configs, summary = sweep.export()
     return sweep, {t["trial_id"]: t for t in trials}, epochs, configs, summary
@@ -111,8 +153,11 @@ def test_epoch_rows_carry_their_report_time_and_node(one_of_each):
     _, _, epochs, _, _ = one_of_each
     rows = [e for e in epochs if e["trial_id"] == "t1"]
     assert [e["epoch"] for e in rows] == [1, 2, 3]
-    assert [e["finished_at"] for e in rows] == [at(STARTED + 10), at(STARTED + 20),
-                                                at(STARTED + 30.5)]
+    assert [e["finished_at"] for e in rows] == [
+        at(STARTED + 10),
+        at(STARTED + 20),
+        at(STARTED + 30.5),
+    ]
     assert {e["node_id"] for e in rows} == {"node-a"}
     assert {e["role"] for e in rows} == {"te"} and {e["sweep_id"] for e in rows} == {"s1"}
     assert [e["te_time_s"] for e in rows] == [0.1, 0.2, 0.3]
@@ -139,27 +184,49 @@ def statuses(tmp_path_factory):
     sweep = HandSweep(tmp_path_factory.mktemp("statuses") / "hand", num_samples=4, repeats=2)
     sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
     sweep.trial("b22", trial_config("baseline", 22), run([0.5, 0.6, 0.7, 0.7]), "TERMINATED")
-    sweep.trial("reach22", trial_config("te", 22, "c0000"), run([0.5, 0.9], te=0.1),
-                "TERMINATED")
-    sweep.trial("reach11", trial_config("te", 11, "c0000"), run([0.5, 0.9], te=0.1),
-                "TERMINATED")
-    sweep.trial("pruned", trial_config("te", 11, "c0001"), run([0.5, 0.6], te=0.1)[:1],
-                "TERMINATED")  # its last report says running: ASHA stopped it
-    traceback = "Traceback (most recent call last):\n  File \"x.py\"\nValueError: bad lr\n"
-    sweep.trial("failed", trial_config("te", 11, "c0002"), run([0.5, 0.6], te=0.1)[:1],
-                "ERROR", error_txt=traceback)
-    sweep.trial("noreport", trial_config("te", 11, "c0003"), [], "TERMINATED",
-                error_txt="RuntimeError: worker died\n")
-    sweep.trial("running", trial_config("te", 22, "c0001"), run([0.5, 0.6], te=0.1)[:1],
-                "RUNNING")
+    sweep.trial("reach22", trial_config("te", 22, "c0000"), run([0.5, 0.9], te=0.1), "TERMINATED")
+    sweep.trial("reach11", trial_config("te", 11, "c0000"), run([0.5, 0.9], te=0.1), "TERMINATED")
+    sweep.trial(
+        "pruned", trial_config("te", 11, "c0001"), run([0.5, 0.6], te=0.1)[:1], "TERMINATED"
+    )  # its last report says running: ASHA stopped it
+    traceback = 'Traceback (most recent call last):\n  File "x.py"\nValueError: bad lr\n'
+    sweep.trial(
+        "failed",
+        trial_config("te", 11, "c0002"),
+        run([0.5, 0.6], te=0.1)[:1],
+        "ERROR",
+        error_txt=traceback,
+    )
+    sweep.trial(
+        "noreport",
+        trial_config("te", 11, "c0003"),
+        [],
+        "TERMINATED",
+        error_txt="RuntimeError: worker died\n",
+    )
+    sweep.trial("running", trial_config("te", 22, "c0001"), run([0.5, 0.6], te=0.1)[:1], "RUNNING")
     lost = "RuntimeError: the node was lost\n"  # an error.txt left by an earlier failure
-    sweep.trial("retried", trial_config("te", 22, "c0004"), run([0.5, 0.6], te=0.1)[:1],
-                "RUNNING", error_txt=lost)  # failed, retried, running again
-    sweep.trial("recovered", trial_config("te", 11, "c0005"), run([0.5, 0.9], te=0.1),
-                "TERMINATED", error_txt=lost)  # failed, retried, then reached the target
+    sweep.trial(
+        "retried",
+        trial_config("te", 22, "c0004"),
+        run([0.5, 0.6], te=0.1)[:1],
+        "RUNNING",
+        error_txt=lost,
+    )  # failed, retried, running again
+    sweep.trial(
+        "recovered",
+        trial_config("te", 11, "c0005"),
+        run([0.5, 0.9], te=0.1),
+        "TERMINATED",
+        error_txt=lost,
+    )  # failed, retried, then reached the target
     sweep.trial("empty", trial_config("te", 22, "c0006"), [], "TERMINATED")
-    sweep.trial("diverged", trial_config("te", 11, "c0007"),
-                [report(1, 0.3, "diverged", te=0.1, train_loss=None)], "TERMINATED")
+    sweep.trial(
+        "diverged",
+        trial_config("te", 11, "c0007"),
+        [report(1, 0.3, "diverged", te=0.1, train_loss=None)],
+        "TERMINATED",
+    )
     sweep.save_state()
     trials, _, configs, summary = sweep.export()
     return {t["trial_id"]: t for t in trials}, {c["config_id"]: c for c in configs}, summary
@@ -183,8 +250,9 @@ def test_a_pruned_run_has_an_end_but_no_objective_and_no_pair(statuses):
     assert row["paired_baseline"] is None and row["paired_speedup_epochs"] is None
 
 
-@pytest.mark.parametrize("trial_id, error", [("failed", "ValueError: bad lr"),
-                                             ("noreport", "RuntimeError: worker died")])
+@pytest.mark.parametrize(
+    "trial_id, error", [("failed", "ValueError: bad lr"), ("noreport", "RuntimeError: worker died")]
+)
 def test_a_failed_run_carries_its_exception_line_and_no_end(statuses, trial_id, error):
     by_id, _, _ = statuses
     row = by_id[trial_id]
@@ -250,21 +318,31 @@ def test_a_censored_run_counts_at_max_epochs_plus_one_for_an_odd_max_epochs(tmp_
     assert row["paired_speedup_epochs"] == pytest.approx(BASELINE_FRAC / 6)
 
 
-CHAINED = ("Failure # 1 (occurred at 2026-12-01_10-00-00)\n"
-           "Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n"
-           "KeyError: 'lr'\n\n"
-           "The above exception was the direct cause of the following exception:\n\n"
-           "Traceback (most recent call last):\n  File \"y.py\", line 9, in g\n"
-           "ValueError: bad lr\nwhile building the optimizer of epoch 3\n")
+CHAINED = (
+    "Failure # 1 (occurred at 2026-12-01_10-00-00)\n"
+    'Traceback (most recent call last):\n  File "x.py", line 3, in f\n'
+    "KeyError: 'lr'\n\n"
+    "The above exception was the direct cause of the following exception:\n\n"
+    'Traceback (most recent call last):\n  File "y.py", line 9, in g\n'
+    "ValueError: bad lr\nwhile building the optimizer of epoch 3\n"
+)
 
 
-@pytest.mark.parametrize("text, line", [
-    (CHAINED, "ValueError: bad lr"),  # the last exception, not the note printed after it
-    ("Traceback (most recent call last):\n  File \"x.py\"\nValueError: bad lr\n",
-     "ValueError: bad lr"),
-    ("\nthe worker was killed by the OOM killer\n  \n",  # no exception line: the last line
-     "the worker was killed by the OOM killer"),
-    ("\n \n", None)])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        (CHAINED, "ValueError: bad lr"),  # the last exception, not the note printed after it
+        (
+            'Traceback (most recent call last):\n  File "x.py"\nValueError: bad lr\n',
+            "ValueError: bad lr",
+        ),
+        (
+            "\nthe worker was killed by the OOM killer\n  \n",  # no exception line: the last line
+            "the worker was killed by the OOM killer",
+        ),
+        ("\n \n", None),
+    ],
+)
 def test_a_failed_runs_error_is_the_last_exception_line_of_its_error_txt(tmp_path, text, line):
     """The `error` column: of a chained traceback the exception that ended the trial, even
     with a note (Python's add_note) after it; without any exception line the last

@@ -20,7 +20,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import StepPatch
 
 from te_sweep.core.space import space_from_text
-from te_sweep.results import figures
+from te_sweep.results import figures, importance, timeline
 
 SPACE_TEXT = """fixed:
   dataset: fashion-mnist
@@ -44,36 +44,72 @@ def close_figures():
     plt.close("all")
 
 
-def config(config_id: str, rank: int | None = None, status: str = "complete",
-           mean: float | None = 1.0, low: float | None = 0.9, high: float | None = 1.1,
-           beats: bool = False, seeds: int = 3, epochs: float | None = 4.0,
-           overhead: float | None = 0.1, pareto: bool | None = False,
-           **params: object) -> dict:
+def config(
+    config_id: str,
+    rank: int | None = None,
+    status: str = "complete",
+    mean: float | None = 1.0,
+    low: float | None = 0.9,
+    high: float | None = 1.1,
+    beats: bool = False,
+    seeds: int = 3,
+    epochs: float | None = 4.0,
+    overhead: float | None = 0.1,
+    pareto: bool | None = False,
+    **params: object,
+) -> dict:
     """A configs.parquet row with the columns the figures read."""
     values = {"pair_fraction": 0.1, "threshold": 1.0, "te_scale": 1.0, "mode": "grad", **params}
-    return {"config_id": config_id, "rank": rank, "status": status, "speedup_mean": mean,
-            "speedup_median": None if mean is None else mean * 0.97,  # never the mean
-            "speedup_ci_low": low, "speedup_ci_high": high, "beats_baselines": beats,
-            "seeds": list(range(seeds)), "objective_epochs": epochs, "te_overhead": overhead,
-            "pareto": pareto, **{f"param_{k}": v for k, v in values.items()}}
+    return {
+        "config_id": config_id,
+        "rank": rank,
+        "status": status,
+        "speedup_mean": mean,
+        "speedup_median": None if mean is None else mean * 0.97,  # never the mean
+        "speedup_ci_low": low,
+        "speedup_ci_high": high,
+        "beats_baselines": beats,
+        "seeds": list(range(seeds)),
+        "objective_epochs": epochs,
+        "te_overhead": overhead,
+        "pareto": pareto,
+        **{f"param_{k}": v for k, v in values.items()},
+    }
 
 
-def trial(trial_id: str, role: str, seed: int, config_id: str | None = None,
-          epochs: float | None = 4.0, start: float | None = 0.0, end: float | None = 10.0,
-          node: str | None = "node-a-0123456789", gpus: str | None = None) -> dict:
+def trial(
+    trial_id: str,
+    role: str,
+    seed: int,
+    config_id: str | None = None,
+    epochs: float | None = 4.0,
+    start: float | None = 0.0,
+    end: float | None = 10.0,
+    node: str | None = "node-a-0123456789",
+    gpus: str | None = None,
+) -> dict:
     """A trials.parquet row; `start`, `end` in seconds after T0 (None: not timed)."""
-    return {"trial_id": trial_id, "role": role, "config_id": config_id, "seed": seed,
-            "objective_epochs": epochs,
-            "started_at": None if start is None else T0 + dt.timedelta(seconds=start),
-            "finished_at": None if end is None else T0 + dt.timedelta(seconds=end),
-            "node_id": node, "gpu_ids": gpus}
+    return {
+        "trial_id": trial_id,
+        "role": role,
+        "config_id": config_id,
+        "seed": seed,
+        "objective_epochs": epochs,
+        "started_at": None if start is None else T0 + dt.timedelta(seconds=start),
+        "finished_at": None if end is None else T0 + dt.timedelta(seconds=end),
+        "node_id": node,
+        "gpu_ids": gpus,
+    }
 
 
 def interval_lines(ax) -> list:
     """The interval plot's per-configuration lines (interval, then mean), without the line
     at 1."""
-    return [line for line in ax.lines if line.get_xdata() is not None
-            and list(line.get_xdata()) != [1.0, 1.0]]
+    return [
+        line
+        for line in ax.lines
+        if line.get_xdata() is not None and list(line.get_xdata()) != [1.0, 1.0]
+    ]
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -84,8 +120,17 @@ def permuted_configs(n: int) -> list[dict]:
     for i in range(n):
         rank = n - i
         mean = 1.0 + rank / 100
-        rows.append(config(f"c{i:03d}", rank=rank, mean=mean, low=mean - 0.05,
-                           high=mean + 0.05, beats=rank % 3 == 0, seeds=2 + rank % 4))
+        rows.append(
+            config(
+                f"c{i:03d}",
+                rank=rank,
+                mean=mean,
+                low=mean - 0.05,
+                high=mean + 0.05,
+                beats=rank % 3 == 0,
+                seeds=2 + rank % 4,
+            )
+        )
     return rows
 
 
@@ -95,10 +140,11 @@ def test_the_interval_figure_shows_the_best_ranked_top_down():
     fig = figures.speedup_intervals(configs)
     ax = fig.axes[0]
     best = sorted((c for c in configs if c["rank"]), key=lambda c: c["rank"])
-    best = best[:figures.MAX_INTERVALS]
+    best = best[: figures.MAX_INTERVALS]
     ticks = sorted(zip(ax.get_yticks(), ax.get_yticklabels(), strict=False), key=lambda p: -p[0])
-    assert [label.get_text() for _, label in ticks] == \
-        [f"{c['config_id']} ({len(c['seeds'])} seeds)" for c in best]
+    assert [label.get_text() for _, label in ticks] == [
+        f"{c['config_id']} ({len(c['seeds'])} seeds)" for c in best
+    ]
     lines = interval_lines(ax)
     assert len(lines) == 2 * figures.MAX_INTERVALS
     by_y = {}
@@ -128,8 +174,9 @@ def curve_tables(n_configs: int = 5, seeds: tuple[int, ...] = (0, 1, 2)):
     epochs = []
     for k, t in enumerate(trials):
         for e in (1, 2, 3):
-            epochs.append({"trial_id": t["trial_id"], "epoch": e,
-                           "train_acc": round(0.1 * e + 0.001 * k, 6)})
+            epochs.append(
+                {"trial_id": t["trial_id"], "epoch": e, "train_acc": round(0.1 * e + 0.001 * k, 6)}
+            )
     return configs, trials, epochs
 
 
@@ -141,16 +188,21 @@ def test_the_learning_curves_show_the_best_configurations_beside_their_seeds_bas
     trial_of = {tuple(v): k for k, v in curve_of.items()}
     seed_of = {t["trial_id"]: t["seed"] for t in trials}
     fig = figures.learning_curves(configs, trials, epochs, "train_acc", 0.75)
-    best = sorted(configs, key=lambda c: c["rank"])[:figures.BEST_CURVES]
+    best = sorted(configs, key=lambda c: c["rank"])[: figures.BEST_CURVES]
     assert len(fig.axes) == figures.BEST_CURVES
-    assert [ax.get_title() for ax in fig.axes] == \
-        [f"{c['config_id']} (rank {c['rank']})" for c in best]
+    assert [ax.get_title() for ax in fig.axes] == [
+        f"{c['config_id']} (rank {c['rank']})" for c in best
+    ]
     for ax, c in zip(fig.axes, best, strict=False):
         drawn = [line for line in ax.lines if len(line.get_xdata()) == 3]
-        solid = {trial_of[tuple(line.get_ydata())]: line for line in drawn
-                 if line.get_linestyle() == "-"}
-        dashed = {trial_of[tuple(line.get_ydata())]: line for line in drawn
-                  if line.get_linestyle() == "--"}
+        solid = {
+            trial_of[tuple(line.get_ydata())]: line for line in drawn if line.get_linestyle() == "-"
+        }
+        dashed = {
+            trial_of[tuple(line.get_ydata())]: line
+            for line in drawn
+            if line.get_linestyle() == "--"
+        }
         assert sorted(solid) == [f"t{c['config_id'][1:]}_{s}" for s in (0, 1, 2)]
         assert sorted(dashed) == ["b0", "b1", "b2"]
         colours = set()
@@ -165,8 +217,9 @@ def test_the_learning_curves_show_the_best_configurations_beside_their_seeds_bas
 def test_the_curves_read_only_the_drawn_trials_epochs():
     configs, trials, _ = curve_tables()
     best = [f"c{i}" for i in (4, 3, 2)]
-    assert figures.curve_trial_ids(configs, trials) == \
-        {"b0", "b1", "b2"} | {f"t{c[1:]}_{s}" for c in best for s in (0, 1, 2)}
+    assert figures.curve_trial_ids(configs, trials) == {"b0", "b1", "b2"} | {
+        f"t{c[1:]}_{s}" for c in best for s in (0, 1, 2)
+    }
 
 
 # ----------------------------------------------------------------------------- Pareto
@@ -199,8 +252,10 @@ def test_the_pareto_front_is_the_flagged_complete_configurations_in_epoch_order(
     assert list(front.get_xdata()) == pytest.approx([20.0, 10.0, 5.0])
     points = np.asarray(labelled(ax, "configurations").get_offsets()).round(9).tolist()
     assert sorted(map(tuple, points)) == sorted(
-        (round(c["te_overhead"] * 100, 9), c["objective_epochs"]) for c in configs
-        if c["status"] == "complete")
+        (round(c["te_overhead"] * 100, 9), c["objective_epochs"])
+        for c in configs
+        if c["status"] == "complete"
+    )
 
 
 def test_the_pareto_figure_marks_each_baseline_and_their_mean():
@@ -242,17 +297,36 @@ def test_the_hover_areas_name_the_best_ranked_and_the_front_only():
     n = figures.NAMED_POINTS + 100
     configs = [config(f"c{i:04d}", rank=n - i, pareto=i in (7, 57)) for i in range(n)]
     named = {c["config_id"] for c in figures._best_named(configs)}
-    assert named == {f"c{i:04d}" for i in range(n - figures.NAMED_POINTS, n)} | \
-        {"c0007", "c0057"}
+    assert named == {f"c{i:04d}" for i in range(n - figures.NAMED_POINTS, n)} | {"c0007", "c0057"}
 
 
 # ----------------------------------------------------------------------------- parameters
 def parameter_configs() -> list[dict]:
-    return [config("c0", rank=1, mean=1.2, low=1.1, high=1.4, pair_fraction=0.05,
-                   threshold=0.5, te_scale=0.1, mode="paper"),
-            config("c1", rank=2, mean=1.0, low=0.8, high=1.3, pair_fraction=0.5,
-                   threshold=1.5, te_scale=100.0, mode="grad"),
-            config("c2", rank=None, mean=None, low=None, high=None, status="pruned")]
+    return [
+        config(
+            "c0",
+            rank=1,
+            mean=1.2,
+            low=1.1,
+            high=1.4,
+            pair_fraction=0.05,
+            threshold=0.5,
+            te_scale=0.1,
+            mode="paper",
+        ),
+        config(
+            "c1",
+            rank=2,
+            mean=1.0,
+            low=0.8,
+            high=1.3,
+            pair_fraction=0.5,
+            threshold=1.5,
+            te_scale=100.0,
+            mode="grad",
+        ),
+        config("c2", rank=None, mean=None, low=None, high=None, status="pruned"),
+    ]
 
 
 def test_the_parameter_figure_has_one_axis_per_searched_parameter():
@@ -276,8 +350,10 @@ def test_the_parameter_figure_has_one_axis_per_searched_parameter():
         x, y = bars.get_xdata(), bars.get_ydata()
         segments = [(x[i], y[i], x[i + 1], y[i + 1]) for i in range(0, len(x), 3)]
         positions = list(points.get_xdata())
-        assert segments == [(positions[0], 1.1, positions[0], 1.4),
-                            (positions[1], 0.8, positions[1], 1.3)]
+        assert segments == [
+            (positions[0], 1.1, positions[0], 1.4),
+            (positions[1], 0.8, positions[1], 1.3),
+        ]
         assert all(math.isnan(v) for v in y[2::3])
 
 
@@ -285,12 +361,13 @@ def test_log_axes_are_labelled_with_a_few_plain_numbers():
     fig = figures.speedup_by_parameter(parameter_configs(), SPACE)
     fig.canvas.draw()
     axes = {ax.get_xlabel(): ax for ax in fig.axes}
-    for name, expected in (("te_scale", ["0.1", "1", "10", "100"]),
-                           ("pair_fraction", ["0.03", "0.1", "0.3", "1"])):
+    for name, expected in (
+        ("te_scale", ["0.1", "1", "10", "100"]),
+        ("pair_fraction", ["0.03", "0.1", "0.3", "1"]),
+    ):
         ax = axes[name]
         low, high = ax.get_xlim()
-        shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0]
-                 <= high]
+        shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
         assert shown == expected, name
         assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
 
@@ -298,15 +375,21 @@ def test_log_axes_are_labelled_with_a_few_plain_numbers():
 def test_a_log_axis_within_a_decade_has_no_minor_labels():
     """Matplotlib labels minor ticks itself below a decade ("2x10^-1 4x10^-1 ..." ran
     together): only the plain 1, 2, 5 of each decade are labelled."""
-    space = space_from_text(SPACE_TEXT.replace("threshold: {low: 0.25, high: 2.0}",
-                                               "threshold: {low: 0.15, high: 0.9, log: true}"),
-                            Path("narrow.yaml"), check_trials=False)
+    space = space_from_text(
+        SPACE_TEXT.replace(
+            "threshold: {low: 0.25, high: 2.0}", "threshold: {low: 0.15, high: 0.9, log: true}"
+        ),
+        Path("narrow.yaml"),
+        check_trials=False,
+    )
     fig = figures.speedup_by_parameter(parameter_configs(), space)
     fig.canvas.draw()
     ax = next(ax for ax in fig.axes if ax.get_xlabel() == "threshold")
     low, high = ax.get_xlim()
-    assert [t.get_text() for t in ax.get_xticklabels()
-            if low <= t.get_position()[0] <= high] == ["0.2", "0.5"]
+    assert [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high] == [
+        "0.2",
+        "0.5",
+    ]
     assert [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()] == []
 
 
@@ -316,8 +399,10 @@ def test_the_parameter_figure_names_its_points():
     assert len(points) == 2 * len(SPACE.params)
     te_scale_axis = next(ax for ax in fig.axes if ax.get_xlabel() == "te_scale")
     mine = [p for p in points if p.ax is te_scale_axis]
-    assert [(p.x, p.y, p.title.split(",")[0]) for p in mine] == \
-        [(0.1, 1.2, "c0"), (100.0, 1.0, "c1")]
+    assert [(p.x, p.y, p.title.split(",")[0]) for p in mine] == [
+        (0.1, 1.2, "c0"),
+        (100.0, 1.0, "c1"),
+    ]
     assert mine[0].title == "c0, rank 1, speedup 1.2 [1.1, 1.4], 4 epochs, overhead 10%"
 
 
@@ -330,35 +415,48 @@ def importance_configs(n: int) -> list[dict]:
     for i in range(n):
         scale = float(np.exp(rng.uniform(math.log(0.05), math.log(300))))
         fraction = float(np.exp(rng.uniform(math.log(0.02), 0)))
-        rows.append(config(f"c{i}", epochs=5 - 0.3 * math.log(scale), overhead=fraction,
-                           te_scale=scale, pair_fraction=fraction,
-                           threshold=float(rng.uniform(0.25, 2)),
-                           mode=str(rng.choice(["grad", "paper"]))))
+        rows.append(
+            config(
+                f"c{i}",
+                epochs=5 - 0.3 * math.log(scale),
+                overhead=fraction,
+                te_scale=scale,
+                pair_fraction=fraction,
+                threshold=float(rng.uniform(0.25, 2)),
+                mode=str(rng.choice(["grad", "paper"])),
+            )
+        )
     return rows
 
 
 def test_importance_is_withheld_below_the_measured_minimum():
-    configs = importance_configs(figures.MIN_IMPORTANCE_CONFIGS - 1)
+    configs = importance_configs(importance.MIN_IMPORTANCE_CONFIGS - 1)
     configs.append(config("p", status="pruned"))
-    reason = figures.importance_withheld(configs, SPACE)
-    assert reason.startswith(f"Parameter importance is not shown: "
-                             f"{figures.MIN_IMPORTANCE_CONFIGS - 1} configurations finished "
-                             f"all their runs, and it needs at least "
-                             f"{figures.MIN_IMPORTANCE_CONFIGS}")
-    fig = figures.importances(configs, SPACE)
+    reason = importance.importance_withheld(configs, SPACE)
+    assert reason.startswith(
+        f"Parameter importance is not shown: "
+        f"{importance.MIN_IMPORTANCE_CONFIGS - 1} configurations finished "
+        f"all their runs, and it needs at least "
+        f"{importance.MIN_IMPORTANCE_CONFIGS}"
+    )
+    fig = importance.importances(configs, SPACE)
     assert fig.axes[0].texts[0].get_text() == reason
-    one = space_from_text(SPACE_TEXT.split("  pair_fraction")[0] + "  threshold: {low: 0.25, "
-                          "high: 2.0}\n", Path("one.yaml"), check_trials=False)
-    assert "this sweep searched 1" in figures.importance_withheld(
-        importance_configs(figures.MIN_IMPORTANCE_CONFIGS), one)
+    one = space_from_text(
+        SPACE_TEXT.split("  pair_fraction")[0] + "  threshold: {low: 0.25, high: 2.0}\n",
+        Path("one.yaml"),
+        check_trials=False,
+    )
+    assert "this sweep searched 1" in importance.importance_withheld(
+        importance_configs(importance.MIN_IMPORTANCE_CONFIGS), one
+    )
 
 
 def test_importance_is_drawn_from_the_minimum_and_finds_the_parameter_that_matters():
-    configs = importance_configs(figures.MIN_IMPORTANCE_CONFIGS)
-    assert figures.importance_withheld(configs, SPACE) is None
-    fig = figures.importances(configs, SPACE)
-    scores = figures.importance_scores(configs, SPACE)
-    for ax, (key, title) in zip(fig.axes, figures.OBJECTIVES, strict=False):
+    configs = importance_configs(importance.MIN_IMPORTANCE_CONFIGS)
+    assert importance.importance_withheld(configs, SPACE) is None
+    fig = importance.importances(configs, SPACE)
+    scores = importance.importance_scores(configs, SPACE)
+    for ax, (key, title) in zip(fig.axes, importance.OBJECTIVES, strict=False):
         assert ax.get_title() == title
         names = [t.get_text() for t in ax.get_yticklabels()]
         widths = {n: bar.get_width() for n, bar in zip(names, ax.patches, strict=False)}
@@ -374,42 +472,48 @@ def test_optunas_own_warnings_about_importance_are_not_hidden(monkeypatch):
     original = optuna.importance.get_param_importances
 
     def warning_too(*args, **kwargs):
-        warnings.warn("Target and region quantiles select the same set of trials.",
-                      UserWarning, stacklevel=2)
+        warnings.warn(
+            "Target and region quantiles select the same set of trials.", UserWarning, stacklevel=2
+        )
         return original(*args, **kwargs)
 
     monkeypatch.setattr(optuna.importance, "get_param_importances", warning_too)
-    configs = importance_configs(figures.MIN_IMPORTANCE_CONFIGS)
+    configs = importance_configs(importance.MIN_IMPORTANCE_CONFIGS)
     with pytest.warns(UserWarning, match="select the same set"):
-        figures.importance_scores(configs, SPACE)
+        importance.importance_scores(configs, SPACE)
     monkeypatch.setattr(optuna.importance, "get_param_importances", original)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        figures.importance_scores(configs, SPACE)
+        importance.importance_scores(configs, SPACE)
     assert [str(w.message) for w in caught] == []  # the expected "low target" note only
 
 
 # ----------------------------------------------------------------------------- timeline
 def timeline_trials() -> list[dict]:
-    return [trial("t1", "te", 0, "c1", start=0, end=10, node="A" * 12, gpus="0"),
-            trial("b1", "baseline", 0, start=0, end=5, node="A" * 12, gpus="1"),
-            trial("t2", "te", 1, "c1", start=2, end=8, node="B" * 12, gpus="0"),
-            trial("k1", "control", 0, "c1", start=5, end=12, node="B" * 12, gpus="0"),
-            trial("t3", "te", 2, "c2", start=3, end=None, node="B" * 12),  # error: untimed
-            trial("t4", "te", 3, "c2", start=None, end=None)]  # never started
+    return [
+        trial("t1", "te", 0, "c1", start=0, end=10, node="A" * 12, gpus="0"),
+        trial("b1", "baseline", 0, start=0, end=5, node="A" * 12, gpus="1"),
+        trial("t2", "te", 1, "c1", start=2, end=8, node="B" * 12, gpus="0"),
+        trial("k1", "control", 0, "c1", start=5, end=12, node="B" * 12, gpus="0"),
+        trial("t3", "te", 2, "c2", start=3, end=None, node="B" * 12),  # error: untimed
+        trial("t4", "te", 3, "c2", start=None, end=None),
+    ]  # never started
 
 
 def hand_count(trials: list[dict], at: float, **match: object) -> int:
-    return sum(1 for t in trials if t["started_at"] and t["finished_at"]
-               and all(t[k] == v for k, v in match.items())
-               and (t["started_at"] - T0).total_seconds() <= at
-               < (t["finished_at"] - T0).total_seconds())
+    return sum(
+        1
+        for t in trials
+        if t["started_at"]
+        and t["finished_at"]
+        and all(t[k] == v for k, v in match.items())
+        and (t["started_at"] - T0).total_seconds() <= at < (t["finished_at"] - T0).total_seconds()
+    )
 
 
 def role_steps(ax) -> dict[str, StepPatch]:
     colours = {to_rgba(c): role for role, c in figures.ROLE_COLOURS.items()}
-    return {colours[to_rgba(p.get_facecolor())]: p for p in ax.patches
-            if isinstance(p, StepPatch)}
+    return {colours[to_rgba(p.get_facecolor())]: p for p in ax.patches if isinstance(p, StepPatch)}
 
 
 def count_at(patch: StepPatch, at: float) -> int:
@@ -420,7 +524,7 @@ def count_at(patch: StepPatch, at: float) -> int:
 
 def test_the_timeline_counts_the_trials_running_by_role():
     trials = timeline_trials()
-    top = figures.timeline(trials).axes[0]
+    top = timeline.timeline(trials).axes[0]
     steps = role_steps(top)
     assert set(steps) == {"te", "baseline", "control"}
     for at in (0, 1, 2.5, 4.99, 5, 7, 8, 9.5, 11.9):
@@ -432,67 +536,88 @@ def test_the_timeline_counts_the_trials_running_by_role():
     for role, patch in steps.items():  # every timed trial drawn once: seconds add up
         values, edges, baseline = patch.get_data()
         seconds = float(np.sum((values - baseline) * np.diff(edges)))
-        assert seconds == sum((t["finished_at"] - t["started_at"]).total_seconds()
-                              for t in trials if t["role"] == role and t["finished_at"]
-                              and t["started_at"])
+        assert seconds == sum(
+            (t["finished_at"] - t["started_at"]).total_seconds()
+            for t in trials
+            if t["role"] == role and t["finished_at"] and t["started_at"]
+        )
     legend = [t.get_text() for t in top.get_legend().get_texts()]
     assert legend == ["TE (2)", "baseline (1)", "LR control (1)"]
 
 
 def test_the_timeline_counts_the_trials_running_on_each_gpu():
     trials = timeline_trials()
-    bottom = figures.timeline(trials).axes[1]
+    bottom = timeline.timeline(trials).axes[1]
     places = ["AAAAAAAA gpu 0", "AAAAAAAA gpu 1", "BBBBBBBB gpu 0"]
     assert [t.get_text() for t in bottom.get_yticklabels()] == places
     counts = bottom.images[0].get_array()
-    times = (np.arange(figures.TIMELINE_BINS) + 0.5) * 12 / figures.TIMELINE_BINS
+    times = (np.arange(timeline.TIMELINE_BINS) + 0.5) * 12 / timeline.TIMELINE_BINS
     for row, (node, gpus) in enumerate((("A" * 12, "0"), ("A" * 12, "1"), ("B" * 12, "0"))):
-        assert list(counts[row]) == [hand_count(trials, t, node_id=node, gpu_ids=gpus)
-                                     for t in times]
+        assert list(counts[row]) == [
+            hand_count(trials, t, node_id=node, gpu_ids=gpus) for t in times
+        ]
 
 
 def test_the_timeline_stays_readable_at_ten_thousand_trials():
-    trials = [trial(f"t{i}", "te", i, "c", start=i % 500, end=i % 500 + 40,
-                    node=f"{i % 100:03d}-node-id", gpus=str(i % 8)) for i in range(10_000)]
-    fig = figures.timeline(trials)
+    trials = [
+        trial(
+            f"t{i}",
+            "te",
+            i,
+            "c",
+            start=i % 500,
+            end=i % 500 + 40,
+            node=f"{i % 100:03d}-node-id",
+            gpus=str(i % 8),
+        )
+        for i in range(10_000)
+    ]
+    fig = timeline.timeline(trials)
     top, bottom = fig.axes[:2]
     assert count_at(role_steps(top)["te"], 100.5) == hand_count(trials, 100.5)
     labels = [t.get_text() for t in bottom.get_yticklabels()]
-    assert 0 < len(labels) <= figures.MAX_ROW_LABELS
+    assert 0 < len(labels) <= timeline.MAX_ROW_LABELS
     assert all(" gpu " not in label for label in labels)  # 800 GPUs: one row per node
-    assert bottom.images[0].get_array().shape == (100, figures.TIMELINE_BINS)
+    assert bottom.images[0].get_array().shape == (100, timeline.TIMELINE_BINS)
     assert len(top.patches) == 1 and len(bottom.patches) <= 1  # no artist per trial
 
 
 def test_a_timeline_without_times_says_so():
-    fig = figures.timeline([trial("t", "te", 0, start=None, end=None)])
+    fig = timeline.timeline([trial("t", "te", 0, start=None, end=None)])
     assert fig.axes[0].texts[0].get_text() == "no trial has start and end times"
 
 
 def test_importance_needs_two_searched_parameters_and_the_documented_64():
     """README documents the measured minimum, 64 complete configurations; two searched
     parameters are enough to compare."""
-    assert figures.MIN_IMPORTANCE_CONFIGS == 64
-    two = space_from_text(SPACE_TEXT.split("  threshold")[0] + "  te_scale: {low: 0.05, "
-                          "high: 300.0, log: true}\n", Path("two.yaml"), check_trials=False)
+    assert importance.MIN_IMPORTANCE_CONFIGS == 64
+    two = space_from_text(
+        SPACE_TEXT.split("  threshold")[0] + "  te_scale: {low: 0.05, high: 300.0, log: true}\n",
+        Path("two.yaml"),
+        check_trials=False,
+    )
     assert list(two.params) == ["pair_fraction", "te_scale"]
-    assert figures.importance_withheld(importance_configs(64), two) is None
+    assert importance.importance_withheld(importance_configs(64), two) is None
 
 
 @pytest.mark.parametrize("gpus, by_gpu", [(24, True), (25, False)])
 def test_the_heat_map_has_a_row_per_gpu_up_to_24_then_per_node(gpus, by_gpu):
-    trials = [trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"node-{i // 4:03d}",
-                    gpus=str(i % 4)) for i in range(gpus)]
-    labels = [t.get_text() for t in figures.timeline(trials).axes[1].get_yticklabels()]
+    trials = [
+        trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"node-{i // 4:03d}", gpus=str(i % 4))
+        for i in range(gpus)
+    ]
+    labels = [t.get_text() for t in timeline.timeline(trials).axes[1].get_yticklabels()]
     assert all((" gpu " in label) == by_gpu for label in labels)
     assert len(labels) == (gpus if by_gpu else math.ceil(gpus / 4))
 
 
 def test_the_heat_map_labels_every_kth_row_up_to_the_most_labels():
     """100 nodes, at most 24 labels: every 5th row (ceil(100 / 24)), from the first."""
-    trials = [trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"{i:03d}-node-id",
-                    gpus="") for i in range(100)]
-    bottom = figures.timeline(trials).axes[1]
+    trials = [
+        trial(f"t{i}", "te", i, "c", start=i, end=i + 5, node=f"{i:03d}-node-id", gpus="")
+        for i in range(100)
+    ]
+    bottom = timeline.timeline(trials).axes[1]
     labels = [t.get_text() for t in bottom.get_yticklabels()]
     assert labels == [f"{i:03d}-node" for i in range(0, 100, 5)]
     assert list(bottom.get_yticks()) == list(range(0, 100, 5))

@@ -44,39 +44,65 @@ SPACE = space_from_text(SPACE_TEXT, Path("space.yaml"))
 REPEATS = 3
 WHERE = {"node_id": "n1", "hostname": "h", "gpu_ids": ""}
 # Optuna's state of a configuration, for each configs.parquet status.
-OPTUNA_STATE = {CONFIG_COMPLETE: optuna.trial.TrialState.COMPLETE,
-                CONFIG_PRUNED: optuna.trial.TrialState.PRUNED,
-                CONFIG_ERROR: optuna.trial.TrialState.FAIL,
-                CONFIG_UNFINISHED: optuna.trial.TrialState.RUNNING}
+OPTUNA_STATE = {
+    CONFIG_COMPLETE: optuna.trial.TrialState.COMPLETE,
+    CONFIG_PRUNED: optuna.trial.TrialState.PRUNED,
+    CONFIG_ERROR: optuna.trial.TrialState.FAIL,
+    CONFIG_UNFINISHED: optuna.trial.TrialState.RUNNING,
+}
 
 
 def searcher(configs: int) -> SweepSearcher:
     policy = ConcurrencyPolicy.for_sweep(10_000, None, 1.0, 0.0, total_trials=10_000)
-    return SweepSearcher(SPACE, seed=5, repeats=REPEATS, configs=configs, threads=1,
-                         concurrency=policy, sampler="nsga2")
+    return SweepSearcher(
+        SPACE,
+        seed=5,
+        repeats=REPEATS,
+        configs=configs,
+        threads=1,
+        concurrency=policy,
+        sampler="nsga2",
+    )
 
 
-def records(accuracies: list[float | None], te_s: float, epoch_s: float = 2.0,
-            eval_s: float = 7.0) -> list[dict]:
+def records(
+    accuracies: list[float | None], te_s: float, epoch_s: float = 2.0, eval_s: float = 7.0
+) -> list[dict]:
     """A Trainer's epoch records; evaluation takes longer than training on purpose (an
     objective that counted it would move), and None is a diverged epoch (no loss)."""
     out, elapsed = [], 0.0
     for epoch, acc in enumerate(accuracies, start=1):
         elapsed += epoch_s
-        out.append({"epoch": epoch, "train_loss": None if acc is None else 1.0 / epoch,
-                    "train_acc": acc, "test_acc": None if acc is None else acc - 0.05,
-                    "test_loss": 1.0, "epoch_time_s": epoch_s, "lr": 0.01,
-                    "eval_time_s": eval_s, "elapsed_s": elapsed, "te_time_s": te_s,
-                    "te_active_fraction": 1.0 if te_s else 0.0,
-                    "te_mean": 0.01 if te_s else None, "te_factor_mean": 0.98 if te_s else None})
+        out.append(
+            {
+                "epoch": epoch,
+                "train_loss": None if acc is None else 1.0 / epoch,
+                "train_acc": acc,
+                "test_acc": None if acc is None else acc - 0.05,
+                "test_loss": 1.0,
+                "epoch_time_s": epoch_s,
+                "lr": 0.01,
+                "eval_time_s": eval_s,
+                "elapsed_s": elapsed,
+                "te_time_s": te_s,
+                "te_active_fraction": 1.0 if te_s else 0.0,
+                "te_mean": 0.01 if te_s else None,
+                "te_factor_mean": 0.98 if te_s else None,
+            }
+        )
     return out
 
 
 def live_reports(config: dict, epochs: list[dict], start_value: float) -> list[dict]:
     """What the trainable reports to Tune after each epoch (Tune adds training_iteration)."""
     cfg = resolve(TrialConfig.from_dict(config["trial"]))
-    return [{**tune_result(cfg, epochs[:n], config["role"], WHERE, "cpu", 1.7e9, start_value),
-             "training_iteration": n} for n in range(1, len(epochs) + 1)]
+    return [
+        {
+            **tune_result(cfg, epochs[:n], config["role"], WHERE, "cpu", 1.7e9, start_value),
+            "training_iteration": n,
+        }
+        for n in range(1, len(epochs) + 1)
+    ]
 
 
 # Per seed: (accuracies per epoch, TE seconds per epoch, start value). The target is 0.8 in
@@ -87,8 +113,9 @@ BASELINE_RUN = ([0.5, 0.75, 0.82], 0.0, 0.1)
 
 
 @pytest.fixture(scope="module")
-def agreed(tmp_path_factory: pytest.TempPathFactory) -> tuple[SweepSearcher, dict, dict, dict,
-                                                             Path]:
+def agreed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[SweepSearcher, dict, dict, dict, Path]:
     """One configuration's three seeds, the baselines, the searcher told as the sweep tells
     it, and the same reports written as Tune's files and exported."""
     search = searcher(configs=1)
@@ -119,17 +146,21 @@ def test_each_trials_exported_value_is_its_last_live_report(agreed, column):
     longer reported to Tune, reporting.py) against trials.parquet."""
     _, live, trials, _, _ = agreed
     for trial_id, reports in live.items():
-        assert trials[trial_id][column] == pytest.approx(reports[-1][column], abs=0.0), \
-            (trial_id, column)
+        assert trials[trial_id][column] == pytest.approx(reports[-1][column], abs=0.0), (
+            trial_id,
+            column,
+        )
 
 
 def test_the_values_are_the_hand_computed_ones(agreed):
     """Start value placed (0.6 -> 0.85 across 0.8: 0.8 of epoch 1), evaluation time left out
     of the overhead (0.3 s of TE per 1.7 s of the rest of training), censoring at 4 + 1."""
     _, live, trials, _, _ = agreed
-    by_start = {round(record_value(r[-1], "start_value"), 3): trials[tid]
-                for tid, r in live.items()
-                if r[-1]["role"] == "te"}
+    by_start = {
+        round(record_value(r[-1], "start_value"), 3): trials[tid]
+        for tid, r in live.items()
+        if r[-1]["role"] == "te"
+    }
     first = by_start[0.6]
     assert first["epochs_to_target_frac"] == pytest.approx((0.8 - 0.6) / (0.85 - 0.6))
     assert first["seconds_to_target"] == pytest.approx(2.0)  # training only, not evaluation
@@ -178,11 +209,21 @@ def live_end(status: str) -> tuple[dict | None, bool]:
 def table_row(status: str, seed: int) -> dict:
     """The same run as a trials.parquet row."""
     epochs = 3.0 if status == STATUS_COMPLETE else None
-    return {"role": "te", "seed": seed, "config_id": "c0000", "status": status,
-            "epochs_to_target_frac": epochs, "seconds_to_target": epochs,
-            "param_max_epochs": 4, "param_te_scale": 1.0, "param_last_lr_scale": 1.0,
-            "objective_epochs": 3.0, "te_overhead": 0.1, "te_mean": 0.01,
-            "te_factor_mean": 0.99}
+    return {
+        "role": "te",
+        "seed": seed,
+        "config_id": "c0000",
+        "status": status,
+        "epochs_to_target_frac": epochs,
+        "seconds_to_target": epochs,
+        "param_max_epochs": 4,
+        "param_te_scale": 1.0,
+        "param_last_lr_scale": 1.0,
+        "objective_epochs": 3.0,
+        "te_overhead": 0.1,
+        "te_mean": 0.01,
+        "te_factor_mean": 0.99,
+    }
 
 
 @pytest.mark.parametrize("statuses, expected", ENDINGS)
@@ -196,8 +237,10 @@ def test_the_study_and_the_table_give_a_configuration_the_same_status(statuses, 
         if status != STATUS_UNFINISHED:  # a run still going has not been heard of
             search.on_trial_complete(trial_id, *live_end(status))
         rows.append(table_row(status, seed))
-    baselines = [{**table_row(STATUS_COMPLETE, seed), "role": "baseline", "config_id": None}
-                 for _, seed in runs]
+    baselines = [
+        {**table_row(STATUS_COMPLETE, seed), "role": "baseline", "config_id": None}
+        for _, seed in runs
+    ]
     [config] = config_rows("s", rows + baselines, SPACE, REPEATS)
     assert config["status"] == expected
     assert search.study.trials[0].state == OPTUNA_STATE[expected]

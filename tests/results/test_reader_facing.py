@@ -40,13 +40,15 @@ def reaching(epochs: float | None) -> list[float]:
     last = math.ceil(epochs)
     assert 2 <= last <= MAX_EPOCHS
     fraction = epochs - (last - 1)
-    return [*[0.3, 0.5][:last - 2], 0.75, 0.75 + 0.05 / fraction]
+    return [*[0.3, 0.5][: last - 2], 0.75, 0.75 + 0.05 / fraction]
 
 
-def hand_sweep(root: Path, baselines: dict[int, float | None],
-               configs: dict[str, tuple[float, float | tuple, dict[int, float | None]]],
-               controls: dict[str, tuple[float, dict[int, float | None]]] | None = None,
-               ) -> tuple[dict, list[str], list[str]]:
+def hand_sweep(
+    root: Path,
+    baselines: dict[int, float | None],
+    configs: dict[str, tuple[float, float | tuple, dict[int, float | None]]],
+    controls: dict[str, tuple[float, dict[int, float | None]]] | None = None,
+) -> tuple[dict, list[str], list[str]]:
     """Export a hand-written sweep, print its summary and write its report. `configs`:
     config_id -> (te_scale, TE seconds per 1 s epoch (or one per seed), {seed: epochs to
     target});
@@ -55,20 +57,24 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
     controls = controls or {}
     sweep = HandSweep(root, num_samples=len(configs), repeats=len(baselines))
     for seed, epochs in baselines.items():
-        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(epochs)),
-                    "TERMINATED")
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(epochs)), "TERMINATED")
     for config_id, (scale, te, runs) in configs.items():
         per_seed = te if isinstance(te, tuple) else (te,) * len(runs)
         for (seed, epochs), seconds in zip(runs.items(), per_seed, strict=False):
-            sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id,
-                                                            te_scale=scale),
-                        run(reaching(epochs), te=seconds), "TERMINATED")
+            sweep.trial(
+                f"{config_id}_{seed}",
+                trial_config("te", seed, config_id, te_scale=scale),
+                run(reaching(epochs), te=seconds),
+                "TERMINATED",
+            )
     for config_id, (lr_scale, runs) in controls.items():
         for seed, epochs in runs.items():
-            sweep.trial(f"{config_id}_ctl_{seed}",
-                        trial_config("control", seed, config_id, te_scale=0.0,
-                                     last_lr_scale=lr_scale),
-                        run(reaching(epochs)), "TERMINATED")
+            sweep.trial(
+                f"{config_id}_ctl_{seed}",
+                trial_config("control", seed, config_id, te_scale=0.0, last_lr_scale=lr_scale),
+                run(reaching(epochs)),
+                "TERMINATED",
+            )
     sweep.save_state()
     return read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
 
@@ -83,18 +89,26 @@ def hand_sweep(root: Path, baselines: dict[int, float | None],
 # Their means rank c0000, c0002, c0001; their intervals' lower ends c0000, c0001, c0002.
 VERDICT_BASELINES = dict(zip(SEEDS, (4.0, 4.0, 4.0, 4.0, 4.0, 2.0), strict=False))
 VERDICT_CONFIGS = {
-    "c0000": (1.0, (0.1,) * 5 + (0.5,), dict(zip(SEEDS, (2.0, 2.0, 2.0, 2.0, 2.0, 1.25), strict=False))),
+    "c0000": (
+        1.0,
+        (0.1,) * 5 + (0.5,),
+        dict(zip(SEEDS, (2.0, 2.0, 2.0, 2.0, 2.0, 1.25), strict=False)),
+    ),
     "c0001": (2.0, 0.2, dict(zip(SEEDS, (CENSORED, 2.0, 2.0, 2.0, 2.0, 1.25), strict=False))),
     "c0002": (3.0, 0.05, dict(zip(SEEDS, (1.5, 1.25, 1.25, 3.5, 1.25, CENSORED), strict=False))),
 }
-SPEEDUPS = {"c0000": [2.0] * 5 + [1.6], "c0001": [0.8] + [2.0] * 4 + [1.6],
-            "c0002": [4 / 1.5, 3.2, 3.2, 4 / 3.5, 3.2, 0.4]}
+SPEEDUPS = {
+    "c0000": [2.0] * 5 + [1.6],
+    "c0001": [0.8] + [2.0] * 4 + [1.6],
+    "c0002": [4 / 1.5, 3.2, 3.2, 4 / 3.5, 3.2, 0.4],
+}
 
 
 @pytest.fixture(scope="module")
 def verdict_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], list]:
-    return hand_sweep(tmp_path_factory.mktemp("verdict") / "hand", VERDICT_BASELINES,
-                      VERDICT_CONFIGS)
+    return hand_sweep(
+        tmp_path_factory.mktemp("verdict") / "hand", VERDICT_BASELINES, VERDICT_CONFIGS
+    )
 
 
 def by_id(export: dict) -> dict[str, dict]:
@@ -122,15 +136,21 @@ def test_holm_keeps_a_raw_p_below_005_out_of_the_verdict(verdict_sweep):
     is below 0.05 with its interval above 1, but Holm's 2 x 1/32 is not."""
     configs = by_id(verdict_sweep[0])
     assert [configs[i]["p_holm"] for i in SPEEDUPS] == pytest.approx(
-        [3 / 64, 4 / 64, 4 / 64])  # 3 x 1/64; 2 x 2/64; max(2 x 2/64, 3/64)
+        [3 / 64, 4 / 64, 4 / 64]
+    )  # 3 x 1/64; 2 x 2/64; max(2 x 2/64, 3/64)
     assert {i: configs[i]["beats_baselines"] for i in SPEEDUPS} == {
-        "c0000": True, "c0001": False, "c0002": False}
+        "c0000": True,
+        "c0001": False,
+        "c0002": False,
+    }
 
 
 def test_the_verdict_sentence_names_exactly_the_winner(verdict_sweep):
     export, summary, report = verdict_sweep
-    sentence = ("1 of 3 configurations reached the target faster than their paired baselines, "
-                "beyond chance over all configurations tried (Holm-adjusted p < 0.05): c0000.")
+    sentence = (
+        "1 of 3 configurations reached the target faster than their paired baselines, "
+        "beyond chance over all configurations tried (Holm-adjusted p < 0.05): c0000."
+    )
     assert verdict(export["configs"]) == sentence
     assert sentence in summary
     assert sentence in report
@@ -142,8 +162,7 @@ def test_the_summary_ranks_by_the_intervals_lower_end_not_the_mean(verdict_sweep
     means = {i: geometric_mean(s) for i, s in SPEEDUPS.items()}
     assert sorted(means, key=means.get, reverse=True) == ["c0000", "c0002", "c0001"]
     ranked = [line for line in summary if re.match(r"  \d+\. c\d{4}:", line)]
-    assert [line.split(":")[0].strip() for line in ranked] == [
-        "1. c0000", "2. c0001", "3. c0002"]
+    assert [line.split(":")[0].strip() for line in ranked] == ["1. c0000", "2. c0001", "3. c0002"]
     assert [configs[i]["rank"] for i in ("c0000", "c0001", "c0002")] == [1, 2, 3]
 
 
@@ -172,8 +191,13 @@ def test_each_ranked_line_carries_its_configurations_numbers(verdict_sweep):
     # the intervals printed are the bootstrap's, within the pairs' range of speedups
     for config_id, speedups in SPEEDUPS.items():
         c = configs[config_id]
-        assert min(speedups) <= c["speedup_ci_low"] < c["speedup_mean"] < c["speedup_ci_high"] \
+        assert (
+            min(speedups)
+            <= c["speedup_ci_low"]
+            < c["speedup_mean"]
+            < c["speedup_ci_high"]
             <= max(speedups)
+        )
 
 
 def test_a_holm_p_below_005_with_an_interval_reaching_below_1_is_no_winner(tmp_path):
@@ -184,21 +208,23 @@ def test_a_holm_p_below_005_with_an_interval_reaching_below_1_is_no_winner(tmp_p
     seeds = tuple(range(1, 13))
     baselines = {s: (4.0 if s <= 10 else 3.0) for s in seeds}
     runs = {s: (3.0 if s <= 10 else CENSORED) for s in seeds}
-    export, summary, report = hand_sweep(tmp_path / "hand", baselines,
-                                         {"c0000": (1.0, 0.1, runs)})
+    export, summary, report = hand_sweep(tmp_path / "hand", baselines, {"c0000": (1.0, 0.1, runs)})
     c = by_id(export)["c0000"]
     assert c["p_holm"] == c["p_value"] == pytest.approx(199 / 4096)
     assert c["speedup_ci_low"] == pytest.approx(0.956, abs=1e-3)
     assert c["beats_baselines"] is False
-    sentence = ("No configuration is shown to reach the target faster than its baselines: "
-                "none has a Holm-adjusted p < 0.05 with its interval above 1 "
-                "(1 configuration).")
+    sentence = (
+        "No configuration is shown to reach the target faster than its baselines: "
+        "none has a Holm-adjusted p < 0.05 with its interval above 1 "
+        "(1 configuration)."
+    )
     assert verdict(export["configs"]) == sentence
     assert sentence in summary
     assert sentence in report
 
 
 # --- the LR control's learning-rate scale ----------------------------------------------------
+
 
 def test_the_lr_controls_scale_is_the_mean_factor_over_seeds_and_epochs():
     """README (--lr-control): a control's last-layer learning rate is scaled by the mean factor
@@ -210,18 +236,35 @@ def test_the_lr_controls_scale_is_the_mean_factor_over_seeds_and_epochs():
     epoch_factors = [(0.9, 0.5), (0.8, 0.4), (0.3, 0.1)]
     run_means = [statistics.fmean(f) for f in epoch_factors]
     assert statistics.fmean(run_means) != pytest.approx(statistics.median(run_means))
-    cfg = resolve(TrialConfig(dataset="fashion-mnist", max_epochs=4, target_metric="train_acc",
-                              target=0.8, mode="grad", device="cpu"))
+    cfg = resolve(
+        TrialConfig(
+            dataset="fashion-mnist",
+            max_epochs=4,
+            target_metric="train_acc",
+            target=0.8,
+            mode="grad",
+            device="cpu",
+        )
+    )
     policy = ConcurrencyPolicy.for_sweep(10_000, None, 1.0, 0.0, total_trials=10_000)
-    search = SweepSearcher(space_from_text(SPACE_TEXT, Path("s.yaml")), seed=3, repeats=3,
-                           configs=1, threads=1, concurrency=policy, sampler="nsga2",
-                           lr_control=True)
+    search = SweepSearcher(
+        space_from_text(SPACE_TEXT, Path("s.yaml")),
+        seed=3,
+        repeats=3,
+        configs=1,
+        threads=1,
+        concurrency=policy,
+        sampler="nsga2",
+        lr_control=True,
+    )
     handed = {f"t{i}": search.suggest(f"t{i}") for i in range(6)}  # 3 baselines, 3 TE runs
     te_runs = [tid for tid, c in handed.items() if c and c["role"] == "te"]
     assert len(te_runs) == 3
     for tid, (first, second) in zip(te_runs, epoch_factors, strict=False):
-        records = [report(1, 0.5, te=0.1, te_factor_mean=first),
-                   report(2, 0.9, te=0.1, te_factor_mean=second)]
+        records = [
+            report(1, 0.5, te=0.1, te_factor_mean=first),
+            report(2, 0.9, te=0.1, te_factor_mean=second),
+        ]
         result = tune_result(cfg, records, "te", {}, "cpu", 1.7e9, 0.1)
         assert result["trial_status"] == "complete"
         search.on_trial_complete(tid, result)
@@ -238,25 +281,34 @@ def test_the_lr_controls_scale_is_the_mean_factor_over_seeds_and_epochs():
 #   c0002 0.625, 0.8, 0.625    its control was faster
 #   c0003 no LR control (as a paper-mode configuration has none)
 CONTROL_SEEDS = (11, 22, 33)
-CONTROL_SPEEDUPS = {"c0000": [1.5] * 3, "c0001": [0.8, 1.25, 1.6],
-                    "c0002": [0.625, 0.8, 0.625]}
+CONTROL_SPEEDUPS = {"c0000": [1.5] * 3, "c0001": [0.8, 1.25, 1.6], "c0002": [0.625, 0.8, 0.625]}
 
 
 @pytest.fixture(scope="module")
 def control_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str], list]:
     te_runs = dict.fromkeys(CONTROL_SEEDS, 2.0)
     configs = {f"c000{n}": (1.0 + n, 0.1, te_runs) for n in range(4)}
-    controls = {config_id: (0.7 - 0.1 * n, {seed: 2.0 * s for seed, s in
-                                            zip(CONTROL_SEEDS, speedups, strict=False)})
-                for n, (config_id, speedups) in enumerate(CONTROL_SPEEDUPS.items())}
-    return hand_sweep(tmp_path_factory.mktemp("controls") / "hand",
-                      dict.fromkeys(CONTROL_SEEDS, 4.0), configs, controls)
+    controls = {
+        config_id: (
+            0.7 - 0.1 * n,
+            {seed: 2.0 * s for seed, s in zip(CONTROL_SEEDS, speedups, strict=False)},
+        )
+        for n, (config_id, speedups) in enumerate(CONTROL_SPEEDUPS.items())
+    }
+    return hand_sweep(
+        tmp_path_factory.mktemp("controls") / "hand",
+        dict.fromkeys(CONTROL_SEEDS, 4.0),
+        configs,
+        controls,
+    )
 
 
 def test_the_report_counts_the_configurations_faster_than_their_control(control_sweep):
     _, _, report_items = control_sweep
-    assert ("3 configurations have LR controls; 1 of them reached the target faster than "
-            "their control (interval above 1).") in report_items
+    assert (
+        "3 configurations have LR controls; 1 of them reached the target faster than "
+        "their control (interval above 1)."
+    ) in report_items
 
 
 def test_each_configurations_control_speedup_and_scale(control_sweep):
@@ -267,21 +319,30 @@ def test_each_configurations_control_speedup_and_scale(control_sweep):
         assert c["control_last_lr_scale"] == pytest.approx(0.7 - 0.1 * n)
         assert c["control_speedup_mean"] == pytest.approx(geometric_mean(speedups))
         assert (c["control_speedup_ci_low"], c["control_speedup_ci_high"]) == pytest.approx(
-            (min(speedups), max(speedups)))
+            (min(speedups), max(speedups))
+        )
     assert configs["c0001"]["control_speedup_mean"] > 1  # the mean alone would say faster
     c = configs["c0003"]
-    assert (c["control_speedup_mean"], c["control_speedup_ci_low"],
-            c["control_last_lr_scale"]) == (None, None, None)
+    assert (c["control_speedup_mean"], c["control_speedup_ci_low"], c["control_last_lr_scale"]) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_the_summary_names_each_configurations_control_speedup(control_sweep):
     _export, summary, _ = control_sweep
-    ranked = {line.split(":")[0].split(". ")[1]: line for line in summary
-              if re.match(r"  \d+\. c\d{4}:", line)}
+    ranked = {
+        line.split(":")[0].split(". ")[1]: line
+        for line in summary
+        if re.match(r"  \d+\. c\d{4}:", line)
+    }
     assert sorted(ranked) == ["c0000", "c0001", "c0002", "c0003"]
     for config_id, speedups in CONTROL_SPEEDUPS.items():
-        assert (f", against its LR control x{geometric_mean(speedups):.3f} "
-                f"[{min(speedups):.3f}, {max(speedups):.3f}];") in ranked[config_id]
+        assert (
+            f", against its LR control x{geometric_mean(speedups):.3f} "
+            f"[{min(speedups):.3f}, {max(speedups):.3f}];"
+        ) in ranked[config_id]
     assert "LR control" not in ranked["c0003"]
 
 
@@ -308,28 +369,34 @@ def censor_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[s
 
 def test_the_pairs_are_of_the_intended_kinds(censor_sweep):
     configs = by_id(censor_sweep[0])
-    assert {i: (c["censored_te"], c["censored_baseline"], c["censored_both"])
-            for i, c in configs.items()} == {"c0000": (1, 0, 1), "c0001": (0, 1, 0),
-                                             "c0002": (2, 1, 0)}
+    assert {
+        i: (c["censored_te"], c["censored_baseline"], c["censored_both"])
+        for i, c in configs.items()
+    } == {"c0000": (1, 0, 1), "c0001": (0, 1, 0), "c0002": (2, 1, 0)}
 
 
 def test_the_report_counts_censored_pairs_of_each_kind(censor_sweep):
     _, _, report_items = censor_sweep
-    assert ("5 pairs had one side miss the target: they enter as bounds (the missing side at "
-            "max_epochs + 1); 1 pairs where both missed are left out of the estimates."
-            ) in report_items
+    assert (
+        "5 pairs had one side miss the target: they enter as bounds (the missing side at "
+        "max_epochs + 1); 1 pairs where both missed are left out of the estimates."
+    ) in report_items
 
 
 def test_the_summary_counts_each_configurations_censored_pairs(censor_sweep):
     _, summary, _ = censor_sweep
-    ranked = {line.split(":")[0].split(". ")[1]: line for line in summary
-              if re.match(r"  \d+\. c\d{4}:", line)}
+    ranked = {
+        line.split(":")[0].split(". ")[1]: line
+        for line in summary
+        if re.match(r"  \d+\. c\d{4}:", line)
+    }
     assert ", 2 censored pairs;" in ranked["c0000"]
     assert ", 1 censored pairs;" in ranked["c0001"]
     assert ", 3 censored pairs;" in ranked["c0002"]
 
 
 # --- export edge cases: LR controls not yet trained, a baseline not yet finished --------------
+
 
 def lr_control_sweep(root: Path, control_seeds: tuple[int, ...]) -> tuple[dict, list[str], list]:
     """Two seeds with `--lr-control`: c0000 in grad mode (its runs report a gradient factor,
@@ -342,20 +409,28 @@ def lr_control_sweep(root: Path, control_seeds: tuple[int, ...]) -> tuple[dict, 
     manifest["options"]["lr_control"] = True
     (root / "te_sweep.json").write_text(json.dumps(manifest))
     for seed in seeds:
-        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)),
-                    "TERMINATED")
-        sweep.trial(f"g{seed}", trial_config("te", seed, "c0000", mode="grad"),
-                    run(reaching(2.0), te=0.1), "TERMINATED")
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)), "TERMINATED")
+        sweep.trial(
+            f"g{seed}",
+            trial_config("te", seed, "c0000", mode="grad"),
+            run(reaching(2.0), te=0.1),
+            "TERMINATED",
+        )
         paper = [{**line, "te_factor_mean": None} for line in run(reaching(3.0), te=0.1)]
-        sweep.trial(f"p{seed}", trial_config("te", seed, "c0001", mode="paper"), paper,
-                    "TERMINATED")
+        sweep.trial(
+            f"p{seed}", trial_config("te", seed, "c0001", mode="paper"), paper, "TERMINATED"
+        )
         stopped = run(reaching(2.0), te=0.1)[:1] if seed == 22 else run(reaching(2.0), te=0.1)
-        sweep.trial(f"s{seed}", trial_config("te", seed, "c0002", mode="grad"), stopped,
-                    "TERMINATED")
+        sweep.trial(
+            f"s{seed}", trial_config("te", seed, "c0002", mode="grad"), stopped, "TERMINATED"
+        )
     for seed in control_seeds:
-        sweep.trial(f"ctl{seed}", trial_config("control", seed, "c0000", te_scale=0.0,
-                                               last_lr_scale=0.99),
-                    run(reaching(3.0)), "TERMINATED")
+        sweep.trial(
+            f"ctl{seed}",
+            trial_config("control", seed, "c0000", te_scale=0.0, last_lr_scale=0.99),
+            run(reaching(3.0)),
+            "TERMINATED",
+        )
     sweep.save_state()
     return read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
 
@@ -390,8 +465,9 @@ def test_a_te_run_is_not_paired_with_a_baseline_that_has_not_finished(tmp_path):
     sweep.trial("b11", trial_config("baseline", 11), run(reaching(4.0)), "TERMINATED")
     sweep.trial("b22", trial_config("baseline", 22), run(reaching(4.0))[:2], "RUNNING")
     for seed in (11, 22):
-        sweep.trial(f"t{seed}", trial_config("te", seed, "c0000"), run(reaching(2.0), te=0.1),
-                    "TERMINATED")
+        sweep.trial(
+            f"t{seed}", trial_config("te", seed, "c0000"), run(reaching(2.0), te=0.1), "TERMINATED"
+        )
     sweep.save_state()
     export, lines, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
     rows = {r["trial_id"]: r for r in export["rows"]}
@@ -408,6 +484,7 @@ def test_a_te_run_is_not_paired_with_a_baseline_that_has_not_finished(tmp_path):
 
 # --- what is ranked -----------------------------------------------------------------------------
 
+
 def test_only_complete_configurations_with_two_informative_pairs_are_ranked(tmp_path):
     """Baselines of seeds 22 and 33 miss the target. c0000 and c0003: every TE run reaches it
     (three informative pairs each: ranked, c0000 first); c0001: far faster on its seeds, but
@@ -418,18 +495,21 @@ def test_only_complete_configurations_with_two_informative_pairs_are_ranked(tmp_
     root = tmp_path / "hand"
     sweep = HandSweep(root, num_samples=4, repeats=len(seeds))
     for seed, epochs in {11: 4.0, 22: CENSORED, 33: CENSORED}.items():
-        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(epochs)),
-                    "TERMINATED")
-    runs = {"c0000": {11: 2.0, 22: 2.0, 33: 3.0}, "c0001": {11: 1.25, 22: 1.25, 33: 2.0},
-            "c0002": {11: 2.0, 22: CENSORED, 33: CENSORED},
-            "c0003": {11: 3.0, 22: 2.5, 33: 4.0}}
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(epochs)), "TERMINATED")
+    runs = {
+        "c0000": {11: 2.0, 22: 2.0, 33: 3.0},
+        "c0001": {11: 1.25, 22: 1.25, 33: 2.0},
+        "c0002": {11: 2.0, 22: CENSORED, 33: CENSORED},
+        "c0003": {11: 3.0, 22: 2.5, 33: 4.0},
+    }
     for config_id, per_seed in runs.items():
         for seed, epochs in per_seed.items():
             lines = run(reaching(epochs), te=0.1)
             if config_id == "c0001" and seed == 33:
                 lines = lines[:1]  # stopped by the scheduler after epoch 1
-            sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id), lines,
-                        "TERMINATED")
+            sweep.trial(
+                f"{config_id}_{seed}", trial_config("te", seed, config_id), lines, "TERMINATED"
+            )
     sweep.save_state()
     export, lines, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
     configs = by_id(export)
@@ -437,28 +517,42 @@ def test_only_complete_configurations_with_two_informative_pairs_are_ranked(tmp_
     assert configs["c0001"]["seeds"] == [11, 22]  # the stopped run is no pair, not a censored one
     assert sum(s is not None for s in configs["c0002"]["speedups"]) == 1
     assert configs["c0002"]["speedup_ci_low"] > configs["c0003"]["speedup_ci_low"]
-    assert {c: configs[c]["rank"] for c in runs} == {"c0000": 1, "c0001": None, "c0002": None,
-                                                     "c0003": 2}
+    assert {c: configs[c]["rank"] for c in runs} == {
+        "c0000": 1,
+        "c0001": None,
+        "c0002": None,
+        "c0003": 2,
+    }
     ranked = [line.split(":")[0].strip() for line in lines if re.match(r"\s+\d+\. c\d{4}:", line)]
     assert ranked == ["1. c0000", "2. c0003"]
-    assert ("  not ranked (2: not complete, or fewer than 2 informative pairs): c0001, c0002"
-            in lines)
+    assert (
+        "  not ranked (2: not complete, or fewer than 2 informative pairs): c0001, c0002" in lines
+    )
 
 
 # --- the summary's lines for what a small sweep rarely has ---------------------------------------
 
+
 def ranked_lines(summary: list[str]) -> dict[str, str]:
-    return {line.split(":")[0].split(". ")[1]: line for line in summary
-            if re.match(r"  \d+\. c\d{4}:", line)}
+    return {
+        line.split(":")[0].split(". ")[1]: line
+        for line in summary
+        if re.match(r"  \d+\. c\d{4}:", line)
+    }
 
 
 def test_censored_pairs_of_both_kinds_add_up(tmp_path):
     """Two TE runs censored and one pair censored on both sides: 3 censored pairs (a sum, not
     any other way of combining the three counts)."""
     baselines = dict(zip(CENSOR_SEEDS, (4.0, 4.0, 4.0, CENSORED), strict=True))
-    configs = {"c0000": (1.0, 0.1, dict(zip(CENSOR_SEEDS, (CENSORED, CENSORED, 2.0, CENSORED),
-                                            strict=True))),
-               "c0001": (2.0, 0.1, dict.fromkeys(CENSOR_SEEDS, 2.0))}
+    configs = {
+        "c0000": (
+            1.0,
+            0.1,
+            dict(zip(CENSOR_SEEDS, (CENSORED, CENSORED, 2.0, CENSORED), strict=True)),
+        ),
+        "c0001": (2.0, 0.1, dict.fromkeys(CENSOR_SEEDS, 2.0)),
+    }
     export, summary, _ = hand_sweep(tmp_path / "hand", baselines, configs)
     row = by_id(export)["c0000"]
     assert (row["censored_te"], row["censored_baseline"], row["censored_both"]) == (2, 0, 1)
@@ -470,29 +564,35 @@ def test_the_unranked_configurations_are_named_up_to_ten(tmp_path, configs, name
     """One seed: no configuration can be ranked, and the summary says which: ten by name,
     then "..." when there are more."""
     export, summary, _ = hand_sweep(
-        tmp_path / "hand", {11: 4.0},
-        {f"c{n:04d}": (0.1 + 0.25 * n, 0.1, {11: 2.0}) for n in range(configs)})
+        tmp_path / "hand",
+        {11: 4.0},
+        {f"c{n:04d}": (0.1 + 0.25 * n, 0.1, {11: 2.0}) for n in range(configs)},
+    )
     assert all(c["rank"] is None for c in export["configs"])
     ids = ", ".join(f"c{n:04d}" for n in range(named))
     more = ", ..." if configs > named else ""
-    assert (f"  not ranked ({configs}: not complete, or fewer than 2 informative pairs): "
-            f"{ids}{more}") in summary
+    assert (
+        f"  not ranked ({configs}: not complete, or fewer than 2 informative pairs): {ids}{more}"
+    ) in summary
 
 
 def test_a_searched_integer_or_choice_is_printed_as_it_is(tmp_path):
     """Float settings print with %g; an integer (window) and a choice (mode) as they are."""
-    space = SPACE_TEXT.replace("search:\n  te_scale: {low: 0.1, high: 4.0}\n",
-                               "search:\n  window: {low: 100, high: 900}\n"
-                               "  mode: {choices: [grad, paper]}\n")
+    space = SPACE_TEXT.replace(
+        "search:\n  te_scale: {low: 0.1, high: 4.0}\n",
+        "search:\n  window: {low: 100, high: 900}\n  mode: {choices: [grad, paper]}\n",
+    )
     root = tmp_path / "hand"
     sweep = HandSweep(root, num_samples=2, repeats=2, space_text=space)
     for seed in (11, 22):
-        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)),
-                    "TERMINATED")
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)), "TERMINATED")
         for config_id, window, mode in (("c0000", 300, "grad"), ("c0001", 700, "paper")):
-            sweep.trial(f"{config_id}_{seed}", trial_config("te", seed, config_id,
-                                                            window=window, mode=mode),
-                        run(reaching(2.0), te=0.1), "TERMINATED")
+            sweep.trial(
+                f"{config_id}_{seed}",
+                trial_config("te", seed, config_id, window=window, mode=mode),
+                run(reaching(2.0), te=0.1),
+                "TERMINATED",
+            )
     sweep.save_state()
     _, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["window", "mode"])
     lines = ranked_lines(summary)
@@ -505,18 +605,25 @@ def test_only_errored_trials_get_a_failed_line(tmp_path):
     root = tmp_path / "hand"
     sweep = HandSweep(root, num_samples=1, repeats=3)
     for seed in (11, 22, 33):
-        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)),
-                    "TERMINATED")
-    sweep.trial("t11", trial_config("te", 11, "c0000"), run(reaching(2.0), te=0.1)[:1],
-                "ERROR", error_txt="Traceback (most recent call last):\nValueError: boom\n")
-    sweep.trial("t22", trial_config("te", 22, "c0000"), run(reaching(2.0), te=0.1)[:1],
-                "TERMINATED")  # stopped by the scheduler
-    sweep.trial("t33", trial_config("te", 33, "c0000"), run(reaching(2.0), te=0.1)[:1],
-                "RUNNING")
+        sweep.trial(f"b{seed}", trial_config("baseline", seed), run(reaching(4.0)), "TERMINATED")
+    sweep.trial(
+        "t11",
+        trial_config("te", 11, "c0000"),
+        run(reaching(2.0), te=0.1)[:1],
+        "ERROR",
+        error_txt="Traceback (most recent call last):\nValueError: boom\n",
+    )
+    sweep.trial(
+        "t22", trial_config("te", 22, "c0000"), run(reaching(2.0), te=0.1)[:1], "TERMINATED"
+    )  # stopped by the scheduler
+    sweep.trial("t33", trial_config("te", 33, "c0000"), run(reaching(2.0), te=0.1)[:1], "RUNNING")
     sweep.save_state()
     export, summary, _ = read_out(SweepDir(str(root.parent), root.name), ["te_scale"])
     assert sorted(r["status"] for r in export["rows"] if r["role"] == "te") == [
-        "error", "pruned", "unfinished"]
+        "error",
+        "pruned",
+        "unfinished",
+    ]
     failed = [line for line in summary if " failed: " in line]
     assert failed == ["  te trial t11 failed: ValueError: boom"]
 
@@ -526,14 +633,16 @@ def test_the_report_counts_one_sided_censoring_without_both_sided(tmp_path):
     says 4 such pairs (a sum over the two kinds), and 0 left out."""
     seeds = (11, 22, 33, 44, 55)
     baselines = dict(zip(seeds, (4.0, 4.0, 4.0, CENSORED, 4.0), strict=True))
-    configs = {"c0000": (1.0, 0.1, dict(zip(seeds, (CENSORED, CENSORED, CENSORED, 2.0, 2.0),
-                                            strict=True)))}
+    configs = {
+        "c0000": (1.0, 0.1, dict(zip(seeds, (CENSORED, CENSORED, CENSORED, 2.0, 2.0), strict=True)))
+    }
     export, _, report_items = hand_sweep(tmp_path / "hand", baselines, configs)
     row = by_id(export)["c0000"]
     assert (row["censored_te"], row["censored_baseline"], row["censored_both"]) == (3, 1, 0)
-    assert ("4 pairs had one side miss the target: they enter as bounds (the missing side at "
-            "max_epochs + 1); 0 pairs where both missed are left out of the estimates."
-            ) in report_items
+    assert (
+        "4 pairs had one side miss the target: they enter as bounds (the missing side at "
+        "max_epochs + 1); 0 pairs where both missed are left out of the estimates."
+    ) in report_items
 
 
 def test_a_control_interval_starting_exactly_at_1_is_not_faster(tmp_path):
@@ -542,12 +651,16 @@ def test_a_control_interval_starting_exactly_at_1_is_not_faster(tmp_path):
     2.5% percentile), which is not above 1."""
     seeds = (11, 22, 33)
     export, _, report_items = hand_sweep(
-        tmp_path / "hand", dict.fromkeys(seeds, 4.0),
+        tmp_path / "hand",
+        dict.fromkeys(seeds, 4.0),
         {"c0000": (1.0, 0.1, dict.fromkeys(seeds, 2.0))},
-        {"c0000": (0.9, dict(zip(seeds, (2.0, 3.0, 3.0), strict=True)))})
+        {"c0000": (0.9, dict(zip(seeds, (2.0, 3.0, 3.0), strict=True)))},
+    )
     assert by_id(export)["c0000"]["control_speedup_ci_low"] == 1.0
-    assert ("1 configurations have LR controls; 0 of them reached the target faster than "
-            "their control (interval above 1).") in report_items
+    assert (
+        "1 configurations have LR controls; 0 of them reached the target faster than "
+        "their control (interval above 1)."
+    ) in report_items
 
 
 def test_the_trials_asked_for_count_each_complete_grad_configurations_controls():
@@ -558,8 +671,13 @@ def test_the_trials_asked_for_count_each_complete_grad_configurations_controls()
     def row(status: str, factor: float | None) -> dict:
         return {"status": status, "te_factor_mean": factor}
 
-    configs = [row("complete", 0.99), row("complete", None), row("complete", None),
-               row("pruned", 0.99), row("error", 0.99)]
+    configs = [
+        row("complete", 0.99),
+        row("complete", None),
+        row("complete", None),
+        row("pruned", 0.99),
+        row("error", 0.99),
+    ]
     options = {"repeats": 2, "num_samples": 4, "lr_control": True}
     assert expected_trials(options, configs) == 2 * (1 + 4 + 1)
     assert expected_trials({**options, "lr_control": False}, configs) == 2 * (1 + 4)

@@ -25,24 +25,39 @@ def planted(tmp_path_factory):
     """A sweep where every TE run reaches the target 30% faster than its seed's baseline."""
     tmp = tmp_path_factory.mktemp("planted")
     space = standin_space(tmp, max_epochs=4, target=0.6)
-    _, export, out, _ = standin_sweep(space, tmp, "planted", num_samples=2, repeats=6,
-                                      standin=StandIn(0.02, 4096, te_effect=0.3),
-                                      max_concurrent=6)
+    _, export, out, _ = standin_sweep(
+        space,
+        tmp,
+        "planted",
+        num_samples=2,
+        repeats=6,
+        standin=StandIn(0.02, 4096, te_effect=0.3),
+        max_concurrent=6,
+    )
     return tmp / "planted", export, out
 
 
 def test_no_effect_is_never_reported_as_a_speedup(tmp_path):
     space = standin_space(tmp_path, max_epochs=4, target=0.6)
-    _, _export, _out, _ = standin_sweep(space, tmp_path, "none", num_samples=4, repeats=3,
-                                      standin=StandIn(0.02, 4096), max_concurrent=6)
+    _, _export, _out, _ = standin_sweep(
+        space,
+        tmp_path,
+        "none",
+        num_samples=4,
+        repeats=3,
+        standin=StandIn(0.02, 4096),
+        max_concurrent=6,
+    )
     configs = configs_of(tmp_path / "none")
     assert len(configs) == 4 and all(c["status"] == "complete" for c in configs)
     for c in configs:
         assert c["speedup_ci_low"] <= 1.0 <= c["speedup_ci_high"], c
         assert not c["beats_baselines"] and c["prob_te_faster"] == 0.5
         assert c["speedups"] == [1.0, 1.0, 1.0] and len(c["seeds"]) == 3
-    assert any(line.startswith("No configuration is shown to reach the target faster")
-               for line in _summary(tmp_path / "none"))
+    assert any(
+        line.startswith("No configuration is shown to reach the target faster")
+        for line in _summary(tmp_path / "none")
+    )
 
 
 def _summary(sweep) -> list[str]:
@@ -64,8 +79,7 @@ def test_a_planted_effect_is_found(planted):
     trials = pq.read_table(sweep / "trials.parquet").to_pylist()
     te = [t for t in trials if t["role"] == "te"]
     assert {t["config_id"] for t in te} == {c["config_id"] for c in configs}
-    assert all(t["paired_speedup_epochs"] > 1 and t["paired_kind"] == "both_reached"
-               for t in te)
+    assert all(t["paired_speedup_epochs"] > 1 and t["paired_kind"] == "both_reached" for t in te)
     baselines = [t for t in trials if t["role"] == "baseline"]
     assert len(baselines) == 6 and {t["seed"] for t in te} == {t["seed"] for t in baselines}
 
@@ -86,8 +100,9 @@ def test_optuna_db_opens_with_optunas_own_tools(planted):
         assert trial.params["te_scale"] == row["param_te_scale"]
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium "
-                    "(make test installs it)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Debian's chromium (make test installs it)"
+)
 def test_the_report_renders_in_headless_chromium(capsys, planted, tmp_path):
     sweep, _, _ = planted
     result = run_cli(capsys, "report", sweep, "--out", tmp_path / "out")
@@ -101,16 +116,37 @@ def test_the_report_renders_in_headless_chromium(capsys, planted, tmp_path):
     assert "Parameter importance is not shown: 2 configurations finished" in text
     assert "beats_baselines" in text and "What this sweep can and cannot conclude" in text
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-         "--window-size=1200,3000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120).stdout
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--window-size=1200,3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert f'data-figures="{len(names)}"' in dom
     assert f'data-figures-loaded="{len(names)}"' in dom, dom[:300]
     assert 'data-wider-than-window="false"' in dom  # the table scrolls inside the page
     shot = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                    "--window-size=1200,3000", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1200,3000",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.stat().st_size > 50_000  # figures drawn, not a blank page
 
 

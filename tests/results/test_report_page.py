@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from te_sweep.results import figures
+from te_sweep.results import figures, importance
 from te_sweep.results.report import TABLE_ROWS, figure_makers, read_tables, write_report
 from te_sweep.results.storage import SweepDir
 
@@ -41,10 +41,9 @@ def tables_of(root: Path):
 def test_importance_is_replaced_by_the_reason_below_the_minimum(small):
     root, page = small
     tables = tables_of(root)
-    reason = figures.importance_withheld(tables.configs, tables.space)
+    reason = importance.importance_withheld(tables.configs, tables.space)
     assert reason.startswith("Parameter importance is not shown: 4 configurations finished")
-    assert f'<figure id="importance"><p class="withheld">{html.escape(reason)}</p></figure>' \
-        in page
+    assert f'<figure id="importance"><p class="withheld">{html.escape(reason)}</p></figure>' in page
     assert not (root / "figures" / "importance.png").exists()
     assert 'data-figures="5"' in page
 
@@ -59,9 +58,9 @@ def test_a_stale_importance_figure_is_removed(tmp_path):
 
 
 def test_importance_is_drawn_from_the_minimum(tmp_path):
-    tables = read_tables(write_sweep(tmp_path / "sweep", figures.MIN_IMPORTANCE_CONFIGS + 8))
+    tables = read_tables(write_sweep(tmp_path / "sweep", importance.MIN_IMPORTANCE_CONFIGS + 8))
     complete = sum(c["status"] == "complete" for c in tables.configs)
-    assert complete >= figures.MIN_IMPORTANCE_CONFIGS
+    assert complete >= importance.MIN_IMPORTANCE_CONFIGS
     makers = {name: make for name, _, make in figure_makers(tables)}
     assert callable(makers["importance"])
 
@@ -84,11 +83,19 @@ def test_a_point_of_the_pareto_figure_names_its_configuration(small):
     configs = {c["config_id"]: c for c in pq.read_table(root / "configs.parquet").to_pylist()}
     pareto = page.split('<figure id="pareto">')[1].split("</figure>")[0]
     assert '<img alt="' in pareto and 'usemap="#pareto-points"' in pareto
-    areas = re.findall(r'<area shape="circle" coords="([\d.]+),([\d.]+),(\d+)" '
-                       r'title="([^"]*)"', pareto)
+    areas = re.findall(
+        r'<area shape="circle" coords="([\d.]+),([\d.]+),(\d+)" '
+        r'title="([^"]*)"',
+        pareto,
+    )
     front = [c for c in configs.values() if c["pareto"]]
-    assert len(areas) == len({c["config_id"] for c in configs.values()
-                              if c["status"] == "complete" and (c["rank"] or c["pareto"])})
+    assert len(areas) == len(
+        {
+            c["config_id"]
+            for c in configs.values()
+            if c["status"] == "complete" and (c["rank"] or c["pareto"])
+        }
+    )
     png = matplotlib.image.imread(io.BytesIO((root / "figures" / "pareto.png").read_bytes()))
     for x, y, radius, title in areas:
         config = configs[html.unescape(title).split(",")[0]]
@@ -100,8 +107,9 @@ def test_a_point_of_the_pareto_figure_names_its_configuration(small):
     assert 'usemap="#parameters-points"' in parameters and "<area " in parameters
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium "
-                    "(make test installs it)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Debian's chromium (make test installs it)"
+)
 def test_nothing_runs_off_a_narrow_window_in_headless_chromium(small):
     """At 700 pixels (narrower than a figure) the table and the hoverable figures scroll
     inside the page; the page itself does not run off the window."""
@@ -109,9 +117,20 @@ def test_nothing_runs_off_a_narrow_window_in_headless_chromium(small):
 
     def dom(path: Path) -> str:
         return subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=5000", "--window-size=700,3000", "--dump-dom",
-             path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--virtual-time-budget=5000",
+                "--window-size=700,3000",
+                "--dump-dom",
+                path.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
 
     shown = dom(root / "report.html")
     assert 'data-figures-loaded="5"' in shown, shown[:300]
@@ -140,8 +159,7 @@ def test_the_plug_in_caveat_follows_the_te_runs_estimator_not_the_controls(small
     te = [t for t in tables.trials if t["role"] == "te"]
     for t in te:
         t["param_te_estimator"] = "effective"
-    control = {**te[0], "trial_id": "control-0", "role": "control",
-               "param_te_estimator": "plugin"}
+    control = {**te[0], "trial_id": "control-0", "role": "control", "param_te_estimator": "plugin"}
     tables.trials.append(control)
     caveat = "With the plug-in TE (the paper's)"
     assert not any(line.startswith(caveat) for line in conclusions(tables))
@@ -160,8 +178,7 @@ def test_the_table_lists_the_best_ranked_first(tmp_path):
     assert [c["config_id"] for c in by_rank] != sorted(c["config_id"] for c in by_rank)
     table = (root / "report.html").read_text().split("<h2>Configurations</h2>")[1]
     rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td>", table)
-    assert [config_id for _, config_id in rows] == \
-        [c["config_id"] for c in by_rank][:TABLE_ROWS]
+    assert [config_id for _, config_id in rows] == [c["config_id"] for c in by_rank][:TABLE_ROWS]
 
 
 def test_the_table_shows_the_documented_fifty_and_its_columns_in_order(tmp_path):
@@ -174,8 +191,8 @@ def test_the_table_shows_the_documented_fifty_and_its_columns_in_order(tmp_path)
     assert table.count("<tr>") == 1 + 50
     header = re.findall(r"<th>([^<]*)</th>", table)
     searched = list(tables_of(root).space.params)
-    assert header[:3 + len(searched)] == ["rank", "config_id", "status", *searched]
-    assert header[3 + len(searched):5 + len(searched)] == ["speedup_mean", "speedup_ci_low"]
+    assert header[: 3 + len(searched)] == ["rank", "config_id", "status", *searched]
+    assert header[3 + len(searched) : 5 + len(searched)] == ["speedup_mean", "speedup_ci_low"]
     assert header[-1] == "control_speedup_mean"
 
 
@@ -187,20 +204,23 @@ def test_the_curves_target_line_is_the_sweeps_target(small):
     target = next(t["param_target"] for t in tables.trials if t["role"] == "baseline")
     assert target == 0.75
     curves = {name: make for name, _, make in figure_makers(tables)}["curves"]()
-    lines = [line for ax in curves.axes for line in ax.lines
-             if line.get_linestyle() == ":" and len(set(line.get_ydata())) == 1]
+    lines = [
+        line
+        for ax in curves.axes
+        for line in ax.lines
+        if line.get_linestyle() == ":" and len(set(line.get_ydata())) == 1
+    ]
     assert lines and all(line.get_ydata()[0] == target for line in lines)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty"])
-def test_an_unreadable_table_is_named_with_its_first_line_and_exits_2(capsys, tmp_path,
-                                                                       damage):
+def test_an_unreadable_table_is_named_with_its_first_line_and_exits_2(capsys, tmp_path, damage):
     from conftest import run_cli
 
     sweep = write_sweep(tmp_path / "sweep", 4)
     path = Path(sweep.uri) / "configs.parquet"
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2] if damage == "truncated" else b"")
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"")
     result = run_cli(capsys, "report", Path(sweep.uri))
     assert result.code == 2
     [line] = result.err.strip().splitlines()

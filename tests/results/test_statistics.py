@@ -23,19 +23,27 @@ from te_sweep.results.statistics import (
 CENSORED_AT = 11.0  # max_epochs 10 + 1
 
 
-def pair(seed: int, te: float | None, base: float | None, te_s: float | None = None,
-         base_s: float | None = None) -> Pair:
+def pair(
+    seed: int,
+    te: float | None,
+    base: float | None,
+    te_s: float | None = None,
+    base_s: float | None = None,
+) -> Pair:
     return Pair(seed, Run(te, te_s), Run(base, base_s))
 
 
-@pytest.mark.parametrize("te, base, kind, speedup", [
-    (4.0, 5.0, PairKind.BOTH_REACHED, 1.25),
-    (5.0, 4.0, PairKind.BOTH_REACHED, 0.8),
-    (4.5, 4.5, PairKind.BOTH_REACHED, 1.0),  # a real tie: both reached at 4.5 epochs
-    (None, 5.5, PairKind.TE_CENSORED, 0.5),  # TE at 11: an upper bound
-    (2.75, None, PairKind.BASELINE_CENSORED, 4.0),  # baseline at 11: a lower bound
-    (None, None, PairKind.BOTH_CENSORED, None),  # no information, never 1.0
-])
+@pytest.mark.parametrize(
+    "te, base, kind, speedup",
+    [
+        (4.0, 5.0, PairKind.BOTH_REACHED, 1.25),
+        (5.0, 4.0, PairKind.BOTH_REACHED, 0.8),
+        (4.5, 4.5, PairKind.BOTH_REACHED, 1.0),  # a real tie: both reached at 4.5 epochs
+        (None, 5.5, PairKind.TE_CENSORED, 0.5),  # TE at 11: an upper bound
+        (2.75, None, PairKind.BASELINE_CENSORED, 4.0),  # baseline at 11: a lower bound
+        (None, None, PairKind.BOTH_CENSORED, None),  # no information, never 1.0
+    ],
+)
 def test_each_kind_of_pair(te, base, kind, speedup):
     p = pair(0, te, base)
     assert p.kind is kind
@@ -43,8 +51,12 @@ def test_each_kind_of_pair(te, base, kind, speedup):
 
 
 def test_a_comparison_counts_and_excludes_what_it_must():
-    pairs = [pair(1, 4.0, 5.0, 40.0, 60.0), pair(2, None, 5.5), pair(3, 2.75, None),
-             pair(4, None, None)]
+    pairs = [
+        pair(1, 4.0, 5.0, 40.0, 60.0),
+        pair(2, None, 5.5),
+        pair(3, 2.75, None),
+        pair(4, None, None),
+    ]
     c = compare(pairs, CENSORED_AT)
     assert c.pairs == 4 and c.informative == 3
     assert c.speedups == (1.25, 0.5, 4.0, None)
@@ -58,8 +70,13 @@ def test_a_comparison_counts_and_excludes_what_it_must():
 def test_only_censored_pairs_give_no_estimate():
     c = compare([pair(1, None, None), pair(2, None, None)], CENSORED_AT)
     assert c.informative == 0 and c.censored_both == 2
-    assert (c.speedup_mean, c.ci_low, c.ci_high, c.prob_te_faster, c.p_value) == \
-        (None, None, None, None, None)
+    assert (c.speedup_mean, c.ci_low, c.ci_high, c.prob_te_faster, c.p_value) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_no_effect_gives_an_interval_around_one():
@@ -147,8 +164,25 @@ def test_sixteen_pairs_are_enumerated_exactly_and_seventeen_sampled():
     assert sampled != exact and sampled == pytest.approx(exact, abs=0.003)
 
 
-SEVENTEEN = [1.3, 0.9, 1.2, 1.1, 1.05, 0.97, 1.15, 1.02, 0.99, 1.08, 1.12, 0.95, 1.01, 1.04,
-             1.09, 1.03, 1.06]
+SEVENTEEN = [
+    1.3,
+    0.9,
+    1.2,
+    1.1,
+    1.05,
+    0.97,
+    1.15,
+    1.02,
+    0.99,
+    1.08,
+    1.12,
+    0.95,
+    1.01,
+    1.04,
+    1.09,
+    1.03,
+    1.06,
+]
 
 
 def test_the_published_numbers_of_a_sweep_are_reproducible_to_the_last_digit():
@@ -157,7 +191,8 @@ def test_the_published_numbers_of_a_sweep_are_reproducible_to_the_last_digit():
     draw shows here."""
     runs = [(4.0, 5.0), (5.0, 4.5), (3.5, 4.0), (None, 6.0), (4.2, 4.0), (3.9, None)]
     c = compare([pair(s, te, base) for s, (te, base) in enumerate(runs)], CENSORED_AT)
-    assert (c.ci_low, c.ci_high) == pytest.approx((0.7701406151427715, 1.6988612467324153),
-                                                  rel=1e-12)
+    assert (c.ci_low, c.ci_high) == pytest.approx(
+        (0.7701406151427715, 1.6988612467324153), rel=1e-12
+    )
     assert c.p_value == 0.328125 and c.speedup_mean == pytest.approx(1.111322999137349)
     assert sign_flip_p_value(np.log(np.array(SEVENTEEN)), BOOTSTRAP_SEED) == 0.0089
