@@ -38,11 +38,12 @@ browser:
 sweep: install
 	$(BIN)/te-sweep launch search_spaces/default.yaml --num-samples 4 --storage results
 
-# The checks (configured in pyproject.toml): ruff's linter and formatter, and mypy (strict on
-# the core and results layers). CI runs them before the tests; `ruff format` applies the format.
+# The checks (configured in pyproject.toml): ruff's linter and formatter, and mypy (strict, on
+# every layer). CI runs them before the tests; `ruff format` applies the format.
 lint: install
 	$(BIN)/ruff check te_sweep tests tools bench
 	$(BIN)/ruff format --check te_sweep tests tools bench
+	$(BIN)/mypy
 
 test: install browser
 	$(BIN)/python -m pytest -q

@@ -130,7 +130,8 @@ def run_te_sweep(
     from sweep_scale import SPACE, LogFile
 
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
-    from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch
+    from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.standin import StandIn
 
     space = workdir / "peer.yaml"

@@ -205,7 +205,8 @@ def run_one(
 ) -> dict[str, Any]:
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
     from te_sweep.results.export import export_sweep
-    from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch
+    from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.standin import StandIn
 
     timings = Timings()

@@ -375,7 +375,7 @@ def _finish_sweep(prepared: Any) -> None:
     """Run the sweep, print its summary, write its report, and exit with a code that tells
     what happened (exit_codes.py): a stop by a signal or by the driver itself, trials in
     error, or a sweep that ended with trials unfinished."""
-    from te_sweep.sweep.launch import run_sweep
+    from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.stopping import Phase, StopController, SweepStopped
 
     where = prepared.sweep_dir.uri

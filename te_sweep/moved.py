@@ -6,7 +6,7 @@ tuner.pkl and searcher-state-*.pkl), so a sweep launched before the move names m
 longer exist, and `te-sweep resume` must still restore it. Each old name is an alias of the
 module it became, installed lazily: nothing is imported until a pickle (or anyone) asks for it.
 te_sweep.sweep was a module and is now the sweep layer's package, which forwards the old
-module's names to te_sweep.sweep.launch (sweep/__init__.py).
+module's names to the modules it became (OLD_SWEEP_PARTS; sweep/__init__.py).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ OLD_NAMES = {
     for layer, names in LAYERS.items()
     for name in names
 }
-LAUNCH = "te_sweep.sweep.launch"
+# The old te_sweep.sweep module became these three (sweep/__init__.py looks in each).
+OLD_SWEEP_PARTS = ("launch", "run", "ray_cluster")
 
 
 class OldNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -85,7 +85,8 @@ def standin_sweep(
     **options,
 ):
     """Launch a sweep of stand-in trials in this process through sweep.run_sweep."""
-    from te_sweep.sweep.launch import SweepOptions, prepare_launch, run_sweep
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch
+    from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.standin import StandIn
 
     prepared = prepare_launch(

@@ -774,7 +774,7 @@ import sys
 import time
 from pathlib import Path
 import ray
-from te_sweep.sweep.launch import ray_session
+from te_sweep.sweep.ray_cluster import ray_session
 
 with ray_session(None, print):
     @ray.remote(max_retries=0)

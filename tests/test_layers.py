@@ -99,3 +99,20 @@ def test_the_check_sees_a_wrong_import(tmp_path):
     assert te_sweep_layers(module) == {"sweep"}
     assert "sweep" not in allowed("results") and "results" in allowed("sweep")
     assert "ray.tune" in imported(module)
+
+
+MAX_LINES = 360  # "about 350"
+
+
+def test_a_module_over_about_350_lines_is_named_in_readmes_layout_with_its_reason():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout") : readme.index("## ", readme.index("## Layout") + 3)]
+    long = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in modules()
+        if len(path.read_text().splitlines()) > MAX_LINES
+    ]
+    unexplained = [name for name in long if f"`{name}`" not in layout]
+    assert not unexplained, (
+        f"over {MAX_LINES} lines, not explained in README's Layout: {unexplained}"
+    )

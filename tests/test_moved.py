@@ -45,15 +45,21 @@ def test_what_tune_pickled_before_the_move_unpickles_in_a_fresh_process():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     found = done.stdout.split()
-    assert found == [
-        f"{moved.OLD_NAMES.get(m, moved.LAUNCH)}.{n}" for m, n in sorted(pickled.items())
-    ]
+    sweep_parts = [f"te_sweep.sweep.{part}" for part in moved.OLD_SWEEP_PARTS]
+    for (module, name), where in zip(sorted(pickled.items()), found, strict=True):
+        new_module, _, new_name = where.rpartition(".")
+        assert new_name == name, where
+        if module in moved.OLD_NAMES:
+            assert new_module == moved.OLD_NAMES[module], where
+        else:  # the old te_sweep.sweep
+            assert new_module in sweep_parts, where
 
 
 def test_the_sweep_package_forwards_only_the_old_modules_names():
-    from te_sweep.sweep import launch
+    from te_sweep.sweep import launch, run
 
-    assert pickle.loads(old_reference("te_sweep.sweep", "trial_dirname")) is launch.trial_dirname
+    assert pickle.loads(old_reference("te_sweep.sweep", "trial_dirname")) is run.trial_dirname
+    assert pickle.loads(old_reference("te_sweep.sweep", "SweepOptions")) is launch.SweepOptions
     with pytest.raises(AttributeError, match="no_such_name"):
         pickle.loads(old_reference("te_sweep.sweep", "no_such_name"))
     from te_sweep.sweep import claim  # a submodule is imported, not looked up in launch

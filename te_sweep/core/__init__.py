@@ -7,7 +7,7 @@ trial's code can be read, run and profiled without a cluster.
 - The settings: config (TrialConfig), presets (the paper's five CNNs), space (a search space
   file: which settings are fixed and which Optuna searches), preflight (every check made before
   data is loaded).
-- Training: sources and data (the data set on the device), models, train (the epoch loop),
+- Training: sources, npz and data (the data set on the device), models, train (the loop),
   timing, cpu_threads.
 - The TE feedback: te (batched transfer entropy), te_window (sliding counts), feedback (the
   step that feeds TE back into the weights), te_compile (torch.compile for it).

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from te_sweep.core.presets import DEFAULT_NPZ_PRESET, PRESETS
 from te_sweep.errors import ConfigError
@@ -23,6 +23,7 @@ MODES = ("grad", "paper")
 TE_ESTIMATORS = ("plugin", "effective")
 HIDDEN_RULES = ("two_sided", "one_sided")
 MAX_WINDOW = 2**20
+Config = TypeVar("Config", bound="TrialConfig")
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,14 @@ class TrialConfig:
             raise ConfigError(
                 unknown[0], "is not a trial setting; known settings: " + ", ".join(known)
             )
-        return cls(**{k: _coerce(k, known[k].type, v) for k, v in values.items()})
+        return cls(**{k: _coerce(k, str(known[k].type), v) for k, v in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
         # Every field is a scalar, so a shallow dict is the whole config (and, unlike
         # dataclasses.asdict, cheap enough for an export of 10,000 trials).
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def replace(self, **changes: Any) -> TrialConfig:
+    def replace(self: Config, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
     @property
@@ -89,6 +90,21 @@ class TrialConfig:
     @property
     def feedback_on(self) -> bool:
         return self.te_scale > 0
+
+
+@dataclass(frozen=True)
+class ResolvedConfig(TrialConfig):
+    """A TrialConfig whose preset settings are filled in (`resolve`'s result): what training,
+    the feedback and the outcome read. The same fields and values; only the type says that
+    none of these is None any more."""
+
+    preset: str = ""
+    target: float = 0.0
+    lr: float = 0.0
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 0
+    window: int = 0
 
 
 def _coerce(name: str, annotation: str, value: Any) -> Any:
@@ -120,18 +136,21 @@ def preset_name(cfg: TrialConfig) -> str:
     return DEFAULT_NPZ_PRESET if cfg.is_user_file else cfg.dataset
 
 
-def resolve(cfg: TrialConfig) -> TrialConfig:
+def resolve(cfg: TrialConfig) -> ResolvedConfig:
     """Fill every None setting from the trial's preset; validates first."""
     validate(cfg)
     p = PRESETS[preset_name(cfg)]
-    return cfg.replace(
-        preset=p.name,
-        target=p.target if cfg.target is None else cfg.target,
-        lr=p.lr if cfg.lr is None else cfg.lr,
-        momentum=p.momentum if cfg.momentum is None else cfg.momentum,
-        weight_decay=p.weight_decay if cfg.weight_decay is None else cfg.weight_decay,
-        batch_size=p.batch_size if cfg.batch_size is None else cfg.batch_size,
-        window=p.window if cfg.window is None else cfg.window,
+    return ResolvedConfig(
+        **{
+            **cfg.to_dict(),
+            "preset": p.name,
+            "target": p.target if cfg.target is None else cfg.target,
+            "lr": p.lr if cfg.lr is None else cfg.lr,
+            "momentum": p.momentum if cfg.momentum is None else cfg.momentum,
+            "weight_decay": p.weight_decay if cfg.weight_decay is None else cfg.weight_decay,
+            "batch_size": p.batch_size if cfg.batch_size is None else cfg.batch_size,
+            "window": p.window if cfg.window is None else cfg.window,
+        }
     )
 
 

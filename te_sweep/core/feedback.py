@@ -46,7 +46,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from te_sweep.core.config import TrialConfig
+from te_sweep.core.config import ResolvedConfig
 from te_sweep.core.te import bits_from_groups, bits_fused, count_maps
 from te_sweep.core.te_compile import StepFunction, compile_wanted
 from te_sweep.core.te_window import SlidingCounts, slide
@@ -82,6 +82,8 @@ def binarise_batch(
     """(B, n_source + n_target) bool: the sources' then the targets' states this batch."""
     if mode == "paper":  # logits two-sided, softmax one-sided
         values = torch.cat([logits.abs(), logits.softmax(dim=1)], dim=1)
+    elif z is None:
+        raise ValueError("grad mode binarises the hidden layer: z is needed")
     elif hidden_rule == "two_sided":
         values = torch.cat([z, logits], dim=1).abs()
     else:  # the post-ReLU output: a silent unit is 0
@@ -215,19 +217,19 @@ class TEFeedback:
     draw in (n_source, n_target), as drawn."""
 
     def __init__(
-        self, cfg: TrialConfig, model: nn.Module, num_classes: int, device: torch.device
+        self, cfg: ResolvedConfig, model: nn.Module, num_classes: int, device: torch.device
     ) -> None:
-        assert cfg.window is not None, "resolve() the config first"
         self.cfg = cfg
         if cfg.mode == "grad":
-            if getattr(model, "penultimate_fc", None) is None:
+            penultimate = getattr(model, "penultimate_fc", None)
+            if not isinstance(penultimate, nn.Linear):
                 raise ConfigError(
                     "mode",
                     "'grad' needs a model with at least two fully "
                     f"connected layers and preset {cfg.preset!r} has one; "
                     "use mode 'paper' or a two-FC preset (fashion-mnist, usps)",
                 )
-            n_source = model.penultimate_fc.out_features
+            n_source = penultimate.out_features
         else:
             n_source = num_classes
         self.counts = SlidingCounts(cfg.window, n_source, num_classes, device)

@@ -62,7 +62,7 @@ def _conv_stack(in_channels: int, arch: Architecture) -> nn.Sequential:
     layers: list[nn.Module] = []
     channels = in_channels
     for item in arch.conv:
-        if item == "M":
+        if isinstance(item, str):  # "M"
             layers.append(nn.MaxPool2d(2))
             continue
         padding = 0 if isinstance(item, tuple) else 1
@@ -130,7 +130,7 @@ def feature_shapes(
     channels = in_channels
     shapes = []
     for item in arch.conv:
-        if item == "M":  # MaxPool2d(2): floor division
+        if isinstance(item, str):  # "M", MaxPool2d(2): floor division
             height, width = height // 2, width // 2
         elif isinstance(item, tuple):  # 3x3 conv without padding
             height, width, channels = height - 2, width - 2, item[1]

@@ -25,7 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from te_sweep.core.config import TrialConfig
+from te_sweep.core.config import ResolvedConfig
 
 STATUS_COMPLETE = "complete"  # reached the target
 STATUS_CENSORED = "censored"  # ran max_epochs without reaching it
@@ -61,13 +61,13 @@ class TrialResult:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def reached(cfg: TrialConfig, record: dict[str, Any]) -> bool:
+def reached(cfg: ResolvedConfig, record: dict[str, Any]) -> bool:
     """The record's target metric is at or above the target (exactly on it counts)."""
     value = record[cfg.target_metric]
     return value is not None and value >= cfg.target
 
 
-def trial_status(cfg: TrialConfig, records: list[dict[str, Any]]) -> str | None:
+def trial_status(cfg: ResolvedConfig, records: list[dict[str, Any]]) -> str | None:
     """The trial's final status given its records so far, or None while it should go on."""
     if not records:
         return None
@@ -109,7 +109,7 @@ def fractional_epochs(target: float, epoch: int, value: float, previous: float |
 
 
 def summarize(
-    cfg: TrialConfig,
+    cfg: ResolvedConfig,
     status: str,
     records: list[dict[str, Any]],
     device: str,
@@ -125,7 +125,7 @@ def summarize(
 
 
 def outcome_of(
-    cfg: TrialConfig,
+    cfg: ResolvedConfig,
     status: str,
     last: dict[str, Any] | None,
     epochs_run: int,

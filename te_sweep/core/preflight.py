@@ -12,26 +12,27 @@ from pathlib import Path
 
 import torch
 
-from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.config import ResolvedConfig, TrialConfig, resolve
 from te_sweep.core.models import ARCHITECTURES, flat_size
+from te_sweep.core.npz import inspect_npz
 from te_sweep.core.presets import PRESETS
-from te_sweep.core.sources import KNOWN_DATASETS, DataSourceError, inspect_npz
+from te_sweep.core.sources import KNOWN_DATASETS, DataSourceError
 from te_sweep.errors import ConfigError
 
 
 def data_shape(cfg: TrialConfig) -> tuple[int, tuple[int, int, int]]:
     """(training images, (H, W, C)) of the trial's data set, without loading images."""
     if not cfg.is_user_file:
-        info = KNOWN_DATASETS[cfg.dataset]
-        return info.train_size, tuple(info.image_shape)
+        known = KNOWN_DATASETS[cfg.dataset]
+        return known.train_size, known.image_shape
     try:
         info = inspect_npz(Path(cfg.dataset))
     except DataSourceError as err:
         raise ConfigError("dataset", str(err)) from None
-    return info.train_size, tuple(info.image_shape)
+    return info.train_size, info.image_shape
 
 
-def check_trial(cfg: TrialConfig, check_device: bool = True) -> TrialConfig:
+def check_trial(cfg: TrialConfig, check_device: bool = True) -> ResolvedConfig:
     """Validate everything about a trial; returns it resolved against its preset.
 
     `check_device=False` leaves out whether this machine has the trial's CUDA device (a sweep

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from te_sweep.core.config import TrialConfig
+from te_sweep.core.config import ResolvedConfig
 from te_sweep.core.metrics import EPOCH_METRICS
 from te_sweep.core.objectives import censored_score, mean_of_present, te_overhead
 from te_sweep.core.outcome import summarize, trial_status
@@ -51,7 +51,7 @@ def mean_factor(records: Sequence[dict[str, Any]]) -> float | None:
 
 
 def tune_result(
-    cfg: TrialConfig,
+    cfg: ResolvedConfig,
     records: Sequence[dict[str, Any]],
     role: str,
     where: dict[str, Any],

@@ -59,16 +59,17 @@ class Param:
     high: float | int | None = None
     log: bool = False
     step: float | int | None = None
-    choices: tuple = ()
+    choices: tuple[Any, ...] = ()
 
     def to_optuna(self) -> BaseDistribution:
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         if self.kind == "categorical":
             return CategoricalDistribution(self.choices)
+        low, high = self.bounds
         if self.kind == "int":
-            return IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
-        return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
+            return IntDistribution(int(low), int(high), log=self.log, step=int(self.step or 1))
+        return FloatDistribution(low, high, log=self.log, step=self.step)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -80,7 +81,8 @@ class Param:
     def contains(self, value: Any) -> bool:
         if self.kind == "categorical":
             return value in self.choices
-        return isinstance(value, (int, float)) and self.low <= value <= self.high
+        low, high = self.bounds
+        return isinstance(value, (int, float)) and low <= value <= high
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,8 @@ class SearchSpace:
 class _Loader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate keys and reads 1e-3 as a number (YAML 1.1: a string)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):

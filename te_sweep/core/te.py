@@ -50,6 +50,8 @@ import enum
 import functools
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,11 +134,11 @@ def _time_cpu_kernels() -> tuple[CpuKernel, dict[CpuKernel, float]]:
     generator = torch.Generator().manual_seed(0)
     d = torch.rand(_PROBE_T, _PROBE_D, generator=generator) < 0.5
     y = torch.rand(_PROBE_T, _PROBE_S, generator=generator) < 0.5
-    products = {
+    products: dict[CpuKernel, Callable[[], torch.Tensor]] = {
         CpuKernel.INT8: lambda: torch._int_mm(d.T.to(torch.int8), y.to(torch.int8)),
         CpuKernel.FLOAT: lambda: d.T.to(torch.float32) @ y.to(torch.float32),
     }
-    best = {}
+    best: dict[CpuKernel, float] = {}
     for kernel, product in products.items():
         product()  # warm-up: first calls allocate and pick code paths
         times = []
@@ -145,7 +147,7 @@ def _time_cpu_kernels() -> tuple[CpuKernel, dict[CpuKernel, float]]:
             product()
             times.append(time.perf_counter() - start)
         best[kernel] = min(times)
-    return min(best, key=best.get), best
+    return min(best, key=best.__getitem__), best
 
 
 def _validate(source: Tensor, target: Tensor, same_width: bool) -> int:
@@ -211,10 +213,10 @@ def _pack(series: Tensor, out: Tensor) -> Tensor:
     return out
 
 
-def _fold_rows(v) -> int:
+def _fold_rows(v: Any) -> int:  # a tensor or a NumPy array: both slice and add in place
     """Add row halves of (..., B, n) in place 4 times (byte popcounts <= 8, so sums <= 128 stay
     exact in uint8); returns how many leading rows remain.  Widening all B rows is slow on CPU."""
-    rows = v.shape[-2]
+    rows: int = v.shape[-2]
     for _ in range(4):
         half = rows // 2
         v[..., :half, :] += v[..., rows - half : rows, :]

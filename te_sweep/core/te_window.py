@@ -20,6 +20,8 @@ over.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -167,10 +169,10 @@ class SlidingCounts:
     def _groups(self, counts: Tensor) -> Tensor:
         return counts.view(4, self.n_target, counts.shape[1])
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows.clone(), "counts": self.counts, "last": self.last}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         rows = state["rows"]
         self.base, self.seen = 0, rows.shape[0]
         self.store[: self.seen].copy_(rows)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from te_sweep.core.config import TARGET_METRICS, TrialConfig, resolve
+from te_sweep.core.config import TARGET_METRICS, ResolvedConfig, resolve
 from te_sweep.core.data import (
     DeviceData,
     eval_batch_size,
@@ -55,7 +55,7 @@ def device_name(device: torch.device) -> str:
 class Trainer:
     """Model, optimiser, schedule and TE feedback of one trial, stepped one epoch at a time."""
 
-    def __init__(self, cfg: TrialConfig, data: DeviceData, device: torch.device) -> None:
+    def __init__(self, cfg: ResolvedConfig, data: DeviceData, device: torch.device) -> None:
         self.cfg, self.data, self.device = cfg, data, device
         preset = PRESETS[cfg.preset]
         torch.manual_seed(cfg.seed)  # weights and dropout
@@ -256,7 +256,7 @@ def make_cuda_deterministic() -> None:
 
 
 def run_trial(
-    cfg: TrialConfig,
+    cfg: ResolvedConfig,
     report: Report,
     *,
     data: DeviceData | None = None,

@@ -18,12 +18,9 @@ from typing import Any
 import pyarrow as pa
 
 # The CONFIG_* statuses are the `status` column's values; outcome.py holds the one rule that
-# gives them (configuration_status), shared with the searcher. Re-exported here for readers.
-from te_sweep.core.outcome import (  # noqa: F401
+# gives them (configuration_status), shared with the searcher.
+from te_sweep.core.outcome import (
     CONFIG_COMPLETE,
-    CONFIG_ERROR,
-    CONFIG_PRUNED,
-    CONFIG_UNFINISHED,
     FINAL_STATUSES,
     STATUS_COMPLETE,
     configuration_status,
@@ -34,6 +31,8 @@ from te_sweep.results.param_columns import param_field
 from te_sweep.results.statistics import Comparison, Pair, Run, compare, holm
 
 CONFIGS_FILE = "configs.parquet"
+Row = dict[str, Any]
+Rows = list[Row]
 SIGNIFICANCE = 0.05  # family-wise, over the configurations (Holm)
 MIN_RANKED_PAIRS = 2  # nothing is ranked on a single seed
 
@@ -89,7 +88,7 @@ def run_of(row: dict[str, Any]) -> Run:
     )
 
 
-def _pairs(runs: list[dict], partners: dict[int, dict]) -> list[Pair]:
+def _pairs(runs: Rows, partners: dict[int, Row]) -> list[Pair]:
     return [
         Pair(r["seed"], run_of(r), run_of(partners[r["seed"]]))
         for r in runs
@@ -108,8 +107,8 @@ def config_rows(
     """configs.parquet's rows from trials.parquet's, ranked (see the module docstring)."""
     final = [t for t in trials if t["status"] in FINAL_STATUSES]
     baselines = {t["seed"]: t for t in final if t["role"] == Role.BASELINE}
-    te_runs: dict[str, list[dict]] = defaultdict(list)
-    controls: dict[str, dict[int, dict]] = defaultdict(dict)
+    te_runs: dict[str, Rows] = defaultdict(list)
+    controls: dict[str, dict[int, Row]] = defaultdict(dict)
     for t in trials:
         if t["role"] == Role.TE and t["config_id"]:
             te_runs[t["config_id"]].append(t)

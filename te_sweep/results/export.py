@@ -33,6 +33,7 @@ from te_sweep.core.config import TrialConfig, resolve
 from te_sweep.core.metrics import EPOCH_METRICS
 from te_sweep.core.objectives import censored_score, mean_of_present, te_overhead_of, total_of
 from te_sweep.core.outcome import (
+    CONFIG_COMPLETE,
     FINAL_STATUSES,
     STATUS_COMPLETE,
     STATUS_ERROR,
@@ -44,7 +45,6 @@ from te_sweep.core.reporting import RUNNING, Role
 from te_sweep.core.space import space_from_text
 from te_sweep.errors import InputError
 from te_sweep.results.configs import (
-    CONFIG_COMPLETE,
     CONFIGS_FILE,
     config_rows,
     configs_schema,
@@ -194,7 +194,7 @@ def _status(trial: TrialFiles, last: dict[str, Any]) -> str:
     if trial.tune_status == TUNE_ERROR:
         return STATUS_ERROR
     if last.get("trial_status") in FINAL_STATUSES:
-        return last["trial_status"]
+        return str(last["trial_status"])
     if trial.tune_status == TUNE_TERMINATED and last.get("trial_status") == RUNNING:
         return STATUS_PRUNED
     if trial.tune_status == TUNE_TERMINATED and trial.error:
@@ -235,7 +235,7 @@ def _trial_row(
         "epochs_to_target": reached,
         "epochs_to_target_frac": outcome.epochs_to_target_frac if outcome else None,
         "objective_epochs": censored_score(outcome.epochs_to_target_frac, cfg.max_epochs)
-        if cfg and status in FINAL_STATUSES
+        if cfg and outcome and status in FINAL_STATUSES
         else None,
         "te_overhead": te_overhead_of(reports.te_seconds, reports.train_seconds)
         if reports.epochs_run
@@ -295,7 +295,7 @@ def expected_trials(options: dict[str, Any], configs: list[dict[str, Any]] | Non
         if options.get("lr_control")
         else 0
     )
-    return repeats * (1 + options["num_samples"] + controls)
+    return int(repeats * (1 + options["num_samples"] + controls))
 
 
 def is_partial(rows: list[dict[str, Any]], expected: int) -> bool:

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from te_sweep.core.outcome import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 from te_sweep.core.space import SearchSpace
-from te_sweep.results.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 
 OPTUNA_FILE = "optuna.db"
 STUDY_NAME = "te-sweep"
@@ -137,7 +137,10 @@ def insert_trials(db: sqlite3.Connection, study_id: int, trials: list[Any]) -> N
     from optuna.distributions import distribution_to_json
     from optuna.storages._rdb import models
 
-    trial_rows, param_rows, value_rows, attr_rows = [], [], [], []
+    trial_rows: list[tuple[Any, ...]] = []
+    param_rows: list[tuple[Any, ...]] = []
+    value_rows: list[tuple[Any, ...]] = []
+    attr_rows: list[tuple[Any, ...]] = []
     as_json: dict[str, str] = {}  # one space, so one distribution per name: encoded once
     for number, trial in enumerate(trials):
         trial_id = number + 1  # the study is empty and the only one in the file

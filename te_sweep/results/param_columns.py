@@ -26,7 +26,7 @@ def arrow_type(annotation: str) -> pa.DataType:
 
 
 SETTING_TYPES: dict[str, pa.DataType] = {
-    f.name: arrow_type(f.type) for f in dataclasses.fields(TrialConfig)
+    f.name: arrow_type(str(f.type)) for f in dataclasses.fields(TrialConfig)
 }
 
 

@@ -76,7 +76,8 @@ class Tables:
         import pyarrow.compute as pc
 
         mask = pc.is_in(self.epochs["trial_id"], pa.array(sorted(trial_ids), pa.string()))
-        return self.epochs.filter(mask).to_pylist()
+        rows: list[dict[str, Any]] = self.epochs.filter(mask).to_pylist()
+        return rows
 
 
 def read_tables(sweep_dir: SweepDir) -> Tables:

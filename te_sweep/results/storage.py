@@ -151,7 +151,7 @@ class SweepDir:
     def exists(self) -> bool:
         fs, root = self._fs()
         with reaching(self.uri):
-            return fs.get_file_info(root).type != pafs.FileType.NotFound
+            return bool(fs.get_file_info(root).type != pafs.FileType.NotFound)
 
     def is_empty(self, ignoring: tuple[str, ...] = ()) -> bool:
         """Whether the directory is missing or holds nothing but the files named `ignoring`."""
@@ -165,12 +165,13 @@ class SweepDir:
     def has_file(self, filename: str) -> bool:
         fs, root = self._fs()
         with reaching(self.uri):
-            return fs.get_file_info(f"{root}/{filename}").type == pafs.FileType.File
+            return bool(fs.get_file_info(f"{root}/{filename}").type == pafs.FileType.File)
 
     def read_bytes(self, filename: str) -> bytes:
         fs, root = self._fs()
         with reaching(self.file_uri(filename)), fs.open_input_stream(f"{root}/{filename}") as f:
-            return f.read()
+            data: bytes = f.read()  # (pyarrow is untyped)
+            return data
 
     def write_bytes(self, filename: str, data: bytes) -> None:
         """Atomic write: a temporary name, then a rename (local) or a single PUT (URI)."""

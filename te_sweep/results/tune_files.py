@@ -94,7 +94,8 @@ def error_line(path: Path) -> str | None:
         return None
     lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     exception_lines = [ln for ln in lines if ln.split(":")[0].endswith(("Error", "Exception"))]
-    return (exception_lines or lines or [None])[-1]
+    found = exception_lines or lines
+    return found[-1] if found else None
 
 
 def _trial_jsons(path: Path) -> list[str] | None:
@@ -167,7 +168,8 @@ def _parse_fast(chunks: list[bytes]) -> pa.Table:
 
 def _parse_slow(chunks: list[bytes]) -> tuple[pa.Table, list[int]]:
     """Line by line, skipping what is not JSON; returns the table and each chunk's row count."""
-    rows, counts = [], []
+    rows: list[dict[str, Any]] = []
+    counts: list[int] = []
     for chunk in chunks:
         parsed = []
         for line in chunk.splitlines():

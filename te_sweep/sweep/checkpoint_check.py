@@ -40,7 +40,7 @@ def load_trainable_checkpoint(payload: bytes) -> Any:
     return _load(payload)
 
 
-def trainable_loader(trainable: Callable[[dict], None] | None) -> Loader | None:
+def trainable_loader(trainable: Callable[[dict[str, Any]], None] | None) -> Loader | None:
     """The loader the driver judges legacy files with: the real trainable's (trainable None),
     else none (a stand-in's or a test's trainable, whose format the driver does not know)."""
     return load_trainable_checkpoint if trainable is None else None

@@ -197,7 +197,8 @@ class TrialCheckpoints:
 
     def _read(self, epoch: int) -> bytes:
         with self.fs.open_input_stream(self._path(epoch)) as stream:
-            return stream.read()
+            data: bytes = stream.read()  # pyarrow is untyped (ignore_missing_imports)
+            return data
 
     def latest(self) -> tuple[int, bytes] | None:
         """(epoch, payload) of the newest checkpoint, or None when the trial has none; reads

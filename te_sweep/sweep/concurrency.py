@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 QUEUE_MIN = 8  # trials queued beyond a cluster's current size, at least ...
 QUEUE_MAX = 64  # ... and at most (each is a pending placement group in Ray)
@@ -76,9 +77,9 @@ class ConcurrencyPolicy:
         if now - self._read_at >= REFRESH_S:
             import ray
 
-            self._held = trials_held(
-                ray.cluster_resources(), self.cpus_per_trial, self.gpus_per_trial
-            )
+            # ray.cluster_resources is unannotated in ray's source (no stubs)
+            resources = ray.cluster_resources()
+            self._held = trials_held(resources, self.cpus_per_trial, self.gpus_per_trial)
             self._read_at = now
         return self._held
 
@@ -104,7 +105,7 @@ class ConcurrencyPolicy:
             f"{cluster_queue(self.held())} for the autoscaler"
         )
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_read_at"] = float("-inf")  # monotonic clocks do not survive a restart
         return state

@@ -139,7 +139,7 @@ class DiskCheck(Callback):
     it pickled), so it finds the guard of the driver it runs in through the module."""
 
     def on_trial_result(
-        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         if _active is not None:
             _active.check_soon()

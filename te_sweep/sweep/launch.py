@@ -1,63 +1,42 @@
-"""Launching and resuming sweeps on Ray Tune: everything between the CLI and Tuner.fit.
+"""Launching and resuming sweeps: everything decided before Ray starts.
 
 `prepare_launch` validates the space file and every option and decides where the sweep lives,
-without starting Ray, so bad input fails in a second with nothing written. `run_sweep` then
-writes the manifest, starts (or connects to) Ray, runs the Tuner, and exports the Parquet
-tables. `prepare_resume` / `run_sweep(resume=True)` continue a killed sweep with Tune's own
-restore: finished trials are kept, interrupted ones continue from their last checkpoint,
-and the Optuna study continues from the searcher's saved state.
-
-Ray is imported lazily (it takes seconds); a local run gets its own single-node Ray with its
-own temporary directory, so it never attaches to another Ray running on the machine.
+without starting Ray, so bad input fails in a second with nothing written; `prepare_resume`
+does the same for a killed sweep, from its manifest. run.py then runs what they prepared.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import os
-import shutil
-import socket
-import tempfile
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from te_sweep.core.cpu_threads import prefer_passive_waiting, worker_env
 from te_sweep.core.space import SearchSpace, SpaceError, load_space, space_from_text
-from te_sweep.errors import ConfigError, InputError, TESweepError
-from te_sweep.exit_codes import ExitCode
+from te_sweep.errors import ConfigError, InputError
 from te_sweep.results.provenance import git_revision, package_versions
-from te_sweep.results.storage import MANIFEST, SweepDir, check_storage, is_uri, normalize_storage
+from te_sweep.results.storage import MANIFEST, SweepDir, check_storage, normalize_storage
 from te_sweep.sweep.checkpoints import KEEP_CHOICES
 from te_sweep.sweep.claim import CLAIM_FILE, LEASE_FILE, SweepClaim
+from te_sweep.sweep.ray_cluster import (
+    check_cluster_reachable,
+    check_cluster_storage,
+    cluster_address,
+    local_cpus,
+    local_gpus,
+)
 from te_sweep.sweep.samplers import SAMPLER_CHOICES, SamplerName, grid_size
-from te_sweep.sweep.stopping import Phase, StopController, SweepStopped
 
 SCHEDULERS = ("none", "asha")
-LOCAL_ADDRESS = "local"  # RAY_ADDRESS=local means a local Ray, not a cluster
-AUTO_ADDRESS = "auto"  # Ray finds the cluster this machine belongs to
-CONNECT_TIMEOUT_S = 5.0  # how long the reachability check waits for the head to answer
-# A local Ray declares this many GPUs instead of the real count: fractional-GPU packing can then
-# be exercised on a CPU machine (trials get a GPU id from Ray and fall back to the CPU).
-LOGICAL_GPUS_ENV = "TE_SWEEP_LOGICAL_GPUS"
-# Likewise CPUs: the scale benchmark runs dozens of stand-in trials at once on 2 cores.
-LOGICAL_CPUS_ENV = "TE_SWEEP_LOGICAL_CPUS"
-MAX_FAILURES = 3  # a trial is retried from its last checkpoint this many times
+
 MANIFEST_FORMAT = 1
 CLAIM_FILES = (CLAIM_FILE, LEASE_FILE)  # a driver's claim is not a sweep's content
 
 
 class SweepStateError(InputError):
     """The storage location is not in a state the command can use (exit 2)."""
-
-
-class ClusterError(TESweepError):
-    """The Ray cluster given by --address or RAY_ADDRESS could not be reached (exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -153,12 +132,9 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
     options.validate()
     check_storage(options.storage)
     space = load_space(space_path)
-    options = replace(
-        options,
-        storage=normalize_storage(options.storage),
-        name=options.name or default_name(space),
-    )
-    sweep_dir = SweepDir(options.storage, options.name)
+    name = options.name or default_name(space)
+    options = replace(options, storage=normalize_storage(options.storage), name=name)
+    sweep_dir = SweepDir(options.storage, name)
     SweepClaim.refuse_if_held(sweep_dir)
     _check_local_resources(options)
     check_sampler(space, options)
@@ -288,56 +264,6 @@ def load_space_from_manifest(manifest: dict[str, Any]) -> SearchSpace:
     return space_from_text(manifest["space_text"], Path(manifest["space_path"]))
 
 
-def cluster_address(address: str | None) -> str | None:
-    """The Ray cluster a sweep will join (--address, else $RAY_ADDRESS), or None: local."""
-    address = address or os.environ.get("RAY_ADDRESS")
-    return None if address in (None, "", LOCAL_ADDRESS) else address
-
-
-def check_cluster_reachable(address: str | None) -> None:
-    """A cluster address that nothing answers on fails here, in a second, with one line.
-
-    Why: ray.init retries an unreachable head for minutes before it raises. A TCP connection
-    to the head's port (the GCS, or the Ray Client server for ray://) says at once whether
-    anything listens there. "auto" (find the cluster this machine belongs to) is left to Ray.
-    """
-    cluster = cluster_address(address)
-    if cluster is None or cluster == AUTO_ADDRESS:
-        return
-    hostport = cluster.split("://", 1)[-1]
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not port.isdigit():
-        raise InputError(
-            f"Invalid value for '--address': {cluster} is not HOST:PORT (or "
-            "ray://HOST:PORT); give the address `ray status` on the head prints, "
-            "e.g. 10.0.0.5:6379"
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise ClusterError(
-            f"cannot connect to the Ray cluster at {cluster}: {reason}; check "
-            "the address (`ray status` on the head prints it) and that this "
-            "machine reaches it"
-        ) from None
-
-
-def check_cluster_storage(storage: str, address: str | None, shared_storage: bool) -> None:
-    """On a cluster every node writes its trials' files: a path on one machine will not do."""
-    cluster = cluster_address(address)
-    local = not is_uri(storage) or storage.startswith("file://")
-    if cluster and local and not shared_storage:
-        raise ConfigError(
-            "storage",
-            f"{storage} is a path on this machine, but the sweep runs "
-            f"on the Ray cluster at {cluster}, whose other nodes cannot write "
-            "there; give a URI every node reaches (s3://bucket/te-sweep, "
-            "gs://bucket/te-sweep), or a directory mounted at the same path on "
-            "every node (NFS) and pass --shared-storage",
-        )
-
-
 def check_sampler(space: SearchSpace, options: SweepOptions) -> None:
     """`--sampler grid` trains every combination of the space's choices: it needs a space of
     choices only, and no more configurations than the grid has."""
@@ -406,34 +332,6 @@ def _check_local_resources(options: SweepOptions) -> None:
             )
 
 
-def env_count(name: str) -> int | None:
-    """A count from the environment variable `name` (None when unset), or exit 2 saying why."""
-    value = os.environ.get(name)
-    if not value:
-        return None
-    if not value.isdigit():
-        raise InputError(
-            f"Invalid value for ${name}: {value!r} is not a whole number >= 0; "
-            f"set it to a count such as 4, or unset it"
-        )
-    return int(value)
-
-
-def local_cpus() -> int:
-    """CPUs a local Ray offers: $TE_SWEEP_LOGICAL_CPUS when set, else the machine's."""
-    return env_count(LOGICAL_CPUS_ENV) or os.cpu_count() or 1
-
-
-def local_gpus() -> int:
-    """GPUs a local Ray offers: $TE_SWEEP_LOGICAL_GPUS when set, else the CUDA devices."""
-    declared = env_count(LOGICAL_GPUS_ENV)
-    if declared is not None:
-        return declared
-    import torch
-
-    return torch.cuda.device_count()
-
-
 def new_manifest(prepared: PreparedSweep) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
@@ -446,341 +344,3 @@ def new_manifest(prepared: PreparedSweep) -> dict[str, Any]:
         "versions": package_versions(),
         "git_revision": git_revision(),
     }
-
-
-def configure_tune() -> None:
-    """Tune's settings for a sweep, where the user's environment does not set them already.
-
-    Legacy output (silent at verbose=0: the live view replaces Ray's reporter); pending
-    trials bounded by our ConcurrencyPolicy, not by Tune's default of one at a time for a
-    searcher; result.json (result_log.py) as the only per-trial log (the export reads it;
-    Tune's CSV and TensorBoard loggers would write every result twice more, on the driver).
-    """
-    from te_sweep.sweep.concurrency import MAX_PENDING
-
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(MAX_PENDING))
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@contextmanager
-def signals_blocked_in_children() -> Iterator[None]:
-    """Start a private Ray's processes (GCS, raylet, and the workers they start) with SIGTERM
-    and SIGHUP blocked, as Ray itself blocks SIGINT in them.
-
-    Why: a batch scheduler or a closed terminal signals every process of the job or the
-    process group, not only the driver. The driver then stops the sweep in order (stopping.py),
-    which needs Ray running until the trials are saved and Tune's state written; a GCS killed
-    at once by the same signal would leave the driver waiting a minute for it and exiting
-    without tables. A child inherits the signal mask of the thread that starts it; the driver's
-    own mask is restored at once, and a signal that came meanwhile is delivered then.
-    """
-    import signal
-
-    blocked = {signal.SIGTERM, signal.SIGHUP}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextmanager
-def ray_session(address: str | None, echo: Callable[[str], None] = print) -> Iterator[str]:
-    """Connect to a cluster (--address, else RAY_ADDRESS) or start a private local Ray."""
-    configure_tune()
-    import ray
-
-    from te_sweep.sweep.tune_log import route_tune_logs
-
-    address = cluster_address(address)
-    quiet = dict(log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
-    temp_dir = None
-    prefer_passive_waiting()  # a local Ray's processes inherit it (cpu_threads.py)
-    if address:
-        try:
-            ray.init(address=address, runtime_env={"env_vars": worker_env()}, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ClusterError(
-                f"cannot connect to the Ray cluster at {address}: {first}; "
-                "check the address (`ray status` on the head prints it) and that "
-                "this machine reaches it"
-            ) from None
-        where = f"cluster at {address}"
-    else:
-        temp_dir = tempfile.mkdtemp(prefix="te-sweep-ray-")
-        with signals_blocked_in_children():
-            ray.init(
-                address="local",
-                include_dashboard=False,
-                _temp_dir=temp_dir,
-                num_cpus=local_cpus(),
-                num_gpus=local_gpus(),
-                **quiet,
-            )
-        where = "local single-node Ray"
-    route_tune_logs(echo)  # Tune's warnings as one line each; tracebacks stay on disk
-    try:
-        yield where
-    finally:
-        ray.shutdown()
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def trial_dirname(trial: Any) -> str:
-    return f"{trial.config.get('role', 'trial')}_{trial.trial_id}"
-
-
-def max_trials(options: SweepOptions) -> int:
-    """An upper bound on a sweep's Tune trials (searcher.trials_bound)."""
-    from te_sweep.sweep.searcher import trials_bound
-
-    return trials_bound(options.num_samples, options.repeats, options.lr_control)
-
-
-def concurrency_policy(prepared: PreparedSweep) -> Any:
-    """How many trials are in flight (concurrency.py); on a cluster its size is read later."""
-    from te_sweep.sweep.concurrency import ConcurrencyPolicy
-
-    opts = prepared.options
-    local = None if cluster_address(opts.address) else {"CPU": local_cpus(), "GPU": local_gpus()}
-    return ConcurrencyPolicy.for_sweep(
-        opts.max_concurrent, local, opts.cpus_per_trial, opts.gpus_per_trial, max_trials(opts)
-    )
-
-
-def _trial_device(prepared: PreparedSweep) -> str | None:
-    """Trials without a GPU request run on the CPU even where the node has GPUs."""
-    device = prepared.space.fixed.get("device", "auto")
-    return "cpu" if prepared.options.gpus_per_trial == 0 and device == "auto" else None
-
-
-def search_parts(prepared: PreparedSweep) -> tuple[Any, Any]:
-    """The searcher and the scheduler (None without --scheduler asha) of a new sweep."""
-    from te_sweep.sweep.searcher import SweepSearcher, TEOnlyASHA
-
-    opts = prepared.options
-    searcher = SweepSearcher(
-        prepared.space,
-        opts.seed,
-        opts.repeats,
-        opts.num_samples,
-        max(1, int(opts.cpus_per_trial)),
-        concurrency_policy(prepared),
-        sampler=opts.sampler,
-        lr_control=opts.lr_control,
-        device=_trial_device(prepared),
-    )
-    scheduler = None
-    if opts.scheduler == "asha":
-        cfg = prepared.space.baseline_config(0)
-        scheduler = TEOnlyASHA(
-            metric=cfg.target_metric,
-            mode="max",
-            time_attr="epoch",
-            max_t=cfg.max_epochs,
-            grace_period=1,
-            reduction_factor=3,
-        )
-    return searcher, scheduler
-
-
-def build_tuner(
-    prepared: PreparedSweep,
-    callbacks: list,
-    trainable: Callable[[dict], None] | None = None,
-    parts: tuple[Any, Any] | None = None,
-) -> Any:
-    """The Tuner of a new or resumed sweep; `trainable` replaces the real one and `parts` the
-    searcher and scheduler of search_parts (benchmarks and tests)."""
-    from ray import tune
-
-    from te_sweep.sweep.result_log import ResultLog
-    from te_sweep.sweep.trainable import train_function
-
-    opts = prepared.options
-    trainable = tune.with_resources(
-        trainable or train_function, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial}
-    )
-    if prepared.resume:
-        return tune.Tuner.restore(
-            prepared.sweep_dir.uri, trainable=trainable, resume_unfinished=True, resume_errored=True
-        )
-    searcher, scheduler = parts or search_parts(prepared)
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            scheduler=scheduler,
-            num_samples=max_trials(opts),
-            reuse_actors=True,
-            trial_dirname_creator=trial_dirname,
-        ),
-        run_config=tune.RunConfig(
-            name=opts.name,
-            storage_path=opts.storage,
-            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-            callbacks=[ResultLog(), *callbacks],
-            verbose=0,
-        ),
-    )
-
-
-@contextmanager
-def claimed_sweep(
-    prepared: PreparedSweep, echo: Callable[[str], None], stop: StopController | None = None
-) -> Iterator[PreparedSweep]:
-    """Hold the sweep's claim (claim.py) for the whole run: a second driver is refused.
-
-    What prepare_launch decided is decided again under the claim, since another driver may
-    have started this sweep between the two; a refusal then leaves the storage as it was.
-    """
-    command = "resume" if prepared.resume else "launch"
-    lost = (
-        (
-            lambda why: stop.request_stop(
-                "claim lost",
-                ExitCode.FAILURE,
-                f"Error: {why}; stopping this driver, the other one runs the sweep",
-            )
-        )
-        if stop
-        else None
-    )
-    claim = SweepClaim(prepared.sweep_dir, command, on_lost=lost).acquire()
-    try:
-        if not prepared.resume:
-            prepared = decide_launch(prepared.space, prepared.options, prepared.sweep_dir)
-    except BaseException:
-        claim.release(remove_dir_if_created=True)
-        raise
-    if claim.took_over is not None:
-        echo(
-            f"took over sweep {prepared.sweep_dir.uri} from {claim.took_over.describe()}, "
-            "which ended without releasing it"
-        )
-    try:
-        yield prepared
-    finally:
-        claim.release()
-
-
-def run_sweep(
-    prepared: PreparedSweep,
-    echo: Callable[[str], None],
-    trainable: Callable[[dict], None] | None = None,
-    parts: tuple[Any, Any] | None = None,
-    stop: StopController | None = None,
-) -> dict[str, Any]:
-    """Run (or continue) the sweep to its end, or until `stop` stops it, then export it and
-    return the export summary. Holds the sweep's claim throughout."""
-    from te_sweep.results.export import export_sweep
-
-    with claimed_sweep(prepared, echo, stop) as prepared:
-        fresh = not prepared.resume
-        if fresh:
-            prepared.sweep_dir.write_manifest(new_manifest(prepared))
-        try:
-            _run_tune(prepared, echo, trainable, parts, stop)
-        except SweepStopped:
-            if fresh and not _tune_started(prepared.sweep_dir):
-                _forget_launch(prepared.sweep_dir)  # nothing ran: leave the storage as found
-                raise
-            if stop is None or stop.phase is not Phase.TUNE:
-                raise
-        if stop is not None:
-            stop.enter(Phase.EXPORT)
-        return export_sweep(prepared.sweep_dir)
-
-
-def _run_tune(
-    prepared: PreparedSweep,
-    echo: Callable[[str], None],
-    trainable: Callable[[dict], None] | None,
-    parts: tuple[Any, Any] | None,
-    stop: StopController | None,
-) -> None:
-    from te_sweep.sweep.checkpoints import KeepCheckpoints
-    from te_sweep.sweep.disk_guard import DiskCheck
-    from te_sweep.sweep.progress import LiveView
-    from te_sweep.sweep.retention import CheckpointRetention
-
-    opts = prepared.options
-    with ray_session(opts.address, echo) as where:
-        verb = "resuming" if prepared.resume else "launching"
-        echo(
-            f"{verb} sweep {prepared.sweep_dir.uri} on the {where}: "
-            f"{concurrency_policy(prepared).describe()}"
-        )
-        if prepared.resume:  # a moved sweep's manifest; damaged checkpoints (workers can't say)
-            from te_sweep.sweep.checkpoint_check import check_resumed_checkpoints, trainable_loader
-            from te_sweep.sweep.relocate import relocate_search_state
-            from te_sweep.sweep.state_fallback import fall_back
-
-            local = prepared.sweep_dir.local_path()
-            for line in fall_back(local) if local else []:  # a state cut short: the one before
-                echo(line)
-            moved_from = prepared.sweep_dir.record_location()
-            relocate_search_state(prepared.sweep_dir)  # Tune's, for trials not created yet
-            if moved_from:
-                echo(
-                    f"{prepared.sweep_dir.uri} was launched as {moved_from}; its {MANIFEST} "
-                    "now records where it is"
-                )
-            for line in check_resumed_checkpoints(prepared.sweep_dir, trainable_loader(trainable)):
-                echo(line)
-        callbacks = [
-            LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
-            CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints)),
-            DiskCheck(),
-        ]
-        tuner = build_tuner(prepared, callbacks, trainable, parts)
-        if stop is not None:
-            stop.enter(Phase.TUNE)
-        try:
-            with _disk_guard(prepared, stop):
-                tuner.fit()
-        except BaseException as err:
-            # A second stop raises SweepStopped from a signal handler wherever Tune is; inside
-            # Ray's compiled code that surfaces as another exception (a SystemError "returned a
-            # result with an exception set"). After a second stop, whatever ends fit is it.
-            if stop is not None and stop.hurried and not isinstance(err, SweepStopped):
-                raise SweepStopped(stop.cause) from None  # type: ignore[arg-type]
-            raise
-
-
-def _disk_guard(prepared: PreparedSweep, stop: StopController | None) -> Any:
-    """While Tune runs, a sweep on a local or NFS path stops cleanly before its disk fills
-    (disk_guard.py); a URI has no free space to watch."""
-    from contextlib import nullcontext
-
-    from te_sweep.sweep.disk_guard import DiskGuard
-
-    local = prepared.sweep_dir.local_path()
-    if stop is None or local is None:
-        return nullcontext()
-    policy = concurrency_policy(prepared)
-    return DiskGuard(
-        local,
-        policy.fixed or policy.limit(),
-        lambda line: stop.request_stop("disk full", ExitCode.FAILURE, line),
-    )
-
-
-def _tune_started(sweep_dir: SweepDir) -> bool:
-    from ray.tune import Tuner
-
-    return bool(Tuner.can_restore(sweep_dir.uri))
-
-
-def _forget_launch(sweep_dir: SweepDir) -> None:
-    """Remove what a launch stopped before Tune began wrote: its manifest (the claim file goes
-    with the claim's release), so the same --name can be launched again."""
-    from te_sweep.results.storage import MANIFEST
-
-    sweep_dir.delete_file(MANIFEST)

@@ -94,7 +94,7 @@ def render_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _best_key(row: dict[str, Any]) -> tuple:
+def _best_key(row: dict[str, Any]) -> tuple[Any, ...]:
     """The order of the best rows: the TE runs that reached the target first, by epochs then
     overhead; a censored one only behind all of them (its objective, max_epochs + 1, already
     puts it there; the key does not rely on that)."""
@@ -123,7 +123,7 @@ class LiveView(Callback):
         self.states: dict[str, str] = {}
         self.counts: Counter[str] = Counter()
         self.running: dict[str, dict[str, Any]] = {}  # insertion order = least recent first
-        self.best: list[tuple[tuple, dict[str, Any]]] = []  # sorted, at most BEST_ROWS
+        self.best: list[tuple[tuple[Any, ...], dict[str, Any]]] = []  # sorted, at most BEST_ROWS
         self._drawn_lines = 0
         self._last_draw = float("-inf")
         self._restored_counted = False  # trials that ended before a resume: counted once
@@ -150,7 +150,7 @@ class LiveView(Callback):
         )
 
     # --- Tune callback hooks (each O(1) in the number of trials) -------------------------
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_begin(self, iteration: int, trials: list[Any], **info: Any) -> None:
         """Once per driver session (O(trials), once): the trials a resumed sweep restored as
         ended, which no other hook reports, enter the counts and the best rows."""
         if self._restored_counted:
@@ -164,15 +164,15 @@ class LiveView(Callback):
                 continue
             self._finished(trial, trial.last_result or {})
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._running(trial, trial.last_result or {})
 
     def on_trial_result(
-        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         self._running(trial, result)
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
         state, row = self._finished(trial, result)
         self.running.pop(trial.trial_id, None)
@@ -185,7 +185,7 @@ class LiveView(Callback):
             )
         self._maybe_draw()
 
-    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.running.pop(trial.trial_id, None)
         self._set_state(trial.trial_id, State.PENDING)
         self._line(
@@ -193,7 +193,7 @@ class LiveView(Callback):
             f"{error_line(trial.error_file, trial.path)}"
         )
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.running.pop(trial.trial_id, None)
         self._drop_best(trial.trial_id)  # a trial that errored is never "best"
         self._set_state(trial.trial_id, State.ERROR)
@@ -203,7 +203,7 @@ class LiveView(Callback):
         )
         self._maybe_draw()
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         self._draw(final=True)
 
     # --- state ----------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def relocate_search_state(sweep_dir: SweepDir) -> list[str]:
             storage.storage_filesystem = fs
             storage.storage_fs_path = storage_fs_path
             storage.experiment_dir_name = sweep_dir.name
+            # ray.cloudpickle.dumps is unannotated in ray's source (no stubs)
             sweep_dir.write_bytes(name, cloudpickle.dumps(state))
             rewritten.append(name)
     return rewritten

@@ -16,7 +16,7 @@ CONFIG_KEY = "config"
 
 
 class ResultLog(JsonLoggerCallback):
-    def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
+    def log_trial_result(self, iteration: int, trial: Any, result: dict[str, Any]) -> None:
         super().log_trial_result(
             iteration, trial, {k: v for k, v in result.items() if k != CONFIG_KEY}
         )

@@ -19,6 +19,6 @@ class CheckpointRetention(Callback):
     def __init__(self, keep: KeepCheckpoints) -> None:
         self.keep = keep
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         storage = trial.storage  # Tune's StorageContext of the trial: filesystem and path
         TrialCheckpoints(storage.storage_filesystem, storage.trial_fs_path).finish(self.keep)

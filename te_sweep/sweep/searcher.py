@@ -142,7 +142,9 @@ class SweepSearcher(Searcher):
             return None  # Tune asks again at its next step
         job = self._next_job()
         if job is None:
-            return Searcher.FINISHED if self._finished() else None  # None: controls may come
+            # None: controls may come. Ray's Searcher.suggest is annotated Optional[Dict], though
+            # it documents Searcher.FINISHED (a str) as an answer too.
+            return Searcher.FINISHED if self._finished() else None  # type: ignore[return-value]
         self.jobs[trial_id] = job
         self.live.add(trial_id)
         return self._tune_config(job)
@@ -175,6 +177,7 @@ class SweepSearcher(Searcher):
 
     def _tune_config(self, job: Job) -> dict[str, Any]:
         if job.role == Role.TE:
+            assert job.config_number is not None  # a TE job belongs to a configuration (_ask)
             params = self.configurations[job.config_number].params
             cfg = self.sweep_space.trial_config(params, job.seed)
         else:
@@ -193,12 +196,13 @@ class SweepSearcher(Searcher):
 
     # --- hearing back -------------------------------------------------------------------
     def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
         self.live.discard(trial_id)
         job = self.jobs.get(trial_id)
         if job is None or job.role != Role.TE:
             return
+        assert job.config_number is not None  # a TE job belongs to a configuration (_ask)
         configuration = self.configurations[job.config_number]
         configuration.ends[job.seed] = run_end(result, error)
         if len(configuration.ends) == len(self.seeds):
@@ -215,9 +219,9 @@ class SweepSearcher(Searcher):
             state, told, values = optuna.trial.TrialState.PRUNED, PRUNED, None
         else:  # every seed has ended (on_trial_complete), so CONFIG_COMPLETE
             state, told = optuna.trial.TrialState.COMPLETE, COMPLETE
-            values = [
-                statistics.fmean(end.values[i] for end in ends) for i in range(len(OBJECTIVES))
-            ]
+            objectives = [end.values for end in ends if end.values is not None]
+            assert len(objectives) == len(ends)  # a final status carries its values (run_end)
+            values = [statistics.fmean(o[i] for o in objectives) for i in range(len(OBJECTIVES))]
         if configuration.told is None:
             # By number: the study itself knows its running trials (a restored searcher, too).
             self.study.tell(configuration.number, values, state=state)
@@ -267,15 +271,14 @@ def trials_bound(configs: int, repeats: int, lr_control: bool) -> int:
     return repeats + configs * repeats * (2 if lr_control else 1)
 
 
-def run_end(result: dict | None, error: bool) -> RunEnd:
+def run_end(result: dict[str, Any] | None, error: bool) -> RunEnd:
     """What a TE run's last report says about how it ended."""
     if error or not result:
         return RunEnd(FAILED)
     if result.get("trial_status") not in FINAL_STATUSES:
         return RunEnd(PRUNED)  # still "running": stopped early by the scheduler
-    return RunEnd(
-        result["trial_status"], tuple(float(result[m]) for m in OBJECTIVES), result.get(FACTOR_KEY)
-    )
+    epochs, overhead = (float(result[m]) for m in OBJECTIVES)
+    return RunEnd(result["trial_status"], (epochs, overhead), result.get(FACTOR_KEY))
 
 
 class TEOnlyASHA(ASHAScheduler):
@@ -289,12 +292,12 @@ class TEOnlyASHA(ASHAScheduler):
         if not self._yardstick(trial):
             super().on_trial_add(tune_controller, trial)
 
-    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         if self._yardstick(trial):
             return TrialScheduler.CONTINUE
         return super().on_trial_result(tune_controller, trial, result)
 
-    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
         if not self._yardstick(trial):
             super().on_trial_complete(tune_controller, trial, result)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from te_sweep.core.config import TrialConfig, resolve
+from te_sweep.core.config import ResolvedConfig, TrialConfig, resolve
 from te_sweep.core.metrics import clean_record
 from te_sweep.core.outcome import trial_status
 from te_sweep.core.reporting import Role
@@ -59,7 +59,9 @@ def _seed_unit(seed: int) -> float:
     return ((seed * 2654435761) % 2**32) / 2**32
 
 
-def fake_record(cfg: TrialConfig, epoch: int, epoch_s: float, te_effect: float) -> dict:
+def fake_record(
+    cfg: ResolvedConfig, epoch: int, epoch_s: float, te_effect: float
+) -> dict[str, Any]:
     """A plausible epoch record: accuracy rising to a seed-dependent plateau; a TE run rises
     `te_effect` faster. TE overhead and TE values as the real feedback's have them."""
     u = _seed_unit(cfg.seed)

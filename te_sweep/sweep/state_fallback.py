@@ -54,7 +54,7 @@ def session_stamps(root: Path) -> list[str]:
 
 def newest_readable(root: Path) -> tuple[list[str], str | None]:
     """(the damaged sessions newer than the newest readable one, newest first; that one)."""
-    damaged = []
+    damaged: list[str] = []
     for stamp in reversed(session_stamps(root)):
         if state_is_readable(root / SESSION_FILES[0].format(stamp)):
             return damaged, stamp

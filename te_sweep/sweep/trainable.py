@@ -26,7 +26,8 @@ from te_sweep.sweep.trial_session import TrialSession
 
 def _load(payload: bytes) -> dict[str, Any]:
     # Our own file, written by _dump below; RNG states must stay on the CPU.
-    return torch.load(io.BytesIO(payload), weights_only=False, map_location="cpu")
+    state: dict[str, Any] = torch.load(io.BytesIO(payload), weights_only=False, map_location="cpu")
+    return state
 
 
 def _dump(state: dict[str, Any]) -> bytes:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from te_sweep.core.config import TrialConfig
+from te_sweep.core.config import ResolvedConfig
 from te_sweep.core.cpu_threads import wait_policy
 from te_sweep.core.reporting import tune_result
 from te_sweep.sweep.checkpoints import TrialCheckpoints
@@ -52,7 +52,7 @@ def placement() -> dict[str, Any]:
 class TrialSession:
     def __init__(
         self,
-        cfg: TrialConfig,
+        cfg: ResolvedConfig,
         role: str,
         device: str,
         load: Callable[[bytes], Payload],

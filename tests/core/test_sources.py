@@ -16,16 +16,14 @@ import pytest
 from numpy.lib import format as npy_format
 
 from te_sweep.core import sources
+from te_sweep.core.npz import NpzInfo, inspect_npz, load_npz
 from te_sweep.core.sources import (
     DEBIAN_FASHION_MNIST,
     KNOWN_DATASETS,
     DataSourceError,
-    NpzInfo,
     Split,
     import_torchvision,
-    inspect_npz,
     load_dataset,
-    load_npz,
     load_torchvision,
     read_idx_fashion_mnist,
     stratified_first,

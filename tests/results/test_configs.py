@@ -9,11 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from te_sweep.core.outcome import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_UNFINISHED
 from te_sweep.core.space import space_from_text
 from te_sweep.results.configs import (
-    CONFIG_COMPLETE,
-    CONFIG_ERROR,
-    CONFIG_UNFINISHED,
     config_rows,
     configs_schema,
     pareto_flags,

@@ -466,6 +466,45 @@ def test_importance_is_drawn_from_the_minimum_and_finds_the_parameter_that_matte
     assert max(scores["te_overhead"], key=scores["te_overhead"].get) == "pair_fraction"
 
 
+def test_importance_bars_run_from_the_most_important_on_top_down():
+    fig = importance.importances(importance_configs(importance.MIN_IMPORTANCE_CONFIGS), SPACE)
+    for ax in fig.axes:
+        widths = [bar.get_width() for bar in sorted(ax.patches, key=lambda b: b.get_y())]
+        assert len(widths) == len(SPACE.params)
+        assert widths == sorted(widths) and widths[0] < widths[-1]  # bottom to top: growing
+
+
+def test_importance_reads_only_the_configurations_that_finished_all_their_runs():
+    """Configurations that were pruned or errored can carry objective values (of the runs
+    that ended); in them the threshold alone sets the epochs. The figure must not see them:
+    its bars are the scores of the complete configurations alone."""
+    complete = importance_configs(importance.MIN_IMPORTANCE_CONFIGS)
+    rng = np.random.default_rng(1)
+    others = []
+    for i in range(40):
+        threshold = float(rng.uniform(0.25, 2))
+        others.append(
+            config(
+                f"x{i}",
+                status=("pruned", "error")[i % 2],
+                epochs=0.5 * threshold,  # below every complete one: the top 10% are these
+                overhead=0.5,
+                te_scale=float(np.exp(rng.uniform(math.log(0.05), math.log(300)))),
+                pair_fraction=float(np.exp(rng.uniform(math.log(0.02), 0))),
+                threshold=threshold,
+                mode="grad",
+            )
+        )
+    fig = importance.importances(complete + others, SPACE)
+    expected = importance.importance_scores(complete, SPACE)
+    for ax, (key, _) in zip(fig.axes, importance.OBJECTIVES, strict=True):
+        names = [t.get_text() for t in ax.get_yticklabels()]
+        widths = {n: bar.get_width() for n, bar in zip(names, ax.patches, strict=True)}
+        assert widths == pytest.approx(expected[key])
+    mixed = importance.importance_scores(complete + others, SPACE)["objective_epochs"]
+    assert max(mixed, key=mixed.get) == "threshold"  # so the test can tell the two apart
+
+
 def test_optunas_own_warnings_about_importance_are_not_hidden(monkeypatch):
     import optuna
 

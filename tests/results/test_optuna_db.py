@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from te_sweep.core.outcome import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED, CONFIG_UNFINISHED
 from te_sweep.core.space import space_from_text
-from te_sweep.results.configs import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED, CONFIG_UNFINISHED
 from te_sweep.results.optuna_db import (
     METRIC_NAMES,
     STUDY_NAME,

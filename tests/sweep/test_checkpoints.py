@@ -323,7 +323,8 @@ def test_a_worker_moves_a_damaged_checkpoint_aside_and_restarts_its_trial(tmp_pa
     from sweep_helpers import Lines, read_export
     from test_sweep_faults import wait_until_written_out
 
-    from te_sweep.sweep.launch import prepare_resume, run_sweep
+    from te_sweep.sweep.launch import prepare_resume
+    from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.standin import StandIn
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

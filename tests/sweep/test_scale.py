@@ -64,7 +64,7 @@ def test_a_few_hundred_trials_keep_output_and_checkpoints_bounded(tmp_path, monk
 
 
 def test_asha_rungs_hold_no_baseline_and_keep_none_leaves_no_checkpoint(tmp_path):
-    from te_sweep.sweep.launch import search_parts
+    from te_sweep.sweep.run import search_parts
 
     space = standin_space(tmp_path, max_epochs=6, target=1.0)  # never reached: ASHA decides
     _, export, _, (_, scheduler) = standin_sweep(
@@ -95,7 +95,8 @@ def test_asha_rungs_hold_no_baseline_and_keep_none_leaves_no_checkpoint(tmp_path
 def test_a_trial_that_errored_and_was_resumed_is_told_to_optuna(tmp_path):
     import optuna
 
-    from te_sweep.sweep.launch import prepare_resume, run_sweep
+    from te_sweep.sweep.launch import prepare_resume
+    from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.standin import StandIn
 
     marker = tmp_path / "fail-now"

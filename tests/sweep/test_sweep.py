@@ -329,7 +329,8 @@ def test_resume_on_a_cluster_refuses_local_storage_too(capsys, tmp_path):
 
 
 def test_shared_storage_and_uris_are_accepted_on_a_cluster(tmp_path):
-    from te_sweep.sweep.launch import SweepOptions, check_cluster_storage, prepare_launch
+    from te_sweep.sweep.launch import SweepOptions, prepare_launch
+    from te_sweep.sweep.ray_cluster import check_cluster_storage
 
     check_cluster_storage("s3://bucket/te-sweep", "10.0.0.1:6379", shared_storage=False)
     check_cluster_storage("gs://bucket/te-sweep", "10.0.0.1:6379", shared_storage=False)
