@@ -100,14 +100,16 @@ def report(
     }
 
 
-def packed(line: dict) -> dict:
+def packed(line: dict, columns: tuple[str, ...] | None = None) -> dict:
     """A report line as te-sweep writes it since the record list (reporting.tune_result): the
-    keys Tune reads at the top, the rest of the epoch in RECORD_KEY's list; report() writes
-    them all at the top, as sweeps reported before it."""
+    keys Tune reads at the top, the rest of the epoch in RECORD_KEY's list (of `columns`: an
+    older, shorter list when given); report() writes them all at the top, as sweeps reported
+    before it."""
     from te_sweep.core.reporting import RECORD_COLUMNS, RECORD_KEY, TOP_LEVEL
 
+    columns = RECORD_COLUMNS if columns is None else columns
     top = {k: v for k, v in line.items() if k not in RECORD_COLUMNS or k in TOP_LEVEL}
-    values = [line.get(c) for c in RECORD_COLUMNS]
+    values = [line.get(c) for c in columns]
     return {**top, RECORD_KEY: [int(v) if isinstance(v, bool) else v for v in values]}
 
 

@@ -41,7 +41,7 @@ EPOCH_METRICS: tuple[Metric, ...] = (
     Metric(
         "epoch_time_s",
         float,
-        "seconds of training steps in the epoch, TE included, evaluation excluded",
+        "seconds of training steps in the epoch, TE included, evaluation and te_compile_s excluded",
         "{:.2f}",
     ),
     Metric(
@@ -49,6 +49,13 @@ EPOCH_METRICS: tuple[Metric, ...] = (
         float,
         "seconds of TE feedback in the epoch: binarise, estimate, apply (part of epoch_time_s)",
         "{:.3f}",
+    ),
+    Metric(
+        "te_compile_s",
+        float,
+        "seconds spent compiling the TE step in the epoch (te_compile): once per worker "
+        "process, in its first TE epoch; left out of epoch_time_s and te_time_s",
+        "{:.2f}",
     ),
     Metric(
         "te_active_fraction",

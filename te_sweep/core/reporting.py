@@ -28,12 +28,16 @@ RUNNING = "running"  # trial_status of a trial that goes on after this epoch
 FACTOR_KEY = "te_factor_trial"  # the mean last-layer gradient factor over the trial's epochs
 RECORD_KEY = "record"  # the epoch record and the trial's times, as a list (the docstring)
 TOP_LEVEL = ("epoch", "train_acc", "test_acc")  # ASHA's time and metric; the live view's
+# The record list only grows at its end, so that a sweep reported under an older list (and
+# resumed after an upgrade) reads back: its lists are shorter, and the missing columns are null.
+LATER_COLUMNS = ("te_compile_s",)
 RECORD_COLUMNS = (
-    *(m.name for m in EPOCH_METRICS),
+    *(m.name for m in EPOCH_METRICS if m.name not in LATER_COLUMNS),
     "start_value",
     "started_at",
     "reported_at",
     "te_compiled",
+    *LATER_COLUMNS,
 )
 
 

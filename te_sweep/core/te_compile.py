@@ -14,6 +14,11 @@ CPU, where an operation costs little more than its arithmetic: so by default (te
 null) the step is compiled on CUDA only. With te_compile true it is compiled on any device
 (tests check compiled against eager on the CPU), with false never.
 
+The seconds a call spends compiling (its first, and any recompile) are counted apart
+(`take_compile_seconds`): the epoch reports them as te_compile_s and leaves them out of
+te_time_s and epoch_time_s, so a worker's first TE trial is not charged seconds of compiling
+as TE overhead.
+
 If compiling fails where it was not asked for (no C++ compiler or Triton for inductor), the
 step runs eagerly after one warning: slower on a GPU, never wrong.
 """
@@ -21,11 +26,19 @@ step runs eagerly after one warning: slower on a GPU, never wrong.
 from __future__ import annotations
 
 import functools
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+
+def graphs_compiled() -> int:
+    """Graphs torch.compile has compiled in this process so far (dynamo's own counter)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def compile_wanted(setting: bool | None, device: torch.device) -> bool:
@@ -47,12 +60,19 @@ class StepFunction:
         self.fn = fn
         self.compiled = compiled
         self.required = required
+        self.compile_seconds = 0.0  # spent compiling since take_compile_seconds
+
+    def take_compile_seconds(self) -> float:
+        """Seconds this function spent compiling since the last call; resets them."""
+        seconds, self.compile_seconds = self.compile_seconds, 0.0
+        return seconds
 
     def __call__(self, *args: Any) -> Any:
         if not self.compiled:
             return self.fn(*args)
+        graphs, started = graphs_compiled(), time.perf_counter()
         try:
-            return _compiled(self.fn)(*args)
+            result = _compiled(self.fn)(*args)
         except Exception as err:  # compiling failed: inductor's toolchain is missing
             if self.required:
                 raise RuntimeError(
@@ -67,6 +87,9 @@ class StepFunction:
             )
             self.compiled = False
             return self.fn(*args)
+        if graphs_compiled() != graphs:  # this call compiled: its time is compiling's
+            self.compile_seconds += time.perf_counter() - started
+        return result
 
 
 def _probe(x: torch.Tensor) -> torch.Tensor:

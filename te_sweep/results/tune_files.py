@@ -205,7 +205,10 @@ def _unpack_record(table: pa.Table) -> pa.Table:
     for name in RESULT_SCHEMA.names:
         column = table[name]
         if name in RECORD_COLUMNS and record.null_count < len(record):
-            packed = pc.list_element(record, RECORD_COLUMNS.index(name))
+            at = RECORD_COLUMNS.index(name)  # a shorter (older) list: null there
+            packed = pc.list_element(
+                pc.list_slice(record, at, at + 1, return_fixed_size_list=True), 0
+            )
             column = pc.coalesce(pc.cast(packed, column.type), column)
         columns.append(column)
     return pa.table(columns, schema=RESULT_SCHEMA)

@@ -62,10 +62,40 @@ def test_the_compiled_te_step_trains_as_the_eager_one(mode, estimator):
     torch.testing.assert_close(compiled_weight, weight)
     torch.testing.assert_close(compiled_grad, grad)
     stats, eager_stats = compiled.epoch_stats(), eager.epoch_stats()
-    del stats["te_time_s"], eager_stats["te_time_s"]  # the compiled one's includes compiling
+    for timed in ("te_time_s", "te_compile_s"):  # times; the compiled run may have compiled
+        del stats[timed], eager_stats[timed]
     assert stats.keys() == eager_stats.keys()
     for key, value in eager_stats.items():  # te_factor_mean is None in paper mode
         assert stats[key] == (None if value is None else pytest.approx(value, rel=1e-5)), key
+
+
+def test_the_seconds_spent_compiling_are_reported_apart_and_not_as_training(blocks_npz):
+    """A worker's first compiled TE epoch compiles the step (seconds); that epoch reports
+    them as te_compile_s and leaves them out of te_time_s and epoch_time_s (and so out of
+    te_overhead and elapsed_s), which measure a few milliseconds of steps here. The next
+    epoch compiles nothing; an eager run never does."""
+    from test_train import blocks_trial
+
+    from te_sweep.core import te_compile
+    from te_sweep.core.config import resolve
+    from te_sweep.core.data import load_device_data
+    from te_sweep.core.train import Trainer
+
+    torch._dynamo.reset()  # compile afresh in this process
+    te_compile._compiled.cache_clear()
+    records = {}
+    for compiled in (True, False):
+        cfg = resolve(blocks_trial(blocks_npz, te_scale=1.0, window=20, te_compile=compiled))
+        data = load_device_data(cfg.dataset, cfg.subset, torch.device("cpu"))
+        trainer = Trainer(cfg, data, torch.device("cpu"))
+        records[compiled] = [trainer.train_epoch(evaluate=False) for _ in range(2)]
+    first, second = records[True]
+    assert first["te_compile_s"] > 0.5, first  # inductor takes seconds
+    assert first["epoch_time_s"] < first["te_compile_s"] / 2
+    assert first["te_time_s"] <= first["epoch_time_s"]
+    assert first["elapsed_s"] == pytest.approx(first["epoch_time_s"])
+    assert second["te_compile_s"] == 0.0
+    assert [r["te_compile_s"] for r in records[False]] == [0.0, 0.0]
 
 
 def test_compiling_is_for_cuda_unless_asked():

@@ -15,7 +15,7 @@ from te_sweep.core.data import load_device_data, train_batches
 from te_sweep.core.metrics import METRIC_NAMES
 from te_sweep.core.train import Trainer, make_cuda_deterministic, resolve_device, run_trial
 
-TIME_KEYS = {"epoch_time_s", "te_time_s", "eval_time_s", "elapsed_s"}
+TIME_KEYS = {"epoch_time_s", "te_time_s", "te_compile_s", "eval_time_s", "elapsed_s"}
 
 
 def without_times(records: list[dict]) -> list[dict]:

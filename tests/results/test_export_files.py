@@ -402,6 +402,38 @@ def test_report_lines_before_and_since_the_record_list_export_alike(tmp_path):
     assert all(t["started_at"] is not None and t["te_compiled"] is None for t in trials)
 
 
+def test_a_record_list_of_an_older_form_reads_back_with_the_later_columns_null(tmp_path):
+    """The record list grows only at its end (reporting.LATER_COLUMNS): lines reported under
+    its first form (before te_compile_s) and lines reported since, in one sweep, export every
+    shared column alike, and te_compile_s where it was reported, null where not."""
+    from te_sweep.core.reporting import LATER_COLUMNS, RECORD_COLUMNS
+
+    first_form = RECORD_COLUMNS[: len(RECORD_COLUMNS) - len(LATER_COLUMNS)]
+    assert "te_compile_s" in LATER_COLUMNS and "te_compile_s" not in first_form
+    sweep = HandSweep(tmp_path / "mixed", num_samples=1, repeats=2)
+    for trial_id, config, form in (
+        ("b11", trial_config("baseline", 11), first_form),
+        ("t11", trial_config("te", 11, "c0000"), first_form),
+        ("b22", trial_config("baseline", 22), RECORD_COLUMNS),
+        ("t22", trial_config("te", 22, "c0000"), RECORD_COLUMNS),
+    ):
+        te = 0.1 if trial_id.startswith("t") else 0.0
+        lines = [{**line, "te_compile_s": 2.5} for line in run([0.6, 0.7, 0.9], te=te)]
+        sweep.trial(trial_id, config, [packed(line, form) for line in lines], "TERMINATED")
+    sweep.save_state()
+    trials, epochs, _, _ = sweep.export()
+    compile_s = {(e["trial_id"], e["epoch"]): e["te_compile_s"] for e in epochs}
+    assert compile_s == {
+        (trial_id, epoch): (None if trial_id.endswith("11") else 2.5)
+        for trial_id in ("b11", "t11", "b22", "t22")
+        for epoch in (1, 2, 3)
+    }
+    by_trial = {t["trial_id"]: t for t in trials}
+    for old, new in (("b11", "b22"), ("t11", "t22")):
+        for key in ("status", "epochs_run", "epochs_to_target", "te_seconds", "train_seconds"):
+            assert by_trial[old][key] == by_trial[new][key], key
+
+
 def test_a_live_report_parses_on_the_fast_path():
     """A line as the trainable reports it (reporting.tune_result, te_compiled a bool) is read
     by pyarrow's JSON reader with the parse schema, not the slow per-line fallback."""
