@@ -28,7 +28,8 @@ branches swapped, the raw p for Holm's), each run once against all of its module
 and scored apart. Both run by default; --semantic-only runs just the list (minutes), and
 --cosmic-ray-only just cosmic-ray.
 
-    .venv/bin/python tools/mutate.py [MODULE ...] [--jobs N] [--keep DIR] [--survivors-of DIR]
+    .venv/bin/python tools/mutate.py [MODULE ...] [--jobs N] [--keep DIR] [--resume DIR]
+                                     [--survivors-of DIR]
                                      [--semantic-only | --cosmic-ray-only]
 
 MODULE: te, feedback, ... (default: all of MODULES). Prints, per module, the mutants, how many
@@ -36,6 +37,11 @@ were killed, the score, how many ran again with all tests, and each survivor (li
 edit); writes the same as JSON to
 mutation-results.json (kept with --keep DIR, beside the copies and their sessions). All
 modules: about 3,000 mutants, TESTING.md says how long they took.
+
+--resume DIR continues a run that was stopped (a session that ended, a kill): DIR is its
+working directory (printed at its start, /tmp/te-sweep-mutate-*, left behind when a run is
+killed) or a --keep DIR. Each module whose session is there and whose source has not changed
+goes on from the mutants that have no verdict yet; the others run in full.
 
 --survivors-of DIR takes the sessions an earlier run kept with --keep DIR and runs only their
 survivors again, against all of each module's tests as they are now: the check that new tests
@@ -401,7 +407,7 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
     return score
 
 
-def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
+def mutate_module(run: ModuleRun, env: dict[str, str], resume: Path | None = None) -> ModuleScore:
     """Init, baseline (all tests, unmutated), the coverage map and a second baseline (every
     measured test, fastest first), then exec twice: every mutant against the tests that run
     its lines (tools/select_tests.py), then the survivors of that against all of the
@@ -409,6 +415,9 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     started = time.monotonic()
     config, session = run.path(".toml"), run.path(".sqlite")
     source = (run.copy / run.module_file).read_text()
+    previous = earlier_session(resume, run.module) if resume else None
+    if previous and previous.with_name(f"mutate-{run.module}-original.py").read_text() == source:
+        return _resumed(run, env, previous, started)
     run.path("-original.py").write_text(source)
 
     def step(*args: str) -> None:
@@ -455,6 +464,25 @@ def mutate_module(run: ModuleRun, env: dict[str, str]) -> ModuleScore:
     rerun = forget_selected_survivors(session)
     config.write_text(config_text(run.module, run.all_tests_command()))
     step("exec", str(config), str(session))
+    score = score_session(run.module, session, run.copy, env)
+    score.rerun_with_all_tests = rerun
+    score.seconds = time.monotonic() - started
+    return score
+
+
+def _resumed(run: ModuleRun, env: dict[str, str], previous: Path, started: float) -> ModuleScore:
+    """mutate_module's last steps on a stopped run's session: its verdicts stand (the module
+    has not changed); the mutants without one meet their selected tests, and the survivors
+    of those all of the module's tests."""
+    config, session = run.path(".toml"), run.path(".sqlite")
+    for suffix in (".sqlite", "-original.py", "-coverage.json"):
+        shutil.copyfile(previous.with_name(f"mutate-{run.module}{suffix}"), run.path(suffix))
+    print(f"  {run.module}: resuming {previous}", flush=True)
+    config.write_text(config_text(run.module, run.selected_tests_command()))
+    cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
+    rerun = forget_selected_survivors(session)
+    config.write_text(config_text(run.module, run.all_tests_command()))
+    cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
     score = score_session(run.module, session, run.copy, env)
     score.rerun_with_all_tests = rerun
     score.seconds = time.monotonic() - started
@@ -514,6 +542,7 @@ def mutate_in_copy(
     scores: list[ModuleScore],
     semantic_scores: list[semantic.SemanticScore],
     survivors_of: Path | None,
+    resume: Path | None = None,
 ) -> None:
     """One worker: its own copy of the tree and warm server, tasks (kind, module) from
     `pending` until none is left: a module's cosmic-ray run, or its semantic mutants. A copy
@@ -565,7 +594,9 @@ def mutate_in_copy(
                 )
                 continue
             score = (
-                rerun_survivors(run, env, survivors_of) if survivors_of else mutate_module(run, env)
+                rerun_survivors(run, env, survivors_of)
+                if survivors_of
+                else mutate_module(run, env, resume)
             )
             scores.append(score)
             print(
@@ -588,6 +619,12 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="keep the copies (and sessions) here")
     parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue a stopped run from its working directory (or a --keep DIR)",
+    )
+    parser.add_argument(
         "--survivors-of",
         type=Path,
         metavar="DIR",
@@ -607,6 +644,10 @@ def main() -> None:
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: must be at least 1")
     modules = args.modules or list(MODULES)
+    if args.resume and args.survivors_of:
+        parser.error("--resume continues a run; --survivors-of reruns a finished one's survivors")
+    if args.resume and not args.resume.is_dir():
+        parser.error(f"--resume {args.resume}: no such directory")
     if args.semantic_only and args.survivors_of:
         parser.error("--survivors-of reruns cosmic-ray survivors; it has no semantic part")
     with_cosmic_ray = not args.semantic_only
@@ -652,6 +693,7 @@ def main() -> None:
                 scores,
                 semantic_scores,
                 args.survivors_of,
+                args.resume,
             )
             for k in range(jobs)
         ]:
