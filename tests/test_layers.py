@@ -13,7 +13,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "te_sweep"
 # Bottom to top: each may import the ones before it. cli.py and __main__.py are the top.
 LAYERS = ("core", "results", "sweep")
-SHARED = ("errors", "exit_codes", "moved")  # imported by every layer; they import no layer
+SHARED = (
+    "errors",
+    "exit_codes",
+    "moved",
+    "surface",
+)  # imported by every layer; they import no layer
 TOP = ("cli", "__main__", "__init__")
 WITHOUT_RAY = ("core", "results")
 
@@ -116,3 +121,51 @@ def test_a_module_over_about_350_lines_is_named_in_readmes_layout_with_its_reaso
     assert not unexplained, (
         f"over {MAX_LINES} lines, not explained in README's Layout: {unexplained}"
     )
+
+
+def imported_names_from(layer: str) -> set[tuple[str, str]]:
+    """(module, name) of every `from te_sweep.LAYER.MODULE import NAME` in the layers above
+    `layer` and at the top."""
+    found = set()
+    for path in modules():
+        here = layer_of(path)
+        if here == layer or (here in LAYERS and LAYERS.index(here) < LAYERS.index(layer)):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[:2] == ["te_sweep", layer] and len(parts) == 3:
+                    found.update((parts[2], alias.name) for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_a_layers_surface_is_exactly_what_the_layers_above_use(layer):
+    import importlib
+
+    package = importlib.import_module(f"te_sweep.{layer}")
+    exported = {(module, name) for module, names in package.EXPORTS.items() for name in names}
+    assert exported == imported_names_from(layer), "update EXPORTS in its __init__.py"
+    for module, name in exported:  # each resolves to the module's own object
+        assert getattr(package, name) is getattr(
+            importlib.import_module(f"te_sweep.{layer}.{module}"), name
+        )
+    assert sorted(package.__all__) == sorted(name for _, name in exported)
+
+
+def test_a_surface_imports_nothing_until_asked():
+    """Importing a layer imports none of its modules: a stand-in trial's worker imports
+    core.reporting without torch (in a fresh interpreter, as a worker is)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import te_sweep.core, te_sweep.results, te_sweep.sweep\n"
+        "from te_sweep.core.reporting import tune_result\n"
+        "from te_sweep.core import TrialConfig\n"
+        "print('torch' in sys.modules, 'ray' in sys.modules, 'pyarrow' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "False"]

@@ -15,3 +15,44 @@ trial's code can be read, run and profiled without a cluster.
   target), objectives (what Optuna minimises), reporting (the dict told to Tune each epoch),
   console (the terminal's epoch table).
 """
+
+from __future__ import annotations
+
+from te_sweep.surface import lazy_surface
+
+# The names the layers above use, by module (tests/test_layers.py holds it to their imports).
+EXPORTS = {
+    "config": (
+        "HIDDEN_RULES",
+        "MODES",
+        "ResolvedConfig",
+        "TARGET_METRICS",
+        "TE_ESTIMATORS",
+        "TrialConfig",
+        "resolve",
+    ),
+    "console": ("EpochTable", "cell", "counts"),
+    "cpu_threads": ("prefer_passive_waiting", "wait_policy", "worker_env"),
+    "metrics": ("EPOCH_METRICS", "clean_record"),
+    "objectives": ("censored_score", "mean_of_present", "te_overhead_of", "total_of"),
+    "outcome": (
+        "CONFIG_COMPLETE",
+        "CONFIG_ERROR",
+        "CONFIG_PRUNED",
+        "FINAL_STATUSES",
+        "STATUS_CENSORED",
+        "STATUS_COMPLETE",
+        "STATUS_DIVERGED",
+        "STATUS_ERROR",
+        "STATUS_PRUNED",
+        "STATUS_UNFINISHED",
+        "configuration_status",
+        "outcome_of",
+        "trial_status",
+    ),
+    "preflight": ("check_device_here", "check_trial"),
+    "reporting": ("FACTOR_KEY", "RECORD_COLUMNS", "RECORD_KEY", "RUNNING", "Role", "tune_result"),
+    "space": ("Param", "SearchSpace", "SpaceError", "load_space", "space_from_text"),
+    "train": ("Trainer", "device_name", "resolve_device", "run_trial"),
+}
+__all__, __getattr__ = lazy_surface(__name__, EXPORTS)

@@ -22,14 +22,29 @@ import importlib
 import importlib.util
 from typing import Any
 
+from te_sweep.surface import lazy_surface
+
+# The names the layers above use, by module (tests/test_layers.py holds it to their imports).
+EXPORTS = {
+    "checkpoints": ("KEEP_CHOICES",),
+    "launch": ("SweepOptions", "prepare_launch", "prepare_resume"),
+    "run": ("run_sweep",),
+    "samplers": ("AUTO_SAMPLER", "SAMPLER_CHOICES"),
+    "stopping": ("Phase", "StopController", "SweepStopped"),
+}
+
+__all__, _surface = lazy_surface(__name__, EXPORTS)
+
 
 def __getattr__(name: str) -> Any:
-    """te_sweep.sweep was one module until the layers (te_sweep/moved.py): a sweep pickled
-    then names its functions here (trial_dirname in tuner.pkl), now in launch, run or
-    ray_cluster. A name that is neither a submodule nor defined in those is an AttributeError
-    as usual."""
+    """The surface's names (EXPORTS); and, as te_sweep.sweep was one module until the
+    layers (te_sweep/moved.py), the names a sweep pickled then holds (trial_dirname in
+    tuner.pkl), now in launch, run or ray_cluster. A name that is none of these and no
+    submodule is an AttributeError as usual."""
     from te_sweep.moved import OLD_SWEEP_PARTS
 
+    if name in __all__:
+        return _surface(name)
     if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
         raise AttributeError(name)
     for part in OLD_SWEEP_PARTS:
