@@ -3,7 +3,8 @@
 Following airbench: images are moved to the device once as uint8, converted and scaled to
 [0, 1] once (the authors' ToTensor, no further normalisation), and every training batch is an
 index slice of a randperm drawn on the device. No DataLoader, no workers, no per-batch host
-work. File formats and downloads are sources.py's job; this module only places arrays.
+work. File formats and downloads are sources.py's and npz.py's job; this module picks the
+source (load_dataset) and places its arrays.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from te_sweep.core.sources import RawDataset, load_dataset, stratified_first
+from te_sweep.core.npz import load_npz
+from te_sweep.core.sources import (
+    KNOWN_DATASETS,
+    DataSourceError,
+    RawDataset,
+    load_known,
+    stratified_first,
+)
 
 EVAL_BATCH = 500  # images per forward pass when evaluating on a GPU
 CPU_EVAL_BYTES = 8 * 2**20  # bound on the largest activation of a CPU evaluation batch
@@ -27,6 +35,18 @@ CPU_EVAL_BYTES = 8 * 2**20  # bound on the largest activation of a CPU evaluatio
 def default_data_root() -> Path:
     """Where torchvision data sets are stored: $TE_SWEEP_DATA or ~/.cache/te-sweep/data."""
     return Path(os.environ.get("TE_SWEEP_DATA", Path.home() / ".cache" / "te-sweep" / "data"))
+
+
+def load_dataset(name: str, root: Path, download: bool = True) -> RawDataset:
+    """A known data set by name (sources.py), or a user's .npz file (npz.py)."""
+    if name in KNOWN_DATASETS:
+        return load_known(name, root, download)
+    if name.endswith(".npz") or Path(name).is_file():
+        return load_npz(Path(name))
+    raise DataSourceError(
+        f"unknown data set {name!r}; use one of {', '.join(KNOWN_DATASETS)} "
+        f"or the path of an .npz file"
+    )
 
 
 @dataclass(frozen=True)

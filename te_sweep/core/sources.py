@@ -1,5 +1,5 @@
 """Data sources: turn a data set name or a user's .npz file into plain numpy arrays.
-(The .npz reader is npz.py's.)
+(The .npz reader is npz.py's; data.load_dataset chooses between them.)
 
 Every source (Debian's Fashion-MNIST IDX files, torchvision's five readers, a user's .npz) ends
 in one canonical layout, `RawDataset`: uint8 images (N, H, W, C) with C 1 or 3 and int64 labels
@@ -259,24 +259,16 @@ def load_torchvision(name: str, root: Path, download: bool) -> RawDataset:
     return RawDataset(name, train, test, info.num_classes)
 
 
-# ---------------------------------------------------------------- entry points
-def load_dataset(name: str, root: Path, download: bool = True) -> RawDataset:
-    """A known data set by name, or a user's .npz. Fashion-MNIST comes from the IDX files in
-    $TE_SWEEP_FASHION_MNIST when set, else Debian's when present, else torchvision."""
-    if name in KNOWN_DATASETS:
-        if name == "fashion-mnist" and os.environ.get(FASHION_MNIST_ENV):
-            return read_idx_fashion_mnist(Path(os.environ[FASHION_MNIST_ENV]))
-        if name == "fashion-mnist" and _has_idx_files(DEBIAN_FASHION_MNIST):
-            return read_idx_fashion_mnist(DEBIAN_FASHION_MNIST)
-        return load_torchvision(name, Path(root), download)
-    if name.endswith(".npz") or Path(name).is_file():
-        from te_sweep.core.npz import load_npz  # (npz.py reads this module's types)
-
-        return load_npz(Path(name))
-    raise DataSourceError(
-        f"unknown data set {name!r}; use one of {', '.join(KNOWN_DATASETS)} "
-        f"or the path of an .npz file"
-    )
+# ---------------------------------------------------------------- entry point
+def load_known(name: str, root: Path, download: bool = True) -> RawDataset:
+    """A known data set by name (data.load_dataset also reads a user's .npz). Fashion-MNIST
+    comes from the IDX files in $TE_SWEEP_FASHION_MNIST when set, else Debian's when present,
+    else torchvision."""
+    if name == "fashion-mnist" and os.environ.get(FASHION_MNIST_ENV):
+        return read_idx_fashion_mnist(Path(os.environ[FASHION_MNIST_ENV]))
+    if name == "fashion-mnist" and _has_idx_files(DEBIAN_FASHION_MNIST):
+        return read_idx_fashion_mnist(DEBIAN_FASHION_MNIST)
+    return load_torchvision(name, Path(root), download)
 
 
 def stratified_first(labels: np.ndarray, n: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import pytest
 from numpy.lib import format as npy_format
 
 from te_sweep.core import sources
+from te_sweep.core.data import load_dataset
 from te_sweep.core.npz import NpzInfo, inspect_npz, load_npz
 from te_sweep.core.sources import (
     DEBIAN_FASHION_MNIST,
@@ -23,7 +24,6 @@ from te_sweep.core.sources import (
     DataSourceError,
     Split,
     import_torchvision,
-    load_dataset,
     load_torchvision,
     read_idx_fashion_mnist,
     stratified_first,
@@ -616,7 +616,7 @@ def test_fashion_mnist_directory_from_the_environment(tmp_path, monkeypatch, fas
     """$TE_SWEEP_FASHION_MNIST names a directory of the four IDX .gz files (a copy here)."""
     import shutil
 
-    from te_sweep.core.sources import FASHION_MNIST_ENV, load_dataset
+    from te_sweep.core.sources import FASHION_MNIST_ENV
 
     copy = tmp_path / "fm"
     shutil.copytree(fashion_mnist, copy)
