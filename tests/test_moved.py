@@ -70,3 +70,23 @@ def test_the_sweep_package_forwards_only_the_old_modules_names():
 def test_a_name_that_never_existed_is_still_an_import_error():
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("te_sweep.no_such_module")
+
+
+def test_a_tuner_state_naming_missing_code_is_refused_in_one_line(tmp_path):
+    """A sweep pickled by a te-sweep whose modules this one has not got (say a later version's)
+    is refused before Ray starts, naming the file, the missing module and what to do, instead
+    of Tune's traceback; one pickled under the old names passes."""
+    from te_sweep.results.storage import SweepDir
+    from te_sweep.sweep.launch import TUNER_STATE, SweepStateError, check_tuner_state
+
+    sweep_dir = SweepDir(str(tmp_path), "s")
+    (tmp_path / "s").mkdir()
+    manifest = {"versions": {"te-sweep": "0.2.0"}}
+    (tmp_path / "s" / TUNER_STATE).write_bytes(old_reference("te_sweep.searcher", "SweepSearcher"))
+    check_tuner_state(sweep_dir, manifest)
+    (tmp_path / "s" / TUNER_STATE).write_bytes(old_reference("te_sweep.later_module", "Thing"))
+    with pytest.raises(SweepStateError) as refused:
+        check_tuner_state(sweep_dir, manifest)
+    line = str(refused.value)
+    assert "\n" not in line and TUNER_STATE in line and "te_sweep.later_module" in line
+    assert "resume the sweep with the te-sweep that launched it (0.2.0" in line

@@ -213,11 +213,32 @@ def _prepared_resume(
             "state is missing); launch it again under a new --name"
         )
     check_experiment_state(sweep_dir)
+    check_tuner_state(sweep_dir, manifest)
     known = set(SweepOptions.__dataclass_fields__)
     saved = {k: v for k, v in manifest["options"].items() if k in known}
     options = SweepOptions(**{**saved, "address": address, "shared_storage": shared_storage})
     space = load_space_from_manifest(manifest)
     return PreparedSweep(space, options, sweep_dir, resume=True)
+
+
+TUNER_STATE = "tuner.pkl"  # Tune's pickled Tuner: the searcher, callbacks, trial_dirname
+
+
+def check_tuner_state(sweep_dir: SweepDir, manifest: dict[str, Any]) -> None:
+    """Refuse, in one line, a sweep whose pickled Tuner names code this te-sweep has not got
+    (launched by another version whose modules moved or were renamed), instead of Tune's
+    traceback from inside Ray. The modules' names before the layers still load (moved.py)."""
+    import pickle
+
+    try:
+        pickle.loads(sweep_dir.read_bytes(TUNER_STATE))
+    except (ImportError, AttributeError) as err:
+        launched = manifest.get("versions", {}).get("te-sweep", "another version")
+        raise SweepStateError(
+            f"{sweep_dir.file_uri(TUNER_STATE)} names code this te-sweep has not got "
+            f"({type(err).__name__}: {err}); resume the sweep with the te-sweep that "
+            f"launched it ({launched}, te_sweep.json), or `te-sweep export` its finished trials"
+        ) from None
 
 
 def check_experiment_state(sweep_dir: SweepDir) -> None:

@@ -117,7 +117,6 @@ def build_tuner(
             name=opts.name,
             storage_path=opts.storage,
             failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-            # JsonLoggerCallback.__init__ is unannotated in ray's source (no stubs)
             # (Tune's JsonLoggerCallback.__init__, which ResultLog keeps, is unannotated)
             callbacks=[ResultLog(), *callbacks],  # type: ignore[no-untyped-call]
             verbose=0,
