@@ -660,3 +660,122 @@ def test_the_heat_map_labels_every_kth_row_up_to_the_most_labels():
     labels = [t.get_text() for t in bottom.get_yticklabels()]
     assert labels == [f"{i:03d}-node" for i in range(0, 100, 5)]
     assert list(bottom.get_yticks()) == list(range(0, 100, 5))
+
+
+# ----------------------------------------------------------------------------- boundaries
+def test_the_figures_draw_the_numbers_of_configurations_the_docs_state():
+    """docs/results.md: 'the 40 best ranked', 'the 3 best configurations', 'the 100 best
+    ranked' named on hover."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
+    assert figures.MAX_INTERVALS == 40 and "the 40 best ranked" in docs
+    assert figures.BEST_CURVES == 3 and "the 3 best configurations" in docs
+    assert figures.NAMED_POINTS == 100 and "the 100 best" in docs
+
+
+def test_the_reference_line_of_no_speedup_is_at_1():
+    ax = figures.speedup_intervals(permuted_configs(3)).axes[0]
+    assert [list(line.get_xdata()) for line in ax.lines if line not in interval_lines(ax)] == [
+        [1.0, 1.0]
+    ]
+    for ax in figures.speedup_by_parameter(parameter_configs(), SPACE).axes:
+        if ax.axison:
+            flat = [line for line in ax.lines if line.get_linestyle() == "-" and not line.get_gid()]
+            assert [list(line.get_ydata()) for line in flat] == [[1.0, 1.0]], ax.get_xlabel()
+
+
+def test_each_parameter_axis_spans_its_searched_range_with_a_small_margin():
+    fig = figures.speedup_by_parameter(parameter_configs(), SPACE)
+    axes = {ax.get_xlabel(): ax for ax in fig.axes if ax.axison}
+    assert axes["mode"].get_xlim() == pytest.approx((-0.5, 1.5))  # two choices at 0 and 1
+    low, high = 0.25, 2.0  # threshold, linear: 3% of the range each side
+    assert axes["threshold"].get_xlim() == pytest.approx(
+        (low - 0.03 * (high - low), high + 0.03 * (high - low))
+    )
+    low, high = 0.05, 300.0  # te_scale, log: 3% of the decades each side
+    ratio = (high / low) ** 0.03
+    assert axes["te_scale"].get_xlim() == pytest.approx((low / ratio, high * ratio))
+
+
+@pytest.mark.parametrize("searched, rows", [(1, 1), (3, 2), (4, 2)])
+def test_the_parameter_grid_is_two_wide_and_as_tall_as_its_parameters_need(searched, rows):
+    lines = SPACE_TEXT.split("search:\n")[1].splitlines()
+    space = space_from_text(
+        SPACE_TEXT.split("search:\n")[0] + "search:\n" + "\n".join(lines[:searched]) + "\n",
+        Path("grid.yaml"),
+        check_trials=False,
+    )
+    fig = figures.speedup_by_parameter(parameter_configs(), space)
+    assert len(fig.axes) == rows * min(2, searched)
+    assert sum(ax.axison for ax in fig.axes) == searched
+    assert fig.get_size_inches()[1] == pytest.approx(2.8 * rows)
+
+
+def crowd(n: int) -> list[dict]:
+    rng = np.random.default_rng(5)
+    return [
+        config(
+            f"c{i}",
+            rank=i + 1,
+            mean=float(rng.uniform(0.8, 1.2)),
+            epochs=float(rng.uniform(2, 6)),
+            overhead=float(rng.uniform(0, 0.3)),
+            pair_fraction=float(rng.uniform(0.02, 1)),
+            threshold=float(rng.uniform(0.25, 2)),
+            te_scale=float(rng.uniform(0.05, 300)),
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_points_are_drawn_smaller_and_fainter_above_a_thousand_configurations(crowded):
+    configs = crowd(figures.CROWDED + (1 if crowded else 0))
+    points = labelled(figures.pareto_front(configs, []).axes[0], "configurations")
+    assert set(points.get_sizes()) == {6 if crowded else 18}
+    ax = next(ax for ax in figures.speedup_by_parameter(configs, SPACE).axes if ax.axison)
+    dots = next(line for line in ax.lines if line.get_marker() == "o")
+    bars = next(line for line in ax.lines if line.get_gid() == "intervals")
+    assert dots.get_alpha() == bars.get_alpha() == (0.2 if crowded else 0.6)
+
+
+def test_each_seeds_curves_take_the_colour_cycles_colours_in_seed_order():
+    configs, trials, epochs = curve_tables(seeds=tuple(range(11)))
+    fig = figures.learning_curves(configs, trials, epochs, "train_acc", 0.75)
+    seed_of = {t["trial_id"]: t["seed"] for t in trials}
+    ids_of = {}
+    for e in epochs:
+        ids_of.setdefault(e["trial_id"], []).append(e["train_acc"])
+    trial_of = {tuple(v): k for k, v in ids_of.items()}
+    solid = [line for line in fig.axes[0].lines if line.get_linestyle() == "-"]
+    colour_of_seed = {seed_of[trial_of[tuple(line.get_ydata())]]: line for line in solid}
+    assert sorted(colour_of_seed) == list(range(11))
+    for seed, line in colour_of_seed.items():  # the 11th seed takes the first colour again
+        assert to_rgba(line.get_color()) == to_rgba(f"C{seed % 10}"), seed
+
+
+def test_the_interval_lines_break_after_every_configuration():
+    fig = figures.speedup_by_parameter(parameter_configs(), SPACE)
+    for ax in fig.axes:
+        if ax.axison:
+            bars = next(line for line in ax.lines if line.get_gid() == "intervals")
+            x = np.asarray(bars.get_xdata(), dtype=float)
+            assert len(x) == 3 * 2 and np.isnan(x[2::3]).all() and not np.isnan(x[0::3]).any()
+
+
+@pytest.mark.parametrize(
+    "low, high, subs",
+    [(0.1, 1.0, (1.0, 2.0, 5.0)), (1.0, 10**2.5, (1.0, 3.0)), (1.0, 10**2.51, (1.0,))],
+)
+def test_log_axes_label_fewer_points_of_each_decade_as_the_range_grows(low, high, subs):
+    from te_sweep.core.space import Param
+
+    assert figures.LOG_DECADES_13 == 2.5
+    param = Param("x", "float", low=low, high=high, log=True)
+    assert figures._log_ticks(param) == subs
+
+
+def test_the_curves_read_no_lr_control_not_even_of_a_drawn_configuration():
+    configs, trials, _ = curve_tables()
+    trials.append(trial("ctl4_1", "control", 1, "c4"))  # c4 is ranked first
+    ids = figures.curve_trial_ids(configs, trials)
+    assert "ctl4_1" not in ids and "t4_1" in ids
