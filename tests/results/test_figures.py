@@ -779,3 +779,47 @@ def test_the_curves_read_no_lr_control_not_even_of_a_drawn_configuration():
     trials.append(trial("ctl4_1", "control", 1, "c4"))  # c4 is ranked first
     ids = figures.curve_trial_ids(configs, trials)
     assert "ctl4_1" not in ids and "t4_1" in ids
+
+
+def test_importance_bars_are_drawn_on_the_scores_whole_range():
+    fig = importance.importances(importance_configs(importance.MIN_IMPORTANCE_CONFIGS), SPACE)
+    assert [ax.get_xlim() for ax in fig.axes] == [(0.0, 1.0), (0.0, 1.0)]  # scores sum to 1
+
+
+def test_a_role_without_trials_leaves_the_others_stacked():
+    """No baseline ran (a sweep cut short): the LR controls are still drawn, on the TE runs."""
+    trials = [t for t in timeline_trials() if t["role"] != "baseline"]
+    steps = role_steps(timeline.timeline(trials).axes[0])
+    assert set(steps) == {"te", "control"}
+    assert list(steps["control"].get_data().baseline) == list(steps["te"].get_data().values)
+    for at in (1, 6, 9, 11):
+        assert count_at(steps["control"], at) == hand_count(trials, at, role="control")
+
+
+@pytest.mark.parametrize("only_one", [False, True])
+def test_the_timelines_axes_span_the_run_and_its_peak(only_one):
+    trials = timeline_trials()[:1] if only_one else timeline_trials()
+    fig = timeline.timeline(trials)
+    top, bottom = fig.axes[0], fig.axes[1]
+    end = 10.0 if only_one else 12.0
+    peak = 1 if only_one else 3  # t1, b1 and t2 at once from 2 to 5 s
+    assert top.get_xlim() == pytest.approx((0.0, end))
+    assert top.get_ylim() == pytest.approx((0.0, peak * 1.05))
+    image = bottom.images[0]
+    rows = len(image.get_array())
+    assert image.get_extent() == pytest.approx([0.0, end, rows - 0.5, -0.5])
+    assert image.norm.vmin == 0  # an idle place is white, whatever the busiest one
+    assert fig.get_size_inches()[1] == pytest.approx(2.6 + min(4.0, 0.8 + 0.12 * rows))
+
+
+def test_the_heat_map_counts_at_the_middle_of_each_column():
+    """Columns' middles at (k + 1/2) * end / TIMELINE_BINS seconds, not rounded down to whole
+    seconds: a hand-over at 2.5 s of 10 falls after column 59 of 240, not column 71."""
+    trials = [
+        trial("t1", "te", 0, "c", start=0, end=2.5, gpus="0"),
+        trial("t2", "te", 1, "c", start=2.5, end=10, gpus="1"),
+    ]
+    counts = timeline.timeline(trials).axes[1].images[0].get_array()
+    assert timeline.TIMELINE_BINS == 240
+    assert list(counts[0]) == [1] * 60 + [0] * 180
+    assert list(counts[1]) == [0] * 60 + [1] * 180
