@@ -823,3 +823,29 @@ def test_the_heat_map_counts_at_the_middle_of_each_column():
     assert timeline.TIMELINE_BINS == 240
     assert list(counts[0]) == [1] * 60 + [0] * 180
     assert list(counts[1]) == [0] * 60 + [1] * 180
+
+
+def test_withheld_importance_leaves_only_its_reason():
+    configs = importance_configs(importance.MIN_IMPORTANCE_CONFIGS - 1)
+    fig = importance.importances(configs, SPACE)
+    assert [ax.axison for ax in fig.axes] == [False, False]  # no empty second panel
+    assert fig.axes[0].texts[0].get_text() == importance.importance_withheld(configs, SPACE)
+
+
+def test_importance_reads_configurations_read_back_from_parquet():
+    """configs.parquet's strings are not Python's interned literals: the figure compares
+    statuses by value (an `is` would find no complete configuration)."""
+    import pyarrow as pa
+
+    configs = importance_configs(importance.MIN_IMPORTANCE_CONFIGS)
+    read_back = pa.Table.from_pylist(configs).to_pylist()
+    from te_sweep.core.outcome import CONFIG_COMPLETE
+
+    status = read_back[0]["status"]
+    assert status == CONFIG_COMPLETE and status is not CONFIG_COMPLETE  # equal, not the same
+    fig = importance.importances(read_back, SPACE)
+    expected = importance.importance_scores(configs, SPACE)
+    for ax, (key, _) in zip(fig.axes, importance.OBJECTIVES, strict=True):
+        names = [t.get_text() for t in ax.get_yticklabels()]
+        widths = {n: bar.get_width() for n, bar in zip(names, ax.patches, strict=True)}
+        assert widths == pytest.approx(expected[key])
