@@ -472,12 +472,28 @@ def mutate_module(run: ModuleRun, env: dict[str, str], resume: Path | None = Non
 
 def _resumed(run: ModuleRun, env: dict[str, str], previous: Path, started: float) -> ModuleScore:
     """mutate_module's last steps on a stopped run's session: its verdicts stand (the module
-    has not changed); the mutants without one meet their selected tests, and the survivors
-    of those all of the module's tests."""
+    has not changed); the mutants without one meet their selected tests (mapped again: the
+    tests may have changed), and the survivors of those all of the module's tests."""
     config, session = run.path(".toml"), run.path(".sqlite")
-    for suffix in (".sqlite", "-original.py", "-coverage.json"):
+    for suffix in (".sqlite", "-original.py"):
         shutil.copyfile(previous.with_name(f"mutate-{run.module}{suffix}"), run.path(suffix))
     print(f"  {run.module}: resuming {previous}", flush=True)
+    # The coverage map afresh: the tests may have changed since (new ones select too).
+    subprocess.run(
+        [
+            sys.executable,
+            str(run.copy / SELECTOR),
+            "map",
+            str(run.module_file),
+            str(run.path("-coverage.json")),
+            *PYTEST_OPTIONS.split(),
+            "--",
+            *test_files(run.module),
+        ],
+        cwd=run.copy,
+        env=env,
+        check=True,
+    )
     config.write_text(config_text(run.module, run.selected_tests_command()))
     cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
     rerun = forget_selected_survivors(session)
