@@ -849,3 +849,21 @@ def test_importance_reads_configurations_read_back_from_parquet():
         names = [t.get_text() for t in ax.get_yticklabels()]
         widths = {n: bar.get_width() for n, bar in zip(names, ax.patches, strict=True)}
         assert widths == pytest.approx(expected[key])
+
+
+@pytest.mark.parametrize("gpus", [True, False])
+def test_the_heat_maps_rows_are_named_for_what_they_are(gpus):
+    trials = [trial(f"t{i}", "te", i, "c", gpus="0" if gpus else None) for i in range(2)]
+    bottom = timeline.timeline(trials).axes[1]
+    assert bottom.get_ylabel() == ("node and GPU" if gpus else "node")
+
+
+def test_the_heat_maps_colour_scale_counts_whole_trials_and_its_height_is_capped():
+    nodes = [f"node-{i:02d}-0123456789" for i in range(40)]  # 40 rows, past the 4-inch cap
+    trials = [trial(f"t{i}", "te", i, "c", start=i % 3, end=7, node=n) for i, n in enumerate(nodes)]
+    fig = timeline.timeline(trials)
+    fig.canvas.draw()
+    colour_bar = fig.axes[-1]
+    ticks = [t for t in colour_bar.get_yticks() if 0 <= t <= 1]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # 0 and 1, never 0.2, 0.4, ...
+    assert fig.get_size_inches()[1] == pytest.approx(2.6 + 4.0)
