@@ -23,9 +23,8 @@ from te_sweep.sweep.claim import CLAIM_FILE, LEASE_FILE, SweepClaim
 from te_sweep.sweep.ray_cluster import (
     check_cluster_reachable,
     check_cluster_storage,
+    check_local_resources,
     cluster_address,
-    local_cpus,
-    local_gpus,
 )
 from te_sweep.sweep.samplers import SAMPLER_CHOICES, SamplerName, grid_size
 
@@ -136,7 +135,7 @@ def prepare_launch(space_path: str, options: SweepOptions) -> PreparedSweep:
     options = replace(options, storage=normalize_storage(options.storage), name=name)
     sweep_dir = SweepDir(options.storage, name)
     SweepClaim.refuse_if_held(sweep_dir)
-    _check_local_resources(options)
+    check_local_resources(options.address, options.cpus_per_trial, options.gpus_per_trial)
     check_sampler(space, options)
     check_trial_device(space, options)
     check_cluster_storage(options.storage, options.address, options.shared_storage)
@@ -329,28 +328,6 @@ def check_trial_device(space: SearchSpace, options: SweepOptions) -> None:
             check_device_here(device)
         except ConfigError as err:
             raise SpaceError(f"{space.path}: fixed.device: {err.message}") from None
-
-
-def _check_local_resources(options: SweepOptions) -> None:
-    """A local Ray must be able to hold one trial, or Tune would wait forever."""
-    if cluster_address(options.address):
-        return
-    cpus = local_cpus()
-    if options.cpus_per_trial > cpus:
-        raise ConfigError(
-            "cpus_per_trial",
-            f"{options.cpus_per_trial:g} but this machine has "
-            f"{cpus} CPUs; ask for at most {cpus}, or use --address of a cluster",
-        )
-    if options.gpus_per_trial > 0:
-        gpus = local_gpus()
-        if options.gpus_per_trial > gpus or gpus == 0:
-            raise ConfigError(
-                "gpus_per_trial",
-                f"{options.gpus_per_trial:g} but this machine "
-                f"has {gpus} GPUs; use --gpus-per-trial 0, or --address of a "
-                "cluster with GPUs",
-            )
 
 
 def new_manifest(prepared: PreparedSweep) -> dict[str, Any]:

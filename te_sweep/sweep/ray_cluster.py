@@ -201,3 +201,27 @@ def ray_session(address: str | None, echo: Callable[[str], None] = print) -> Ite
         ray.shutdown()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def check_local_resources(
+    address: str | None, cpus_per_trial: float, gpus_per_trial: float
+) -> None:
+    """A local Ray must be able to hold one trial, or Tune would wait forever."""
+    if cluster_address(address):
+        return
+    cpus = local_cpus()
+    if cpus_per_trial > cpus:
+        raise ConfigError(
+            "cpus_per_trial",
+            f"{cpus_per_trial:g} but this machine has "
+            f"{cpus} CPUs; ask for at most {cpus}, or use --address of a cluster",
+        )
+    if gpus_per_trial > 0:
+        gpus = local_gpus()
+        if gpus_per_trial > gpus or gpus == 0:
+            raise ConfigError(
+                "gpus_per_trial",
+                f"{gpus_per_trial:g} but this machine "
+                f"has {gpus} GPUs; use --gpus-per-trial 0, or --address of a "
+                "cluster with GPUs",
+            )
