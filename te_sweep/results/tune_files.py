@@ -201,14 +201,17 @@ def _unpack_record(table: pa.Table) -> pa.Table:
     """RESULT_SCHEMA's columns: each from the record list where a line has one (reported since
     the list, reporting.py), else from the line's top level (reported before it)."""
     record = table[RECORD_KEY]
+    shortest = pc.min(pc.list_value_length(record)).as_py()  # None: no line has a list
     columns = []
     for name in RESULT_SCHEMA.names:
         column = table[name]
-        if name in RECORD_COLUMNS and record.null_count < len(record):
-            at = RECORD_COLUMNS.index(name)  # a shorter (older) list: null there
-            packed = pc.list_element(
-                pc.list_slice(record, at, at + 1, return_fixed_size_list=True), 0
-            )
+        if name in RECORD_COLUMNS and shortest is not None:
+            at = RECORD_COLUMNS.index(name)
+            if at >= shortest:  # a shorter (older) list: null there, so slice to pad
+                record_at = pc.list_slice(record, at, at + 1, return_fixed_size_list=True)
+                packed = pc.list_element(record_at, 0)
+            else:  # every list has it: read it directly
+                packed = pc.list_element(record, at)
             column = pc.coalesce(pc.cast(packed, column.type), column)
         columns.append(column)
     return pa.table(columns, schema=RESULT_SCHEMA)
