@@ -11,7 +11,8 @@ layer imports it (tests/test_layers.py).
   baselines), samplers and grid_sampler, concurrency (trials in flight).
 - A trial on Tune: trainable, trial_session (checkpoint then report, replay after restart),
   standin (a trainable that trains nothing, for the scale benchmarks).
-- Checkpoints and state: checkpoints, retention, checkpoint_check, state_fallback.
+- Checkpoints and state: checkpoints, retention, checkpoint_check, state_fallback,
+  ended_trials (Tune's bookkeeping of an ended trial, trimmed).
 - What the driver prints and logs: progress (the live view), tune_log (Tune's warnings),
   result_log (result.json without the config).
 """

@@ -200,6 +200,7 @@ def _run_tune(
 ) -> None:
     from te_sweep.sweep.checkpoints import KeepCheckpoints
     from te_sweep.sweep.disk_guard import DiskCheck
+    from te_sweep.sweep.ended_trials import TrimEndedTrials
     from te_sweep.sweep.progress import LiveView
     from te_sweep.sweep.retention import CheckpointRetention
 
@@ -231,6 +232,7 @@ def _run_tune(
             LiveView(echo, total=max_trials(opts), total_is_bound=opts.lr_control),
             CheckpointRetention(KeepCheckpoints(opts.keep_checkpoints)),
             DiskCheck(),
+            TrimEndedTrials(),  # last: the others read an ended trial's full result first
         ]
         tuner = build_tuner(prepared, callbacks, trainable, parts)
         if stop is not None:

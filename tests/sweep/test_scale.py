@@ -4,6 +4,7 @@ to Optuna; and the checkpoint files and live view on their own."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import pyarrow.fs as pafs
 import pytest
 from sweep_helpers import Lines, standin_space, standin_sweep
 
+from te_sweep.core.reporting import RECORD_KEY
 from te_sweep.sweep.checkpoints import KeepCheckpoints, TrialCheckpoints, checkpoint_name
 from te_sweep.sweep.progress import BEST_ROWS, LOG_STATUS_S, MAX_RUNNING_ROWS, LiveView
 
@@ -25,6 +27,13 @@ def checkpoint_files(sweep: Path) -> dict[str, list[str]]:
         for d in sweep.iterdir()
         if d.is_dir()
     }
+
+
+def ended_trial_states(sweep: Path) -> list[tuple[dict, dict]]:
+    """(trial, run metadata) of each ended trial in the newest experiment state."""
+    state = json.loads(sorted(sweep.glob("experiment_state-*.json"))[-1].read_text())
+    pairs = [(json.loads(t), json.loads(m)) for t, m in state["trial_data"]]
+    return [(t, m) for t, m in pairs if t["status"] in {"TERMINATED", "ERROR"}]
 
 
 def latest_study(sweep: Path):
@@ -61,6 +70,16 @@ def test_a_few_hundred_trials_keep_output_and_checkpoints_bounded(tmp_path, monk
         running += step
         most = max(most, running)
     assert most <= 12  # never more than the 12 logical CPUs hold (tiny trials rarely overlap)
+    # Tune's bookkeeping of the ended trials, trimmed (ended_trials.py): no statistics, no
+    # config or record copy in the last result, whose other keys the live view reads on resume.
+    ended = ended_trial_states(tmp_path / "many")
+    assert len(ended) == 240
+    for trial_state, metadata in ended:
+        assert metadata["metric_analysis"] == {} and metadata["metric_n_steps"] == {}
+        last = metadata["last_result"]
+        assert "config" not in last and RECORD_KEY not in last, sorted(last)
+        assert last["trial_status"] in FINAL and last["objective_epochs"] is not None
+        assert last["trial_id"] == trial_state["trial_id"]
 
 
 def test_asha_rungs_hold_no_baseline_and_keep_none_leaves_no_checkpoint(tmp_path):
@@ -233,8 +252,6 @@ def test_the_log_view_writes_a_line_per_trial_and_a_status_line_per_interval():
 
 
 def test_a_resumed_view_counts_the_trials_that_ended_before_and_is_upgraded():
-    import pickle
-
     launched = LiveView(Lines(), total=4, tty=False)
     old = pickle.loads(pickle.dumps(launched))  # as Tune restores it from tuner.pkl
     del old.__dict__["total_is_bound"]  # pickled by a te-sweep before that attribute

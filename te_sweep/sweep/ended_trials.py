@@ -1,0 +1,65 @@
+"""Tune's bookkeeping of a trial that has ended, cut to what is still read.
+
+Tune keeps every Trial object of a sweep in the driver until the sweep ends, and writes each
+one into the experiment state at every snapshot. For each number at the top of a trial's
+results it keeps running statistics (max, min, mean, last, the means of the last 5 and 10
+values, with the deques behind those means), and the last result holds a copy of the trial's
+config. Once a trial has ended, nothing of te-sweep's reads the statistics (the searcher was
+told its objectives, the export reads result.json) and Tune reads them only for its
+ExperimentAnalysis "avg"/"last-5-avg" scopes, which te-sweep never asks for. At 10,000 trials
+they were most of the driver's memory (71 KB of Python objects per ended Trial, 50 KB of it
+this run metadata) and of the experiment state (bench/sweep_scale.py, BENCHMARKS.md §12).
+
+So when a trial ends (completed, stopped early or errored), TrimEndedTrials empties those
+statistics, drops the config copy and the per-epoch record list from its last result and
+forgets the keys Tune's worker filled in before the trial's first report. The
+last result keeps every other key: the live view reads the ended trials of a resumed sweep
+from it (progress.py), and Tune its iteration and status keys. This runs as the last callback,
+after every other one has read the full result.
+
+Ray is pinned (pyproject.toml); the attributes touched are those of that version, and a test
+(tests/sweep/test_scale.py) fails if a later Ray moves them. Should they be missing, the trial
+is left as Tune made it: a lean driver is worth having, never worth a failed sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune import Callback
+
+from te_sweep.core.reporting import RECORD_KEY
+
+CONFIG_KEY = "config"  # Tune's copy of the trial's config in each result
+DROPPED_KEYS = frozenset({CONFIG_KEY, RECORD_KEY})
+DEFAULT_RESULT = "_default_result_or_future"  # Trial's attribute (Ray 2.60)
+
+
+def trim(trial: Any) -> bool:
+    """Empty an ended trial's statistics and shorten its last result; False where this Ray
+    keeps them elsewhere (then nothing is changed)."""
+    metadata = getattr(trial, "run_metadata", None)
+    needed = ("metric_analysis", "metric_n_steps", "last_result")
+    if metadata is None or not all(hasattr(metadata, name) for name in needed):
+        return False
+    # Assigning (not clearing in place) goes through the metadata's __setattr__, which drops
+    # its cached JSON, so the next snapshot writes the trimmed trial.
+    metadata.metric_analysis = {}
+    metadata.metric_n_steps = {}
+    last = metadata.last_result or {}
+    metadata.last_result = {k: v for k, v in last.items() if k not in DROPPED_KEYS}
+    # The keys Tune's worker filled in (host, pid, ...), kept for a trial that has not
+    # reported yet; Tune itself drops them when it pickles a trial.
+    if hasattr(trial, DEFAULT_RESULT):
+        setattr(trial, DEFAULT_RESULT, None)
+    return True
+
+
+class TrimEndedTrials(Callback):
+    """Trims each trial as it ends (see the module's docstring)."""
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        trim(trial)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        trim(trial)

@@ -1,0 +1,51 @@
+"""Tune's bookkeeping of an ended trial, trimmed (te_sweep/sweep/ended_trials.py), on Ray's own
+Trial objects; the same on a real sweep's experiment state: tests/sweep/test_scale.py."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from ray.tune.experiment import Trial
+
+from te_sweep.core.reporting import RECORD_KEY
+from te_sweep.sweep.ended_trials import DEFAULT_RESULT, trim
+
+KEPT = {"epoch": 3, "trial_status": "complete", "objective_epochs": 3.0, "node_id": "abc"}
+
+
+def reported_trial() -> Trial:
+    trial = Trial("__fake", config={"role": "te", "window": 500}, stub=True)
+    for epoch in (1, 2, 3):
+        trial.update_last_result(
+            {**KEPT, "epoch": epoch, "config": dict(trial.config), RECORD_KEY: [epoch, 0.5]}
+        )
+    setattr(trial, DEFAULT_RESULT, {"pid": 1, "hostname": "vm"})
+    return trial
+
+
+def test_an_ended_trial_keeps_its_last_result_without_statistics_or_copies():
+    trial = reported_trial()
+    before = json.loads(trial.get_json_state()[1])  # cached by Tune until something changes
+    assert before["metric_analysis"] and before["metric_n_steps"]
+    assert trim(trial)
+    assert trial.run_metadata.metric_analysis == {} and trial.run_metadata.metric_n_steps == {}
+    assert trial.last_result == {**KEPT, "trial_id": trial.trial_id}
+    assert getattr(trial, DEFAULT_RESULT) is None
+    after = json.loads(trial.get_json_state()[1])  # what the next snapshot writes
+    assert after["metric_analysis"] == {} and after["last_result"] == trial.last_result
+    assert trial.config == {"role": "te", "window": 500}  # the trial's own config is untouched
+
+
+def test_a_trial_that_never_reported_forgets_what_the_worker_filled_in():
+    trial = Trial("__fake", config={"role": "te"}, stub=True)
+    setattr(trial, DEFAULT_RESULT, {"pid": 1, "hostname": "vm"})
+    assert trial.last_result["pid"] == 1  # Tune's stand-in for a result not reported yet
+    assert trim(trial) and trial.last_result == {"trial_id": trial.trial_id}
+
+
+def test_a_ray_without_these_attributes_is_left_alone():
+    other = SimpleNamespace(run_metadata=SimpleNamespace(last_result={"config": {}}))
+    assert not trim(other)
+    assert other.run_metadata.last_result == {"config": {}}
+    assert not trim(SimpleNamespace())
