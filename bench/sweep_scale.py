@@ -24,7 +24,9 @@ bounds it). Each N runs in a fresh subprocess (its own Ray, its own peak RSS). M
     --repeats 1, so N trials are N Optuna trials); tell: the searcher's on_trial_complete;
   - seconds from the call until `concurrency` trials ran at once (from started_at/finished_at),
     and the most that ever ran at once;
-  - the driver's CPU seconds per trial and peak RSS;
+  - the driver's CPU seconds per trial, its peak RSS, and its RSS growth per finished trial
+    (between a tenth and nine tenths of the trials finished: what 10,000 trials cost beyond
+    a small sweep);
   - output: bytes and lines the live view wrote to the log, per trial;
   - disk: bytes under the sweep directory at the end, per trial, and the most checkpoint
     files any trial held, sampled every 20 s during the run and at the end;
@@ -39,6 +41,11 @@ Targets: suggestion p95 < 0.2 s at 10,000 finished trials; overhead per trial at
 <= 2 checkpoints per trial; export of 10,000 x 50 < 10 s.
 
     .venv/bin/python bench/sweep_scale.py [--quick] [--n 100 1000 10000] [--concurrency 48]
+                                          [--compare-untrimmed]
+
+--compare-untrimmed runs each N twice, one after the other: first with Tune's bookkeeping of
+ended trials as Tune keeps it (te_sweep/sweep/ended_trials.py switched off in that driver),
+then as te-sweep launches it; the targets are checked on the second.
 
 --quick: N = 100 and 1,000 and an export of 1,000 x 50. The full run takes about two hours on
 2 cores (10,000 trials at 48 / 36 s: the trials' own time; run nothing else meanwhile, the
@@ -96,11 +103,13 @@ CHECKPOINT_SCAN_S = 20.0
 class Timings:
     """Driver-side timings collected by wrapping the searcher's and Tune's methods."""
 
-    def __init__(self) -> None:
+    def __init__(self, n: int) -> None:
         self.finished = 0
         self.suggest: list[tuple[int, float]] = []  # (trials finished so far, seconds)
         self.tell: list[float] = []
         self.snapshots: list[float] = []
+        # The driver's RSS when a tenth and when nine tenths of the trials had finished.
+        self.rss_at = {max(1, n // 10): 0.0, max(2, 9 * n // 10): 0.0}
 
     def install(self) -> None:
         from ray.tune.execution.tune_controller import TuneController
@@ -121,6 +130,8 @@ class Timings:
             complete(searcher, *args, **kwargs)
             timings.tell.append(time.perf_counter() - start)
             timings.finished += 1
+            if timings.finished in timings.rss_at:
+                timings.rss_at[timings.finished] = current_rss_mib()
 
         def timed_save(controller: Any) -> None:
             start = time.perf_counter()
@@ -129,6 +140,21 @@ class Timings:
 
         SweepSearcher._ask, SweepSearcher.on_trial_complete = timed_ask, timed_complete
         TuneController.save_to_dir = timed_save
+
+
+def current_rss_mib() -> float:
+    """This process's resident memory now (Linux), MiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_growth_kib(rss_at: dict[int, float]) -> float:
+    """The driver's memory per extra finished trial, between a tenth and nine tenths."""
+    (first, at_first), (last, at_last) = sorted(rss_at.items())
+    return (at_last - at_first) * 1024 / (last - first)
 
 
 class LogFile:
@@ -202,14 +228,19 @@ def run_one(
     repeats: int,
     workdir: Path,
     max_concurrent: int | None = None,
+    untrimmed: bool = False,
 ) -> dict[str, Any]:
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
+    if untrimmed:  # Tune's bookkeeping of ended trials as Tune keeps it: the "before" side
+        import te_sweep.sweep.ended_trials as ended_trials
+
+        ended_trials.trim = lambda trial: False
     from te_sweep.results.export import export_sweep
     from te_sweep.sweep.launch import SweepOptions, prepare_launch
     from te_sweep.sweep.run import run_sweep
     from te_sweep.sweep.standin import StandIn
 
-    timings = Timings()
+    timings = Timings(n)
     timings.install()
     space = workdir / "scale.yaml"
     space.write_text(SPACE.format(epochs=epochs))
@@ -271,6 +302,8 @@ def run_one(
         "most_at_once": most,
         "driver_cpu_s_per_trial": driver_cpu / n,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_growth_kib_per_trial": rss_growth_kib(timings.rss_at),
+        "untrimmed": untrimmed,
         "output_bytes_per_trial": log_bytes / n,
         "output_lines": sum(1 for _ in log_path.open()),
         "disk_bytes_per_trial": directory_bytes(sweep) / n,
@@ -377,22 +410,31 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
     print(
         f"{'N':>6} {'wall s':>8} {'ideal s':>8} {'ovh first':>9} {'ovh last':>9} "
         f"{'sugg p50':>9} {'sugg p95':>9} {'full s':>7} {'cpu s/tr':>8} {'RSS MiB':>8} "
-        f"{'out B/tr':>8} {'disk KB/tr':>10} {'ckpt':>4} {'state MB':>8} {'export s':>8}"
+        f"{'out B/tr':>8} {'disk KB/tr':>10} {'ckpt':>4} {'state MB':>8} {'export s':>8} "
+        f"{'state KB/tr':>11} {'RSS KiB/tr':>10}"
     )
     for r in results:
+        label = f"{r['n']}{'u' if r.get('untrimmed') else ''}"
         print(
-            f"{r['n']:>6} {r['wall_s']:>8.1f} {r['ideal_s']:>8.1f} "
+            f"{label:>6} {r['wall_s']:>8.1f} {r['ideal_s']:>8.1f} "
             f"{r['overhead_first_s']:>9.3f} {r['overhead_last_s']:>9.3f} "
             f"{r['suggest_p50_s']:>9.4f} {r['suggest_p95_s']:>9.4f} "
             f"{r['full_concurrency_s'] or float('nan'):>7.1f} "
             f"{r['driver_cpu_s_per_trial']:>8.3f} {r['peak_rss_mib']:>8.0f} "
             f"{r['output_bytes_per_trial']:>8.0f} {r['disk_bytes_per_trial'] / 1024:>10.0f} "
             f"{r['max_checkpoints_per_trial']:>4} {r['experiment_state_bytes'] / 1e6:>8.1f} "
-            f"{r['export_s']:>8.2f}"
+            f"{r['export_s']:>8.2f} {r['experiment_state_bytes'] / r['n'] / 1e3:>11.1f} "
+            f"{r['rss_growth_kib_per_trial']:>10.1f}"
+        )
+    if any(r.get("untrimmed") for r in results):
+        print(
+            "Nu: the same N with Tune's bookkeeping of ended trials untrimmed "
+            "(te_sweep/sweep/ended_trials.py off: the before side)"
         )
     for r in results:
         print(
-            f"N={r['n']}: at most {r['most_at_once']} trials at once; statuses "
+            f"N={r['n']}{'u' if r.get('untrimmed') else ''}: at most {r['most_at_once']} "
+            f"trials at once; statuses "
             f"{r['statuses']}; suggestions timed at up to "
             f"{r['suggest_at_finished']} finished trials; tell p95 {r['tell_p95_s']:.4f} s; "
             f"{r['snapshots']} experiment snapshots, {r['snapshot_total_s']:.1f} s in all, "
@@ -406,6 +448,7 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
             f"files): {exported['export_s']:.2f} s"
         )
     print("targets:")
+    results = [r for r in results if not r.get("untrimmed")]  # the targets: as launched
     small, large = results[0], results[-1]
     checks = [
         (
@@ -477,6 +520,12 @@ def main() -> None:
     parser.add_argument("--export-epochs", type=int, default=50)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep --workdir")
+    parser.add_argument(
+        "--compare-untrimmed",
+        action="store_true",
+        help="run each N also with Tune's bookkeeping of ended trials untrimmed, just before",
+    )
+    parser.add_argument("--untrimmed", action="store_true", help=argparse.SUPPRESS)  # internal
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one N
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -490,6 +539,7 @@ def main() -> None:
             args.repeats,
             args.workdir,
             args.max_concurrent,
+            args.untrimmed,
         )
         args.json.write_text(json.dumps(result))
         return
@@ -505,8 +555,9 @@ def main() -> None:
     )
     results = []
     try:
-        for n in sizes:
-            one = workdir / f"n{n}"
+        runs = [(n, untrimmed) for n in sizes for untrimmed in (True, False)]
+        for n, untrimmed in runs if args.compare_untrimmed else [(n, False) for n in sizes]:
+            one = workdir / f"n{n}{'u' if untrimmed else ''}"
             shutil.rmtree(one, ignore_errors=True)
             one.mkdir(parents=True)
             out = one / "result.json"
@@ -535,11 +586,12 @@ def main() -> None:
                         if args.max_concurrent
                         else []
                     ),
+                    *(["--untrimmed"] if untrimmed else []),
                 ],
                 check=True,
             )
             results.append(json.loads(out.read_text()))
-            print(f"N={n} done: wall {results[-1]['wall_s']:.1f} s", flush=True)
+            print(f"N={one.name[1:]} done: wall {results[-1]['wall_s']:.1f} s", flush=True)
         template = workdir / f"n{sizes[0]}" / "results" / "scale"
         exported = time_export(template, workdir, export_trials, args.export_epochs)
         report(results, exported)
