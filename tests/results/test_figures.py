@@ -171,6 +171,7 @@ def curve_tables(n_configs: int = 5, seeds: tuple[int, ...] = (0, 1, 2)):
     trials = [trial(f"b{s}", "baseline", s) for s in seeds]
     trials += [trial(f"t{i}_{s}", "te", s, f"c{i}") for i in range(n_configs) for s in seeds]
     trials.append(trial("ctl0_0", "control", 0, "c0"))
+    trials.append(trial("ctl4_0", "control", 0, "c4"))  # c4 is ranked first: a drawn one
     epochs = []
     for k, t in enumerate(trials):
         for e in (1, 2, 3):
@@ -212,6 +213,11 @@ def test_the_learning_curves_show_the_best_configurations_beside_their_seeds_bas
             colours.add(te_line.get_color())
         assert len(colours) == 3  # one colour per seed
         assert list(solid[f"t{c['config_id'][1:]}_0"].get_xdata()) == [1, 2, 3]
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "train_acc (solid: TE, dashed: baseline)",
+        "",
+        "",
+    ]  # on the first panel only
 
 
 def test_the_curves_read_only_the_drawn_trials_epochs():
@@ -670,6 +676,7 @@ def test_the_figures_draw_the_numbers_of_configurations_the_docs_state():
     assert figures.MAX_INTERVALS == 40 and "the 40 best ranked" in docs
     assert figures.BEST_CURVES == 3 and "the 3 best configurations" in docs
     assert figures.NAMED_POINTS == 100 and "the 100 best" in docs
+    assert figures.CROWDED == 1000 and "above 1,000\nconfigurations their points" in docs
 
 
 def test_the_reference_line_of_no_speedup_is_at_1():
@@ -776,9 +783,8 @@ def test_log_axes_label_fewer_points_of_each_decade_as_the_range_grows(low, high
 
 def test_the_curves_read_no_lr_control_not_even_of_a_drawn_configuration():
     configs, trials, _ = curve_tables()
-    trials.append(trial("ctl4_1", "control", 1, "c4"))  # c4 is ranked first
     ids = figures.curve_trial_ids(configs, trials)
-    assert "ctl4_1" not in ids and "t4_1" in ids
+    assert "ctl4_0" not in ids and "t4_0" in ids  # c4 is ranked first
 
 
 def test_importance_bars_are_drawn_on_the_scores_whole_range():
@@ -830,6 +836,24 @@ def test_withheld_importance_leaves_only_its_reason():
     fig = importance.importances(configs, SPACE)
     assert [ax.axison for ax in fig.axes] == [False, False]  # no empty second panel
     assert fig.axes[0].texts[0].get_text() == importance.importance_withheld(configs, SPACE)
+
+
+def test_a_parameter_figure_without_estimates_says_so_on_its_first_axis_only():
+    fig = figures.speedup_by_parameter([config("c1", rank=None, mean=None)], SPACE)
+    first, *others = fig.axes
+    assert first.texts[0].get_text() == "no configuration has a paired estimate"
+    assert len(others) >= 3 and not any(ax.axison for ax in others)
+
+
+def test_the_pareto_figure_reads_configurations_read_back_from_parquet():
+    import pyarrow as pa
+
+    configs, trials = pareto_tables()
+    read_back = pa.Table.from_pylist(configs).to_pylist()
+    expected = labelled(figures.pareto_front(configs, trials).axes[0], "configurations")
+    drawn = labelled(figures.pareto_front(read_back, trials).axes[0], "configurations")
+    assert drawn.get_offsets().tolist() == expected.get_offsets().tolist()
+    assert len(drawn.get_offsets()) == sum(c["status"] == "complete" for c in configs) > 0
 
 
 def test_importance_reads_configurations_read_back_from_parquet():
