@@ -145,6 +145,7 @@ TESTS: dict[str, list[str]] = {
         RESULTS + "reader_facing",
     ],
     "train": [CORE + "train"],
+    "ended_trials": [SWEEP + "ended_trials"],
     # What a reader sees last (issue 18). results/test_reader_facing.py and
     # results/test_outcome_words.py export hand-written sweeps, print their summary and write
     # their report (figures included); results/test_report.py's other tests run sweeps on Ray.

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from ray.tune.experiment import Trial
 
 from te_sweep.core.reporting import RECORD_KEY
-from te_sweep.sweep.ended_trials import DEFAULT_RESULT, trim
+from te_sweep.sweep.ended_trials import DEFAULT_RESULT, TrimEndedTrials, trim
 
 KEPT = {"epoch": 3, "trial_status": "complete", "objective_epochs": 3.0, "node_id": "abc"}
 
@@ -49,3 +49,13 @@ def test_a_ray_without_these_attributes_is_left_alone():
     assert not trim(other)
     assert other.run_metadata.last_result == {"config": {}}
     assert not trim(SimpleNamespace())
+
+
+def test_the_callback_trims_a_trial_when_it_completes_or_errors_and_not_before():
+    callback = TrimEndedTrials()
+    for hook in (callback.on_trial_complete, callback.on_trial_error):
+        trial = reported_trial()
+        callback.on_trial_result(iteration=3, trials=[trial], trial=trial, result=trial.last_result)
+        assert trial.run_metadata.metric_n_steps and RECORD_KEY in trial.last_result  # running
+        hook(iteration=4, trials=[trial], trial=trial)
+        assert trial.run_metadata.metric_n_steps == {} and RECORD_KEY not in trial.last_result
