@@ -19,6 +19,7 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.patches import StepPatch
 
+from te_sweep.core.reporting import Role
 from te_sweep.core.space import space_from_text
 from te_sweep.results import figures, importance, timeline
 
@@ -218,6 +219,21 @@ def test_the_learning_curves_show_the_best_configurations_beside_their_seeds_bas
         "",
         "",
     ]  # on the first panel only
+
+
+def test_the_learning_curves_read_trials_read_back_from_parquet():
+    """trials.parquet's role strings are equal to Role's, not the same objects."""
+    import pyarrow as pa
+
+    configs, trials, epochs = curve_tables()
+    read_back = pa.Table.from_pylist(trials).to_pylist()
+    assert read_back[0]["role"] == "baseline" and read_back[0]["role"] is not Role.BASELINE
+    expected = figures.learning_curves(configs, trials, epochs, "train_acc", 0.75)
+    drawn = figures.learning_curves(configs, read_back, epochs, "train_acc", 0.75)
+    for ax, want in zip(drawn.axes, expected.axes, strict=True):
+        lines = [(ln.get_linestyle(), list(ln.get_ydata())) for ln in ax.lines]
+        assert lines == [(ln.get_linestyle(), list(ln.get_ydata())) for ln in want.lines]
+        assert sum(style == "--" for style, _ in lines) == 3  # the seeds' baselines
 
 
 def test_the_curves_read_only_the_drawn_trials_epochs():
