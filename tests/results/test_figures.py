@@ -161,7 +161,18 @@ def test_the_interval_figure_shows_the_best_ranked_top_down():
 
 def test_the_interval_figure_without_estimates_says_so():
     fig = figures.speedup_intervals([config("c1", rank=None, mean=None)])
-    assert "no configuration has a paired estimate" in fig.axes[0].texts[0].get_text()
+    message = fig.axes[0].texts[0]
+    assert "no configuration has a paired estimate" in message.get_text()
+    ax = fig.axes[0]  # nothing plotted: its data limits are (0, 1), so (0.5, 0.5) is its centre
+    assert message.get_position() == (0.5, 0.5) and ax.get_xlim() == ax.get_ylim() == (0, 1)
+
+
+@pytest.mark.parametrize("n, inches", [(3, 2.5), (10, 3.4), (40, 10.0), (47, 10.0)])
+def test_the_interval_figure_is_as_tall_as_the_configurations_it_shows(n, inches):
+    """0.22 inch a configuration (the 7-point labels do not overlap) plus 1.2 for the axis
+    and its title, at least 2.5; never more than MAX_INTERVALS rows."""
+    fig = figures.speedup_intervals(permuted_configs(n))
+    assert fig.get_size_inches() == pytest.approx((7.0, inches))
 
 
 # ----------------------------------------------------------------------------- curves
@@ -236,8 +247,13 @@ def test_the_learning_curves_read_trials_read_back_from_parquet():
         assert sum(style == "--" for style, _ in lines) == 3  # the seeds' baselines
 
 
-def test_the_curves_read_only_the_drawn_trials_epochs():
+@pytest.mark.parametrize("read_back", [False, True])
+def test_the_curves_read_only_the_drawn_trials_epochs(read_back):
+    import pyarrow as pa
+
     configs, trials, _ = curve_tables()
+    if read_back:  # as trials.parquet gives them: equal strings, not Role's own objects
+        trials = pa.Table.from_pylist(trials).to_pylist()
     best = [f"c{i}" for i in (4, 3, 2)]
     assert figures.curve_trial_ids(configs, trials) == {"b0", "b1", "b2"} | {
         f"t{c[1:]}_{s}" for c in best for s in (0, 1, 2)
@@ -861,15 +877,19 @@ def test_a_parameter_figure_without_estimates_says_so_on_its_first_axis_only():
     assert len(others) >= 3 and not any(ax.axison for ax in others)
 
 
-def test_the_pareto_figure_reads_configurations_read_back_from_parquet():
+def test_the_pareto_figure_reads_tables_read_back_from_parquet():
     import pyarrow as pa
 
     configs, trials = pareto_tables()
-    read_back = pa.Table.from_pylist(configs).to_pylist()
-    expected = labelled(figures.pareto_front(configs, trials).axes[0], "configurations")
-    drawn = labelled(figures.pareto_front(read_back, trials).axes[0], "configurations")
-    assert drawn.get_offsets().tolist() == expected.get_offsets().tolist()
-    assert len(drawn.get_offsets()) == sum(c["status"] == "complete" for c in configs) > 0
+    configs_back = pa.Table.from_pylist(configs).to_pylist()
+    trials_back = pa.Table.from_pylist(trials).to_pylist()
+    expected = figures.pareto_front(configs, trials).axes[0]
+    drawn = figures.pareto_front(configs_back, trials_back).axes[0]
+    for label in ("configurations", "baselines (seeds)"):
+        points = labelled(drawn, label).get_offsets().tolist()
+        assert points == labelled(expected, label).get_offsets().tolist()
+    assert len(labelled(drawn, "configurations").get_offsets()) == 5  # the complete ones
+    assert len(labelled(drawn, "baselines (seeds)").get_offsets()) == 3
 
 
 def test_importance_reads_configurations_read_back_from_parquet():
