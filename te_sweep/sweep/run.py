@@ -200,7 +200,7 @@ def _run_tune(
 ) -> None:
     from te_sweep.sweep.checkpoints import KeepCheckpoints
     from te_sweep.sweep.disk_guard import DiskCheck
-    from te_sweep.sweep.ended_trials import TrimEndedTrials
+    from te_sweep.sweep.ended_trials import TrimEndedTrials, no_result_frames
     from te_sweep.sweep.progress import LiveView
     from te_sweep.sweep.retention import CheckpointRetention
 
@@ -234,19 +234,23 @@ def _run_tune(
             DiskCheck(),
             TrimEndedTrials(),  # last: the others read an ended trial's full result first
         ]
-        tuner = build_tuner(prepared, callbacks, trainable, parts)
-        if stop is not None:
-            stop.enter(Phase.TUNE)
-        try:
-            with _disk_guard(prepared, stop):
-                tuner.fit()
-        except BaseException as err:
-            # A second stop raises SweepStopped from a signal handler wherever Tune is; inside
-            # Ray's compiled code that surfaces as another exception (a SystemError "returned a
-            # result with an exception set"). After a second stop, whatever ends fit is it.
-            if stop is not None and stop.hurried and not isinstance(err, SweepStopped):
-                raise SweepStopped(stop.cause) from None  # type: ignore[arg-type]
-            raise
+        # Tune's ResultGrid (Tuner.restore and fit build one) without every trial's
+        # result.json read into pandas: te-sweep's export reads them (ended_trials.py).
+        with no_result_frames():
+            tuner = build_tuner(prepared, callbacks, trainable, parts)
+            if stop is not None:
+                stop.enter(Phase.TUNE)
+            try:
+                with _disk_guard(prepared, stop):
+                    tuner.fit()
+            except BaseException as err:
+                # A second stop raises SweepStopped from a signal handler wherever Tune is;
+                # inside Ray's compiled code that surfaces as another exception (a SystemError
+                # "returned a result with an exception set"). After a second stop, whatever
+                # ends fit is it.
+                if stop is not None and stop.hurried and not isinstance(err, SweepStopped):
+                    raise SweepStopped(stop.cause) from None  # type: ignore[arg-type]
+                raise
 
 
 def _disk_guard(prepared: PreparedSweep, stop: StopController | None) -> Any:

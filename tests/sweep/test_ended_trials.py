@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
 from ray.tune.experiment import Trial
 
 from te_sweep.core.reporting import RECORD_KEY
-from te_sweep.sweep.ended_trials import DEFAULT_RESULT, TrimEndedTrials, trim
+from te_sweep.sweep.ended_trials import DEFAULT_RESULT, TrimEndedTrials, no_result_frames, trim
 
 KEPT = {"epoch": 3, "trial_status": "complete", "objective_epochs": 3.0, "node_id": "abc"}
 
@@ -59,3 +60,14 @@ def test_the_callback_trims_a_trial_when_it_completes_or_errors_and_not_before()
         assert trial.run_metadata.metric_n_steps and RECORD_KEY in trial.last_result  # running
         hook(iteration=4, trials=[trial], trial=trial)
         assert trial.run_metadata.metric_n_steps == {} and RECORD_KEY not in trial.last_result
+
+
+def test_tunes_analysis_reads_no_result_files_within_the_block_and_again_after():
+    from ray.tune.analysis import ExperimentAnalysis
+
+    original = ExperimentAnalysis._fetch_trial_dataframes
+    with pytest.raises(RuntimeError), no_result_frames() as skipped:
+        assert skipped  # this Ray has the method the block replaces
+        assert ExperimentAnalysis._fetch_trial_dataframes(None) == {}  # no trial is read
+        raise RuntimeError("a sweep that fails")
+    assert ExperimentAnalysis._fetch_trial_dataframes is original

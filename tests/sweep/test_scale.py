@@ -43,9 +43,19 @@ def latest_study(sweep: Path):
 
 # ------------------------------------------------------------------ sweeps of stand-ins
 def test_a_few_hundred_trials_keep_output_and_checkpoints_bounded(tmp_path, monkeypatch):
+    from ray.tune.analysis import ExperimentAnalysis
+
     monkeypatch.setenv("TE_SWEEP_LOGICAL_CPUS", "12")
+    read_by_tune = []  # trials whose result.json Tune's analysis read into pandas
+    fetch = ExperimentAnalysis._fetch_trial_dataframe
+    monkeypatch.setattr(
+        ExperimentAnalysis,
+        "_fetch_trial_dataframe",
+        lambda analysis, trial: read_by_tune.append(trial) or fetch(analysis, trial),
+    )
     space = standin_space(tmp_path)
     _, export, out, _ = standin_sweep(space, tmp_path, "many", num_samples=79, repeats=3)
+    assert read_by_tune == []  # te-sweep's export reads them (ended_trials.no_result_frames)
     rows = export["rows"]
     assert len(rows) == 240 and {r["status"] for r in rows} == FINAL  # both outcomes occur
     assert not export["partial"]
