@@ -44,8 +44,9 @@ Targets: suggestion p95 < 0.2 s at 10,000 finished trials; overhead per trial at
                                           [--compare-untrimmed]
 
 --compare-untrimmed runs each N twice, one after the other: first with Tune's bookkeeping of
-ended trials as Tune keeps it (te_sweep/sweep/ended_trials.py switched off in that driver),
-then as te-sweep launches it; the targets are checked on the second.
+ended trials as Tune keeps it (te_sweep/sweep/ended_trials.py switched off in that driver: its
+statistics and copies kept, its ResultGrid's frames read), then as te-sweep launches it; the
+targets are checked on the second.
 
 --quick: N = 100 and 1,000 and an export of 1,000 x 50. The full run takes about two hours on
 2 cores (10,000 trials at 48 / 36 s: the trials' own time; run nothing else meanwhile, the
@@ -232,9 +233,12 @@ def run_one(
 ) -> dict[str, Any]:
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
     if untrimmed:  # Tune's bookkeeping of ended trials as Tune keeps it: the "before" side
+        import contextlib
+
         import te_sweep.sweep.ended_trials as ended_trials
 
         ended_trials.trim = lambda trial: False
+        ended_trials.no_result_frames = lambda: contextlib.nullcontext(False)
     from te_sweep.results.export import export_sweep
     from te_sweep.sweep.launch import SweepOptions, prepare_launch
     from te_sweep.sweep.run import run_sweep
