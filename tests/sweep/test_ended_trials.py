@@ -71,3 +71,12 @@ def test_tunes_analysis_reads_no_result_files_within_the_block_and_again_after()
         assert ExperimentAnalysis._fetch_trial_dataframes(None) == {}  # no trial is read
         raise RuntimeError("a sweep that fails")
     assert ExperimentAnalysis._fetch_trial_dataframes is original
+
+
+def test_a_ray_without_that_method_runs_the_block_unchanged(monkeypatch):
+    from ray.tune.analysis import ExperimentAnalysis
+
+    monkeypatch.delattr(ExperimentAnalysis, "_fetch_trial_dataframes")
+    with no_result_frames() as skipped:
+        assert not skipped
+        assert not hasattr(ExperimentAnalysis, "_fetch_trial_dataframes")  # nothing put there
