@@ -927,3 +927,21 @@ def test_the_heat_maps_colour_scale_counts_whole_trials_and_its_height_is_capped
     ticks = [t for t in colour_bar.get_yticks() if 0 <= t <= 1]
     assert ticks and all(float(t).is_integer() for t in ticks)  # 0 and 1, never 0.2, 0.4, ...
     assert fig.get_size_inches()[1] == pytest.approx(2.6 + 4.0)
+
+
+def test_every_line_of_the_speedup_figures_is_drawn_visibly():
+    """A width of 0 or below hides a line (the intervals, the reference at 1, the curves, the
+    baselines' mean, the target) though its data is all there."""
+    configs, trials, epochs = curve_tables()
+    pareto_configs, pareto_trials = pareto_tables()
+    drawn = [
+        figures.speedup_intervals(permuted_configs(5)),
+        figures.speedup_by_parameter(parameter_configs(), SPACE),
+        figures.learning_curves(configs, trials, epochs, "train_acc", 0.75),
+        figures.pareto_front(pareto_configs, pareto_trials),
+    ]
+    for fig in drawn:
+        lines = [line for ax in fig.axes for line in ax.lines]
+        assert lines
+        for line in lines:
+            assert line.get_linewidth() > 0 and line.get_alpha() in (None, 0.2, 0.6), line
