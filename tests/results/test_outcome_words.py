@@ -704,3 +704,83 @@ def test_the_summary_lists_top_ranked_baselines_only_and_the_seeds_paired(tmp_pa
         "seed 11: 1.75 (complete), seed 22: 1.75 (complete), "
         "seed 33: - (error)"
     ), baselines
+
+
+# ------------------------------------------------------------------ cosmic-ray's survivors
+def read_back(rows: list[dict]) -> list[dict]:
+    """Rows as trials.parquet gives them: equal strings, not the constants' own objects."""
+    import pyarrow as pa
+
+    back = pa.Table.from_pylist(rows).to_pylist()
+    assert all(b["status"] == r["status"] for b, r in zip(back, rows, strict=True))
+    assert back[0]["status"] is not rows[0]["status"]
+    return back
+
+
+def test_the_words_read_rows_read_back_from_parquet():
+    rows = [
+        row("baseline", 1, STATUS_DIVERGED),
+        row("te", 1, STATUS_ERROR, "c0000"),
+        row("te", 2, STATUS_UNFINISHED, "c0000"),
+        row("te", 3, STATUS_CENSORED, "c0001"),
+        row("baseline", 3, STATUS_COMPLETE),
+    ]
+    assert failed_trials({"rows": read_back(rows)}) == failed_trials({"rows": rows}) == 1
+    sentences = outcome_sentences(rows, [config(None)])
+    assert outcome_sentences(read_back(rows), [config(None)]) == sentences
+    so_far = [
+        row("baseline", 1, STATUS_UNFINISHED),
+        row("te", 1, STATUS_DIVERGED, "c0000"),
+        row("te", 2, STATUS_DIVERGED, "c0001"),
+    ]
+    assert outcome_sentences(read_back(so_far), [config(None)])[1] == (
+        "All TE runs so far diverged (2 of 2)" + DIVERGED_TAIL
+    )
+    assert "All TE runs so far" not in sentences[1] and "1 of 5 trials" in sentences[1]
+    assert sentences[-1] == (
+        "No configuration has a paired estimate: of the 3 TE runs, 2 have no result "
+        "(1 error, 1 unfinished)."
+    )
+
+
+TARGET = {"param_target_metric": "train_acc", "param_target": 0.8, "param_max_epochs": 4}
+
+
+def test_lr_controls_are_not_counted_as_te_runs():
+    trials = [
+        {**row("baseline", 1, STATUS_CENSORED), **TARGET},
+        {**row("te", 1, STATUS_CENSORED, "c0000"), **TARGET},
+        row("control", 1, STATUS_ERROR, "c0000"),
+        row("control", 2, STATUS_COMPLETE, "c0000"),
+    ]
+    assert outcome_sentences(trials, [config(None)])[-1] == (
+        "No configuration has a paired estimate: of the 1 TE runs, 1 was paired with the "
+        "baseline of their seed but neither run reached the target."
+    )
+
+
+def test_te_runs_that_diverged_or_errored_do_not_all_read_diverged():
+    """Every TE run diverged *or* errored: neither sentence may say all of them did."""
+    trials = [
+        row("baseline", 1, STATUS_COMPLETE),
+        row("te", 1, STATUS_DIVERGED, "c0000"),
+        row("te", 2, STATUS_ERROR, "c0000"),
+    ]
+    sentences = outcome_sentences(trials, [config(None)])
+    assert sentences[0] == "1 of 3 trials ended in error (1 of 2 TE runs)" + RESUME_TAIL
+    assert sentences[1] == "1 of 3 trials diverged (1 of 2 TE runs)" + DIVERGED_TAIL
+
+
+def test_te_runs_whose_seeds_baseline_has_not_ended_are_counted():
+    """Four TE runs ended, one beside an ended baseline: three wait for theirs."""
+    trials = [{**row("baseline", 1, STATUS_CENSORED), **TARGET}]
+    trials += [
+        row("baseline", 2, STATUS_UNFINISHED),
+        {**row("te", 1, STATUS_CENSORED, "c0000"), **TARGET},
+    ]
+    trials += [row("te", 2, STATUS_COMPLETE, f"c000{i}") for i in (1, 2, 3)]
+    assert outcome_sentences(trials, [config(None)])[-1] == (
+        "No configuration has a paired estimate: of the 4 TE runs, 3 ended but the baseline "
+        "of their seed did not and 1 was paired with the baseline of their seed but neither "
+        "run reached the target."
+    )
