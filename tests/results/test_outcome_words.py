@@ -724,6 +724,8 @@ def test_the_words_read_rows_read_back_from_parquet():
         row("te", 2, STATUS_UNFINISHED, "c0000"),
         row("te", 3, STATUS_CENSORED, "c0001"),
         row("baseline", 3, STATUS_COMPLETE),
+        row("te", 4, STATUS_COMPLETE, "c0002"),
+        row("baseline", 4, STATUS_CENSORED),
     ]
     assert failed_trials({"rows": read_back(rows)}) == failed_trials({"rows": rows}) == 1
     sentences = outcome_sentences(rows, [config(None)])
@@ -736,9 +738,9 @@ def test_the_words_read_rows_read_back_from_parquet():
     assert outcome_sentences(read_back(so_far), [config(None)])[1] == (
         "All TE runs so far diverged (2 of 2)" + DIVERGED_TAIL
     )
-    assert "All TE runs so far" not in sentences[1] and "1 of 5 trials" in sentences[1]
-    assert sentences[-1] == (
-        "No configuration has a paired estimate: of the 3 TE runs, 2 have no result "
+    assert "All TE runs so far" not in sentences[1] and "1 of 7 trials" in sentences[1]
+    assert sentences[-1] == (  # both pairs informative: one side reached the target
+        "No configuration has a paired estimate: of the 4 TE runs, 2 have no result "
         "(1 error, 1 unfinished)."
     )
 
@@ -783,4 +785,48 @@ def test_te_runs_whose_seeds_baseline_has_not_ended_are_counted():
         "No configuration has a paired estimate: of the 4 TE runs, 3 ended but the baseline "
         "of their seed did not and 1 was paired with the baseline of their seed but neither "
         "run reached the target."
+    )
+    three = [  # three TE runs ended, two paired (one with neither at the target), one waiting
+        {**row("baseline", 1, STATUS_CENSORED), **TARGET},
+        row("baseline", 2, STATUS_CENSORED),
+        row("baseline", 3, STATUS_UNFINISHED),
+        {**row("te", 1, STATUS_CENSORED, "c0000"), **TARGET},
+        row("te", 2, STATUS_COMPLETE, "c0001"),
+        row("te", 3, STATUS_COMPLETE, "c0002"),
+    ]
+    assert outcome_sentences(three, [config(None)])[-1] == (
+        "No configuration has a paired estimate: of the 3 TE runs, 1 ended but the baseline "
+        "of their seed did not and 1 was paired with the baseline of their seed but neither "
+        "run reached the target."
+    )
+
+
+def test_the_verdict_counts_the_configurations_without_an_estimate():
+    configs = [
+        config(0.9),
+        {**config(None), "config_id": "c1"},
+        {**config(None), "config_id": "c2"},
+    ]
+    assert "(1 configuration with a paired estimate, 2 without)." in verdict(configs)
+
+
+def test_more_trials_than_the_manifest_asks_for_say_none_is_missing():
+    """A manifest older than the trials (a sweep resumed with fewer samples) counts none as
+    not started: never a negative count."""
+    trials = [row("baseline", 1, STATUS_COMPLETE), row("te", 1, STATUS_COMPLETE, "c0000")]
+    assert outcome_sentences(trials, [config(1.0)], expected=1) == outcome_sentences(
+        trials, [config(1.0)]
+    )
+    assert partial_sentence(trials, 1, []) == "These tables are partial."
+
+
+def test_every_te_run_diverged_names_each_other_role_whatever_its_name():
+    trials = [
+        row("te", 1, STATUS_DIVERGED, "c0000"),
+        row("baseline", 1, STATUS_DIVERGED),
+        row("warmup", 1, STATUS_DIVERGED),  # a role that sorts after "te"
+    ]
+    assert outcome_sentences(trials, [config(None)])[0] == (
+        "All TE runs diverged (1 of 1; also 1 of 1 baselines, 1 of 1 trials of role warmup)"
+        + DIVERGED_TAIL
     )
