@@ -152,6 +152,11 @@ def current_rss_mib() -> float:
     return float("nan")
 
 
+def run_label(n: int, untrimmed: bool) -> str:
+    """How a run is named in the table and its directory: N, or Nu for the untrimmed side."""
+    return f"{n}{'u' if untrimmed else ''}"
+
+
 def rss_growth_kib(rss_at: dict[int, float]) -> float:
     """The driver's memory per extra finished trial, between a tenth and nine tenths."""
     (first, at_first), (last, at_last) = sorted(rss_at.items())
@@ -418,7 +423,7 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
         f"{'state KB/tr':>11} {'RSS KiB/tr':>10}"
     )
     for r in results:
-        label = f"{r['n']}{'u' if r.get('untrimmed') else ''}"
+        label = run_label(r["n"], r.get("untrimmed", False))
         print(
             f"{label:>6} {r['wall_s']:>8.1f} {r['ideal_s']:>8.1f} "
             f"{r['overhead_first_s']:>9.3f} {r['overhead_last_s']:>9.3f} "
@@ -437,7 +442,7 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
         )
     for r in results:
         print(
-            f"N={r['n']}{'u' if r.get('untrimmed') else ''}: at most {r['most_at_once']} "
+            f"N={run_label(r['n'], r.get('untrimmed', False))}: at most {r['most_at_once']} "
             f"trials at once; statuses "
             f"{r['statuses']}; suggestions timed at up to "
             f"{r['suggest_at_finished']} finished trials; tell p95 {r['tell_p95_s']:.4f} s; "
@@ -559,9 +564,9 @@ def main() -> None:
     )
     results = []
     try:
-        runs = [(n, untrimmed) for n in sizes for untrimmed in (True, False)]
-        for n, untrimmed in runs if args.compare_untrimmed else [(n, False) for n in sizes]:
-            one = workdir / f"n{n}{'u' if untrimmed else ''}"
+        sides = (True, False) if args.compare_untrimmed else (False,)
+        for n, untrimmed in [(n, untrimmed) for n in sizes for untrimmed in sides]:
+            one = workdir / f"n{run_label(n, untrimmed)}"
             shutil.rmtree(one, ignore_errors=True)
             one.mkdir(parents=True)
             out = one / "result.json"
@@ -595,7 +600,9 @@ def main() -> None:
                 check=True,
             )
             results.append(json.loads(out.read_text()))
-            print(f"N={one.name[1:]} done: wall {results[-1]['wall_s']:.1f} s", flush=True)
+            print(
+                f"N={run_label(n, untrimmed)} done: wall {results[-1]['wall_s']:.1f} s", flush=True
+            )
         template = workdir / f"n{sizes[0]}" / "results" / "scale"
         exported = time_export(template, workdir, export_trials, args.export_epochs)
         report(results, exported)
