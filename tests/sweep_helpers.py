@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from conftest import write_blocks_npz
 
+from te_sweep.sweep.checkpoints import PREFIX
+
 TE_SWEEP = str(Path(sys.executable).parent / "te-sweep")
+WRITTEN_OUT_S = 240  # the longest wait for a killed sweep's workers to stop writing
 
 
 def blocks_space(
@@ -100,3 +104,24 @@ def standin_sweep(
     parts_made = parts(prepared) if parts else None
     export = run_sweep(prepared, echo, standin.trainable(), parts_made)
     return prepared, export, echo, parts_made
+
+
+def wait_until_written_out(sweep_dir: Path, quiet_s: float) -> None:
+    """After a kill -9 of the driver's process group: wait until no checkpoint file has been
+    written for `quiet_s` (longer than an epoch). Ray's workers are not in that group; one
+    finishing its epoch before it notices its raylet is gone would save a newer checkpoint
+    (and delete the older one) after the test damaged it."""
+
+    def snapshot() -> set[tuple[str, int]]:
+        return {
+            (str(p), p.stat().st_mtime_ns) for p in sweep_dir.glob(f"*/{PREFIX}*") if p.exists()
+        }
+
+    deadline = time.monotonic() + WRITTEN_OUT_S
+    before, quiet_since = snapshot(), time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        assert time.monotonic() < deadline, "checkpoints still written long after the kill"
+        time.sleep(0.2)
+        now = snapshot()
+        if now != before:
+            before, quiet_since = now, time.monotonic()

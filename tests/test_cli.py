@@ -819,8 +819,7 @@ def test_a_moved_sweep_resumes_and_exports_where_it_is_now(capsys, tmp_path: Pat
     import time
 
     import pyarrow.parquet as pq
-    from sweep_helpers import TE_SWEEP, blocks_space, read_export
-    from test_sweep_faults import wait_until_written_out
+    from sweep_helpers import TE_SWEEP, blocks_space, read_export, wait_until_written_out
 
     space = blocks_space(tmp_path, max_epochs=4)
     old = tmp_path / "launched" / "first"

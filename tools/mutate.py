@@ -93,6 +93,7 @@ MINUTES_HINT = {
     "export": 7.5,
     "feedback": 6.5,
     "tune_files": 2.9,
+    "report_lines": 2.0,
     "statistics": 2.2,
     "optuna_db": 1.8,
     "searcher": 1.4,
@@ -138,6 +139,7 @@ TESTS: dict[str, list[str]] = {
     "outcome_words": [RESULTS + "outcome_words"],
     "optuna_db": [RESULTS + "optuna_db"],
     "tune_files": [RESULTS + "export_files", RESULTS + "export_rows"],
+    "report_lines": [RESULTS + "export_files", RESULTS + "export_rows"],
     "searcher": [
         SWEEP + "searcher",
         "test_validation",

@@ -7,9 +7,9 @@ te_sweep.core (a trial's records and outcome) and nothing from te_sweep.sweep
 
 - Where a sweep lives: storage (the sweep directory, atomic writes), provenance (versions and
   git revision).
-- Reading and tabulating: tune_files (Tune's files), export (trials.parquet, epochs.parquet),
-  param_columns, configs (configs.parquet), statistics (paired comparisons over seeds),
-  optuna_db (the study as optuna.db).
+- Reading and tabulating: tune_files (Tune's files), report_lines (their report lines as one
+  table), export (trials.parquet, epochs.parquet), param_columns, configs (configs.parquet),
+  statistics (paired comparisons over seeds), optuna_db (the study as optuna.db).
 - What a reader sees: summary (the end-of-sweep lines), outcome_words (how trials ended, in
   sentences), figures, importance and timeline (the report's figures), report (report.html).
 """

@@ -52,9 +52,10 @@ from te_sweep.results.configs import (
 )
 from te_sweep.results.optuna_db import OPTUNA_FILE, optuna_db_bytes
 from te_sweep.results.param_columns import param_field
+from te_sweep.results.report_lines import TRIAL_COLUMN
 from te_sweep.results.statistics import Pair
 from te_sweep.results.storage import SweepDir
-from te_sweep.results.tune_files import TRIAL_COLUMN, SweepFiles, TrialFiles, read_sweep_files
+from te_sweep.results.tune_files import SweepFiles, TrialFiles, read_sweep_files
 
 TRIALS_FILE, EPOCHS_FILE = "trials.parquet", "epochs.parquet"
 

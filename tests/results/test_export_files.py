@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import optuna
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hand_files import (
@@ -27,8 +29,8 @@ from hand_files import (
     trial_config,
 )
 
+from te_sweep.results.report_lines import TRIAL_COLUMN
 from te_sweep.results.tune_files import (
-    TRIAL_COLUMN,
     SweepFiles,
     read_sweep_files,
     state_is_readable,
@@ -67,6 +69,30 @@ def test_an_epoch_reported_twice_keeps_its_last_report(full):
     assert row["epochs_to_target"] == 2
     assert row["epochs_to_target_frac"] == pytest.approx(1 + (0.8 - 0.6) / (0.9 - 0.6))
     assert row["train_seconds"] == pytest.approx(2.0) and row["te_seconds"] == pytest.approx(0.2)
+
+
+def test_a_trial_restored_to_an_earlier_epoch_keeps_each_epochs_last_report(tmp_path):
+    """A trial that reported epochs 1-3, was restored from its epoch-1 checkpoint and reported
+    2 and 3 again: its rows are out of order, and the later reports of 2 and 3 count."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    lines = [
+        report(1, 0.5, te=0.1),
+        report(2, 0.55, te=0.1),
+        report(3, 0.6, te=0.1),  # then lost with its worker
+        report(2, 0.7, te=0.1),
+        report(3, 0.9, "complete", te=0.1),
+    ]
+    sweep.trial(
+        "t11", trial_config("te", 11, "c0000"), [packed(line) for line in lines], "TERMINATED"
+    )
+    sweep.save_state()
+    _, epochs, _, _ = sweep.export()
+    assert [(e["epoch"], e["train_acc"]) for e in epochs if e["trial_id"] == "t11"] == [
+        (1, 0.5),
+        (2, 0.7),
+        (3, 0.9),
+    ]
 
 
 def test_objectives_and_pairs_per_trial(full):
@@ -142,6 +168,51 @@ def test_a_report_line_cut_short_by_a_crash_is_dropped(tmp_path):
     assert [e["epoch"] for e in epochs if e["trial_id"] == "t11"] == [1]
     assert next(t for t in trials if t["trial_id"] == "t11")["status"] == "unfinished"
     assert summary["partial"]
+
+
+def test_report_files_are_read_into_one_buffer_whole_lines_only(tmp_path):
+    """Each file's whole lines, end to end in one buffer, with its span and line count: a last
+    line cut short is left out (and the next file's lines take its place), a missing file, an
+    empty one, a directory where the file should be and no path at all are empty spans."""
+    from te_sweep.results.report_lines import Reports
+
+    def write(name: str, text: bytes) -> Path:
+        (tmp_path / name).write_bytes(text)
+        return tmp_path / name
+
+    (tmp_path / "a_directory").mkdir()
+    paths = [
+        write("two", b'{"a": 1}\n{"a": 2}\n{"a": 3'),
+        None,
+        tmp_path / "missing",
+        write("empty", b""),
+        tmp_path / "a_directory",
+        write("cut", b'{"a": 4'),
+        write("one", b'{"a": 5}\n'),
+    ]
+    reports = Reports.read(paths)
+    assert bytes(reports.data) == b'{"a": 1}\n{"a": 2}\n{"a": 5}\n'
+    assert reports.spans == [(0, 18), (18, 18), (18, 18), (18, 18), (18, 18), (18, 18), (18, 27)]
+    assert reports.line_counts == [2, 0, 0, 0, 0, 0, 1]
+    assert reports.chunks()[0] == b'{"a": 1}\n{"a": 2}\n' and reports.chunks()[-1] == b'{"a": 5}\n'
+
+
+@pytest.mark.parametrize(
+    ("trials", "epochs", "in_order"),
+    [
+        ([0, 0, 0, 1, 1], [1, 2, 3, 1, 2], True),
+        ([0, 0, 1], [1, 1, 1], True),  # an epoch reported twice in a row: the last one wins
+        ([0, 0, 0], [1, 2, 1], False),  # restored: epoch 1 again after 2
+        ([0, 1, 0], [1, 1, 2], False),  # a trial's rows apart
+        ([1, 0], [1, 1], False),
+        ([], [], True),
+    ],
+)
+def test_rows_already_in_order_are_not_sorted_again(trials, epochs, in_order):
+    from te_sweep.results.report_lines import _in_order
+
+    table = pa.table({TRIAL_COLUMN: pa.array(trials, pa.int64()), "epoch": epochs})
+    assert _in_order(table) is in_order
 
 
 def reports_read(files: SweepFiles) -> list[tuple[str, int, float]]:
@@ -346,6 +417,21 @@ def test_unreadable_files_are_skipped_named_and_the_newest_readable_state_is_use
     assert summary["damaged"] == [str(cut), str(empty), str(sweep.root / "te_t22" / "params.json")]
 
 
+def test_a_params_json_that_cannot_be_opened_is_damaged_not_absent(tmp_path):
+    """A params.json that is there but cannot be read (here a link to itself; a permission,
+    an I/O error) is a damaged file of a trial, listed, not a directory that is no trial's."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.6, 0.9], te=0.1), "TERMINATED")
+    sweep.save_state()
+    params = sweep.root / "te_t11" / "params.json"
+    params.unlink()
+    params.symlink_to(params)
+    files = read_sweep_files(sweep.root)
+    assert files.damaged == [params]
+    assert [t.trial_id for t in files.trials if t.config is not None] == ["b11"]
+
+
 def test_a_skipped_file_alone_makes_the_tables_partial(tmp_path):
     """Every trial the state names finished, but a directory's params.json cannot be read:
     the tables may be missing a trial, so they say partial."""
@@ -436,10 +522,15 @@ def test_a_record_list_of_an_older_form_reads_back_with_the_later_columns_null(t
 
 def test_a_live_report_parses_on_the_fast_path():
     """A line as the trainable reports it (reporting.tune_result, te_compiled a bool) is read
-    by pyarrow's JSON reader with the parse schema, not the slow per-line fallback."""
+    by pyarrow's JSON reader with the lean schema: no second parse, no per-line fallback."""
     from te_sweep.core.config import TrialConfig, resolve
     from te_sweep.core.reporting import tune_result
-    from te_sweep.results.tune_files import _parse_fast, _unpack_record
+    from te_sweep.results.report_lines import (
+        LEAN_SCHEMA,
+        _parse_fast,
+        _unpack_record,
+        _whole_records,
+    )
 
     record = report(1, 0.7, te=0.1)
     for compiled in (True, False, None):
@@ -453,7 +544,9 @@ def test_a_live_report_parses_on_the_fast_path():
             0.1,
         )
         assert "te_compiled" not in line  # a bool at the top: Tune would keep statistics of it
-        table = _unpack_record(_parse_fast([(json.dumps(line) + "\n").encode()]))
+        lean = _parse_fast(pa.py_buffer((json.dumps(line) + "\n").encode()), LEAN_SCHEMA)
+        assert _whole_records(lean)
+        table = _unpack_record(lean)
         assert table.num_rows == 1
         row = table.to_pylist()[0]
         assert row["te_compiled"] is compiled and row["node_id"] == "n1"

@@ -320,8 +320,7 @@ def test_a_worker_moves_a_damaged_checkpoint_aside_and_restarts_its_trial(tmp_pa
     import sys
     import time
 
-    from sweep_helpers import Lines, read_export
-    from test_sweep_faults import wait_until_written_out
+    from sweep_helpers import Lines, read_export, wait_until_written_out
 
     from te_sweep.sweep.launch import prepare_resume
     from te_sweep.sweep.run import run_sweep

@@ -167,7 +167,8 @@ def test_a_newest_state_cut_short_is_continued_from_the_one_before(capsys, tmp_p
     (first_state,) = sweep.glob("experiment_state-*.json")
     known = {dirname for _, dirname in experiment_state(sweep).values()}
 
-    from test_sweep_faults import TE_SWEEP, SweepProcess, wait_until_written_out
+    from sweep_helpers import wait_until_written_out
+    from test_sweep_faults import TE_SWEEP, SweepProcess
 
     second = SweepProcess([TE_SWEEP, "resume", sweep])
 

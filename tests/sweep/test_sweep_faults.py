@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from sweep_helpers import TE_SWEEP, blocks_space, read_export
+from sweep_helpers import TE_SWEEP, blocks_space, read_export, wait_until_written_out
 
 from te_sweep.core.reporting import record_value
 from te_sweep.sweep.checkpoints import PREFIX, SUFFIX, TrialCheckpoints
@@ -380,27 +380,6 @@ def records_by_run(sweep: Path) -> dict[tuple, list[dict]]:
             {k: v for k, v in row.items() if k not in NOT_TRAINING}
         )
     return runs
-
-
-def wait_until_written_out(sweep_dir: Path, quiet_s: float) -> None:
-    """After a kill -9 of the driver's process group: wait until no checkpoint file has been
-    written for `quiet_s` (longer than an epoch). Ray's workers are not in that group; one
-    finishing its epoch before it notices its raylet is gone would save a newer checkpoint
-    (and delete the older one) after the test damaged it."""
-
-    def snapshot() -> set[tuple[str, int]]:
-        return {
-            (str(p), p.stat().st_mtime_ns) for p in sweep_dir.glob(f"*/{PREFIX}*") if p.exists()
-        }
-
-    deadline = time.monotonic() + WAIT_S
-    before, quiet_since = snapshot(), time.monotonic()
-    while time.monotonic() - quiet_since < quiet_s:
-        assert time.monotonic() < deadline, "checkpoints still written long after the kill"
-        time.sleep(0.2)
-        now = snapshot()
-        if now != before:
-            before, quiet_since = now, time.monotonic()
 
 
 def checkpoint_epochs(trial_dir: Path) -> list[int]:
