@@ -524,13 +524,19 @@ def test_a_live_report_parses_on_the_fast_path():
     """A line as the trainable reports it (reporting.tune_result, te_compiled a bool) is read
     by pyarrow's JSON reader with the lean schema: no second parse, no per-line fallback."""
     from te_sweep.core.config import TrialConfig, resolve
-    from te_sweep.core.reporting import tune_result
+    from te_sweep.core.reporting import RECORD_COLUMNS, RECORD_KEY, tune_result
     from te_sweep.results.report_lines import (
         LEAN_SCHEMA,
+        RESULT_SCHEMA,
         _parse_fast,
         _unpack_record,
         _whole_records,
     )
+
+    beside = [name for name in RESULT_SCHEMA.names if name not in RECORD_COLUMNS]
+    strings = ("trial_status", "node_id", "hostname", "gpu_ids", "device_name", "omp_wait_policy")
+    assert beside == list(strings)
+    assert sorted(LEAN_SCHEMA.names) == sorted([RECORD_KEY, *beside])  # no top-level copies
 
     record = report(1, 0.7, te=0.1)
     for compiled in (True, False, None):
