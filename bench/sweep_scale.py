@@ -41,12 +41,13 @@ Targets: suggestion p95 < 0.2 s at 10,000 finished trials; overhead per trial at
 <= 2 checkpoints per trial; export of 10,000 x 50 < 10 s.
 
     .venv/bin/python bench/sweep_scale.py [--quick] [--n 100 1000 10000] [--concurrency 48]
-                                          [--compare-untrimmed]
+                                          [--compare-untrimmed] [--compare-heap]
 
 --compare-untrimmed runs each N twice, one after the other: first with Tune's bookkeeping of
 ended trials as Tune keeps it (te_sweep/sweep/ended_trials.py switched off in that driver: its
-statistics and copies kept, its ResultGrid's frames read), then as te-sweep launches it; the
-targets are checked on the second.
+statistics and copies kept, its ResultGrid's frames read, the heap never released), then as
+te-sweep launches it; the targets are checked on the last. --compare-heap runs each N first
+with everything but the heap's release (ended_trials.release_heap off), then as launched.
 
 --quick: N = 100 and 1,000 and an export of 1,000 x 50. The full run takes about two hours on
 2 cores (10,000 trials at 48 / 36 s: the trials' own time; run nothing else meanwhile, the
@@ -152,9 +153,10 @@ def current_rss_mib() -> float:
     return float("nan")
 
 
-def run_label(n: int, untrimmed: bool) -> str:
-    """How a run is named in the table and its directory: N, or Nu for the untrimmed side."""
-    return f"{n}{'u' if untrimmed else ''}"
+def run_label(n: int, untrimmed: bool, keep_heap: bool = False) -> str:
+    """How a run is named in the table and its directory: N; Nu for the untrimmed side, Nh for
+    the side that never releases the heap."""
+    return f"{n}{'u' if untrimmed else ''}{'h' if keep_heap else ''}"
 
 
 def rss_growth_kib(rss_at: dict[int, float]) -> float:
@@ -235,15 +237,18 @@ def run_one(
     workdir: Path,
     max_concurrent: int | None = None,
     untrimmed: bool = False,
+    keep_heap: bool = False,
 ) -> dict[str, Any]:
     os.environ["TE_SWEEP_LOGICAL_CPUS"] = str(concurrency)
+    import contextlib
+
+    import te_sweep.sweep.ended_trials as ended_trials
+
     if untrimmed:  # Tune's bookkeeping of ended trials as Tune keeps it: the "before" side
-        import contextlib
-
-        import te_sweep.sweep.ended_trials as ended_trials
-
         ended_trials.trim = lambda trial: False
         ended_trials.no_result_frames = lambda: contextlib.nullcontext(False)
+    if untrimmed or keep_heap:  # the heap's free pages kept
+        ended_trials.release_heap = lambda: False
     from te_sweep.results.export import export_sweep
     from te_sweep.sweep.launch import SweepOptions, prepare_launch
     from te_sweep.sweep.run import run_sweep
@@ -313,6 +318,7 @@ def run_one(
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_growth_kib_per_trial": rss_growth_kib(timings.rss_at),
         "untrimmed": untrimmed,
+        "keep_heap": keep_heap,
         "output_bytes_per_trial": log_bytes / n,
         "output_lines": sum(1 for _ in log_path.open()),
         "disk_bytes_per_trial": directory_bytes(sweep) / n,
@@ -423,7 +429,7 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
         f"{'state KB/tr':>11} {'RSS KiB/tr':>10}"
     )
     for r in results:
-        label = run_label(r["n"], r.get("untrimmed", False))
+        label = run_label(r["n"], r.get("untrimmed", False), r.get("keep_heap", False))
         print(
             f"{label:>6} {r['wall_s']:>8.1f} {r['ideal_s']:>8.1f} "
             f"{r['overhead_first_s']:>9.3f} {r['overhead_last_s']:>9.3f} "
@@ -440,9 +446,12 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
             "Nu: the same N with Tune's bookkeeping of ended trials untrimmed "
             "(te_sweep/sweep/ended_trials.py off: the before side)"
         )
+    if any(r.get("keep_heap") for r in results):
+        print("Nh: the same N without releasing the heap's free pages (release_heap off)")
     for r in results:
         print(
-            f"N={run_label(r['n'], r.get('untrimmed', False))}: at most {r['most_at_once']} "
+            f"N={run_label(r['n'], r.get('untrimmed', False), r.get('keep_heap', False))}: "
+            f"at most {r['most_at_once']} "
             f"trials at once; statuses "
             f"{r['statuses']}; suggestions timed at up to "
             f"{r['suggest_at_finished']} finished trials; tell p95 {r['tell_p95_s']:.4f} s; "
@@ -457,7 +466,7 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
             f"files): {exported['export_s']:.2f} s"
         )
     print("targets:")
-    results = [r for r in results if not r.get("untrimmed")]  # the targets: as launched
+    results = [r for r in results if not (r.get("untrimmed") or r.get("keep_heap"))]
     small, large = results[0], results[-1]
     checks = [
         (
@@ -534,7 +543,13 @@ def main() -> None:
         action="store_true",
         help="run each N also with Tune's bookkeeping of ended trials untrimmed, just before",
     )
+    parser.add_argument(
+        "--compare-heap",
+        action="store_true",
+        help="run each N also without releasing the heap's free pages, just before",
+    )
     parser.add_argument("--untrimmed", action="store_true", help=argparse.SUPPRESS)  # internal
+    parser.add_argument("--keep-heap", action="store_true", help=argparse.SUPPRESS)  # internal
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one N
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -549,6 +564,7 @@ def main() -> None:
             args.workdir,
             args.max_concurrent,
             args.untrimmed,
+            args.keep_heap,
         )
         args.json.write_text(json.dumps(result))
         return
@@ -564,9 +580,13 @@ def main() -> None:
     )
     results = []
     try:
-        sides = (True, False) if args.compare_untrimmed else (False,)
-        for n, untrimmed in [(n, untrimmed) for n in sizes for untrimmed in sides]:
-            one = workdir / f"n{run_label(n, untrimmed)}"
+        sides = [(False, False)]  # (untrimmed, keep_heap): as launched, last
+        if args.compare_heap:
+            sides.insert(0, (False, True))
+        if args.compare_untrimmed:
+            sides.insert(0, (True, False))
+        for n, (untrimmed, keep_heap) in [(n, side) for n in sizes for side in sides]:
+            one = workdir / f"n{run_label(n, untrimmed, keep_heap)}"
             shutil.rmtree(one, ignore_errors=True)
             one.mkdir(parents=True)
             out = one / "result.json"
@@ -596,12 +616,14 @@ def main() -> None:
                         else []
                     ),
                     *(["--untrimmed"] if untrimmed else []),
+                    *(["--keep-heap"] if keep_heap else []),
                 ],
                 check=True,
             )
             results.append(json.loads(out.read_text()))
             print(
-                f"N={run_label(n, untrimmed)} done: wall {results[-1]['wall_s']:.1f} s", flush=True
+                f"N={run_label(n, untrimmed, keep_heap)} done: wall {results[-1]['wall_s']:.1f} s",
+                flush=True,
             )
         template = workdir / f"n{sizes[0]}" / "results" / "scale"
         exported = time_export(template, workdir, export_trials, args.export_epochs)
