@@ -91,11 +91,13 @@ class Reports:
 
 def _size(path: Path | None) -> int:
     """The size of a regular file at `path`; 0 when there is none."""
+    if path is None:
+        return 0
     try:
-        info = path.stat() if path is not None else None
+        info = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         return 0
-    return info.st_size if info is not None and stat.S_ISREG(info.st_mode) else 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def _parse_fast(data: pa.Buffer, schema: pa.Schema) -> pa.Table:
@@ -108,13 +110,19 @@ def _parse_fast(data: pa.Buffer, schema: pa.Schema) -> pa.Table:
     )
 
 
+def _shortest_record(record: pa.ChunkedArray) -> int | None:
+    """The length of the shortest record list; None when no line has one."""
+    return pc.min(pc.list_value_length(record)).as_py()  # type: ignore[no-any-return]
+
+
 def _whole_records(table: pa.Table) -> bool:
     """Whether every line has a record list of the current length (a lean parse is enough)."""
     record = table[RECORD_KEY]
-    return record.null_count == 0 and pc.min(pc.list_value_length(record)).as_py() in (
-        None,  # no line at all
-        len(RECORD_COLUMNS),
-    )
+    return _is_whole(record, _shortest_record(record))
+
+
+def _is_whole(record: pa.ChunkedArray, shortest: int | None) -> bool:
+    return record.null_count == 0 and shortest in (None, len(RECORD_COLUMNS))  # None: no line
 
 
 def _parse_slow(chunks: list[bytes]) -> tuple[pa.Table, list[int]]:
@@ -160,8 +168,8 @@ def _unpack_record(table: pa.Table) -> pa.Table:
     """RESULT_SCHEMA's columns: each from the record list where a line has one (reported since
     the list, reporting.py), else from the line's top level (reported before it)."""
     record = table[RECORD_KEY]
-    shortest = pc.min(pc.list_value_length(record)).as_py()  # None: no line has a list
-    whole = _split_whole_records(record) if _whole_records(table) else None
+    shortest = _shortest_record(record)  # None: no line has a list
+    whole = _split_whole_records(record) if _is_whole(record, shortest) else None
     columns = []
     for field_ in RESULT_SCHEMA:
         top = table[field_.name] if field_.name in table.column_names else None

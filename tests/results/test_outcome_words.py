@@ -748,10 +748,15 @@ def test_the_words_read_rows_read_back_from_parquet():
 TARGET = {"param_target_metric": "train_acc", "param_target": 0.8, "param_max_epochs": 4}
 
 
+def censored(role: str, seed: int, config_id: str | None = None) -> dict:
+    """A run of `role` that missed TARGET: censored, its target stated."""
+    return {**row(role, seed, STATUS_CENSORED, config_id), **TARGET}
+
+
 def test_lr_controls_are_not_counted_as_te_runs():
     trials = [
-        {**row("baseline", 1, STATUS_CENSORED), **TARGET},
-        {**row("te", 1, STATUS_CENSORED, "c0000"), **TARGET},
+        censored("baseline", 1),
+        censored("te", 1, "c0000"),
         row("control", 1, STATUS_ERROR, "c0000"),
         row("control", 2, STATUS_COMPLETE, "c0000"),
     ]
@@ -775,10 +780,10 @@ def test_te_runs_that_diverged_or_errored_do_not_all_read_diverged():
 
 def test_te_runs_whose_seeds_baseline_has_not_ended_are_counted():
     """Four TE runs ended, one beside an ended baseline: three wait for theirs."""
-    trials = [{**row("baseline", 1, STATUS_CENSORED), **TARGET}]
+    trials = [censored("baseline", 1)]
     trials += [
         row("baseline", 2, STATUS_UNFINISHED),
-        {**row("te", 1, STATUS_CENSORED, "c0000"), **TARGET},
+        censored("te", 1, "c0000"),
     ]
     trials += [row("te", 2, STATUS_COMPLETE, f"c000{i}") for i in (1, 2, 3)]
     assert outcome_sentences(trials, [config(None)])[-1] == (
@@ -787,10 +792,10 @@ def test_te_runs_whose_seeds_baseline_has_not_ended_are_counted():
         "run reached the target."
     )
     three = [  # three TE runs ended, two paired (one with neither at the target), one waiting
-        {**row("baseline", 1, STATUS_CENSORED), **TARGET},
+        censored("baseline", 1),
         row("baseline", 2, STATUS_CENSORED),
         row("baseline", 3, STATUS_UNFINISHED),
-        {**row("te", 1, STATUS_CENSORED, "c0000"), **TARGET},
+        censored("te", 1, "c0000"),
         row("te", 2, STATUS_COMPLETE, "c0001"),
         row("te", 3, STATUS_COMPLETE, "c0002"),
     ]
