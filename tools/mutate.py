@@ -137,7 +137,7 @@ TESTS: dict[str, list[str]] = {
         RESULTS + "reader_facing",
     ],
     "outcome_words": [RESULTS + "outcome_words"],
-    "optuna_db": [RESULTS + "optuna_db"],
+    "optuna_db": [RESULTS + "optuna_db", RESULTS + "optuna_template"],
     "tune_files": [RESULTS + "export_files", RESULTS + "export_rows"],
     "report_lines": [RESULTS + "export_files", RESULTS + "export_rows"],
     "searcher": [

@@ -66,18 +66,18 @@ class TrialConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
         """Build from a mapping (a YAML/JSON file, a search-space sample); unknown keys fail."""
-        known = {f.name: f for f in fields(cls)}
+        known = _field_types(cls)
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(
                 unknown[0], "is not a trial setting; known settings: " + ", ".join(known)
             )
-        return cls(**{k: _coerce(k, str(known[k].type), v) for k, v in values.items()})
+        return cls(**{k: _coerce(k, known[k], v) for k, v in values.items()})
 
     def to_dict(self) -> dict[str, Any]:
         # Every field is a scalar, so a shallow dict is the whole config (and, unlike
         # dataclasses.asdict, cheap enough for an export of 10,000 trials).
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _field_types(type(self))}
 
     def replace(self: Config, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -105,6 +105,18 @@ class ResolvedConfig(TrialConfig):
     weight_decay: float = 0.0
     batch_size: int = 0
     window: int = 0
+
+
+_FIELD_TYPES: dict[type, dict[str, str]] = {}
+
+
+def _field_types(cls: type[TrialConfig]) -> dict[str, str]:
+    """A config class's fields and their annotations, in order: looked up once per class, not
+    once per trial of a 10,000-trial export."""
+    types = _FIELD_TYPES.get(cls)
+    if types is None:
+        types = _FIELD_TYPES[cls] = {f.name: str(f.type) for f in fields(cls)}
+    return types
 
 
 def _coerce(name: str, annotation: str, value: Any) -> Any:
@@ -154,116 +166,95 @@ def resolve(cfg: TrialConfig) -> ResolvedConfig:
     )
 
 
-def _check(ok: bool, name: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(name, message)
-
-
 def _finite(x: float) -> bool:
     return not (math.isnan(x) or math.isinf(x))
 
 
 def validate(cfg: TrialConfig) -> None:
     """Check every field on its own; raise ConfigError naming the first bad one and the fix."""
-    _check(
-        cfg.dataset in KNOWN_DATASET_NAMES or cfg.dataset.endswith(".npz"),
-        "dataset",
-        f"{cfg.dataset!r} is not a known data set; use one of "
-        f"{', '.join(KNOWN_DATASET_NAMES)} or a path to an .npz file",
-    )
-    _check(
-        cfg.preset is None or cfg.preset in PRESETS,
-        "preset",
-        f"{cfg.preset!r} is not a preset; use one of {', '.join(PRESETS)}",
-    )
-    _check(
-        cfg.subset is None or cfg.subset >= 1,
-        "subset",
-        f"{cfg.subset} is not a positive count; give the number of training images to use",
-    )
-    _check(cfg.max_epochs >= 1, "max_epochs", f"{cfg.max_epochs} must be at least 1")
-    _check(
-        cfg.other_split_every >= 1,
-        "other_split_every",
-        f"{cfg.other_split_every} must be at least 1 (epochs; 1 evaluates both splits every epoch)",
-    )
-    _check(
-        cfg.target_metric in TARGET_METRICS,
-        "target_metric",
-        f"{cfg.target_metric!r} is not one of {', '.join(TARGET_METRICS)}",
-    )
-    _check(
-        cfg.target is None or (_finite(cfg.target) and 0 < cfg.target <= 1),
-        "target",
-        f"{cfg.target} is not an accuracy in (0, 1]; give e.g. 0.97",
-    )
-    _check(
-        cfg.lr is None or (_finite(cfg.lr) and cfg.lr > 0),
-        "lr",
-        f"{cfg.lr} must be a positive learning rate, e.g. 0.008",
-    )
-    _check(
-        cfg.momentum is None or 0 <= cfg.momentum < 1,
-        "momentum",
-        f"{cfg.momentum} must be in [0, 1)",
-    )
-    _check(
-        cfg.weight_decay is None or (_finite(cfg.weight_decay) and cfg.weight_decay >= 0),
-        "weight_decay",
-        f"{cfg.weight_decay} must be >= 0",
-    )
-    _check(
-        cfg.batch_size is None or cfg.batch_size >= 1,
-        "batch_size",
-        f"{cfg.batch_size} must be at least 1",
-    )
-    _check(cfg.mode in MODES, "mode", f"{cfg.mode!r} is not one of {', '.join(MODES)}")
-    _check(
-        _finite(cfg.te_scale) and cfg.te_scale >= 0,
-        "te_scale",
-        f"{cfg.te_scale} must be >= 0 (0 switches the TE feedback off)",
-    )
-    _check(
-        _finite(cfg.pair_fraction) and 0 < cfg.pair_fraction <= 1,
-        "pair_fraction",
-        f"{cfg.pair_fraction} is not in (0, 1]; give a fraction of pairs such as 0.1 or 1",
-    )
-    _check(
-        cfg.window is None or 2 <= cfg.window <= MAX_WINDOW,
-        "window",
-        f"{cfg.window} is not in [2, {MAX_WINDOW}]; TE needs at least 2 samples, "
-        "the paper uses 500 to 4096",
-    )
-    _check(
-        _finite(cfg.threshold) and cfg.threshold > 0,
-        "threshold",
-        f"{cfg.threshold} must be a positive, finite |z| threshold, e.g. 1.0",
-    )
-    _check(
-        _finite(cfg.prob_threshold) and 0 < cfg.prob_threshold < 1,
-        "prob_threshold",
-        f"{cfg.prob_threshold} is not a probability in (0, 1); the paper uses 0.9",
-    )
-    _check(cfg.te_every >= 1, "te_every", f"{cfg.te_every} must be at least 1 (steps)")
-    _check(
-        cfg.hidden_rule in HIDDEN_RULES,
-        "hidden_rule",
-        f"{cfg.hidden_rule!r} is not one of {', '.join(HIDDEN_RULES)}",
-    )
-    _check(
-        cfg.te_estimator in TE_ESTIMATORS,
-        "te_estimator",
-        f"{cfg.te_estimator!r} is not one of {', '.join(TE_ESTIMATORS)}",
-    )
-    _check(
-        _finite(cfg.last_lr_scale) and cfg.last_lr_scale > 0,
-        "last_lr_scale",
-        f"{cfg.last_lr_scale} must be a positive factor, e.g. 0.99",
-    )
-    _check(0 <= cfg.seed < 2**63, "seed", f"{cfg.seed} must be in [0, 2**63)")
-    _check(
+    if not (cfg.dataset in KNOWN_DATASET_NAMES or cfg.dataset.endswith(".npz")):
+        raise ConfigError(
+            "dataset",
+            f"{cfg.dataset!r} is not a known data set; use one of "
+            f"{', '.join(KNOWN_DATASET_NAMES)} or a path to an .npz file",
+        )
+    if not (cfg.preset is None or cfg.preset in PRESETS):
+        raise ConfigError(
+            "preset", f"{cfg.preset!r} is not a preset; use one of {', '.join(PRESETS)}"
+        )
+    if not (cfg.subset is None or cfg.subset >= 1):
+        raise ConfigError(
+            "subset",
+            f"{cfg.subset} is not a positive count; give the number of training images to use",
+        )
+    if not (cfg.max_epochs >= 1):
+        raise ConfigError("max_epochs", f"{cfg.max_epochs} must be at least 1")
+    if not (cfg.other_split_every >= 1):
+        raise ConfigError(
+            "other_split_every",
+            f"{cfg.other_split_every} must be at least 1 "
+            "(epochs; 1 evaluates both splits every epoch)",
+        )
+    if cfg.target_metric not in TARGET_METRICS:
+        raise ConfigError(
+            "target_metric", f"{cfg.target_metric!r} is not one of {', '.join(TARGET_METRICS)}"
+        )
+    if not (cfg.target is None or (_finite(cfg.target) and 0 < cfg.target <= 1)):
+        raise ConfigError("target", f"{cfg.target} is not an accuracy in (0, 1]; give e.g. 0.97")
+    if not (cfg.lr is None or (_finite(cfg.lr) and cfg.lr > 0)):
+        raise ConfigError("lr", f"{cfg.lr} must be a positive learning rate, e.g. 0.008")
+    if not (cfg.momentum is None or 0 <= cfg.momentum < 1):
+        raise ConfigError("momentum", f"{cfg.momentum} must be in [0, 1)")
+    if not (cfg.weight_decay is None or (_finite(cfg.weight_decay) and cfg.weight_decay >= 0)):
+        raise ConfigError("weight_decay", f"{cfg.weight_decay} must be >= 0")
+    if not (cfg.batch_size is None or cfg.batch_size >= 1):
+        raise ConfigError("batch_size", f"{cfg.batch_size} must be at least 1")
+    if cfg.mode not in MODES:
+        raise ConfigError("mode", f"{cfg.mode!r} is not one of {', '.join(MODES)}")
+    if not (_finite(cfg.te_scale) and cfg.te_scale >= 0):
+        raise ConfigError(
+            "te_scale", f"{cfg.te_scale} must be >= 0 (0 switches the TE feedback off)"
+        )
+    if not (_finite(cfg.pair_fraction) and 0 < cfg.pair_fraction <= 1):
+        raise ConfigError(
+            "pair_fraction",
+            f"{cfg.pair_fraction} is not in (0, 1]; give a fraction of pairs such as 0.1 or 1",
+        )
+    if not (cfg.window is None or 2 <= cfg.window <= MAX_WINDOW):
+        raise ConfigError(
+            "window",
+            f"{cfg.window} is not in [2, {MAX_WINDOW}]; TE needs at least 2 samples, "
+            "the paper uses 500 to 4096",
+        )
+    if not (_finite(cfg.threshold) and cfg.threshold > 0):
+        raise ConfigError(
+            "threshold", f"{cfg.threshold} must be a positive, finite |z| threshold, e.g. 1.0"
+        )
+    if not (_finite(cfg.prob_threshold) and 0 < cfg.prob_threshold < 1):
+        raise ConfigError(
+            "prob_threshold",
+            f"{cfg.prob_threshold} is not a probability in (0, 1); the paper uses 0.9",
+        )
+    if not (cfg.te_every >= 1):
+        raise ConfigError("te_every", f"{cfg.te_every} must be at least 1 (steps)")
+    if cfg.hidden_rule not in HIDDEN_RULES:
+        raise ConfigError(
+            "hidden_rule", f"{cfg.hidden_rule!r} is not one of {', '.join(HIDDEN_RULES)}"
+        )
+    if cfg.te_estimator not in TE_ESTIMATORS:
+        raise ConfigError(
+            "te_estimator", f"{cfg.te_estimator!r} is not one of {', '.join(TE_ESTIMATORS)}"
+        )
+    if not (_finite(cfg.last_lr_scale) and cfg.last_lr_scale > 0):
+        raise ConfigError(
+            "last_lr_scale", f"{cfg.last_lr_scale} must be a positive factor, e.g. 0.99"
+        )
+    if not (0 <= cfg.seed < 2**63):
+        raise ConfigError("seed", f"{cfg.seed} must be in [0, 2**63)")
+    if not (
         cfg.device in ("auto", "cpu", "cuda")
-        or (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit()),
-        "device",
-        f"{cfg.device!r} is not one of auto, cpu, cuda, cuda:N (N a device number)",
-    )
+        or (cfg.device.startswith("cuda:") and cfg.device[5:].isdigit())
+    ):
+        raise ConfigError(
+            "device", f"{cfg.device!r} is not one of auto, cpu, cuda, cuda:N (N a device number)"
+        )

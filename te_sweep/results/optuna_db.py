@@ -8,20 +8,27 @@ writes a study. One Optuna trial per configuration, in config_id order: COMPLETE
 objectives (the means over seeds Optuna was told during the sweep), PRUNED or FAIL;
 configurations still unfinished are left out. Each carries its paired statistics as user
 attributes.
+
+The file is written without SQLAlchemy: Optuna's storage makes the empty study once per Optuna
+version and machine (its schema and migrations, about a second with their imports), kept in
+~/.cache/te-sweep/optuna; the trials go in with plain sqlite3 (see `insert_trials`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
+import math
+import os
 import sqlite3
 import tempfile
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from te_sweep.core.outcome import CONFIG_COMPLETE, CONFIG_ERROR, CONFIG_PRUNED
 from te_sweep.core.space import SearchSpace
@@ -29,6 +36,10 @@ from te_sweep.core.space import SearchSpace
 OPTUNA_FILE = "optuna.db"
 STUDY_NAME = "te-sweep"
 METRIC_NAMES = ["objective_epochs", "te_overhead"]
+DIRECTIONS: list[Literal["minimize"]] = ["minimize"] * len(
+    METRIC_NAMES
+)  # fewer epochs to target, less TE overhead
+TEMPLATE_DIR = Path(".cache", "te-sweep", "optuna")  # under the home directory
 USER_ATTRS = (
     "config_id",
     "speedup_mean",
@@ -39,6 +50,15 @@ USER_ATTRS = (
     "beats_baselines",
     "repeats",
 )
+# Optuna's tables as its RDB storage names them (optuna/storages/_rdb/models.py), with the columns
+# `add_trials` fills; written out so that a study is written without importing SQLAlchemy.
+# tests/results/test_optuna_db.py checks them against Optuna's models.
+TRIAL_TABLES = {
+    "trials": ("trial_id", "number", "study_id", "state", "datetime_start", "datetime_complete"),
+    "trial_params": ("trial_id", "param_name", "param_value", "distribution_json"),
+    "trial_values": ("trial_id", "objective", "value", "value_type"),
+    "trial_user_attributes": ("trial_id", "key", "value_json"),
+}
 
 
 def optuna_db_bytes(configs: list[dict[str, Any]], space: SearchSpace) -> bytes:
@@ -73,8 +93,67 @@ def optuna_quiet() -> Iterator[None]:
 
 @functools.cache
 def empty_study() -> tuple[bytes, int]:
-    """The file of the sweep's study before any trial, and the study's id in it: made once per
-    process by Optuna itself (its schema and migrations take about a second to set up)."""
+    """The file of the sweep's study before any trial, and the study's id in it: read from the
+    machine's template when that is whole, else made by Optuna and kept as the template."""
+    path = template_path()
+    kept = study_template(path)
+    if kept is not None:
+        return kept
+    made = _made_by_optuna()
+    _keep(path, made[0])
+    return made
+
+
+def template_path() -> Path:
+    """Where this machine keeps the empty study: one file per Optuna version and study layout
+    (name, objectives), so that another version or layout never reads a stale one."""
+    import optuna
+
+    layout = json.dumps([STUDY_NAME, METRIC_NAMES, DIRECTIONS]).encode()
+    digest = hashlib.sha256(layout).hexdigest()[:12]
+    return Path.home() / TEMPLATE_DIR / f"empty-study-optuna-{optuna.__version__}-{digest}.db"
+
+
+def study_template(path: Path) -> tuple[bytes, int] | None:
+    """The file at `path` and the study's id in it, or None unless it is a whole SQLite file
+    that holds the sweep's study and no trial (a template cut short or damaged is made again).
+    Templates are only ever replaced whole (`_keep`), so the bytes read after the check are a
+    whole template too."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                return None
+            study = db.execute(
+                "SELECT study_id FROM studies WHERE study_name = ?", (STUDY_NAME,)
+            ).fetchone()
+            (trials,) = db.execute("SELECT COUNT(*) FROM trials").fetchone()
+            data = path.read_bytes()
+    except (sqlite3.Error, OSError, ValueError):  # ValueError: a relative home
+        return None
+    return (data, study[0]) if study is not None and trials == 0 else None
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (a temporary file renamed over it), so that
+    two exports at once, or one stopped halfway, never leave a part of a template. Best
+    effort: where the home cannot hold it (read-only, full), the next export makes it again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError:
+        return
+    written = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(written, path)
+    except OSError:
+        written.unlink(missing_ok=True)
+
+
+def _made_by_optuna() -> tuple[bytes, int]:
+    """The empty study as Optuna's own storage makes it: its schema, version rows and the
+    study's directions and metric names."""
     import optuna
 
     with tempfile.TemporaryDirectory(prefix="te-sweep-optuna-") as tmp:
@@ -82,7 +161,7 @@ def empty_study() -> tuple[bytes, int]:
         storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
         with optuna_quiet():  # not "A new study created in RDB": it is a scratch file
             study = optuna.create_study(
-                study_name=STUDY_NAME, storage=storage, directions=["minimize"] * len(METRIC_NAMES)
+                study_name=STUDY_NAME, storage=storage, directions=DIRECTIONS
             )
         with warnings.catch_warnings():  # "experimental since 3.2": stable enough to use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -130,21 +209,17 @@ def insert_trials(db: sqlite3.Connection, study_id: int, trials: list[Any]) -> N
     (about 25 ms each here), so a 10,000-configuration sweep's export spent minutes on this file
     alone; and not SQLAlchemy's bulk insert either: binding 140,000 rows through it took 2 of
     the 3 seconds of a 10,000-configuration file. The rows are the ones `add_trials` writes,
-    into Optuna's own tables (their names from its models), stored as its column types store
-    them: an enum by its name, a time as SQLite text with microseconds.
+    into Optuna's own tables (TRIAL_TABLES), stored as its column types store them: an enum by
+    its name, a time as SQLite text with microseconds, a value as `stored_value` says.
     tests/results/test_optuna_db.py checks that Optuna reads back exactly what `add_trials`
     stores."""
     from optuna.distributions import distribution_to_json
-    from optuna.storages._rdb import models
 
-    trial_rows: list[tuple[Any, ...]] = []
-    param_rows: list[tuple[Any, ...]] = []
-    value_rows: list[tuple[Any, ...]] = []
-    attr_rows: list[tuple[Any, ...]] = []
+    rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in TRIAL_TABLES}
     as_json: dict[str, str] = {}  # one space, so one distribution per name: encoded once
     for number, trial in enumerate(trials):
         trial_id = number + 1  # the study is empty and the only one in the file
-        trial_rows.append(
+        rows["trials"].append(
             (
                 trial_id,
                 number,
@@ -158,29 +233,43 @@ def insert_trials(db: sqlite3.Connection, study_id: int, trials: list[Any]) -> N
             distribution = trial.distributions[name]
             if name not in as_json:
                 as_json[name] = distribution_to_json(distribution)
-            param_rows.append((trial_id, name, distribution.to_internal_repr(value), as_json[name]))
+            rows["trial_params"].append(
+                (trial_id, name, distribution.to_internal_repr(value), as_json[name])
+            )
         for objective, value in enumerate(trial.values or []):
-            stored, kind = models.TrialValueModel.value_to_stored_repr(value)
-            value_rows.append((trial_id, objective, stored, kind.name))
-        attr_rows.extend(
-            (trial_id, key, json.dumps(value)) for key, value in trial.user_attrs.items()
+            rows["trial_values"].append((trial_id, objective, *stored_value(value)))
+        rows["trial_user_attributes"].extend(
+            (trial_id, key, json_scalar(value)) for key, value in trial.user_attrs.items()
         )
-    for model, columns, rows in (
-        (
-            models.TrialModel,
-            "trial_id, number, study_id, state, datetime_start, datetime_complete",
-            trial_rows,
-        ),
-        (
-            models.TrialParamModel,
-            "trial_id, param_name, param_value, distribution_json",
-            param_rows,
-        ),
-        (models.TrialValueModel, "trial_id, objective, value, value_type", value_rows),
-        (models.TrialUserAttributeModel, "trial_id, key, value_json", attr_rows),
-    ):
-        marks = ", ".join("?" * (columns.count(",") + 1))
-        db.executemany(f"INSERT INTO {model.__tablename__} ({columns}) VALUES ({marks})", rows)
+    for table, columns in TRIAL_TABLES.items():
+        marks = ", ".join("?" * len(columns))
+        db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows[table])
+
+
+def stored_value(value: float) -> tuple[float | None, str]:
+    """An objective's value as Optuna's trial_values table keeps it (its
+    TrialValueModel.value_to_stored_repr): an infinity as no value and its sign's type."""
+    if value == math.inf:
+        return None, "INF_POS"
+    if value == -math.inf:
+        return None, "INF_NEG"
+    return value, "FINITE"
+
+
+_JSON_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
+def json_scalar(value: Any) -> str:
+    """`json.dumps(value)`, three times faster for the finite floats, ints, booleans and None
+    that user attributes hold (80,000 of them in a 10,000-configuration study)."""
+    kind = type(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool or value is None:
+        return _JSON_CONSTANTS[value]
+    return json.dumps(value)
 
 
 def sqlite_time(moment: datetime | None) -> str | None:
