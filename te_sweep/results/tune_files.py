@@ -24,6 +24,7 @@ import pyarrow.json as pajson
 from te_sweep.results.report_lines import (
     TRIAL_COLUMN,
     Reports,
+    StrPath,
     last_report_per_epoch,
     parse_results,
 )
@@ -62,10 +63,11 @@ class SweepFiles:
         return np.searchsorted(index, np.arange(len(self.trials) + 1))
 
 
-def error_line(path: Path) -> str | None:
+def error_line(path: StrPath) -> str | None:
     """The last exception line of a Tune error.txt (its first line of meaning)."""
     try:
-        text = path.read_text(errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as file:
+            text = file.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
@@ -130,10 +132,11 @@ class _Absent(enum.Enum):
     PARAMS = "no params.json: not a trial's directory"
 
 
-def _read_params(path: Path) -> dict[str, Any] | Literal[_Absent.PARAMS] | None:
+def _read_params(path: str) -> dict[str, Any] | Literal[_Absent.PARAMS] | None:
     """The trial's config; None when the file is there but damaged."""
     try:
-        text = path.read_bytes()  # opened directly: a stat first costs 10,000 more calls
+        with open(path, "rb") as file:  # opened directly: a stat first costs 10,000 more calls
+            text = file.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return _Absent.PARAMS
     except OSError:
@@ -152,20 +155,21 @@ def read_sweep_files(root: Path) -> SweepFiles:
     state = experiment_state(root, damaged)
     by_dirname = {dirname: trial_id for trial_id, (_, dirname) in state.items()}
     found = {trial_id: TrialFiles(trial_id, status) for trial_id, (status, _) in state.items()}
-    result_files: dict[str, Path] = {}
-    for name in sorted(os.listdir(root)):  # the same order on every file system
-        directory = root / name
-        config = _read_params(directory / PARAMS_FILE)
+    result_files: dict[str, str] = {}
+    base = os.fspath(root)  # paths as strings: pathlib's joins cost more than the reads
+    for name in sorted(os.listdir(base)):  # the same order on every file system
+        directory = os.path.join(base, name)
+        config = _read_params(os.path.join(directory, PARAMS_FILE))
         if config is _Absent.PARAMS:
             continue
         trial_id = by_dirname.get(name) or name.rpartition("_")[2]
         if config is None:
-            damaged.append(directory / PARAMS_FILE)
+            damaged.append(root / name / PARAMS_FILE)
             continue
         trial = found.setdefault(trial_id, TrialFiles(trial_id, None))
         trial.config = config
-        trial.error = error_line(directory / ERROR_FILE)
-        result_files[trial_id] = directory / RESULT_FILE
+        trial.error = error_line(os.path.join(directory, ERROR_FILE))
+        result_files[trial_id] = os.path.join(directory, RESULT_FILE)
     trials = [found[t] for t in sorted(found)]
     table = parse_results(Reports.read([result_files.get(t.trial_id) for t in trials]))
     return SweepFiles(trials, last_report_per_epoch(table), damaged)
