@@ -97,6 +97,7 @@ TARGETS = {
     "output_bytes_per_trial": 512,
     "checkpoints_per_trial": 2,
     "export_s": 10.0,
+    "driver_peak_mib": 1e9 / 2**20,  # issue 19: 1 GB (953.7 MiB), Tune and its export together
 }
 CHECKPOINT_SCAN_S = 20.0
 
@@ -112,10 +113,14 @@ class Timings:
         self.snapshots: list[float] = []
         # The driver's RSS when a tenth and when nine tenths of the trials had finished.
         self.rss_at = {max(1, n // 10): 0.0, max(2, 9 * n // 10): 0.0}
+        # When the sweep's own export starts: the driver's peak so far (Tune's), its RSS then.
+        self.peak_tune_mib = float("nan")
+        self.rss_before_export_mib = float("nan")
 
     def install(self) -> None:
         from ray.tune.execution.tune_controller import TuneController
 
+        import te_sweep.results.export as export
         from te_sweep.sweep.searcher import SweepSearcher
 
         timings = self
@@ -140,8 +145,21 @@ class Timings:
             save(controller)
             timings.snapshots.append(time.perf_counter() - start)
 
+        def first_export(*args: Any, **kwargs: Any) -> Any:
+            timings.peak_tune_mib = peak_rss_mib()
+            timings.rss_before_export_mib = current_rss_mib()
+            export.export_sweep = export_sweep  # the bench's own export is not the driver's
+            return export_sweep(*args, **kwargs)
+
         SweepSearcher._ask, SweepSearcher.on_trial_complete = timed_ask, timed_complete
         TuneController.save_to_dir = timed_save
+        export_sweep = export.export_sweep
+        export.export_sweep = first_export
+
+
+def peak_rss_mib() -> float:
+    """This process's largest resident memory so far (Linux), MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def current_rss_mib() -> float:
@@ -287,6 +305,7 @@ def run_one(
     export = run_sweep(prepared, LogFile(log_path), standin.trainable())
     wall = time.time() - t0
     driver_cpu = time.process_time() - cpu0
+    peak_driver = peak_rss_mib()  # Tune and the sweep's export: the driver's whole life
     done.set()
     most_checkpoints[0] = max(most_checkpoints[0], checkpoint_counts(sweep))
     start = time.perf_counter()
@@ -315,7 +334,9 @@ def run_one(
         "full_concurrency_s": full_s,
         "most_at_once": most,
         "driver_cpu_s_per_trial": driver_cpu / n,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_driver,
+        "peak_rss_tune_mib": timings.peak_tune_mib,
+        "rss_before_export_mib": timings.rss_before_export_mib,
         "rss_growth_kib_per_trial": rss_growth_kib(timings.rss_at),
         "untrimmed": untrimmed,
         "keep_heap": keep_heap,
@@ -457,7 +478,9 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
             f"{r['suggest_at_finished']} finished trials; tell p95 {r['tell_p95_s']:.4f} s; "
             f"{r['snapshots']} experiment snapshots, {r['snapshot_total_s']:.1f} s in all, "
             f"last {r['snapshot_last_s'] or 0:.2f} s; searcher state "
-            f"{r['searcher_state_bytes'] / 1e6:.2f} MB; {r['output_lines']} log lines"
+            f"{r['searcher_state_bytes'] / 1e6:.2f} MB; {r['output_lines']} log lines; "
+            f"driver peak {r['peak_rss_mib']:.0f} MiB ({r['peak_rss_tune_mib']:.0f} while "
+            f"Tune ran, {r['rss_before_export_mib']:.0f} as the export began)"
         )
     if exported:
         print(
@@ -499,6 +522,13 @@ def report(results: list[dict[str, Any]], exported: dict[str, Any] | None) -> No
             str(max(r["max_checkpoints_per_trial"] for r in results)),
         ),
     ]
+    checks.append(
+        (
+            f"driver peak at N={large['n']} <= 1 GB ({TARGETS['driver_peak_mib']:.0f} MiB)",
+            large["peak_rss_mib"] <= TARGETS["driver_peak_mib"],
+            f"{large['peak_rss_mib']:.0f} MiB",
+        )
+    )
     if exported:
         checks.append(
             (
