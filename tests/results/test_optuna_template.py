@@ -5,7 +5,6 @@ directory of the test's own."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sqlite3
@@ -86,17 +85,13 @@ def test_a_later_process_writes_the_same_study_without_sqlalchemy(home, tmp_path
     assert [t.user_attrs["config_id"] for t in second] == EXPECTED_IDS
 
 
-def scribbled(template: Path) -> bytes:
-    """The template with the page of Optuna's version_info table overwritten: the study and
-    the trials table still answer queries, and only SQLite's check of its pages finds it."""
-    with contextlib.closing(sqlite3.connect(template)) as db:
-        (page_size,) = db.execute("PRAGMA page_size").fetchone()
-        (root,) = db.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = 'version_info'"
-        ).fetchone()
+def with_a_lost_page(template: Path) -> bytes:
+    """The template one page longer, the page owned by no table: every query still answers,
+    and only SQLite's check of its pages ("Page 29 is never used") finds it."""
     data = bytearray(template.read_bytes())
-    data[(root - 1) * page_size : root * page_size] = b"\xff" * page_size
-    return bytes(data)
+    pages = int.from_bytes(data[28:32], "big")  # the header's page count (SQLite file format)
+    data[28:32] = (pages + 1).to_bytes(4, "big")
+    return bytes(data + bytes(len(data) // pages))
 
 
 def damaged_templates(template: Path, written_study: bytes) -> dict[str, bytes]:
@@ -105,13 +100,13 @@ def damaged_templates(template: Path, written_study: bytes) -> dict[str, bytes]:
         "garbage": b"not a database at all" * 100,
         "cut short": whole[: len(whole) // 2],
         "empty": b"",
-        "a scribbled page": scribbled(template),
+        "a lost page": with_a_lost_page(template),
         "a study with trials": written_study,  # reused, it would hold every trial twice
     }
 
 
 @pytest.mark.parametrize(
-    "kind", ["garbage", "cut short", "empty", "a scribbled page", "a study with trials"]
+    "kind", ["garbage", "cut short", "empty", "a lost page", "a study with trials"]
 )
 def test_a_damaged_template_is_made_again(home, tmp_path, kind):
     whole = optuna_db_bytes(CONFIGS, SPACE)
