@@ -36,9 +36,8 @@ from te_sweep.core.space import SearchSpace
 OPTUNA_FILE = "optuna.db"
 STUDY_NAME = "te-sweep"
 METRIC_NAMES = ["objective_epochs", "te_overhead"]
-DIRECTIONS: list[Literal["minimize"]] = ["minimize"] * len(
-    METRIC_NAMES
-)  # fewer epochs to target, less TE overhead
+# Fewer epochs to the target, less TE overhead.
+DIRECTIONS: list[Literal["minimize"]] = ["minimize"] * len(METRIC_NAMES)
 TEMPLATE_DIR = Path(".cache", "te-sweep", "optuna")  # under the home directory
 USER_ATTRS = (
     "config_id",
@@ -52,7 +51,7 @@ USER_ATTRS = (
 )
 # Optuna's tables as its RDB storage names them (optuna/storages/_rdb/models.py), with the columns
 # `add_trials` fills; written out so that a study is written without importing SQLAlchemy.
-# tests/results/test_optuna_db.py checks them against Optuna's models.
+# tests/results/test_optuna_template.py checks them against Optuna's models.
 TRIAL_TABLES = {
     "trials": ("trial_id", "number", "study_id", "state", "datetime_start", "datetime_complete"),
     "trial_params": ("trial_id", "param_name", "param_value", "distribution_json"),
