@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: sweep test lint bench mutate install data browser clean
+.PHONY: sweep test lint bench mutate install data browser gpu-carry clean
 
 install: $(STAMP) data
 
@@ -65,6 +65,15 @@ bench: install
 	$(BIN)/python bench/epoch_overhead.py --subset 20000 --repeats 5
 	$(BIN)/python bench/data_path.py
 	$(BIN)/python bench/sweep_overhead.py
+
+# What bench/gpu_checks.sh needs on a lent GPU machine, which reaches no network: Fashion-MNIST's
+# four .gz files (Debian's fashion-mnist package) and pyinform's wheel, in the ignored .gpu-carry.
+FASHION_MNIST_GZ ?= /usr/share/datasets/fashion-mnist
+gpu-carry: install
+	mkdir -p .gpu-carry/fashion-mnist .gpu-carry/wheels
+	cp $(FASHION_MNIST_GZ)/*-ubyte.gz .gpu-carry/fashion-mnist/
+	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps -d .gpu-carry/wheels \
+		"$$(grep -o 'pyinform==[0-9.]*' pyproject.toml)"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
