@@ -1,9 +1,10 @@
 """A sweep's report lines (every trial's result.json) as one table, fast at 10,000 trials.
 
-At 10,000 trials x 50 epochs there are half a million lines, 0.5 GB: every result.json is read
-straight into one buffer and the lot is parsed at once by pyarrow's JSON reader (C++,
-threaded) into one table with only the columns the export needs (of lines with a whole record
-list, only the list and the strings beside it); deduplication (a trial that restarted reports
+At 10,000 trials x 50 epochs there are half a million lines, 0.5 GB: the result.json files are
+read straight into one buffer a piece at a time (about PIECE_BYTES of them), and each piece is
+parsed at once by pyarrow's JSON reader (C++, threaded) into a table with only the columns the
+export needs (of lines with a whole record list, only the list and the strings beside it);
+deduplication (a trial that restarted reports
 some epochs again: the last report of each epoch wins) and the per-trial sums are array
 operations. A report line cut short by a crash is dropped; if a file holds anything else
 pyarrow cannot parse, the slow per-line Python path reads every file instead.
@@ -28,6 +29,7 @@ from te_sweep.core.reporting import RECORD_COLUMNS, RECORD_KEY
 
 StrPath = str | os.PathLike[str]
 TRIAL_COLUMN, LINE_COLUMN = "_trial", "_line"  # added: which trial, which line overall
+PIECE_BYTES = 64 << 20  # report lines read and parsed at a time (read_results)
 
 # The result columns the export reads: the epoch record, and what reporting.tune_result adds.
 RESULT_SCHEMA = pa.schema(
@@ -69,10 +71,12 @@ class Reports:
     line_counts: list[int]  # counted as each file is read, while its bytes are in cache
 
     @classmethod
-    def read(cls, paths: Sequence[StrPath | None]) -> Reports:
-        """The files at `paths` (None: a trial without one). Plain string paths are what a
-        10,000-trial export gives: pathlib's objects cost more than the reads."""
-        sizes = [_size(path) for path in paths]
+    def read(cls, paths: Sequence[StrPath | None], sizes: Sequence[int] | None = None) -> Reports:
+        """The files at `paths` (None: a trial without one), their first `sizes` bytes (their
+        sizes now when not given). Plain string paths are what a 10,000-trial export gives:
+        pathlib's objects cost more than the reads."""
+        if sizes is None:
+            sizes = [_size(path) for path in paths]
         data = bytearray(sum(sizes))
         spans, counts = [], []
         end = 0
@@ -145,8 +149,36 @@ def _parse_slow(chunks: list[bytes]) -> tuple[pa.Table, list[int]]:
     return pa.Table.from_pylist(rows, schema=PARSE_SCHEMA), counts
 
 
-def parse_results(reports: Reports) -> pa.Table:
-    """One table of every trial's lines, with TRIAL_COLUMN (trial index) and LINE_COLUMN.
+def read_results(paths: Sequence[StrPath | None], piece_bytes: int = PIECE_BYTES) -> pa.Table:
+    """Every file's lines as `parse_results` makes them (trial i's from paths[i]), read and
+    parsed about `piece_bytes` at a time: at 10,000 trials x 50 epochs the lines are 0.5 GB
+    and their table a fifth of that, so the export's memory is the table's, not the text's."""
+    sizes = [_size(path) for path in paths]
+    tables: list[pa.Table] = []
+    lines = 0
+    for start, end in _pieces(sizes, piece_bytes):
+        reports = Reports.read(paths[start:end], sizes[start:end])
+        tables.append(parse_results(reports, first_trial=start, first_line=lines))
+        lines += tables[-1].num_rows
+    return pa.concat_tables(tables)
+
+
+def _pieces(sizes: Sequence[int], limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of files whose sizes add up to at most `limit` (a larger file in a
+    range of its own); one empty range when there is no file."""
+    pieces, start, total = [], 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and total + size > limit:
+            pieces.append((start, index))
+            start, total = index, 0
+        total += size
+    pieces.append((start, len(sizes)))
+    return pieces
+
+
+def parse_results(reports: Reports, first_trial: int = 0, first_line: int = 0) -> pa.Table:
+    """One table of every trial's lines, with TRIAL_COLUMN (trial index) and LINE_COLUMN,
+    counted from `first_trial` and `first_line` (for a piece of a sweep's files).
 
     Parsed with LEAN_SCHEMA first: lines reported since the record list was whole (all of
     this version's) carry every column there, and the top-level copies of a few of its values
@@ -163,9 +195,10 @@ def parse_results(reports: Reports) -> pa.Table:
     except pa.ArrowInvalid:
         table, counts = _parse_slow(reports.chunks())
     table = _unpack_record(table)
-    trial = np.repeat(np.arange(len(reports.spans), dtype=np.int64), counts)
-    table = table.append_column(TRIAL_COLUMN, int64_array(trial))
-    return table.append_column(LINE_COLUMN, int64_array(np.arange(table.num_rows)))
+    trials = np.arange(first_trial, first_trial + len(reports.spans), dtype=np.int64)
+    table = table.append_column(TRIAL_COLUMN, int64_array(np.repeat(trials, counts)))
+    lines = np.arange(first_line, first_line + table.num_rows)
+    return table.append_column(LINE_COLUMN, int64_array(lines))
 
 
 def _unpack_record(table: pa.Table) -> pa.Table:

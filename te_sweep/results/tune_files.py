@@ -23,10 +23,9 @@ import pyarrow.json as pajson
 
 from te_sweep.results.report_lines import (
     TRIAL_COLUMN,
-    Reports,
     StrPath,
     last_report_per_epoch,
-    parse_results,
+    read_results,
 )
 
 RESULT_FILE, PARAMS_FILE, ERROR_FILE = "result.json", "params.json", "error.txt"
@@ -174,5 +173,5 @@ def read_sweep_files(root: Path) -> SweepFiles:
         trial.error = error_line(os.path.join(directory, ERROR_FILE))
         result_files[trial_id] = os.path.join(directory, RESULT_FILE)
     trials = [found[t] for t in sorted(found)]
-    table = parse_results(Reports.read([result_files.get(t.trial_id) for t in trials]))
+    table = read_results([result_files.get(t.trial_id) for t in trials])
     return SweepFiles(trials, last_report_per_epoch(table), damaged)

@@ -215,6 +215,68 @@ def test_rows_already_in_order_are_not_sorted_again(trials, epochs, in_order):
     assert _in_order(table) is in_order
 
 
+def lines_of(reports: list[dict]) -> str:
+    return "".join(json.dumps(line) + "\n" for line in reports)
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 1000, 2500])
+def test_report_lines_read_in_pieces_make_the_same_table(tmp_path, piece_bytes):
+    """read_results reads and parses about `piece_bytes` of lines at a time (the export's
+    memory at 10,000 x 50 is then the table's, not the 0.5 GB of text): a file a piece, a few
+    files a piece, or all at once give the same table, its trial and line numbers included.
+    Among the files: lines before the record list, with it, with an older shorter list (each
+    piece parsed its own way), an empty file, a missing one, a line cut short, and a restored
+    trial whose epochs come again."""
+    from te_sweep.core.reporting import LATER_COLUMNS, RECORD_COLUMNS
+    from te_sweep.results.report_lines import _pieces, last_report_per_epoch, read_results
+
+    first_form = RECORD_COLUMNS[: len(RECORD_COLUMNS) - len(LATER_COLUMNS)]
+    restored = [report(1, 0.5), report(2, 0.6), report(2, 0.7), report(3, 0.9, "complete")]
+    texts = {
+        "flat": lines_of(run([0.5, 0.7, 0.8])),
+        "packed": lines_of([packed(line) for line in run([0.6, 0.9], te=0.1)]),
+        "older list": lines_of([packed(line, first_form) for line in run([0.4, 0.5, 0.6])]),
+        "empty": "",
+        "cut short": lines_of(run([0.5])) + '{"epoch": 2, "train_a',
+        "restored": lines_of([packed(line) for line in restored]),
+    }
+    paths = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        paths.append(tmp_path / name)
+    paths.insert(3, tmp_path / "missing")
+    whole = read_results(paths, piece_bytes=1 << 40)
+    pieces = _pieces([p.stat().st_size if p.exists() else 0 for p in paths], piece_bytes)
+    assert 1 < len(pieces) <= len(paths)  # read in pieces, not at once
+    in_pieces = read_results(paths, piece_bytes)
+    assert in_pieces.equals(whole)
+    assert whole.column(TRIAL_COLUMN).to_pylist() == [0] * 3 + [1] * 2 + [2] * 3 + [5] + [6] * 4
+    assert whole.column("_line").to_pylist() == list(range(13))
+    latest = last_report_per_epoch(in_pieces).select([TRIAL_COLUMN, "epoch", "train_acc"])
+    assert latest.to_pylist()[-3:] == [
+        {TRIAL_COLUMN: 6, "epoch": 1, "train_acc": 0.5},
+        {TRIAL_COLUMN: 6, "epoch": 2, "train_acc": 0.7},
+        {TRIAL_COLUMN: 6, "epoch": 3, "train_acc": 0.9},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "limit", "pieces"),
+    [
+        ([], 10, [(0, 0)]),
+        ([5, 5, 5], 10, [(0, 2), (2, 3)]),
+        ([20, 1], 10, [(0, 1), (1, 2)]),  # a file larger than a piece: a piece of its own
+        ([1, 20, 1], 10, [(0, 1), (1, 2), (2, 3)]),
+        ([0, 0, 10, 0], 10, [(0, 4)]),
+        ([4, 4, 4], 1, [(0, 1), (1, 2), (2, 3)]),
+    ],
+)
+def test_pieces_are_consecutive_files_up_to_the_limit(sizes, limit, pieces):
+    from te_sweep.results.report_lines import _pieces
+
+    assert _pieces(sizes, limit) == pieces
+
+
 def reports_read(files: SweepFiles) -> list[tuple[str, int, float]]:
     """(trial id, epoch, train_acc) of every report read, in the table's order."""
     rows = files.results.select([TRIAL_COLUMN, "epoch", "train_acc"]).to_pylist()
