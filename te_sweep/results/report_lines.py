@@ -4,10 +4,10 @@ At 10,000 trials x 50 epochs there are half a million lines, 0.5 GB: the result.
 read straight into one buffer a piece at a time (about PIECE_BYTES of them), and each piece is
 parsed at once by pyarrow's JSON reader (C++, threaded) into a table with only the columns the
 export needs (of lines with a whole record list, only the list and the strings beside it);
-deduplication (a trial that restarted reports
-some epochs again: the last report of each epoch wins) and the per-trial sums are array
-operations. A report line cut short by a crash is dropped; if a file holds anything else
-pyarrow cannot parse, the slow per-line Python path reads every file instead.
+deduplication (a trial that restarted reports some epochs again: the last report of each
+epoch wins) and the per-trial sums are array operations. A report line cut short by a crash is
+dropped; if a piece holds anything else pyarrow cannot parse, the slow per-line Python path
+reads that piece's files instead.
 """
 
 from __future__ import annotations
