@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +79,23 @@ def write_blocks_npz(
         test_labels=test_labels,
     )
     return path
+
+
+@contextlib.contextmanager
+def tmpfs(directory: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of `size` (mount's -o size=, e.g. "96M") mounted on `directory` (made if
+    missing) for the block: a small disk that really fills. Needs root (CI runs as root);
+    the test is skipped otherwise."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root: the disk-full tests run as root (CI does)")
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], check=True
+    )
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
 
 
 @pytest.fixture

@@ -61,10 +61,9 @@ LEAN_SCHEMA = pa.schema(
 
 @dataclass
 class Reports:
-    """Every trial's result.json lines in one buffer, read straight into it (no copy per file
-    and none to join them: at 10,000 trials x 50 epochs that is 0.5 GB copied twice), and the
-    buffer's span of each trial. A last line without its newline was cut short by a crash and
-    is left out."""
+    """The result.json lines of some trials (a piece of a sweep: read_results) in one buffer,
+    read straight into it (no copy per file and none to join them), and the buffer's span of
+    each trial. A last line without its newline was cut short by a crash and is left out."""
 
     data: bytearray
     spans: list[tuple[int, int]]  # data[start:end] are trial i's whole lines

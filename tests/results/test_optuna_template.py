@@ -6,7 +6,6 @@ directory of the test's own."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import tmpfs
 from test_optuna_db import CONFIGS, SPACE, comparable, study_in
 
 from te_sweep.results import optuna_db
@@ -129,16 +129,9 @@ def test_a_home_that_cannot_keep_it_still_gets_its_study(home, tmp_path):
 def test_a_full_disk_leaves_no_part_of_a_template(home, tmp_path):
     """A 64 KiB tmpfs cannot hold the ~110 KiB template: the export still writes its study,
     and neither a partial template nor the temporary file is left behind."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root: the disk-full tests run as root (CI does)")
-    cache = home / ".cache"
-    cache.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(cache)], check=True)
-    try:
+    with tmpfs(home / ".cache", "64k"):
         assert config_ids(optuna_db_bytes(CONFIGS, SPACE), tmp_path) == EXPECTED_IDS
         assert list(template_path().parent.iterdir()) == []
-    finally:
-        subprocess.run(["umount", "-l", str(cache)], check=False)
 
 
 NUMBERS = [0.0, -0.0, 1.5, 1e300, -2.5e-310, float("nan"), float("inf"), float("-inf"), 0, 3, -7]

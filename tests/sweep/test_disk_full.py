@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, tmpfs
 from sweep_helpers import blocks_space, read_export
 from test_sweep_faults import finished_lines, launch_process, wait_for
 from test_sweep_signals import assert_each_trial_once
@@ -25,15 +24,8 @@ TMPFS_SIZE = "96M"
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 96 MiB tmpfs of its own: needs root (CI runs as root), skipped otherwise."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root: the disk-full tests run as root (CI does)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(disk)], check=True
-    )
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    with tmpfs(tmp_path / "disk", TMPFS_SIZE) as disk:
+        yield disk
 
 
 def fill(disk: Path, leave: int) -> Path:
