@@ -68,10 +68,9 @@ bench: install
 
 # What bench/gpu_checks.sh needs on a lent GPU machine, which reaches no network: Fashion-MNIST's
 # four .gz files (Debian's fashion-mnist package) and pyinform's wheel, in the ignored .gpu-carry.
-FASHION_MNIST_GZ ?= /usr/share/datasets/fashion-mnist
 gpu-carry: install
 	mkdir -p .gpu-carry/fashion-mnist .gpu-carry/wheels
-	cp $(FASHION_MNIST_GZ)/*-ubyte.gz .gpu-carry/fashion-mnist/
+	cp $(FASHION_DIR)/*-ubyte.gz .gpu-carry/fashion-mnist/
 	$(BIN)/pip download --quiet --disable-pip-version-check --no-deps -d .gpu-carry/wheels \
 		"$$(grep -o 'pyinform==[0-9.]*' pyproject.toml)"
 
