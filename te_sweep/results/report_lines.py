@@ -175,7 +175,7 @@ def _pieces(sizes: Sequence[int], limit: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def parse_results(reports: Reports, first_trial: int = 0, first_line: int = 0) -> pa.Table:
+def parse_results(reports: Reports, first_trial: int, first_line: int) -> pa.Table:
     """One table of every trial's lines, with TRIAL_COLUMN (trial index) and LINE_COLUMN,
     counted from `first_trial` and `first_line` (for a piece of a sweep's files).
 

@@ -269,6 +269,9 @@ def test_report_lines_read_in_pieces_make_the_same_table(tmp_path, piece_bytes):
         ([1, 20, 1], 10, [(0, 1), (1, 2), (2, 3)]),
         ([0, 0, 10, 0], 10, [(0, 4)]),
         ([4, 4, 4], 1, [(0, 1), (1, 2), (2, 3)]),
+        ([5, 6], 10, [(0, 1), (1, 2)]),  # one byte over: two pieces
+        ([20, 5, 6], 10, [(0, 1), (1, 2), (2, 3)]),  # the count starts again in each piece
+        ([20, 5, 5], 10, [(0, 1), (1, 3)]),  # ... from nothing
     ],
 )
 def test_pieces_are_consecutive_files_up_to_the_limit(sizes, limit, pieces):
