@@ -20,7 +20,10 @@ Each mutant first meets only the tests that run its edited lines (tools/select_t
 from one coverage run of the module's tests per test); the mutants that survive those run
 again against all of the module's test files, and that verdict is the one counted, so the
 selection saves time and cannot change a score. Mutants inside type annotations are not run
-(annotation_spans).
+(annotation_spans). A mutant whose tests run past its timeout counts as killed, so the timeout
+is three times what the module's unmutated tests took (timed_baseline), never less than 60 s.
+A module that cannot be scored (its tests fail unmutated, a cosmic-ray step fails) is said the
+moment it happens; the other modules go on, and the run exits 1 naming it.
 
 Beside cosmic-ray's operator-level mutants, the semantic mutants of tools/semantic_mutants.toml
 (tools/semantic.py): larger changes a reviewer could let through (a mean for a median, two
@@ -75,7 +78,13 @@ from select_tests import ALL_TESTS  # tools/: the marker its `run` prints when i
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SCORE = 0.90
-TIMEOUT_S = 60.0  # per mutant (a run takes 2-15 s): a mutant that loops forever counts as killed
+# Per mutant: a run past its timeout counts as killed (the mutant loops), so the timeout is
+# never below three times what the module's unmutated tests took on this machine at this load
+# (timed_baseline): te_compile's tests compile, 35-40 s on 2 busy cores, minutes with a cold
+# inductor cache, and a survivor cut short there would be scored as killed.
+TIMEOUT_S = 60.0
+MUTANT_TIMEOUT_FACTOR = 3  # the timeout, in multiples of the unmutated tests' time
+BASELINE_TIMEOUT_S = 600.0  # the unmutated tests themselves
 # Hypothesis draws fewer examples per mutant (tests/core/test_properties.py reads this
 # variable): the properties still run, in a fraction of the time.
 PROPERTY_EXAMPLES_ENV, PROPERTY_EXAMPLES = "TE_SWEEP_PROPERTY_EXAMPLES", "15"
@@ -226,11 +235,11 @@ def copy_tree(destination: Path) -> None:
 PYTEST_OPTIONS = "-x -q -p no:cacheprovider -p no:randomly -p _hypothesis_pytestplugin"
 
 
-def config_text(module: str, test_command: str) -> str:
+def config_text(module: str, test_command: str, timeout: float) -> str:
     return textwrap.dedent(f"""\
         [cosmic-ray]
         module-path = "{semantic.module_file(module)}"
-        timeout = {TIMEOUT_S}
+        timeout = {timeout}
         excluded-modules = []
         test-command = "{test_command}"
 
@@ -386,6 +395,17 @@ def cosmic_ray_step(module: str, *step: str, cwd: Path, env: dict[str, str]) -> 
         )
 
 
+def timed_baseline(run: ModuleRun, env: dict[str, str]) -> float:
+    """The module's tests, unmutated, through cosmic-ray (a failure stops the module's run);
+    returns each mutant's timeout: MUTANT_TIMEOUT_FACTOR times what they took, at least
+    TIMEOUT_S."""
+    config = run.path(".toml")
+    config.write_text(config_text(run.module, run.all_tests_command(), BASELINE_TIMEOUT_S))
+    started = time.monotonic()
+    cosmic_ray_step(run.module, "baseline", str(config), cwd=run.copy, env=env)
+    return max(TIMEOUT_S, MUTANT_TIMEOUT_FACTOR * (time.monotonic() - started))
+
+
 def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleScore:
     """The earlier run's session with its survivors' verdicts dropped, executed again against
     all of the module's tests: every other verdict stands, as the module has not changed."""
@@ -402,7 +422,8 @@ def rerun_survivors(run: ModuleRun, env: dict[str, str], kept: Path) -> ModuleSc
     shutil.copyfile(original, run.path("-original.py"))  # so that this run can be re-run too
     with contextlib.closing(sqlite3.connect(session)) as db, db:
         rerun = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
-    config.write_text(config_text(run.module, run.all_tests_command()))
+    timeout = timed_baseline(run, env)
+    config.write_text(config_text(run.module, run.all_tests_command(), timeout))
     cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
     score = score_session(run.module, session, run.copy, env)
     score.rerun_with_all_tests = rerun
@@ -426,10 +447,10 @@ def mutate_module(run: ModuleRun, env: dict[str, str], resume: Path | None = Non
     def step(*args: str) -> None:
         cosmic_ray_step(run.module, *args, cwd=run.copy, env=env)
 
-    config.write_text(config_text(run.module, run.all_tests_command()))
+    config.write_text(config_text(run.module, run.all_tests_command(), TIMEOUT_S))
     step("init", str(config), str(session))
     skip_annotation_mutants(session, source)
-    step("baseline", str(config))
+    timeout = timed_baseline(run, env)
     subprocess.run(
         [
             sys.executable,
@@ -462,10 +483,10 @@ def mutate_module(run: ModuleRun, env: dict[str, str], resume: Path | None = Non
             "before it; run them in that order to find it:\n"
             f"{ordered.stdout[-2000:]}"
         )
-    config.write_text(config_text(run.module, run.selected_tests_command()))
+    config.write_text(config_text(run.module, run.selected_tests_command(), timeout))
     step("exec", str(config), str(session))
     rerun = forget_selected_survivors(session)
-    config.write_text(config_text(run.module, run.all_tests_command()))
+    config.write_text(config_text(run.module, run.all_tests_command(), timeout))
     step("exec", str(config), str(session))
     score = score_session(run.module, session, run.copy, env)
     score.rerun_with_all_tests = rerun
@@ -497,10 +518,11 @@ def _resumed(run: ModuleRun, env: dict[str, str], previous: Path, started: float
         env=env,
         check=True,
     )
-    config.write_text(config_text(run.module, run.selected_tests_command()))
+    timeout = timed_baseline(run, env)
+    config.write_text(config_text(run.module, run.selected_tests_command(), timeout))
     cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
     rerun = forget_selected_survivors(session)
-    config.write_text(config_text(run.module, run.all_tests_command()))
+    config.write_text(config_text(run.module, run.all_tests_command(), timeout))
     cosmic_ray_step(run.module, "exec", str(config), str(session), cwd=run.copy, env=env)
     score = score_session(run.module, session, run.copy, env)
     score.rerun_with_all_tests = rerun
@@ -555,11 +577,52 @@ def report(scores: list[ModuleScore]) -> None:
 COSMIC_RAY, SEMANTIC = "cosmic-ray", "semantic"  # the two kinds of task a worker takes
 
 
+@dataclass
+class RunResults:
+    """What the workers found, filled in as each task ends (list.append is thread-safe)."""
+
+    scores: list[ModuleScore] = field(default_factory=list)
+    semantic_scores: list[semantic.SemanticScore] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # tasks that could not be scored
+
+
+def run_task(
+    kind: str,
+    run: ModuleRun,
+    env: dict[str, str],
+    results: RunResults,
+    survivors_of: Path | None,
+    resume: Path | None,
+) -> None:
+    """One task of a worker: a module's semantic mutants, or its cosmic-ray run."""
+    module = run.module
+    if kind == SEMANTIC:
+        mutants = [m for m in semantic.load() if m.module == module]
+        done = semantic.run_module(
+            module, mutants, run.copy, shlex.split(run.all_tests_command()), env, TIMEOUT_S
+        )
+        results.semantic_scores.append(done)
+        print(
+            f"  {module} (semantic): {done.killed} of {done.mutants} killed "
+            f"({done.seconds / 60:.1f} min)",
+            flush=True,
+        )
+        return
+    score = (
+        rerun_survivors(run, env, survivors_of) if survivors_of else mutate_module(run, env, resume)
+    )
+    results.scores.append(score)
+    print(
+        f"  {module}: {score.killed} of {score.killed + len(score.survivors)} killed "
+        f"({score.seconds / 60:.1f} min)",
+        flush=True,
+    )
+
+
 def mutate_in_copy(
     copy: Path,
     pending: queue.Queue[tuple[str, str]],
-    scores: list[ModuleScore],
-    semantic_scores: list[semantic.SemanticScore],
+    results: RunResults,
     survivors_of: Path | None,
     resume: Path | None = None,
 ) -> None:
@@ -599,30 +662,14 @@ def mutate_in_copy(
                 kind, module = pending.get_nowait()
             except queue.Empty:
                 return
-            run = ModuleRun(module, copy, socket_path)
-            if kind == SEMANTIC:
-                mutants = [m for m in semantic.load() if m.module == module]
-                done = semantic.run_module(
-                    module, mutants, copy, shlex.split(run.all_tests_command()), env, TIMEOUT_S
+            try:
+                run_task(
+                    kind, ModuleRun(module, copy, socket_path), env, results, survivors_of, resume
                 )
-                semantic_scores.append(done)
-                print(
-                    f"  {module} (semantic): {done.killed} of {done.mutants} killed "
-                    f"({done.seconds / 60:.1f} min)",
-                    flush=True,
-                )
-                continue
-            score = (
-                rerun_survivors(run, env, survivors_of)
-                if survivors_of
-                else mutate_module(run, env, resume)
-            )
-            scores.append(score)
-            print(
-                f"  {module}: {score.killed} of {score.killed + len(score.survivors)} killed "
-                f"({score.seconds / 60:.1f} min)",
-                flush=True,
-            )
+            except (SystemExit, subprocess.CalledProcessError) as err:
+                # Said now, not when the run ends: the other modules go on meanwhile.
+                results.failures.append(f"{module} ({kind}): {err}")
+                print(f"  {module} ({kind}): not scored: {err}", flush=True)
 
 
 def main() -> None:
@@ -701,29 +748,28 @@ def main() -> None:
         f"{workdir}",
         flush=True,
     )
-    scores: list[ModuleScore] = []
-    semantic_scores: list[semantic.SemanticScore] = []
+    results = RunResults()
     with ThreadPoolExecutor(jobs) as pool:
         for done in [
             pool.submit(
                 mutate_in_copy,
                 workdir / f"repo{k}",
                 pending,
-                scores,
-                semantic_scores,
+                results,
                 args.survivors_of,
                 args.resume,
             )
             for k in range(jobs)
         ]:
             done.result()
-    scores.sort(key=lambda s: modules.index(s.module))
-    semantic_scores.sort(key=lambda s: modules.index(s.module))
+    scores = sorted(results.scores, key=lambda s: modules.index(s.module))
+    semantic_scores = sorted(results.semantic_scores, key=lambda s: modules.index(s.module))
     (workdir / "mutation-results.json").write_text(
         json.dumps(
             {
                 "cosmic_ray": [{**asdict(s), "score": s.score} for s in scores],
                 "semantic": [{**asdict(s), "score": s.score} for s in semantic_scores],
+                "not_scored": results.failures,
             },
             indent=2,
         )
@@ -740,6 +786,8 @@ def main() -> None:
             workdir, args.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock")
         )
     shutil.rmtree(workdir, ignore_errors=True)
+    if results.failures:
+        raise SystemExit("not scored:\n" + "\n".join(results.failures))
 
 
 if __name__ == "__main__":
