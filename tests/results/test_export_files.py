@@ -622,3 +622,22 @@ def test_a_live_report_parses_on_the_fast_path():
         row = table.to_pylist()[0]
         assert row["te_compiled"] is compiled and row["node_id"] == "n1"
         assert row["train_acc"] == 0.7 and row["start_value"] == 0.1
+
+
+def test_a_sweep_from_before_repeats_counts_one_seed_per_configuration(tmp_path):
+    """Manifests written before `--repeats` existed have no "repeats": such a sweep asked for
+    one seed per configuration, so its two runs are all it asked for and the configuration is
+    complete, not partial or waiting for a second seed."""
+    sweep = HandSweep(tmp_path / "hand", num_samples=1, repeats=1)
+    manifest_path = sweep.root / "te_sweep.json"
+    old = json.loads(manifest_path.read_text())
+    del old["options"]["repeats"]
+    manifest_path.write_text(json.dumps(old))
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    sweep.trial("t11", trial_config("te", 11, "c0000"), run([0.9], te=0.1), "TERMINATED")
+    sweep.save_state()
+    _, _, configs, summary = sweep.export()
+    assert not summary["partial"] and summary["expected"] == 2
+    assert [(c["config_id"], c["status"], c["repeats"]) for c in configs] == [
+        ("c0000", "complete", 1)
+    ]
