@@ -641,3 +641,43 @@ def test_a_sweep_from_before_repeats_counts_one_seed_per_configuration(tmp_path)
     assert [(c["config_id"], c["status"], c["repeats"]) for c in configs] == [
         ("c0000", "complete", 1)
     ]
+
+
+def test_a_trial_without_reports_after_hundreds_of_rows_takes_nothing_of_its_neighbour(tmp_path):
+    """A trial's rows are a span of the epochs table: one that never reported (an empty span)
+    has no last or previous report, wherever its span starts. Past row 256 too, where row
+    numbers are no longer the interpreter's shared small ints (an identity test in place of
+    the comparison would then hand it its neighbour's last row)."""
+    epochs = 300
+    sweep = HandSweep(tmp_path / "hand", num_samples=2, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.5, 0.9]), "TERMINATED")
+    long_run = [report(e, 0.5, "running") for e in range(1, epochs)] + [
+        report(epochs, 0.9, "complete")
+    ]
+    config = trial_config("te", 11, "c0000", max_epochs=epochs)
+    sweep.trial("t11", config, long_run, "TERMINATED")
+    sweep.trial("t12", trial_config("te", 11, "c0001"), [], "PENDING")
+    sweep.save_state()
+    trials, _, _, _ = sweep.export()
+    by_id = {t["trial_id"]: t for t in trials}
+    assert by_id["t11"]["epochs_run"] == epochs and by_id["t11"]["status"] == "complete"
+    empty = by_id["t12"]
+    assert empty["epochs_run"] == 0 and empty["status"] == "unfinished"
+    assert empty["final_train_acc"] is None and empty["epochs_to_target"] is None
+    assert empty["finished_at"] is None and empty["node_id"] is None
+
+
+def test_hundreds_of_trials_all_there_and_ended_are_not_partial(tmp_path):
+    """257 trials asked for, all ended: the tables are whole. Past 256, where counts are no
+    longer the interpreter's shared small ints (an identity test in place of the comparison
+    would call them partial)."""
+    configurations = 256
+    sweep = HandSweep(tmp_path / "hand", num_samples=configurations, repeats=1)
+    sweep.trial("b11", trial_config("baseline", 11), run([0.9]), "TERMINATED")
+    for k in range(configurations):
+        config = trial_config("te", 11, f"c{k:04d}")
+        sweep.trial(f"t{k}", config, run([0.9], te=0.1), "TERMINATED")
+    sweep.save_state()
+    trials, _, _, summary = sweep.export()
+    assert len(trials) == summary["expected"] == configurations + 1
+    assert not summary["partial"]
