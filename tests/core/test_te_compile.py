@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_feedback import fashion_model, feedback, random_batch
 
-from te_sweep.core.te_compile import compile_wanted
+from te_sweep.core.te_compile import compile_error, compile_wanted
 from te_sweep.exit_codes import ExitCode
 
 # Kernels per TE step (observe, recompute, apply) at the paper's settings, as generated today:
@@ -170,6 +170,13 @@ except RuntimeError as err:
     assert "torch.compile of the TE step failed (InductorError); it runs eagerly" in warned
     assert raised.startswith("te_compile true, but torch.compile of the TE step failed")
     assert "set te_compile false or null" in raised
+
+
+def test_the_compile_probe_passes_where_inductor_has_a_compiler():
+    """The probe behind te_compile true's preflight: here (a C++ compiler, as every compiled
+    test in this file needs) it compiles, so te_compile true is accepted; a probe that failed
+    on its own arithmetic would refuse te_compile true on every machine."""
+    assert compile_error(torch.device("cpu")) is None
 
 
 def test_te_compile_true_without_a_compiler_is_refused_before_any_work(tmp_path):
