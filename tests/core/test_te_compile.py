@@ -103,6 +103,8 @@ def test_compiling_is_for_cuda_unless_asked():
     assert not compile_wanted(None, torch.device("cpu"))
     assert compile_wanted(True, torch.device("cpu"))
     assert not compile_wanted(False, torch.device("cuda", 0))
+    for other in ("mps", "xpu", "meta"):  # by default compiled on CUDA only
+        assert not compile_wanted(None, torch.device(other))
 
 
 def kernels_of_a_step(mode: str) -> int:
@@ -158,7 +160,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     automatic = StepFunction(f, True, False)
     assert torch.equal(automatic(x), f(x)) and not automatic.compiled
-    print([str(w.message) for w in caught if w.category is RuntimeWarning])
+    print([(str(w.message), w.filename) for w in caught if w.category is RuntimeWarning])
 try:
     StepFunction(f, True, True)(x)
 except RuntimeError as err:
@@ -168,7 +170,9 @@ except RuntimeError as err:
     assert done.returncode == 0, done.stderr
     warned, raised = done.stdout.strip().splitlines()
     assert "torch.compile of the TE step failed (InductorError); it runs eagerly" in warned
+    assert "'<string>'" in warned  # said at the caller's line (the script), not te_compile.py
     assert raised.startswith("te_compile true, but torch.compile of the TE step failed")
+    assert "InvalidCxxCompiler" in raised  # the error's first line, which names the cause
     assert "set te_compile false or null" in raised
 
 
